@@ -1,6 +1,7 @@
 """Pure, batched tensor geometry: cameras and rays, raymaps, latent folding, Sim(3) alignment,
 pose smoothing and pointmaps. Every function works on any device in float32 and float64."""
 
+from aether.geometry.alignment import DEPTH_ALIGN_MODES, align_depth_lstsq, align_poses_sim3, umeyama
 from aether.geometry.cameras import (
     check_intrinsics,
     check_poses,
@@ -14,6 +15,7 @@ from aether.geometry.cameras import (
     world_rays,
 )
 from aether.geometry.folding import FOLD_LAYOUTS, fold_raymap, latent_frame_count, unfold_raymap
+from aether.geometry.pointmaps import depth_edge_mask, depth_to_points
 from aether.geometry.raymap import (
     RAY_ORIGIN_SCALE,
     RAYMAP_METHODS,
@@ -22,8 +24,26 @@ from aether.geometry.raymap import (
     signed_expm1,
     signed_log1p,
 )
+from aether.geometry.smoothing import (
+    interpolate_poses,
+    kalman_smoother_matrix,
+    quaternion_slerp,
+    smooth_poses_gaussian,
+    smooth_poses_kalman,
+)
 
 __all__ = [
+    "DEPTH_ALIGN_MODES",
+    "align_depth_lstsq",
+    "align_poses_sim3",
+    "depth_edge_mask",
+    "depth_to_points",
+    "interpolate_poses",
+    "kalman_smoother_matrix",
+    "quaternion_slerp",
+    "smooth_poses_gaussian",
+    "smooth_poses_kalman",
+    "umeyama",
     "FOLD_LAYOUTS",
     "RAYMAP_METHODS",
     "RAY_ORIGIN_SCALE",

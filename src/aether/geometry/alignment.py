@@ -1,0 +1,129 @@
+"""Closed-form alignment: weighted Sim(3) (Umeyama) for points and poses, least-squares depth scale/shift."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = ["DEPTH_ALIGN_MODES", "align_depth_lstsq", "align_poses_sim3", "umeyama"]
+
+DEPTH_ALIGN_MODES = ("scale", "scale_shift")
+
+
+def umeyama(
+    src: Tensor, dst: Tensor, weights: Tensor | None = None, with_scale: bool = True
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Weighted least-squares similarity transform with ``dst ~ s R src + t`` (Umeyama, 1991).
+
+    Args:
+        src, dst: (..., N, 3) corresponding points, N >= 3.
+        weights: optional (..., N) non-negative weights (at least 3 positive per batch element).
+        with_scale: estimate s; otherwise s = 1 (rigid alignment).
+
+    Returns:
+        s (...), R (..., 3, 3) with det R = +1, t (..., 3).
+    """
+    if src.shape != dst.shape or src.ndim < 2 or src.shape[-1] != 3:
+        raise ValueError(
+            f"src, dst: expected equal shapes (..., N, 3), got {tuple(src.shape)} and {tuple(dst.shape)}"
+        )
+    if src.shape[-2] < 3:
+        raise ValueError(f"src: expected at least 3 points, got {src.shape[-2]}")
+    if weights is None:
+        weights = torch.ones(src.shape[:-1], dtype=src.dtype, device=src.device)
+    elif weights.shape != src.shape[:-1]:
+        raise ValueError(f"weights: expected shape {tuple(src.shape[:-1])}, got {tuple(weights.shape)}")
+    elif bool((weights < 0).any()) or bool(((weights > 0).sum(-1) < 3).any()):
+        raise ValueError("weights: expected non-negative weights with at least 3 positive per set")
+    w = (weights / weights.sum(-1, keepdim=True)).to(src.dtype)[..., None]  # (..., N, 1)
+    mu_src = (w * src).sum(-2)
+    mu_dst = (w * dst).sum(-2)
+    src_c = src - mu_src[..., None, :]
+    dst_c = dst - mu_dst[..., None, :]
+    cov = (w * dst_c).transpose(-1, -2) @ src_c  # (..., 3, 3) = sum_i w_i dst_i src_i^T
+    U, S, Vh = torch.linalg.svd(cov)
+    sign = torch.sign(torch.linalg.det(U) * torch.linalg.det(Vh))
+    sign = torch.where(sign == 0, torch.ones_like(sign), sign)
+    D = torch.ones_like(S)
+    D[..., 2] = sign
+    R = (U * D[..., None, :]) @ Vh
+    if with_scale:
+        var_src = (w * src_c.square()).sum(dim=(-2, -1))
+        s = (S * D).sum(-1) / var_src
+    else:
+        s = torch.ones_like(S[..., 0])
+    t = mu_dst - s[..., None] * (R @ mu_src[..., None])[..., 0]
+    return s, R, t
+
+
+def align_poses_sim3(c2w: Tensor, s: Tensor | float, R: Tensor, t: Tensor) -> Tensor:
+    """Apply the similarity x -> s R x + t to camera poses.
+
+    Args:
+        c2w: (..., T, 4, 4) camera-to-world poses.
+        s: (...) scale, R: (..., 3, 3), t: (..., 3), as returned by :func:`umeyama` on camera centres.
+
+    Returns:
+        (..., T, 4, 4) poses with rotation R R_i and centre s R t_i + t.
+    """
+    if c2w.ndim < 3 or tuple(c2w.shape[-2:]) != (4, 4):
+        raise ValueError(f"c2w: expected shape (..., T, 4, 4), got {tuple(c2w.shape)}")
+    s = torch.as_tensor(s, dtype=c2w.dtype, device=c2w.device)
+    R = R.to(c2w.dtype)[..., None, :, :]
+    out = c2w.clone()
+    out[..., :3, :3] = R @ c2w[..., :3, :3]
+    centre = (R @ c2w[..., :3, 3:])[..., 0]
+    out[..., :3, 3] = s[..., None, None] * centre + t.to(c2w.dtype)[..., None, :]
+    return out
+
+
+def align_depth_lstsq(
+    pred: Tensor,
+    target: Tensor,
+    mask: Tensor | None = None,
+    mode: str = "scale",
+    dims: int | Sequence[int] = (-2, -1),
+) -> tuple[Tensor, Tensor]:
+    """Masked closed-form least squares of ``scale * pred + shift ~ target`` over ``dims``.
+
+    Args:
+        pred, target: equal shapes, e.g. (..., H, W) with the default ``dims=(-2, -1)``, or (..., N)
+            with ``dims=-1``. Non-finite values in either are excluded.
+        mask: optional bool of the same shape, True where the pair is used.
+        mode: "scale" (shift = 0) or "scale_shift".
+        dims: the dimensions reduced into one fit.
+
+    Returns:
+        scale, shift with the shape of ``pred`` without ``dims``.
+    """
+    if mode not in DEPTH_ALIGN_MODES:
+        raise ValueError(f"mode: expected one of {DEPTH_ALIGN_MODES}, got {mode!r}")
+    if pred.shape != target.shape:
+        raise ValueError(f"target: expected shape {tuple(pred.shape)} as pred, got {tuple(target.shape)}")
+    valid = torch.isfinite(pred) & torch.isfinite(target)
+    if mask is not None:
+        if mask.shape != pred.shape:
+            raise ValueError(f"mask: expected shape {tuple(pred.shape)}, got {tuple(mask.shape)}")
+        valid = valid & mask.bool()
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    m = valid.to(pred.dtype)
+    p = torch.where(valid, pred, torch.zeros_like(pred))
+    q = torch.where(valid, target.to(pred.dtype), torch.zeros_like(pred))
+    n = m.sum(dims)
+    need = 1 if mode == "scale" else 2
+    if bool((n < need).any()):
+        raise ValueError(f"mask: expected at least {need} valid finite pixel(s) per fit, got {int(n.min())}")
+    spp = (p * p).sum(dims)
+    spq = (p * q).sum(dims)
+    if mode == "scale":
+        return spq / spp.clamp_min(torch.finfo(pred.dtype).tiny), torch.zeros_like(spq)
+    sp = p.sum(dims)
+    sq = q.sum(dims)
+    det = n * spp - sp * sp
+    safe = det.abs() > torch.finfo(pred.dtype).eps * (n * spp).clamp_min(torch.finfo(pred.dtype).tiny)
+    det = torch.where(safe, det, torch.ones_like(det))
+    scale = torch.where(safe, (n * spq - sp * sq) / det, torch.zeros_like(det))
+    shift = torch.where(safe, (spp * sq - sp * spq) / det, sq / n)
+    return scale, shift

@@ -1,0 +1,63 @@
+"""Pointmaps from depth maps, and a depth-discontinuity mask."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from aether.geometry.cameras import _apply_to_grid, check_intrinsics, check_poses, intrinsics_inverse
+
+__all__ = ["depth_edge_mask", "depth_to_points"]
+
+
+def _check_depth(depth: Tensor) -> None:
+    if not isinstance(depth, Tensor) or depth.ndim < 2 or not depth.is_floating_point():
+        desc = f"{tuple(depth.shape)} {depth.dtype}" if isinstance(depth, Tensor) else type(depth).__name__
+        raise ValueError(f"depth: expected a floating point tensor of shape (..., H, W), got {desc}")
+
+
+def depth_to_points(depth: Tensor, K: Tensor, c2w: Tensor | None = None) -> Tensor:
+    """Back-project depth maps (z-depth along the optical axis) to 3D points.
+
+    Args:
+        depth: (..., H, W); pixel (i, j) sits at (u, v) = (j, i). Invalid depth (0, NaN) simply
+            yields the camera centre / NaN; mask it with the depth's validity.
+        K: (..., 3, 3) intrinsics, batch dims broadcastable with depth's.
+        c2w: optional (..., 4, 4) camera-to-world poses; None gives camera-frame points.
+
+    Returns:
+        (..., H, W, 3) points (a channel-last view of a channel-first buffer).
+    """
+    _check_depth(depth)
+    check_intrinsics(K)
+    M = intrinsics_inverse(K.to(depth.dtype))
+    if c2w is not None:
+        check_poses(c2w)
+        c2w = c2w.to(depth.dtype)
+        M = c2w[..., :3, :3] @ M
+    height, width = depth.shape[-2:]
+    rays = _apply_to_grid(M, height, width, 1)  # (..., 3, H, W)
+    points = rays * depth[..., None, :, :]
+    if c2w is not None:
+        points = points + c2w[..., :3, 3, None, None]
+    return points.movedim(-3, -1)
+
+
+def depth_edge_mask(depth: Tensor, rtol: float = 0.03) -> Tensor:
+    """Mark depth discontinuities: (..., H, W) -> bool (..., H, W).
+
+    A valid pixel (finite, > 0) is an edge when the spread (max - min) of the valid depths in its 3 x 3
+    neighbourhood exceeds ``rtol`` times its own depth. Invalid pixels are never edges.
+    """
+    _check_depth(depth)
+    if not rtol > 0:
+        raise ValueError(f"rtol: expected a positive relative tolerance, got {rtol!r}")
+    valid = torch.isfinite(depth) & (depth > 0)
+    flat = depth.reshape(-1, 1, *depth.shape[-2:])
+    flat_valid = valid.reshape(flat.shape)
+    inf = torch.tensor(float("inf"), dtype=depth.dtype, device=depth.device)
+    pool = torch.nn.functional.max_pool2d
+    hi = pool(torch.where(flat_valid, flat, -inf), 3, stride=1, padding=1)
+    lo = -pool(torch.where(flat_valid, -flat, -inf), 3, stride=1, padding=1)
+    edge = (hi - lo) > rtol * torch.where(flat_valid, flat, inf)
+    return (edge & flat_valid).reshape(depth.shape)
