@@ -1,0 +1,43 @@
+"""Modality codecs (color, disparity, raymap) on latent backends (CogVideoX VAE, tiny).
+
+Registries: ``LATENT_BACKENDS`` ("cogvideox", "tiny") and ``MODALITIES`` ("color", "disparity",
+"raymap"); third-party entries are discovered through the entry-point groups
+``aether.latent_backends`` and ``aether.modalities``.
+"""
+
+from .base import LATENT_BACKENDS, MODALITIES, LatentBackend, ModalityCodec
+from .cogvideox import CogVideoXBackend, load_cogvideox_vae
+from .color import ColorCodec
+from .disparity import (
+    DisparityCodec,
+    clip_dmax,
+    denormalize_disparity,
+    normalize_disparity,
+    valid_depth_mask,
+)
+from .raymap import RaymapCodec
+from .stack import AETHERV1_CONDITION, AETHERV1_TARGET, ModalityStack
+from .tiny import TinyBackend
+from .validation import check_num_frames, check_spatial_size
+
+__all__ = [
+    "AETHERV1_CONDITION",
+    "AETHERV1_TARGET",
+    "LATENT_BACKENDS",
+    "MODALITIES",
+    "CogVideoXBackend",
+    "ColorCodec",
+    "DisparityCodec",
+    "LatentBackend",
+    "ModalityCodec",
+    "ModalityStack",
+    "RaymapCodec",
+    "TinyBackend",
+    "check_num_frames",
+    "check_spatial_size",
+    "clip_dmax",
+    "denormalize_disparity",
+    "load_cogvideox_vae",
+    "normalize_disparity",
+    "valid_depth_mask",
+]

@@ -1,0 +1,190 @@
+"""Depth as a VAE-encodable video: AetherV1's normalised, square-rooted disparity."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor
+
+from .base import MODALITIES, LatentBackend, ModalityCodec
+from .validation import check_clip_frames
+
+
+def valid_depth_mask(depth: Tensor, valid: Tensor | None = None) -> Tensor:
+    """Bool mask (B,T,H,W) of usable depth pixels.
+
+    Without ``valid`` a pixel is usable when its depth is finite and > 0. With ``valid``, the
+    pixels it marks must hold finite depth > 0 (ValueError otherwise) and the mask is ``valid``.
+    """
+    if not isinstance(depth, Tensor) or depth.ndim != 4 or not depth.is_floating_point():
+        shape = tuple(depth.shape) if isinstance(depth, Tensor) else type(depth).__name__
+        raise ValueError(f"expected depth as a float tensor (B,T,H,W), got {shape}")
+    usable = torch.isfinite(depth) & (depth > 0)
+    if valid is None:
+        return usable
+    if not isinstance(valid, Tensor) or valid.dtype != torch.bool or valid.shape != depth.shape:
+        got = (valid.dtype, tuple(valid.shape)) if isinstance(valid, Tensor) else type(valid).__name__
+        raise ValueError(f"expected valid as a bool tensor of shape {tuple(depth.shape)}, got {got}")
+    bad = valid & ~usable
+    if bad.any():
+        raise ValueError(
+            f"expected finite depth > 0 at every valid pixel, got {int(bad.sum())} valid pixels with "
+            "non-finite or non-positive depth"
+        )
+    return valid
+
+
+def clip_dmax(depth: Tensor, valid: Tensor | None = None) -> Tensor:
+    """Per-clip maximum disparity: max of 1/depth over the valid pixels.
+
+    Args:
+        depth: (B,T,H,W) depth, invalid pixels 0 or non-finite.
+        valid: optional bool (B,T,H,W); default: finite depth > 0.
+
+    Returns:
+        dmax (B,) in depth's dtype. ValueError when a clip has no valid pixel.
+    """
+    mask = valid_depth_mask(depth, valid)
+    empty = ~mask.flatten(1).any(dim=1)
+    if empty.any():
+        raise ValueError(
+            "expected at least one valid depth pixel per clip, got none in clip(s) "
+            f"{empty.nonzero().flatten().tolist()}"
+        )
+    disparity = torch.where(mask, 1.0 / torch.where(mask, depth, torch.ones_like(depth)), 0.0)
+    return disparity.flatten(1).amax(dim=1)
+
+
+def check_dmax(dmax: object, batch_size: int, like: Tensor) -> Tensor:
+    """A (B,) tensor of finite positive ``dmax`` values from a number or tensor; ValueError otherwise."""
+    value = torch.as_tensor(dmax, dtype=like.dtype if like.is_floating_point() else torch.float32)
+    value = value.to(like.device)
+    if value.ndim == 0:
+        value = value.expand(batch_size)
+    if value.shape != (batch_size,):
+        raise ValueError(
+            f"expected dmax as a number or a ({batch_size},) tensor, got shape {tuple(value.shape)}"
+        )
+    if not (torch.isfinite(value) & (value > 0)).all():
+        raise ValueError(f"expected finite dmax > 0, got {value.tolist()}")
+    return value
+
+
+def resolve_dmax(clip: Mapping[str, object], batch_size: int, like: Tensor) -> Tensor | None:
+    """The clip's dmax (B,): clip["dmax"] when given, else computed from "depth"/"valid", else None."""
+    if clip.get("dmax") is not None:
+        return check_dmax(clip["dmax"], batch_size, like)
+    depth = clip.get("depth")
+    if isinstance(depth, Tensor):
+        return clip_dmax(depth, clip.get("valid"))  # type: ignore[arg-type]
+    return None
+
+
+def normalize_disparity(depth: Tensor, mask: Tensor, dmax: Tensor) -> Tensor:
+    """AetherV1 normalisation: x = sqrt(clip((1/depth)/dmax, 0, 1))·2 − 1 on valid pixels.
+
+    Invalid pixels get −1 (zero disparity, as if infinitely far).
+
+    Args:
+        depth: (B,T,H,W); mask: bool (B,T,H,W); dmax: (B,).
+
+    Returns:
+        (B,T,H,W) in [-1, 1].
+    """
+    safe = torch.where(mask, depth, torch.ones_like(depth))
+    ratio = (1.0 / (safe * dmax[:, None, None, None])).clamp(0.0, 1.0)
+    return torch.where(mask, ratio.sqrt() * 2.0 - 1.0, -1.0)
+
+
+def denormalize_disparity(x: Tensor) -> Tensor:
+    """Inverse map ((x + 1) / 2)², the disparity divided by dmax (not clamped, as upstream)."""
+    return ((x + 1.0) / 2.0).square()
+
+
+@MODALITIES.register("disparity")
+class DisparityCodec(ModalityCodec):
+    """Depth ↔ latents through the AetherV1 disparity normalisation and the latent backend.
+
+    Encoding: d = 1/depth on valid pixels, dmax per clip (clip["dmax"] when given, else
+    :func:`clip_dmax`), x = sqrt(clip(d/dmax, 0, 1))·2 − 1, invalid pixels −1, replicated to 3
+    channels and encoded by the backend.
+
+    Decoding: mean over the 3 decoded channels, ((x + 1)/2)², times dmax when known. Pixels whose
+    decoded value ``(x + 1)/2`` is below ``sqrt(min_disparity)`` (or that clip["valid"] marks
+    invalid) are invalid: disparity 0 and depth 0 there.
+
+    Args:
+        backend: latent backend.
+        min_disparity: smallest normalised disparity decoded as valid depth.
+    """
+
+    name = "disparity"
+    inputs = ("depth",)
+    optional_inputs = ("valid", "dmax")
+
+    def __init__(self, backend: LatentBackend, min_disparity: float = 1e-6) -> None:
+        super().__init__(backend)
+        if not min_disparity > 0:
+            raise ValueError(f"expected min_disparity > 0, got {min_disparity!r}")
+        self.min_disparity = float(min_disparity)
+
+    @property
+    def channels(self) -> int:
+        return self.backend.latent_channels
+
+    def normalize(self, clip: Mapping[str, object]) -> tuple[Tensor, Tensor, Tensor]:
+        """The normalised disparity (B,T,H,W) in [-1, 1], the valid mask (B,T,H,W) and dmax (B,)."""
+        keys = ["depth", "valid"] if clip.get("valid") is not None else ["depth"]
+        batch_size, _ = check_clip_frames(clip, keys)
+        depth = clip["depth"]
+        mask = valid_depth_mask(depth, clip.get("valid"))  # type: ignore[arg-type]
+        dmax = resolve_dmax(clip, batch_size, depth)  # type: ignore[arg-type]
+        return normalize_disparity(depth, mask, dmax), mask, dmax  # type: ignore[arg-type]
+
+    def encode_with_dmax(
+        self,
+        clip: Mapping[str, object],
+        *,
+        sample: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """Latents (B,F,C,h,w) and the dmax (B,) used to normalise."""
+        x, _, dmax = self.normalize(clip)
+        video = x.unsqueeze(2).expand(-1, -1, 3, -1, -1)
+        return self.backend.encode(video, sample=sample, generator=generator), dmax
+
+    def encode(
+        self,
+        clip: Mapping[str, object],
+        *,
+        sample: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Latents (B,F,C,h,w) of clip["depth"] (with "valid" and "dmax" when present)."""
+        return self.encode_with_dmax(clip, sample=sample, generator=generator)[0]
+
+    def decode(self, latents: Tensor, clip: Mapping[str, object] | None = None) -> dict[str, Tensor]:
+        """Latents (B,F,C,h,w) -> {"disparity", "valid"} and "depth" when dmax is known, all (B,T,H,W).
+
+        "disparity" is the normalised disparity in [0, 1], times dmax when clip["dmax"] is given
+        (then "depth" = 1/disparity); invalid pixels hold 0.
+        """
+        clip = clip or {}
+        x = self.backend.decode(latents).float().mean(dim=2)
+        root = (x + 1.0) / 2.0
+        valid = root >= self.min_disparity**0.5
+        if isinstance(clip.get("valid"), Tensor):
+            if clip["valid"].shape != valid.shape:  # type: ignore[union-attr]
+                raise ValueError(
+                    f"expected clip['valid'] of shape {tuple(valid.shape)}, got {tuple(clip['valid'].shape)}"  # type: ignore[union-attr]
+                )
+            valid = valid & clip["valid"].to(valid.device)  # type: ignore[union-attr]
+        disparity = torch.where(valid, denormalize_disparity(x), 0.0)
+        out = {"valid": valid}
+        if clip.get("dmax") is not None:
+            dmax = check_dmax(clip["dmax"], x.shape[0], x)
+            disparity = disparity * dmax[:, None, None, None]
+            out["depth"] = torch.where(valid, 1.0 / torch.where(valid, disparity, 1.0), 0.0)
+        out["disparity"] = disparity
+        return out

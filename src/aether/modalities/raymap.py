@@ -1,0 +1,112 @@
+"""Cameras (the action) ↔ latents: per-frame raymaps folded into the latent frame grid."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor
+
+from aether.geometry import (
+    FOLD_LAYOUTS,
+    RAYMAP_METHODS,
+    cameras_to_raymap,
+    fold_raymap,
+    raymap_to_cameras,
+    unfold_raymap,
+)
+
+from .base import MODALITIES, LatentBackend, ModalityCodec
+from .disparity import check_dmax, resolve_dmax
+from .validation import check_clip_frames, check_latents, check_num_frames, check_spatial_size, image_size
+
+
+@MODALITIES.register("raymap")
+class RaymapCodec(ModalityCodec):
+    """Cameras (c2w, K) -> raymaps (B,T,6,H/s,W/s) at the backend's spatial factor s -> latents
+    (B,F,24,H/s,W/s) by folding 4 frames per latent frame; decoding unfolds and recovers cameras.
+
+    The raymap's origins are scaled by the clip's dmax (clip["dmax"], else computed from
+    clip["depth"], else 1). The image size comes from clip["height"]/["width"], else from
+    clip["video"], ["depth"] or ["valid"]; decoding falls back to the latent size times s.
+
+    Args:
+        backend: latent backend (only its spatial/temporal factors and allowed frames are used).
+        layout: "aetherv1" (front padding, strided grouping) or "consecutive" (the paper's groups).
+        method: camera recovery, "lstsq" (exact) or "mean_ray" (the paper's Algorithm 1).
+    """
+
+    name = "raymap"
+    inputs = ("c2w", "K")
+    optional_inputs = ("dmax", "depth", "valid", "video", "height", "width")
+
+    def __init__(self, backend: LatentBackend, layout: str = "aetherv1", method: str = "lstsq") -> None:
+        super().__init__(backend)
+        if layout not in FOLD_LAYOUTS:
+            raise ValueError(f"expected layout in {FOLD_LAYOUTS}, got {layout!r}")
+        if method not in RAYMAP_METHODS:
+            raise ValueError(f"expected method in {RAYMAP_METHODS}, got {method!r}")
+        if backend.temporal_factor != 4:
+            raise ValueError(
+                f"expected a backend with temporal factor 4 for raymap folding, got {backend.temporal_factor}"
+            )
+        self.layout = layout
+        self.method = method
+
+    @property
+    def channels(self) -> int:
+        return 6 * self.backend.temporal_factor
+
+    def raymap(self, clip: Mapping[str, object]) -> Tensor:
+        """Per-frame raymaps (B,T,6,H/s,W/s) of clip["c2w"], clip["K"]."""
+        batch_size, num_frames = check_clip_frames(clip, ["c2w", "K"])
+        check_num_frames(num_frames, self.backend.temporal_factor, self.backend.allowed_frames)
+        size = image_size(clip)
+        if size is None:
+            raise ValueError(
+                "expected the image size in the clip ('height'/'width', 'video', 'depth' or 'valid'), "
+                f"got keys {sorted(clip)}"
+            )
+        height, width = size
+        check_spatial_size(height, width, self.backend.spatial_factor)
+        c2w: Tensor = clip["c2w"]  # type: ignore[assignment]
+        dmax = resolve_dmax(clip, batch_size, c2w)
+        scale = 1.0 if dmax is None else dmax.to(c2w)[:, None]
+        return cameras_to_raymap(
+            c2w, clip["K"], height, width, dmax=scale, downsample=self.backend.spatial_factor
+        )
+
+    def encode(
+        self,
+        clip: Mapping[str, object],
+        *,
+        sample: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Latents (B,F,24,H/s,W/s) of the clip's cameras (``sample``/``generator`` unused)."""
+        return fold_raymap(self.raymap(clip), layout=self.layout)
+
+    def decode(self, latents: Tensor, clip: Mapping[str, object] | None = None) -> dict[str, Tensor]:
+        """Latents (B,F,24,h,w) -> {"raymap" (B,T,6,h,w), "c2w" (B,T,4,4), "K" (B,T,3,3)}.
+
+        T is taken from the clip's per-frame entries when present, else 4(F-1)+1; translations are
+        divided by clip["dmax"] when given (otherwise they are in units of 1/dmax).
+        """
+        clip = clip or {}
+        check_latents(latents, self.channels)
+        batch_size, num_latent, _, h, w = latents.shape
+        per_frame = [clip[k] for k in ("c2w", "K", "video", "depth") if isinstance(clip.get(k), Tensor)]
+        num_frames = (
+            int(per_frame[0].shape[1])  # type: ignore[union-attr]
+            if per_frame
+            else self.backend.temporal_factor * (num_latent - 1) + 1
+        )
+        height, width = image_size(clip) or (h * self.backend.spatial_factor, w * self.backend.spatial_factor)
+        if latents.dtype not in (torch.float32, torch.float64):
+            latents = latents.float()
+        raymap = unfold_raymap(latents, num_frames, layout=self.layout)
+        dmax = 1.0 if clip.get("dmax") is None else check_dmax(clip["dmax"], batch_size, raymap)[:, None]
+        c2w, K = raymap_to_cameras(
+            raymap, height, width, dmax=dmax, method=self.method, downsample=self.backend.spatial_factor
+        )
+        return {"raymap": raymap, "c2w": c2w, "K": K}
