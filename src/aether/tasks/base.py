@@ -1,0 +1,136 @@
+"""The Task base class and the ``TASKS`` registry."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+import torch
+from torch import Tensor
+
+from aether.registry import Registry
+
+from .condition import ColorMode, compose_condition
+from .guidance import dynamic_guidance_scale
+
+TASKS: Registry[type[Task]] = Registry("task", "aether.tasks")
+
+
+class Task:
+    """What a task needs and how it conditions the model.
+
+    A task names its inputs, builds the condition latents [color | raymap] from encoded inputs,
+    builds the unconditional condition of classifier-free guidance (guidance acts on the
+    observation, never on the action), and carries its sampling defaults.
+
+    Subclasses set ``name``, ``required_inputs`` (the color latents ``build_condition`` needs:
+    "video", "observation", "goal"), ``color_mode`` and the defaults.
+
+    Args:
+        num_inference_steps: override of the default number of denoising steps.
+        guidance_scale: override of the default guidance weight (1 = no guidance).
+        dynamic_cfg: override of whether the guidance weight follows the dynamic schedule.
+        raymap_channels: raymap condition channels Cr (24 for AetherV1).
+    """
+
+    name: ClassVar[str] = ""
+    required_inputs: ClassVar[tuple[str, ...]] = ()
+    optional_inputs: ClassVar[tuple[str, ...]] = ("trajectory",)
+    color_mode: ClassVar[ColorMode]
+    default_num_inference_steps: ClassVar[int] = 50
+    default_guidance_scale: ClassVar[float] = 1.0
+    default_dynamic_cfg: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
+        dynamic_cfg: bool | None = None,
+        raymap_channels: int = 24,
+    ) -> None:
+        steps = self.default_num_inference_steps if num_inference_steps is None else num_inference_steps
+        if int(steps) != steps or steps < 1:
+            raise ValueError(f"expected num_inference_steps >= 1, got {num_inference_steps!r}")
+        scale = self.default_guidance_scale if guidance_scale is None else float(guidance_scale)
+        if not scale >= 0:
+            raise ValueError(f"expected guidance_scale >= 0, got {guidance_scale!r}")
+        if raymap_channels < 1:
+            raise ValueError(f"expected raymap_channels >= 1, got {raymap_channels}")
+        self.num_inference_steps = int(steps)
+        self.guidance_scale = scale
+        self.dynamic_cfg = self.default_dynamic_cfg if dynamic_cfg is None else bool(dynamic_cfg)
+        self.raymap_channels = raymap_channels
+
+    @property
+    def do_classifier_free_guidance(self) -> bool:
+        """Whether sampling runs the unconditional branch (guidance_scale > 1)."""
+        return self.guidance_scale > 1.0
+
+    def check_inputs(self, inputs: Mapping[str, object]) -> None:
+        """ValueError unless ``inputs`` has every required input and nothing unknown."""
+        missing = [k for k in self.required_inputs if inputs.get(k) is None]
+        unknown = sorted(set(inputs) - set(self.required_inputs) - set(self.optional_inputs))
+        if missing or unknown:
+            raise ValueError(
+                f"{self.name}: expected inputs {list(self.required_inputs)} "
+                f"(optional {list(self.optional_inputs)}), got {sorted(inputs)}"
+            )
+
+    def build_condition(
+        self, color: Mapping[str, Tensor], raymap: Tensor | None, num_latent_frames: int
+    ) -> Tensor:
+        """Condition latents (B,F,Cc+Cr,h,w).
+
+        Args:
+            color: color latents by input name: "video" (B,F,Cc,h,w), "observation" (B,1,Cc,h,w),
+                "goal" (B,1,Cc,h,w); those in ``required_inputs`` are used.
+            raymap: (B,F,Cr,h,w) raymap latents of the action, or None (zeros).
+            num_latent_frames: F.
+        """
+        missing = [k for k in self.required_inputs if color.get(k) is None]
+        if missing:
+            raise ValueError(
+                f"{self.name}: expected color latents {list(self.required_inputs)}, got {sorted(color)}"
+            )
+        used = {k: color[k] for k in self.required_inputs}
+        batch_size = next(iter(used.values())).shape[0]
+        device = next(iter(used.values())).device
+        return compose_condition(
+            torch.full((batch_size,), int(self.color_mode), device=device),
+            torch.full((batch_size,), raymap is not None, device=device),
+            raymap=raymap,
+            num_latent_frames=num_latent_frames,
+            raymap_channels=self.raymap_channels,
+            **used,
+        )
+
+    def _check_condition(self, condition: Tensor) -> None:
+        if (
+            not isinstance(condition, Tensor)
+            or condition.ndim != 5
+            or condition.shape[2] <= self.raymap_channels
+        ):
+            shape = tuple(condition.shape) if isinstance(condition, Tensor) else type(condition).__name__
+            raise ValueError(
+                f"expected a condition (B,F,Cc+{self.raymap_channels},h,w) with Cc > 0, got {shape}"
+            )
+
+    def build_unconditional(self, condition: Tensor) -> Tensor:
+        """The CFG unconditional condition: a copy with every color condition channel zeroed."""
+        self._check_condition(condition)
+        out = condition.clone()
+        out[:, :, : condition.shape[2] - self.raymap_channels] = 0
+        return out
+
+    def guidance_at(self, timestep: float | Tensor, num_inference_steps: int | None = None) -> float:
+        """Guidance weight at ``timestep``: the dynamic schedule when ``dynamic_cfg``, else constant."""
+        if not self.dynamic_cfg:
+            return self.guidance_scale
+        steps = self.num_inference_steps if num_inference_steps is None else num_inference_steps
+        return dynamic_guidance_scale(self.guidance_scale, timestep, steps)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(num_inference_steps={self.num_inference_steps}, "
+            f"guidance_scale={self.guidance_scale}, dynamic_cfg={self.dynamic_cfg})"
+        )
