@@ -1,0 +1,102 @@
+"""LightningCLI glue: recipes are LightningCLI YAML files with one extra ``run`` section.
+
+``run`` holds what ``aether run`` does around the fit (data preparation, evaluation,
+report); ``aether fit|validate|test`` accept and ignore it, so one file serves both.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from lightning.pytorch import LightningDataModule
+from lightning.pytorch.cli import LightningCLI
+
+from aether.training.module import AetherModule
+
+
+class AetherCLI(LightningCLI):
+    """LightningCLI over :class:`AetherModule` and any LightningDataModule (``data.class_path``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("subclass_mode_data", True)
+        kwargs.setdefault("save_config_kwargs", {"overwrite": True})
+        super().__init__(AetherModule, LightningDataModule, *args, **kwargs)
+
+    def add_arguments_to_parser(self, parser: Any) -> None:
+        parser.add_argument(
+            "--run", type=dict | None, default=None, help="aether run section (ignored by fit)"
+        )
+
+
+def load_recipe(path: str | Path) -> dict[str, Any]:
+    """Read a recipe YAML into a dict.
+
+    A recipe may start from another with ``extends: other.yaml`` (relative to its own
+    folder): mappings merge recursively, everything else is replaced.
+    FileNotFoundError / ValueError naming the path otherwise.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"recipe {path} does not exist")
+    recipe = yaml.safe_load(path.read_text())
+    if not isinstance(recipe, dict):
+        raise ValueError(f"recipe {path} must be a YAML mapping, got {type(recipe).__name__}")
+    parent = recipe.pop("extends", None)
+    if parent is not None:
+        recipe = _merge(load_recipe(path.parent / parent), recipe)
+    return recipe
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in update.items():
+        out[key] = (
+            _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        )
+    return out
+
+
+def resolve_config_args(args: list[str], tmpdir: str | Path) -> list[str]:
+    """Replace each ``-c/--config FILE`` by a file with its ``extends`` chain merged."""
+    out = list(args)
+    for i, arg in enumerate(out[:-1]):
+        if arg in ("-c", "--config") and Path(out[i + 1]).is_file():
+            merged = Path(tmpdir) / f"recipe{i}.yaml"
+            merged.write_text(yaml.safe_dump(load_recipe(out[i + 1]), sort_keys=False))
+            out[i + 1] = str(merged)
+    return out
+
+
+def apply_overrides(recipe: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """A copy of ``recipe`` with ``a.b.c=value`` overrides applied (values parsed as YAML).
+
+    ``data.batch_size`` also reaches ``data.init_args.batch_size`` when the data section
+    uses ``class_path``/``init_args``.
+    """
+    recipe = copy.deepcopy(recipe)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"override must look like key.sub=value, got {item!r}")
+        parts = key.split(".")
+        node = recipe
+        for i, part in enumerate(parts[:-1]):
+            nxt = node.get(part)
+            if nxt is None:
+                nxt = node[part] = {}
+            if not isinstance(nxt, dict):
+                raise ValueError(f"override {item!r}: {'.'.join(parts[: i + 1])} is not a mapping")
+            if "init_args" in nxt and parts[i + 1] not in ("init_args", "class_path"):
+                nxt = nxt["init_args"]
+            node = nxt
+        node[parts[-1]] = yaml.safe_load(raw)
+    return recipe
+
+
+def build_cli(recipe: dict[str, Any], **kwargs: Any) -> AetherCLI:
+    """Instantiate model, data and trainer from a recipe dict without running anything."""
+    return AetherCLI(args=recipe, run=False, **kwargs)

@@ -1,0 +1,76 @@
+"""``aether run|fit|validate|test|export``.
+
+- ``aether fit|validate|test -c RECIPE [--trainer.max_steps N ...]``: LightningCLI.
+- ``aether run RECIPE [--set key=value ...]``: the whole recipe (data preparation,
+  fit, evaluation of every task on held-out clips, ``outputs/<run>/report.md``).
+- ``aether export CKPT OUT``: an AetherV1-layout model directory the pipeline loads.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+LIGHTNING_COMMANDS = ("fit", "validate", "test")
+
+
+def main(argv: list[str], prog: str) -> int:
+    """Dispatch on ``argv[0]`` (the command name); returns the exit status."""
+    if not argv:
+        raise ValueError("expected a command name: run, fit, validate, test or export")
+    command, rest = argv[0], list(argv[1:])
+    if command in LIGHTNING_COMMANDS:
+        return _lightning(command, rest)
+    if command == "export":
+        return _export(rest, prog)
+    if command == "run":
+        return _run(rest, prog)
+    raise ValueError(f"unknown training command {command!r}; expected run, fit, validate, test or export")
+
+
+def _lightning(command: str, rest: list[str]) -> int:
+    import tempfile
+
+    from aether.training.cli import AetherCLI, resolve_config_args
+
+    with tempfile.TemporaryDirectory() as tmp:
+        AetherCLI(args=[command, *resolve_config_args(rest, tmp)])
+    return 0
+
+
+def _export(rest: list[str], prog: str) -> int:
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Export a training checkpoint as an AetherV1-layout model."
+    )
+    parser.add_argument("ckpt", help="Lightning checkpoint (.ckpt) of an AetherModule")
+    parser.add_argument("out", help="output directory (transformer/, scheduler/, aether_config.json)")
+    parser.add_argument(
+        "--no-ema", action="store_true", help="export the raw weights even when EMA weights exist"
+    )
+    args = parser.parse_args(rest)
+    from aether.training.export import export_checkpoint
+
+    out = export_checkpoint(args.ckpt, args.out, use_ema=not args.no_ema)
+    print(f"exported {args.ckpt} to {out}")
+    return 0
+
+
+def _run(rest: list[str], prog: str) -> int:
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Run a recipe: prepare data, fit, evaluate every task, write a report."
+    )
+    parser.add_argument("recipe", help="recipe YAML (e.g. recipes/tiny.yaml)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe key, e.g. --set trainer.max_steps=10 (repeatable)",
+    )
+    parser.add_argument("--name", help="run name (default: run.name of the recipe, else the recipe's stem)")
+    args = parser.parse_args(rest)
+    from aether.training.runner import run_recipe
+
+    report = run_recipe(args.recipe, overrides=args.overrides, name=args.name)
+    print(f"report: {report}")
+    return 0

@@ -1,0 +1,432 @@
+"""``AetherModule``: the multi-task LightningModule, composed from registry names.
+
+A recipe names the latent backend, the target and condition modality stacks, the
+task mix, the transformer and the scheduler; the module wires them into the paper's
+two-stage objective (§3.4, appendix D):
+
+- stage 1: encode the clip online (or take precomputed ``latents``), sample a task per
+  clip (which colour frames and whether the action are conditions), sample t and
+  noise, predict with the transformer and regress the scheduler's target (v or ε);
+- stage 2 (from ``stage2_start_step`` on): decode the predicted clean latents and add
+  MS-SSIM on colour, the scale-and-shift-invariant loss on disparity and the depth-
+  weighted pointmap loss on the raymap (no gradient into the disparity through it).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from aether.geometry.raymap import RAY_ORIGIN_SCALE, signed_expm1
+from aether.training import losses
+
+TASK_OF_COLOR_MODE = ("planning", "prediction", "reconstruction", "unconditional")
+"""Name of the task each ``TaskSampler`` colour mode trains (0 obs+goal, 1 obs, 2 video, 3 none)."""
+
+COGVIDEOX_SCHEDULER = {
+    "_class_name": "CogVideoXDPMScheduler",
+    "num_train_timesteps": 1000,
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "clip_sample": False,
+    "prediction_type": "v_prediction",
+    "rescale_betas_zero_snr": True,
+    "set_alpha_to_one": True,
+    "snr_shift_scale": 1.0,
+    "steps_offset": 0,
+    "timestep_spacing": "trailing",
+}
+"""The CogVideoX-5b-I2V scheduler config (v-prediction, zero terminal SNR, trailing steps)."""
+
+DEFAULT_STAGE2 = {
+    "color": 1.0,
+    "depth": 1.0,
+    "pointmap": 1.0,
+    "gradient_alpha": 0.5,
+    "pointmap_align": "scale_shift",
+}
+DEFAULT_OPTIMIZER = {"lr": 1e-4, "betas": (0.9, 0.95), "weight_decay": 1e-4, "eps": 1e-8}
+DEFAULT_LR_SCHEDULER = {"pct_start": 0.05, "div_factor": 25.0, "final_div_factor": 1e4, "total_steps": None}
+
+
+def build_scheduler(config: dict[str, Any]) -> Any:
+    """A diffusers scheduler from a config dict whose ``_class_name`` names the class."""
+    import diffusers
+
+    config = dict(config)
+    name = config.pop("_class_name", "CogVideoXDPMScheduler")
+    cls = getattr(diffusers, name, None)
+    if cls is None or not hasattr(cls, "from_config"):
+        raise ValueError(f"scheduler _class_name must name a diffusers scheduler, got {name!r}")
+    return cls.from_config(config)
+
+
+def build_transformer(spec: dict[str, Any], in_channels: int, out_channels: int) -> torch.nn.Module:
+    """The denoiser from a recipe entry.
+
+    Args:
+        spec: exactly one of ``{"pretrained": dir}`` (an Aether-layout transformer),
+            ``{"base": dir_or_id}`` (widen a CogVideoX I2V transformer, paper §3.4),
+            ``{"tiny": {kwargs of tiny_config}}`` or ``{"config": {full config}}``.
+        in_channels, out_channels: channel counts implied by the modality stacks,
+            imposed on ``tiny`` / ``config`` models and checked on loaded ones.
+    """
+    from aether.models import AetherTransformer, tiny_config
+
+    keys = {"pretrained", "base", "tiny", "config"} & set(spec)
+    if len(keys) != 1:
+        raise ValueError(
+            f"transformer spec needs exactly one of pretrained/base/tiny/config, got {sorted(spec)}"
+        )
+    (kind,) = keys
+    options = {k: v for k, v in spec.items() if k not in (kind, "prompt_cache")}
+    if kind == "pretrained":
+        model = AetherTransformer.from_pretrained(spec["pretrained"], **options)
+    elif kind == "base":
+        options.setdefault("target_channels", out_channels)
+        options.setdefault("condition_channels", in_channels - out_channels)
+        model = AetherTransformer.from_base(spec["base"], **options)
+    else:
+        config = tiny_config(**(spec["tiny"] or {})) if kind == "tiny" else dict(spec["config"])
+        config.update(in_channels=in_channels, out_channels=out_channels)
+        model = AetherTransformer.from_config(config)
+    got = (model.config.in_channels, model.config.out_channels)
+    if got != (in_channels, out_channels):
+        raise ValueError(
+            f"transformer channels (in, out) must be {(in_channels, out_channels)} "
+            f"for the modalities, got {got}"
+        )
+    return model
+
+
+class AetherModule(L.LightningModule):
+    """Two-stage multi-task training of the Aether world model.
+
+    Args:
+        transformer: see :func:`build_transformer`.
+        latent_backend: ``LATENT_BACKENDS`` name ("cogvideox", "tiny").
+        backend_kwargs: keyword arguments of the backend (e.g. the VAE directory).
+        target_modalities: ``MODALITIES`` names of the denoised latents, in channel order.
+        condition_modalities: ``MODALITIES`` names of the condition latents ("color" and
+            optionally "raymap").
+        scheduler: diffusers scheduler config (``_class_name`` + config keys); its
+            ``prediction_type`` picks the regression target.
+        task_probabilities: colour-condition mix for ``TaskSampler`` (paper: observation_goal
+            0.30, observation 0.40, video 0.28, none 0.02).
+        action_keep: probability that the raymap condition is kept.
+        stage2_start_step: global step from which the stage-2 losses are added (None: never).
+        stage2: weights ``color`` (MS-SSIM), ``depth`` (SSI), ``pointmap``, the gradient-term
+            weight ``gradient_alpha`` and ``pointmap_align``.
+        optimizer: AdamW ``lr``, ``betas``, ``weight_decay``, ``eps``.
+        lr_scheduler: OneCycle ``pct_start``, ``div_factor``, ``final_div_factor``,
+            ``total_steps`` (None: the trainer's estimate).
+        gradient_checkpointing: recompute transformer activations in the backward pass.
+        ema_decay: keep an exponential moving average of the transformer (None: off).
+        validation: ``tasks`` to sample, ``num_inference_steps`` per task (optional),
+            ``max_batches`` images logged.
+        seed: seed of the task/timestep/noise generator (offset by the rank).
+    """
+
+    def __init__(
+        self,
+        transformer: dict[str, Any],
+        latent_backend: str = "tiny",
+        backend_kwargs: dict[str, Any] | None = None,
+        target_modalities: list[str] | None = None,
+        condition_modalities: list[str] | None = None,
+        scheduler: dict[str, Any] | None = None,
+        task_probabilities: dict[str, float] | None = None,
+        action_keep: float = 0.5,
+        stage2_start_step: int | None = None,
+        stage2: dict[str, Any] | None = None,
+        optimizer: dict[str, Any] | None = None,
+        lr_scheduler: dict[str, Any] | None = None,
+        gradient_checkpointing: bool = False,
+        ema_decay: float | None = None,
+        validation: dict[str, Any] | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        from aether.modalities import LATENT_BACKENDS, ModalityStack
+        from aether.tasks import TaskSampler
+
+        target_modalities = list(target_modalities or ["color", "disparity", "raymap"])
+        condition_modalities = list(condition_modalities or ["color", "raymap"])
+        if "color" not in target_modalities or condition_modalities[:1] != ["color"]:
+            raise ValueError(
+                "target_modalities must contain 'color' and condition_modalities must start with 'color', "
+                f"got {target_modalities} and {condition_modalities}"
+            )
+        self.target_modalities, self.condition_modalities = target_modalities, condition_modalities
+        self.backend = LATENT_BACKENDS.build(latent_backend, **(backend_kwargs or {}))
+        self.backend.requires_grad_(False)
+        self.target_stack = ModalityStack(target_modalities, self.backend)
+        self.condition_stack = ModalityStack(condition_modalities, self.backend)
+        self.transformer = build_transformer(
+            transformer,
+            self.target_stack.channels + self.condition_stack.channels,
+            self.target_stack.channels,
+        )
+        if gradient_checkpointing:
+            self.transformer.enable_gradient_checkpointing()
+        self.noise_scheduler = build_scheduler(scheduler or COGVIDEOX_SCHEDULER)
+        self.prediction_type = self.noise_scheduler.config.prediction_type
+        self.register_buffer(
+            "alphas_cumprod",
+            torch.as_tensor(self.noise_scheduler.alphas_cumprod, dtype=torch.float32),
+            persistent=False,
+        )
+        raymap_slice = self.condition_stack.slices.get("raymap", slice(0, 0))
+        self.task_sampler = TaskSampler(
+            **({"probabilities": task_probabilities} if task_probabilities else {}),
+            action_keep=action_keep,
+            raymap_channels=raymap_slice.stop - raymap_slice.start,
+        )
+        self.register_buffer("prompt_embedding", self._prompt_embedding(transformer), persistent=True)
+        self.stage2 = {**DEFAULT_STAGE2, **(stage2 or {})}
+        self.optimizer_config = {**DEFAULT_OPTIMIZER, **(optimizer or {})}
+        self.lr_scheduler_config = {**DEFAULT_LR_SCHEDULER, **(lr_scheduler or {})}
+        self.validation_config = {
+            "tasks": ["reconstruction", "prediction", "planning"],
+            "max_batches": 1,
+            **(validation or {}),
+        }
+        self.ema = None
+        if ema_decay is not None:
+            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+            self.ema = AveragedModel(
+                self.transformer, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True
+            )
+            self.ema.requires_grad_(False)
+        self.seed = seed
+        self._generator: torch.Generator | None = None
+
+    # ----------------------------------------------------------------- components
+    def _prompt_embedding(self, spec: dict[str, Any]) -> Tensor:
+        """(1, L, D) text embedding: the cached empty-prompt T5 embedding for models derived
+        from CogVideoX, zeros for models trained without text (tiny/config)."""
+        from pathlib import Path
+
+        from aether.models import EMPTY_PROMPT_FILE, empty_prompt_embedding
+
+        cfg = self.transformer.config
+        if "pretrained" not in spec and "base" not in spec:
+            return torch.zeros(1, cfg.max_text_seq_length, cfg.text_embed_dim)
+        cache = spec.get("prompt_cache")
+        if (
+            cache is None
+            and "pretrained" in spec
+            and (Path(spec["pretrained"]) / EMPTY_PROMPT_FILE).is_file()
+        ):
+            cache = Path(spec["pretrained"]) / EMPTY_PROMPT_FILE
+        embedding = empty_prompt_embedding(spec.get("base"), cache=cache, max_length=cfg.max_text_seq_length)
+        return embedding.float().cpu()
+
+    @property
+    def generator(self) -> torch.Generator:
+        """The CPU generator behind task, timestep and noise draws (its state is checkpointed)."""
+        if self._generator is None:
+            self._generator = torch.Generator().manual_seed(self.seed + 1_000_003 * self.global_rank)
+        return self._generator
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["aether_generator_state"] = self.generator.get_state()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "aether_generator_state" in checkpoint:
+            self.generator.set_state(checkpoint["aether_generator_state"])
+
+    # ----------------------------------------------------------------- latents
+    def encode_clip(self, clip: dict[str, Any]) -> dict[str, Tensor]:
+        """Target latents (B,F,Ct,h,w) and the colour latents of the first and last frames.
+
+        ``clip["latents"]`` (precomputed targets), ``clip["observation_latents"]`` and
+        ``clip["goal_latents"]`` are used when present.
+        """
+        with torch.no_grad():
+            target = clip.get("latents")
+            if target is None:
+                target = self.target_stack.encode(clip)
+            obs = clip.get("observation_latents")
+            goal = clip.get("goal_latents")
+            if obs is None or goal is None:
+                video = clip["video"]
+                ends = self.backend.encode(torch.cat([video[:, :1], video[:, -1:]], 0))
+                obs, goal = ends.chunk(2, 0)
+        return {"target": target.float(), "observation": obs.float(), "goal": goal.float()}
+
+    def condition(self, latents: dict[str, Tensor], color_mode: Tensor, keep_action: Tensor) -> Tensor:
+        """Task-masked condition latents (B,F,Cc,h,w) from :meth:`encode_clip`'s output."""
+        parts = self.target_stack.split(latents["target"])
+        raymap = parts.get("raymap") if "raymap" in self.condition_stack.slices else None
+        return self.task_sampler.build_condition(
+            color_mode, keep_action, parts["color"], latents["observation"], latents["goal"], raymap
+        )
+
+    def denoise(self, noisy: Tensor, condition: Tensor, timesteps: Tensor, fps: Tensor) -> Tensor:
+        """Transformer output (B,F,Ct,h,w) for noisy targets and conditions."""
+        ehs = self.prompt_embedding.to(noisy.dtype).expand(noisy.shape[0], -1, -1)
+        return self.transformer(noisy, condition, timesteps, ehs, fps)
+
+    # ----------------------------------------------------------------- stage 2
+    def stage2_losses(self, clean_pred: Tensor, clip: dict[str, Any], target: Tensor) -> dict[str, Tensor]:
+        """Per-sample stage-2 losses from predicted clean latents.
+
+        Args:
+            clean_pred: (B,F,Ct,h,w) predicted z_0.
+            clip: the batch (video, depth, valid, …).
+            target: (B,F,Ct,h,w) true z_0 (the raymap part is the exact true raymap).
+
+        Returns:
+            ``color`` (1 − MS-SSIM), ``depth`` (SSI on normalised disparity, only with a
+            disparity target) and ``pointmap`` (only with disparity and raymap targets), each (B,).
+        """
+        parts = self.target_stack.split(clean_pred)
+        true_parts = self.target_stack.split(target)
+        codecs = self.target_stack.codecs
+        out = {"color": losses.ms_ssim_loss(codecs["color"].decode(parts["color"])["video"], clip["video"])}
+        if "disparity" not in parts:
+            return out
+        valid = clip["valid"] & (clip["depth"] > 0)
+        side = {"video": clip["video"]}  # frame count and size, no dmax: normalised outputs
+        disp = codecs["disparity"].decode(parts["disparity"], side)["disparity"]
+        true_disp = (
+            torch.where(valid, 1.0 / clip["depth"].clamp_min(1e-6), 0.0) / clip["dmax"][:, None, None, None]
+        )
+        out["depth"] = losses.ssi_loss(disp, true_disp, valid, alpha=self.stage2["gradient_alpha"])
+        if "raymap" not in parts:
+            return out
+        rays = codecs["raymap"].decode(parts["raymap"], side)["raymap"]
+        true_rays = codecs["raymap"].decode(true_parts["raymap"], side)["raymap"]
+        size = rays.shape[-2:]
+        # stop-gradient through the disparity: the pointmap loss only trains the raymap
+        depth_pred = 1.0 / _area(disp.detach(), size).clamp_min(1e-3)
+        coverage = _area(valid.float(), size)
+        true_low = _area(true_disp, size) / coverage.clamp_min(1e-6)
+        low_valid = coverage > 0.999
+        true_depth = torch.where(low_valid, 1.0 / true_low.clamp_min(1e-6), 0.0)
+        pred_points = losses.raymap_points(depth_pred, _metric_rays(rays))
+        true_points = losses.raymap_points(true_depth, _metric_rays(true_rays))
+        out["pointmap"] = losses.pointmap_loss(
+            pred_points, true_points, true_depth, low_valid, align=self.stage2["pointmap_align"]
+        )
+        return out
+
+    def in_stage2(self) -> bool:
+        start = self.hparams.stage2_start_step
+        return start is not None and self.global_step >= start
+
+    # ----------------------------------------------------------------- training
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        batch = self.target_stack.prepare(batch)
+        latents = self.encode_clip(batch)
+        z0 = latents["target"]
+        b = z0.shape[0]
+        g = self.generator
+        color_mode, keep_action = self.task_sampler.sample(b, generator=g)
+        color_mode, keep_action = color_mode.to(self.device), keep_action.to(self.device)
+        timesteps = torch.randint(0, len(self.alphas_cumprod), (b,), generator=g).to(self.device)
+        noise = torch.randn(z0.shape, generator=g).to(self.device, z0.dtype)
+        condition = self.condition(latents, color_mode, keep_action)
+        noisy = losses.add_noise(self.alphas_cumprod, z0, noise, timesteps)
+        fps = torch.as_tensor(batch["fps"], device=self.device, dtype=torch.float32)
+        pred = self.denoise(noisy, condition, timesteps, fps).float()
+        target = losses.diffusion_target(self.prediction_type, self.alphas_cumprod, z0, noise, timesteps)
+        per_modality = losses.channel_mse(pred, target, self.target_stack.slices)
+        counts = {k: sl.stop - sl.start for k, sl in self.target_stack.slices.items()}
+        per_sample = sum(per_modality[k] * counts[k] for k in counts) / sum(counts.values())
+        loss = per_sample.mean()
+        logs = {"train/loss_latent": loss}
+        logs |= {f"train/loss_latent_{k}": v.mean() for k, v in per_modality.items()}
+        for mode, name in enumerate(TASK_OF_COLOR_MODE):
+            sel = color_mode == mode
+            if bool(sel.any()):
+                logs[f"train/loss_{name}"] = per_sample[sel].mean()
+        if self.in_stage2():
+            clean = losses.predicted_clean_latents(
+                self.prediction_type, self.alphas_cumprod, noisy, pred, timesteps
+            )
+            for name, value in self.stage2_losses(clean, batch, z0).items():
+                weight = float(self.stage2[name])
+                logs[f"train/loss_{name}"] = value.mean()
+                loss = loss + weight * value.mean()
+        logs["train/loss"] = loss
+        self.log_dict(logs, prog_bar=False, batch_size=b)
+        self.log("loss", loss, prog_bar=True, logger=False, batch_size=b)
+        return loss
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.ema is not None:
+            self.ema.update_parameters(self.transformer)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        cfg = self.optimizer_config
+        params = [p for p in self.transformer.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(
+            params, lr=cfg["lr"], betas=tuple(cfg["betas"]), weight_decay=cfg["weight_decay"], eps=cfg["eps"]
+        )
+        sch = self.lr_scheduler_config
+        total = sch["total_steps"] or self.trainer.estimated_stepping_batches
+        if not math.isfinite(total) or total <= 0:
+            raise ValueError(
+                f"OneCycle needs a finite number of steps: set max_steps or total_steps, got {total}"
+            )
+        onecycle = torch.optim.lr_scheduler.OneCycleLR(
+            opt,
+            max_lr=cfg["lr"],
+            total_steps=int(total),
+            pct_start=sch["pct_start"],
+            div_factor=sch["div_factor"],
+            final_div_factor=sch["final_div_factor"],
+            cycle_momentum=False,
+        )
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": onecycle, "interval": "step"}}
+
+    # ----------------------------------------------------------------- validation
+    def inference_transformer(self) -> torch.nn.Module:
+        """The weights used for sampling and export: the EMA copy when enabled."""
+        return self.ema.module if self.ema is not None else self.transformer
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        from aether.training.validation import evaluate_batch
+
+        results = evaluate_batch(
+            self,
+            batch,
+            tasks=self.validation_config["tasks"],
+            steps=self.validation_config.get("num_inference_steps"),
+        )
+        b = batch["video"].shape[0]
+        for task, res in results.items():
+            self.log_dict(
+                {f"val/{task}/{k}": float(v) for k, v in res.metrics.items()}, batch_size=b, sync_dist=True
+            )
+            if batch_idx < self.validation_config["max_batches"]:
+                from aether.training.validation import log_images
+
+                log_images(self, task, res, batch, batch_idx)
+
+    def export_copy(self) -> torch.nn.Module:
+        """A detached CPU copy of the inference transformer, for saving."""
+        return copy.deepcopy(self.inference_transformer()).cpu()
+
+
+def _area(x: Tensor, size: tuple[int, int]) -> Tensor:
+    """Area-average (B,T,H,W) to (B,T,*size)."""
+    return F.interpolate(x.flatten(0, 1)[:, None], size=tuple(size), mode="area")[:, 0].unflatten(
+        0, x.shape[:2]
+    )
+
+
+def _metric_rays(raymap: Tensor) -> Tensor:
+    """Raymap (B,T,6,h,w) with origins mapped back from signed log: dirs, dmax·t."""
+    return torch.cat([raymap[:, :, :3], signed_expm1(raymap[:, :, 3:]) / RAY_ORIGIN_SCALE], 2)
