@@ -1,0 +1,48 @@
+import pytest
+import torch
+
+from aether.geometry import depth_edge_mask, depth_to_points, invert_pose
+
+from ._helpers import intrinsics, smooth_trajectory
+
+
+def test_points_project_back_to_their_pixels():
+    g = torch.Generator().manual_seed(0)
+    depth = torch.rand(3, 6, 10, generator=g, dtype=torch.float64) * 5 + 0.5
+    K = intrinsics(20.0, 25.0, 4.5, 3.0).expand(3, 3, 3)
+    c2w = smooth_trajectory(3)
+    points = depth_to_points(depth, K, c2w)
+    assert points.shape == (3, 6, 10, 3)
+    w2c = invert_pose(c2w)
+    cam = torch.einsum("tij,thwj->thwi", w2c[:, :3, :3], points) + w2c[:, None, None, :3, 3]
+    torch.testing.assert_close(cam[..., 2], depth)
+    pix = torch.einsum("tij,thwj->thwi", K, cam)
+    pix = pix[..., :2] / pix[..., 2:]
+    v, u = torch.meshgrid(
+        torch.arange(6.0, dtype=torch.float64), torch.arange(10.0, dtype=torch.float64), indexing="ij"
+    )
+    torch.testing.assert_close(pix, torch.stack([u, v], dim=-1).expand(3, 6, 10, 2))
+    camera_frame = depth_to_points(depth, K)
+    torch.testing.assert_close(camera_frame, cam)
+
+
+def test_depth_edge_mask_on_a_step():
+    depth = torch.ones(2, 6, 8)
+    depth[:, :, 4:] = 1.02  # below rtol: no edge
+    depth[1, :, 6:] = 2.0
+    depth[1, 0, 0] = 0.0  # invalid
+    mask = depth_edge_mask(depth, rtol=0.03)
+    assert not mask[0].any()
+    expected = torch.zeros(6, 8, dtype=torch.bool)
+    expected[:, 5:7] = True
+    assert torch.equal(mask[1], expected)
+    assert depth_edge_mask(depth, rtol=0.01)[0, :, 3:5].all()
+
+
+def test_bad_inputs_raise():
+    with pytest.raises(ValueError, match="depth"):
+        depth_to_points(torch.ones(5), intrinsics(1.0, 1.0, 0.0, 0.0))
+    with pytest.raises(ValueError, match="positive focal"):
+        depth_to_points(torch.ones(4, 4, dtype=torch.float64), intrinsics(-1.0, 1.0, 0.0, 0.0))
+    with pytest.raises(ValueError, match="rtol"):
+        depth_edge_mask(torch.ones(4, 4), rtol=0.0)
