@@ -1,0 +1,69 @@
+"""Tiny modules and synthetic batches for the training tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from aether.data.synthetic import render_clip
+from aether.geometry import relative_poses
+from aether.training.module import AetherModule
+
+TINY_TRANSFORMER = {
+    "tiny": {
+        "num_layers": 1,
+        "num_attention_heads": 2,
+        "attention_head_dim": 16,
+        "text_embed_dim": 8,
+        "max_text_seq_length": 2,
+        "sample_height": 6,
+        "sample_width": 8,
+        "sample_frames": 17,
+    }
+}
+TINY_BACKEND = {"spatial_factor": 8, "latent_channels": 16}
+HEIGHT, WIDTH, FRAMES = 48, 64, 9
+
+
+def make_module(**overrides) -> AetherModule:
+    kwargs = {
+        "transformer": TINY_TRANSFORMER,
+        "latent_backend": "tiny",
+        "backend_kwargs": TINY_BACKEND,
+        "optimizer": {"lr": 3e-3},
+        "lr_scheduler": {"total_steps": 1000, "pct_start": 0.01},
+        "seed": 0,
+    }
+    kwargs.update(overrides)
+    return AetherModule(**kwargs)
+
+
+def synthetic_batch(seeds=(0, 1), frames: int = FRAMES, height: int = HEIGHT, width: int = WIDTH) -> dict:
+    """A clip dict batch rendered by the synthetic generator (poses relative to frame 0)."""
+    clips = [render_clip(s, num_frames=frames, height=height, width=width) for s in seeds]
+    video = (
+        torch.from_numpy(np.stack([c.rgb for c in clips])).float().div(127.5).sub(1).permute(0, 1, 4, 2, 3)
+    )
+    depth = torch.from_numpy(np.stack([c.depth for c in clips])).float()
+    c2w = relative_poses(torch.from_numpy(np.stack([c.c2w for c in clips])).float())
+    return {
+        "video": video,
+        "depth": depth,
+        "valid": depth > 0,
+        "K": torch.from_numpy(np.stack([c.K for c in clips])).float(),
+        "c2w": c2w,
+        "fps": torch.tensor([float(c.fps) for c in clips]),
+        "key": [f"clip{s}" for s in seeds],
+    }
+
+
+@pytest.fixture(scope="session")
+def batch() -> dict:
+    return synthetic_batch()
+
+
+@pytest.fixture
+def module_factory():
+    """``make_module(**overrides)``: a tiny AetherModule on the ``tiny`` codec."""
+    return make_module
