@@ -1,0 +1,156 @@
+"""Vectorised exporters of 4D results: point clouds (PLY, GLB), colorised depth, cameras, plots, rerun."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+PLY_VERTEX = np.dtype(
+    [("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("red", "u1"), ("green", "u1"), ("blue", "u1")]
+)
+
+
+def write_ply(path: str | os.PathLike, points: np.ndarray, colors: np.ndarray) -> Path:
+    """Binary little-endian PLY of points (N, 3) float and colors (N, 3) uint8, written in one block."""
+    points = np.asarray(points)
+    colors = np.asarray(colors)
+    if points.ndim != 2 or points.shape[1] != 3 or colors.shape != points.shape:
+        raise ValueError(f"expected points (N, 3) and colors (N, 3), got {points.shape} and {colors.shape}")
+    vertices = np.empty(len(points), dtype=PLY_VERTEX)
+    for i, axis in enumerate("xyz"):
+        vertices[axis] = points[:, i]
+    for i, channel in enumerate(("red", "green", "blue")):
+        vertices[channel] = colors[:, i]
+    header = (
+        "ply\nformat binary_little_endian 1.0\n"
+        f"element vertex {len(points)}\n"
+        "property float x\nproperty float y\nproperty float z\n"
+        "property uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n"
+    )
+    path = Path(path)
+    with path.open("wb") as f:
+        f.write(header.encode("ascii"))
+        f.write(vertices.tobytes())
+    return path
+
+
+def write_glb(path: str | os.PathLike, points: np.ndarray, colors: np.ndarray) -> Path:
+    """GLB (binary glTF) point cloud with per-vertex RGBA colors."""
+    import trimesh
+
+    rgba = np.concatenate([colors, np.full((len(colors), 1), 255, np.uint8)], axis=1)
+    cloud = trimesh.PointCloud(np.asarray(points, dtype=np.float32), colors=rgba)
+    path = Path(path)
+    path.write_bytes(trimesh.Scene(cloud).export(file_type="glb"))
+    return path
+
+
+def colorize(values: np.ndarray, valid: np.ndarray | None = None, cmap: str = "Spectral") -> np.ndarray:
+    """Map values (...,) to uint8 RGB (..., 3) with a matplotlib colormap, normalised over the valid
+    values (near = high values first); invalid pixels are black."""
+    import matplotlib
+
+    values = np.asarray(values, dtype=np.float32)
+    valid = np.isfinite(values) if valid is None else (valid & np.isfinite(values))
+    out = np.zeros((*values.shape, 3), np.uint8)
+    if not valid.any():
+        return out
+    lo, hi = np.percentile(values[valid], [1, 99])
+    norm = np.clip((values - lo) / max(hi - lo, 1e-12), 0, 1)
+    lut = (matplotlib.colormaps[cmap](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
+    out[valid] = lut[(norm[valid] * 255).astype(np.int64)]
+    return out
+
+
+def tum_lines(c2w: np.ndarray, timestamps: np.ndarray | None = None) -> str:
+    """TUM text (``timestamp tx ty tz qx qy qz qw``) of camera-to-world poses (T, 4, 4)."""
+    from scipy.spatial.transform import Rotation
+
+    c2w = np.asarray(c2w, dtype=np.float64)
+    stamps = np.arange(len(c2w), dtype=np.float64) if timestamps is None else np.asarray(timestamps)
+    quat = Rotation.from_matrix(c2w[:, :3, :3]).as_quat()  # x, y, z, w
+    rows = np.concatenate([stamps[:, None], c2w[:, :3, 3], quat], axis=1)
+    return "".join(" ".join(f"{v:.9g}" for v in row) + "\n" for row in rows)
+
+
+def write_trajectory_json(
+    path: str | os.PathLike, c2w: np.ndarray, K: np.ndarray, width: int, height: int
+) -> Path:
+    """The camera trajectory as JSON (OpenCV c2w, K in pixels), readable by ``Trajectory.from_json``."""
+    path = Path(path)
+    data = {
+        "axes": "opencv",
+        "kind": "c2w",
+        "width": int(width),
+        "height": int(height),
+        "c2w": np.asarray(c2w, dtype=np.float64).tolist(),
+        "K": np.asarray(K, dtype=np.float64).tolist(),
+    }
+    path.write_text(json.dumps(data))
+    return path
+
+
+def plot_trajectory(path: str | os.PathLike, c2w: np.ndarray, title: str = "camera trajectory") -> Path:
+    """PNG with the camera centres seen from the top (x-z) and the side (z-y), viewing axes as arrows."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    c2w = np.asarray(c2w, dtype=np.float64)
+    centres, forward = c2w[:, :3, 3], c2w[:, :3, 2]
+    extent = max(float(np.ptp(centres, axis=0).max()), 1e-6)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4))
+    for ax, (i, j), labels in zip(axes, [(0, 2), (2, 1)], [("x", "z"), ("z", "y")]):
+        ax.plot(centres[:, i], centres[:, j], "-", color="0.4", lw=1)
+        ax.scatter(centres[:, i], centres[:, j], c=np.arange(len(c2w)), cmap="viridis", s=12, zorder=3)
+        ax.quiver(
+            centres[:, i], centres[:, j], forward[:, i], forward[:, j],
+            angles="xy", scale_units="xy", scale=5.0 / extent, width=0.004, color="tab:red", alpha=0.6,
+        )  # fmt: skip
+        ax.set_xlabel(labels[0])
+        ax.set_ylabel(labels[1])
+        ax.set_aspect("equal", adjustable="datalim")
+        if labels[1] == "y":
+            ax.invert_yaxis()
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def write_rerun(
+    path: str | os.PathLike,
+    rgb: np.ndarray,
+    depth: np.ndarray,
+    c2w: np.ndarray,
+    K: np.ndarray,
+    fps: float,
+    points: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Path:
+    """A rerun recording (.rrd): per frame the image, depth and pinhole camera, and a point cloud."""
+    import rerun as rr
+
+    path = Path(path)
+    rec = rr.RecordingStream("aether")
+    rec.save(str(path))
+    rec.log("world", rr.ViewCoordinates.RIGHT_HAND_Y_DOWN, static=True)
+    height, width = rgb.shape[1:3]
+    for t in range(len(rgb)):
+        rec.set_time("time", duration=t / fps) if hasattr(rec, "set_time") else rec.set_time_seconds(
+            "time", t / fps
+        )
+        rec.log("world/camera", rr.Transform3D(translation=c2w[t, :3, 3], mat3x3=c2w[t, :3, :3]))
+        rec.log("world/camera/image", rr.Pinhole(image_from_camera=K[t], width=width, height=height))
+        rec.log("world/camera/image/rgb", rr.Image(rgb[t]))
+        rec.log("world/camera/image/depth", rr.DepthImage(depth[t], meter=1.0))
+    if points is not None:
+        rec.log("world/points", rr.Points3D(points[0], colors=points[1]), static=True)
+    rec.flush()
+    return path

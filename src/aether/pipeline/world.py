@@ -1,0 +1,218 @@
+"""``World4D``: the result of reconstruction, prediction or planning, with its exporters."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from aether.geometry import depth_to_points
+from aether.pipeline import export
+from aether.pipeline.io import write_video
+
+logger = logging.getLogger(__name__)
+
+ALL_FORMATS = ("mp4", "npz", "ply", "glb", "json", "tum", "png", "rrd")
+DEFAULT_FORMATS = ("mp4", "npz", "ply", "glb", "json", "tum", "png")
+
+
+@dataclass
+class World4D:
+    """A 4D scene: per frame color, depth and camera.
+
+    Attributes:
+        rgb: uint8 (T, H, W, 3).
+        depth: float32 (T, H, W), relative units (1 = nearest point of the clip), 0 where invalid.
+        disparity: float32 (T, H, W), the model's normalised disparity (1 / depth on valid pixels).
+        c2w: float32 (T, 4, 4) OpenCV camera-to-world poses, the first frame at the origin.
+        K: float32 (T, 3, 3) intrinsics in pixels of the H × W frames.
+        valid: bool (T, H, W).
+        fps: frames per second.
+        raymap: optional float32 (T, 6, H/8, W/8), the raw decoded raymap.
+        meta: free-form information (task, steps, seed, ...).
+    """
+
+    rgb: np.ndarray
+    depth: np.ndarray
+    disparity: np.ndarray
+    c2w: np.ndarray
+    K: np.ndarray
+    valid: np.ndarray
+    fps: float = 12.0
+    raymap: np.ndarray | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.rgb = np.asarray(self.rgb)
+        if self.rgb.dtype != np.uint8:
+            self.rgb = (np.clip(self.rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
+        if self.rgb.ndim != 4 or self.rgb.shape[-1] != 3:
+            raise ValueError(f"rgb: expected (T, H, W, 3), got {self.rgb.shape}")
+        t, h, w = self.rgb.shape[:3]
+        for name, shape in (("depth", (t, h, w)), ("disparity", (t, h, w)), ("valid", (t, h, w))):
+            value = np.asarray(getattr(self, name))
+            if value.shape != shape:
+                raise ValueError(f"{name}: expected {shape}, got {value.shape}")
+            setattr(self, name, value.astype(bool if name == "valid" else np.float32))
+        self.c2w = np.asarray(self.c2w, dtype=np.float32)
+        self.K = np.asarray(self.K, dtype=np.float32)
+        if self.c2w.shape != (t, 4, 4) or self.K.shape != (t, 3, 3):
+            raise ValueError(
+                f"c2w, K: expected ({t}, 4, 4), ({t}, 3, 3), got {self.c2w.shape}, {self.K.shape}"
+            )
+        self.fps = float(self.fps)
+
+    @property
+    def poses(self) -> np.ndarray:
+        """Camera-to-world poses (T, 4, 4) (alias of ``c2w``)."""
+        return self.c2w
+
+    @property
+    def intrinsics(self) -> np.ndarray:
+        """Intrinsics (T, 3, 3) (alias of ``K``)."""
+        return self.K
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.rgb.shape[0])
+
+    @property
+    def height(self) -> int:
+        return int(self.rgb.shape[1])
+
+    @property
+    def width(self) -> int:
+        return int(self.rgb.shape[2])
+
+    def points(self) -> np.ndarray:
+        """World points (T, H, W, 3) float32 (mask them with ``valid``)."""
+        pts = depth_to_points(
+            torch.from_numpy(self.depth), torch.from_numpy(self.K), torch.from_numpy(self.c2w)
+        )
+        return pts.contiguous().numpy()
+
+    def point_cloud(
+        self, *, frames: Any = None, stride: int = 1, max_points: int | None = None, seed: int = 0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Valid points (N, 3) float32 and colors (N, 3) uint8 of ``frames`` (index, slice or None for all),
+        every ``stride``-th pixel in each direction, randomly subsampled to at most ``max_points``."""
+        sel = slice(None) if frames is None else frames
+        depth = torch.from_numpy(self.depth[sel, ::stride, ::stride])
+        K = torch.from_numpy(self.K[sel]).clone()
+        if stride > 1:  # pixel (i, j) of the strided grid sits at (stride*j, stride*i)
+            K[..., :2, :] /= stride
+        pts = depth_to_points(depth, K, torch.from_numpy(self.c2w[sel])).numpy()
+        mask = self.valid[sel, ::stride, ::stride]
+        points, colors = pts[mask], self.rgb[sel, ::stride, ::stride][mask]
+        if max_points is not None and len(points) > max_points:
+            keep = np.random.default_rng(seed).choice(len(points), max_points, replace=False)
+            points, colors = points[keep], colors[keep]
+        return np.ascontiguousarray(points, dtype=np.float32), np.ascontiguousarray(colors)
+
+    def smooth(self, method: str = "kalman", **kwargs: Any) -> World4D:
+        """A copy with smoothed cameras (``method`` "kalman" (RTS smoother) or "gaussian" (``sigma``))."""
+        from aether.geometry.smoothing import smooth_poses_gaussian, smooth_poses_kalman
+
+        c2w = torch.from_numpy(self.c2w).double()
+        if method == "kalman":
+            c2w = smooth_poses_kalman(c2w, **kwargs)
+        elif method == "gaussian":
+            c2w = smooth_poses_gaussian(c2w, kwargs.pop("sigma", 1.0), **kwargs)
+        else:
+            raise ValueError(f"unknown smoothing method {method!r}; expected 'kalman' or 'gaussian'")
+        return replace(self, c2w=c2w.float().numpy())
+
+    def depth_video(self) -> np.ndarray:
+        """Colorised disparity (near = warm) uint8 (T, H, W, 3), normalised over the whole clip."""
+        return export.colorize(self.disparity, self.valid)
+
+    def save(
+        self,
+        out_dir: str | os.PathLike,
+        *,
+        formats: tuple[str, ...] | None = None,
+        stride: int = 2,
+        max_points: int | None = 2_000_000,
+        per_frame: bool = False,
+    ) -> dict[str, Path]:
+        """Write the result to ``out_dir``; returns {format: path}.
+
+        Formats: mp4 (color | colorised depth), npz (everything, read back by :meth:`load`), ply and glb
+        (point cloud of all frames, every ``stride``-th pixel, at most ``max_points``; ``per_frame`` adds
+        ``points/frame_XXXX.ply``), json and tum (cameras), png (trajectory plot), rrd (rerun, when
+        rerun-sdk is installed).
+        """
+        formats = DEFAULT_FORMATS if formats is None else tuple(formats)
+        unknown = set(formats) - set(ALL_FORMATS)
+        if unknown:
+            raise ValueError(f"unknown formats {sorted(unknown)}; known: {', '.join(ALL_FORMATS)}")
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        written: dict[str, Path] = {}
+        if "npz" in formats:
+            written["npz"] = self._save_npz(out / "world.npz")
+        if "mp4" in formats:
+            frames = np.concatenate([self.rgb, self.depth_video()], axis=2)
+            written["mp4"] = write_video(out / "video.mp4", frames, self.fps)
+        cloud = None
+        if {"ply", "glb", "rrd"} & set(formats):
+            cloud = self.point_cloud(stride=stride, max_points=max_points)
+        if "ply" in formats:
+            written["ply"] = export.write_ply(out / "points.ply", *cloud)
+            if per_frame:
+                (out / "points").mkdir(exist_ok=True)
+                for t in range(self.num_frames):
+                    export.write_ply(
+                        out / "points" / f"frame_{t:04d}.ply", *self.point_cloud(frames=t, stride=stride)
+                    )
+        if "glb" in formats:
+            written["glb"] = export.write_glb(out / "points.glb", *cloud)
+        if "json" in formats:
+            written["json"] = export.write_trajectory_json(
+                out / "trajectory.json", self.c2w, self.K, self.width, self.height
+            )
+        if "tum" in formats:
+            path = out / "trajectory.txt"
+            path.write_text(export.tum_lines(self.c2w, np.arange(self.num_frames) / self.fps))
+            written["tum"] = path
+        if "png" in formats:
+            written["png"] = export.plot_trajectory(out / "trajectory.png", self.c2w)
+        if "rrd" in formats:
+            try:
+                written["rrd"] = export.write_rerun(
+                    out / "world.rrd", self.rgb, self.depth, self.c2w, self.K, self.fps, cloud
+                )
+            except ImportError:
+                logger.warning("rerun-sdk is not installed; skipping the .rrd recording")
+        return written
+
+    def _save_npz(self, path: Path) -> Path:
+        arrays = {
+            f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("meta", "raymap", "fps")
+        }
+        if self.raymap is not None:
+            arrays["raymap"] = self.raymap
+        arrays["fps"] = np.float64(self.fps)
+        arrays["meta"] = np.array(json.dumps(self.meta, default=str))
+        np.savez_compressed(path, **arrays)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> World4D:
+        """Read what :meth:`save` wrote (a directory with ``world.npz``, or the npz itself)."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / "world.npz"
+        if not path.is_file():
+            raise FileNotFoundError(f"no saved World4D at {path}")
+        with np.load(path, allow_pickle=False) as data:
+            kwargs = {k: data[k] for k in data.files}
+        kwargs["fps"] = float(kwargs["fps"])
+        kwargs["meta"] = json.loads(str(kwargs["meta"]))
+        return cls(**kwargs)
