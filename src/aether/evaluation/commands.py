@@ -1,0 +1,136 @@
+"""``aether bench video-depth|camera-pose|prediction|planning``: run a benchmark, write its report.
+
+Examples::
+
+    aether bench video-depth --dataset sintel --root data/sintel \
+        --model AetherV1 --base CogVideoX-5b-I2V --out results
+    aether bench camera-pose --dataset tum --root data/tum --predictions preds/tum --out results
+    aether bench prediction --dataset clips --root val/ \
+        --baseline-model CogVideoX-5b-I2V --prompts prompts.json --out results
+    aether bench planning --dataset synthetic --predictions preds/ --out results
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from aether.evaluation.datasets import DATASETS, build_dataset
+from aether.evaluation.depth_metrics import ALIGNMENTS
+from aether.evaluation.runners import BENCHMARKS
+
+
+def _parser(prog: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description="Benchmarks with the published protocols.")
+    p.add_argument("benchmark", choices=BENCHMARKS)
+    p.add_argument("--dataset", required=True, help=f"one of: {', '.join(DATASETS.names())}")
+    p.add_argument("--root", help="dataset directory (not needed for 'synthetic')")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model", help="AETHER model directory or id (runs the pipeline)")
+    src.add_argument("--predictions", help="directory of saved <sequence>.npz predictions")
+    src.add_argument("--baseline-model", help="CogVideoX image-to-video directory (prediction baseline)")
+    p.add_argument("--base", help="CogVideoX base model directory or id for --model")
+    p.add_argument(
+        "--prompts", help="per-clip prompts for --baseline-model (JSON or 'clip<TAB>prompt' lines)"
+    )
+    p.add_argument("--out", required=True, help="output directory for JSON, markdown and plots")
+    p.add_argument(
+        "--align", default="scale", choices=ALIGNMENTS, help="video-depth alignment (default: scale)"
+    )
+    p.add_argument("--sequences", help="comma-separated subset of sequences")
+    p.add_argument(
+        "--action", action="store_true", help="condition prediction/planning on the ground-truth trajectory"
+    )
+    p.add_argument(
+        "--vbench-cache", help="VBench weights directory (default: $VBENCH_CACHE_DIR or ~/.cache/vbench)"
+    )
+    p.add_argument("--device", default=None, help="torch device for models (default: cuda if available)")
+    p.add_argument(
+        "--devices", type=int, default=1, help="processes to launch with Lightning (sequences are split)"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--num-sequences", type=int, default=4, help="synthetic: held-out clips")
+    p.add_argument("--num-frames", type=int, default=17, help="synthetic: frames per clip")
+    p.add_argument("--height", type=int, default=64, help="synthetic: frame height")
+    p.add_argument("--width", type=int, default=96, help="synthetic: frame width")
+    p.add_argument("--no-plots", action="store_true")
+    return p
+
+
+def _init_distributed(devices: int) -> int:
+    """Launch ``devices`` processes with Lightning Fabric, or join a torchrun-style launch.
+
+    Returns this process's rank."""
+    import torch
+    import torch.distributed as dist
+
+    if devices > 1:
+        from lightning.fabric import Fabric
+
+        fabric = Fabric(accelerator="auto", devices=devices, strategy="ddp")
+        fabric.launch()
+        return fabric.global_rank
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+def _source(args: argparse.Namespace, device: str) -> object:
+    from aether.evaluation import runners
+
+    if args.predictions:
+        return runners.SavedPredictions(args.predictions)
+    if args.baseline_model:
+        if args.benchmark != "prediction":
+            raise ValueError(
+                f"--baseline-model: expected the prediction benchmark, received {args.benchmark!r}"
+            )
+        if not args.prompts:
+            raise ValueError("--baseline-model: expected --prompts FILE with per-clip prompts, received none")
+        return runners.CogVideoXBaseline(args.baseline_model, args.prompts, device=device, seed=args.seed)
+    return runners.PipelineSource(
+        args.model, base=args.base, device=device, action=args.action, seed=args.seed
+    )
+
+
+def main(argv: list[str], prog: str = "aether bench") -> int:
+    """Entry point: ``argv[0]`` is ``bench``."""
+    import torch
+
+    from aether.evaluation import runners
+    from aether.evaluation.report import markdown_table, write_report
+    from aether.evaluation.vbench import VBenchModels
+
+    args = _parser(prog).parse_args(argv[1:])
+    rank = _init_distributed(args.devices)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    options: dict[str, object] = {"sequences": args.sequences.split(",") if args.sequences else None}
+    if args.dataset == "synthetic":
+        options.update(
+            num_sequences=args.num_sequences, num_frames=args.num_frames, height=args.height, width=args.width
+        )
+    dataset = build_dataset(args.dataset, args.root, **options)
+    source = _source(args, device)
+    out = Path(args.out)
+    progress = rank == 0
+    if args.benchmark == "video-depth":
+        result = runners.run_video_depth(dataset, source, align=args.align, progress=progress)
+    elif args.benchmark == "camera-pose":
+        plots = None if args.no_plots else out / "plots"
+        result = runners.run_camera_pose(dataset, source, plot_dir=plots, progress=progress)
+    elif args.benchmark == "prediction":
+        models = VBenchModels(args.vbench_cache, device=device)
+        result = runners.run_prediction(dataset, source, models, progress=progress)
+    else:
+        from aether.evaluation.pixel_metrics import load_lpips
+
+        lpips_model = load_lpips()
+        if lpips_model is not None:
+            lpips_model = lpips_model.to(device)
+        result = runners.run_planning(dataset, source, lpips_model, progress=progress)
+    if rank == 0:
+        paths = write_report(result, out, plots=not args.no_plots)
+        print(markdown_table(result))
+        print(f"wrote {paths['json']} and {paths['markdown']}")
+    return 0

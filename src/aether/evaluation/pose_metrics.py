@@ -1,0 +1,106 @@
+"""Camera pose metrics with the published protocol (evo's APE/RPE settings).
+
+ATE: RMSE of camera positions after a Sim(3) Umeyama alignment with scale correction.
+RPE: RMSE over all consecutive pairs (delta 1 frame) of the relative-pose error's translation
+norm and rotation angle (degrees), after the same alignment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torchmetrics import Metric
+
+from aether.evaluation.depth_metrics import as_tensor
+from aether.geometry.alignment import align_poses_sim3, umeyama
+from aether.geometry.cameras import invert_pose
+
+
+def _check_poses(c2w: torch.Tensor, name: str) -> None:
+    if c2w.ndim != 3 or c2w.shape[-2:] != (4, 4):
+        raise ValueError(f"{name}: expected shape (N,4,4), received {tuple(c2w.shape)}")
+    if c2w.shape[0] < 2:
+        raise ValueError(f"{name}: expected at least 2 poses, received {c2w.shape[0]}")
+    if not torch.isfinite(c2w).all():
+        raise ValueError(f"{name}: expected finite poses, received non-finite values")
+
+
+def rotation_angle_deg(R: torch.Tensor) -> torch.Tensor:
+    """Rotation angle in degrees of rotation matrices (...,3,3), stable near 0 and 180."""
+    skew = torch.stack(
+        [R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1]], -1
+    )
+    trace = R[..., 0, 0] + R[..., 1, 1] + R[..., 2, 2]
+    return torch.rad2deg(torch.atan2(skew.norm(dim=-1), trace - 1))
+
+
+def sim3_align_trajectory(pred_c2w: torch.Tensor, gt_c2w: torch.Tensor) -> torch.Tensor:
+    """Sim(3)-align predicted poses (N,4,4) to the ground truth by Umeyama on the positions."""
+    s, R, t = umeyama(pred_c2w[:, :3, 3], gt_c2w[:, :3, 3], with_scale=True)
+    return align_poses_sim3(pred_c2w, s, R, t)
+
+
+def camera_pose_metrics(pred_c2w: Any, gt_c2w: Any) -> dict[str, float]:
+    """ATE, RPE translation and RPE rotation (degrees) of a predicted trajectory.
+
+    pred_c2w, gt_c2w: (N,4,4) camera-to-world poses (arrays or tensors), frame i of one matched
+    to frame i of the other. Returns ``{"ate", "rpe_trans", "rpe_rot"}``.
+    """
+    gt = as_tensor(gt_c2w, "gt_c2w")
+    pred = as_tensor(pred_c2w, "pred_c2w").to(gt.device)
+    _check_poses(gt, "gt_c2w")
+    _check_poses(pred, "pred_c2w")
+    if pred.shape != gt.shape:
+        raise ValueError(
+            f"pred_c2w: expected shape {tuple(gt.shape)} like gt_c2w, received {tuple(pred.shape)}"
+        )
+    if float(pred[:, :3, 3].var(0).sum()) <= 1e-24:
+        raise ValueError(
+            "pred_c2w: expected moving camera positions, received a static one (Sim(3) undefined)"
+        )
+    est = sim3_align_trajectory(pred, gt)
+    ate = (est[:, :3, 3] - gt[:, :3, 3]).square().sum(-1).mean().sqrt()
+    rel_gt = invert_pose(gt[:-1]) @ gt[1:]
+    rel_est = invert_pose(est[:-1]) @ est[1:]
+    err = invert_pose(rel_gt) @ rel_est
+    rpe_trans = err[:, :3, 3].square().sum(-1).mean().sqrt()
+    rpe_rot = rotation_angle_deg(err[:, :3, :3]).square().mean().sqrt()
+    return {"ate": float(ate), "rpe_trans": float(rpe_trans), "rpe_rot": float(rpe_rot)}
+
+
+class CameraPoseMetric(Metric):
+    """Dataset-level pose metric: each ``update`` scores one sequence; ``compute`` returns the
+    mean over sequences of ATE, RPE translation and RPE rotation (the protocol's mean).
+    ``sequence_stats`` keeps this process's per-sequence results in update order."""
+
+    full_state_update = False
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        for name in ("ate_sum", "rpe_trans_sum", "rpe_rot_sum", "count"):
+            self.add_state(name, default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+        self.sequence_stats: list[dict[str, float]] = []
+
+    def update(self, pred_c2w: Any, gt_c2w: Any) -> None:  # type: ignore[override]
+        """Score one sequence's trajectory (N,4,4)."""
+        m = camera_pose_metrics(pred_c2w, gt_c2w)
+        self.ate_sum += m["ate"]
+        self.rpe_trans_sum += m["rpe_trans"]
+        self.rpe_rot_sum += m["rpe_rot"]
+        self.count += 1
+        self.sequence_stats.append(m)
+
+    def reset(self) -> None:
+        super().reset()
+        self.sequence_stats = []
+
+    def compute(self) -> dict[str, float]:
+        n = float(self.count)
+        if n == 0:
+            raise ValueError("CameraPoseMetric: no sequence was scored (expected update() calls)")
+        return {
+            "ate": float(self.ate_sum) / n,
+            "rpe_trans": float(self.rpe_trans_sum) / n,
+            "rpe_rot": float(self.rpe_rot_sum) / n,
+        }
