@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from .base import LATENT_BACKENDS, MODALITIES, LatentBackend, ModalityCodec
 from .disparity import resolve_dmax
-from .validation import check_latents
+from .validation import FRAME_KEYS, check_clip_frames, check_latents
 
 AETHERV1_TARGET = ("color", "disparity", "raymap")
 AETHERV1_CONDITION = ("color", "raymap")
@@ -53,6 +53,7 @@ class ModalityStack(nn.Module):
             self.slices[name] = slice(start, start + codec.channels)
             start += codec.channels
         self.channels = start
+        self._reads = {k for codec in self.codecs.values() for k in (*codec.inputs, *codec.optional_inputs)}
 
     @property
     def names(self) -> list[str]:
@@ -84,6 +85,9 @@ class ModalityStack(nn.Module):
 
         Posterior samples (``sample=True``) are drawn from ``generator`` codec by codec, in order.
         """
+        frame_keys = [k for k in FRAME_KEYS if k in clip and k in self._reads]
+        if frame_keys:
+            check_clip_frames(clip, frame_keys)
         clip = self.prepare(clip)
         parts = [codec.encode(clip, sample=sample, generator=generator) for codec in self.codecs.values()]
         ref = parts[0].shape

@@ -71,7 +71,7 @@ def check_latents(latents: Tensor, channels: int, name: str = "latents") -> Tens
 
 
 # Number of leading (batch, time) dims and trailing dims of each clip key that carries frames.
-_FRAME_KEYS = {"video": 3, "depth": 2, "valid": 2, "dynamic": 2, "c2w": 2, "K": 2}
+FRAME_KEYS = {"video": 3, "depth": 2, "valid": 2, "dynamic": 2, "c2w": 2, "K": 2}
 
 
 def check_clip_frames(clip: Mapping[str, object], keys: Sequence[str]) -> tuple[int, int]:
@@ -90,7 +90,7 @@ def check_clip_frames(clip: Mapping[str, object], keys: Sequence[str]) -> tuple[
         value = clip[key]
         if not isinstance(value, Tensor):
             raise ValueError(f"expected clip[{key!r}] to be a torch.Tensor, got {type(value).__name__}")
-        trailing = _FRAME_KEYS.get(key)
+        trailing = FRAME_KEYS.get(key)
         if trailing is not None and value.ndim != 2 + trailing:
             raise ValueError(
                 f"expected clip[{key!r}] with {2 + trailing} dims (B,T,...), got shape {tuple(value.shape)}"
