@@ -26,6 +26,18 @@ def test_points_project_back_to_their_pixels():
     torch.testing.assert_close(camera_frame, cam)
 
 
+def test_points_are_differentiable():
+    depth = (torch.rand(2, 4, 5, dtype=torch.float64) + 1).requires_grad_()
+    K = intrinsics(10.0, 10.0, 2.0, 1.5).expand(2, 3, 3)
+    c2w = smooth_trajectory(2)
+    points = depth_to_points(depth, K, c2w)
+    with torch.no_grad():
+        torch.testing.assert_close(points, depth_to_points(depth, K, c2w))
+    points[..., 2].sum().backward()  # d z_world / d depth = third row of R times the camera ray
+    rays = depth_to_points(torch.ones_like(depth), K).detach()
+    torch.testing.assert_close(depth.grad, torch.einsum("tj,thwj->thw", c2w[:, 2, :3], rays))
+
+
 def test_depth_edge_mask_on_a_step():
     depth = torch.ones(2, 6, 8)
     depth[:, :, 4:] = 1.02  # below rtol: no edge

@@ -121,6 +121,11 @@ def test_signed_log1p_inverse():
     torch.testing.assert_close(
         signed_log1p(torch.tensor([math.e - 1, 1 - math.e])), torch.tensor([1.0, -1.0])
     )
+    for dtype in (torch.float32, torch.float64):
+        y = torch.cat([torch.logspace(-20, 1.9, 500, dtype=dtype), torch.tensor([0.0], dtype=dtype)])
+        y = torch.cat([y, -y])
+        reference = torch.sign(y) * torch.expm1(y.abs())
+        torch.testing.assert_close(signed_expm1(y), reference, rtol=4 * torch.finfo(dtype).eps, atol=0)
 
 
 def test_mean_ray_method_is_selectable_and_biased_off_centre():

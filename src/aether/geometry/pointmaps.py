@@ -36,10 +36,15 @@ def depth_to_points(depth: Tensor, K: Tensor, c2w: Tensor | None = None) -> Tens
         c2w = c2w.to(depth.dtype)
         M = c2w[..., :3, :3] @ M
     height, width = depth.shape[-2:]
-    rays = _apply_to_grid(M, height, width, 1)  # (..., 3, H, W)
-    points = rays * depth[..., None, :, :]
-    if c2w is not None:
-        points = points + c2w[..., :3, 3, None, None]
+    points = _apply_to_grid(M, height, width, 1)  # (..., 3, H, W) ray directions, a fresh buffer
+    scale = depth[..., None, :, :]
+    differentiable = torch.is_grad_enabled() and (points.requires_grad or depth.requires_grad)
+    if c2w is None:
+        points = points * scale if differentiable else points.mul_(scale)
+    elif differentiable:
+        points = torch.addcmul(c2w[..., :3, 3, None, None], points, scale)
+    else:  # one fused pass over the buffer, written in place
+        points = torch.addcmul(c2w[..., :3, 3, None, None], points, scale, out=points)
     return points.movedim(-3, -1)
 
 
