@@ -53,7 +53,7 @@ def test_latents_are_the_scaled_posterior(backend, tiny_vae_dir):
 
 def test_loads_the_vae_folder_itself_and_through_the_registry(tiny_vae_dir):
     direct = CogVideoXBackend(tiny_vae_dir / "vae")
-    built = LATENT_BACKENDS.build("cogvideox", vae=str(tiny_vae_dir), torch_dtype="float64")
+    built = LATENT_BACKENDS.build("cogvideox", path_or_id=str(tiny_vae_dir), torch_dtype="float64")
     assert isinstance(built, CogVideoXBackend)
     assert built.dtype == torch.float64
     video = torch.rand(1, 5, 3, 16, 24) * 2 - 1
@@ -88,6 +88,8 @@ def test_bad_input_raises(backend, tmp_path, tiny_vae_dir):
         backend.decode(torch.zeros(1, 5, 8, 2, 3))
     with pytest.raises(ValueError, match="in \\[17, 41\\], got 9"):
         CogVideoXBackend(tiny_vae_dir, allowed_frames=(17, 41)).encode(torch.zeros(1, 9, 3, 16, 24))
+    with pytest.raises(ValueError, match="exactly one of vae"):
+        CogVideoXBackend()
     with pytest.raises(ValueError, match="dtype name"):
         CogVideoXBackend(tiny_vae_dir, torch_dtype="float99")
     file = tmp_path / "weights.bin"

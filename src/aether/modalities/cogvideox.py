@@ -60,6 +60,7 @@ class CogVideoXBackend(LatentBackend):
 
     Args:
         vae: an ``AutoencoderKLCogVideoX``, or a hub id / local directory to load it from.
+        path_or_id: alternatively (keyword), the hub id / local directory to load from.
         subfolder: folder of the VAE inside ``vae`` when loading ("vae"; ignored when the directory
             is the VAE folder itself).
         torch_dtype: dtype to load or cast the VAE to (a dtype or its name).
@@ -70,14 +71,22 @@ class CogVideoXBackend(LatentBackend):
 
     def __init__(
         self,
-        vae: AutoencoderKLCogVideoX | str | os.PathLike,
+        vae: AutoencoderKLCogVideoX | str | os.PathLike | None = None,
         subfolder: str | None = "vae",
         torch_dtype: torch.dtype | str | None = None,
         enable_slicing: bool = False,
         enable_tiling: bool = False,
         allowed_frames: Sequence[int] | None = None,
+        *,
+        path_or_id: str | os.PathLike | None = None,
     ) -> None:
         super().__init__(allowed_frames)
+        if (vae is None) == (path_or_id is None):
+            raise ValueError(
+                "expected exactly one of vae (a model, hub id or directory) or path_or_id, "
+                f"got vae={vae!r}, path_or_id={path_or_id!r}"
+            )
+        vae = path_or_id if vae is None else vae
         if isinstance(vae, (str, os.PathLike)):
             vae = load_cogvideox_vae(vae, subfolder=subfolder, torch_dtype=torch_dtype)
         elif torch_dtype is not None:
