@@ -138,7 +138,9 @@ def _accepted_kwargs(fn: Callable[..., Any], kwargs: Mapping[str, Any]) -> tuple
 
 
 class PipelineSource:
-    """Runs :class:`aether.pipeline.AetherPipeline` with the protocol's windowing per benchmark.
+    """Runs :class:`aether.pipeline.AetherPipeline` with the protocol's windowing per benchmark
+    (``WINDOWS``; options the pipeline does not take are listed in ``ignored_windowing``, e.g. the
+    spatial windows, which the pipeline chooses itself at its model resolution).
 
     ``action=True`` passes the ground-truth trajectory (relative to frame 0) to predict/plan."""
 
@@ -162,25 +164,39 @@ class PipelineSource:
     def reconstruct(self, seq: EvalSequence, task: str) -> dict[str, np.ndarray]:
         kwargs, ignored = _accepted_kwargs(self.pipe.reconstruct, WINDOWS[task])
         self.ignored_windowing = ignored
-        world = self.pipe.reconstruct(seq.rgb(), **kwargs)
+        world = self.pipe.reconstruct(seq.rgb(), seed=self.seed, **kwargs)
         return {"depth": _numpy(world.depth), "c2w": _numpy(world.c2w)}
 
     def _trajectory(self, seq: EvalSequence) -> Any:
-        if not self.action or seq.c2w is None or seq.K is None:
+        if not self.action:
             return None
+        if seq.c2w is None or seq.K is None:
+            raise ValueError(f"{seq.name}: --action needs ground-truth poses and intrinsics, found none")
+        from aether.modalities.disparity import clip_dmax
         from aether.pipeline import Trajectory
 
-        rel = np.linalg.inv(seq.c2w[0]) @ seq.c2w
-        return Trajectory(
-            torch.as_tensor(rel, dtype=torch.float32), torch.as_tensor(seq.K, dtype=torch.float32)
+        depth = seq.depth()
+        dmax = (
+            1.0
+            if depth is None
+            else float(clip_dmax(torch.as_tensor(depth)[None], torch.as_tensor(depth > 0)[None])[0])
         )
+        h, w = seq.rgb().shape[1:3]
+        return Trajectory(np.linalg.inv(seq.c2w[0]) @ seq.c2w, seq.K, width=w, height=h, dmax=dmax)
 
     def predict(self, seq: EvalSequence) -> np.ndarray:
-        return to_uint8_video(self.pipe.predict(seq.rgb()[0], trajectory=self._trajectory(seq)).rgb)
+        rgb = seq.rgb()
+        world = self.pipe.predict(
+            rgb[0], trajectory=self._trajectory(seq), num_frames=len(rgb), seed=self.seed
+        )
+        return to_uint8_video(world.rgb)
 
     def plan(self, seq: EvalSequence) -> np.ndarray:
         rgb = seq.rgb()
-        return to_uint8_video(self.pipe.plan(rgb[0], rgb[-1], trajectory=self._trajectory(seq)).rgb)
+        world = self.pipe.plan(
+            rgb[0], rgb[-1], trajectory=self._trajectory(seq), num_frames=len(rgb), seed=self.seed
+        )
+        return to_uint8_video(world.rgb)
 
 
 def read_prompts(path: str | Path) -> dict[str, str]:
@@ -298,6 +314,7 @@ def run_video_depth(
     return _result(
         "video-depth", dataset, per_seq, metric.compute(), align=align,
         max_depth=dataset.max_depth, post_clip_max=dataset.post_clip_max, windows=WINDOWS["video-depth"],
+        windows_not_applied=getattr(source, "ignored_windowing", []),
     )  # fmt: skip
 
 
@@ -331,7 +348,10 @@ def run_camera_pose(
                 seq.name, gt, aligned.numpy(), Path(plot_dir) / f"trajectory_{dataset.name}_{seq.name}.png"
             )
     per_seq = gather_dicts(per_seq)
-    return _result("camera-pose", dataset, per_seq, metric.compute(), windows=WINDOWS["camera-pose"])
+    return _result(
+        "camera-pose", dataset, per_seq, metric.compute(), windows=WINDOWS["camera-pose"],
+        windows_not_applied=getattr(source, "ignored_windowing", []),
+    )  # fmt: skip
 
 
 def run_prediction(

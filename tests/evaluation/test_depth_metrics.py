@@ -1,0 +1,133 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from scipy.optimize import minimize
+
+from aether.evaluation import VideoDepthMetric, video_depth_metrics
+from aether.evaluation.depth_metrics import depth_sequence_stats
+
+
+def _gt(seed=0, shape=(3, 8, 10)):
+    return np.random.default_rng(seed).uniform(1.0, 10.0, shape)
+
+
+@pytest.mark.parametrize("align", ["scale", "scale&shift", "scale&shiftl2"])
+def test_known_scale_gives_zero_error(align):
+    gt = _gt()
+    m = video_depth_metrics(2.5 * gt, gt, align=align)
+    assert m["abs_rel"] == pytest.approx(0.0, abs=1e-9)
+    assert m["delta_1_25"] == 1.0
+
+
+@pytest.mark.parametrize("align", ["scale&shift", "scale&shiftl2"])
+def test_known_scale_and_shift_gives_zero_error(align):
+    gt = _gt(1)
+    m = video_depth_metrics(0.5 * gt + 3.0, gt, align=align)
+    assert m["abs_rel"] == pytest.approx(0.0, abs=1e-7)
+
+
+def test_metric_alignment_known_per_pixel_errors():
+    gt = np.array([1.0, 2.0, 4.0, 5.0]).reshape(1, 2, 2)
+    pred = np.array([1.1, 2.0, 5.0, 2.0]).reshape(1, 2, 2)
+    m = video_depth_metrics(pred, gt, align="metric")
+    assert m["abs_rel"] == pytest.approx((0.1 + 0 + 0.25 + 0.6) / 4)
+    assert m["delta_1_25"] == pytest.approx(0.5)  # 1.1, 1.0 pass; exactly 1.25 and 2.5 fail
+
+
+def test_scale_alignment_is_the_l1_scale():
+    rng = np.random.default_rng(3)
+    gt = rng.uniform(1, 5, (2, 6, 7))
+    pred = gt / 3.0 * rng.uniform(0.9, 1.1, gt.shape)
+    pred[0, 0, :3] = 8.0  # outliers an L2 scale would follow
+    s = depth_sequence_stats(pred, gt, "scale")["scale"]
+    # the exact L1 scale is the weighted median of gt/pred with weights pred
+    r, w = (gt / pred).ravel(), pred.ravel()
+    order = np.argsort(r)
+    cw = np.cumsum(w[order])
+    s_exact = r[order][np.searchsorted(cw, cw[-1] / 2)]
+    l1 = lambda k: np.abs(k * pred - gt).sum()
+    # 10 reweighted steps from mean(gt)/mean(pred) get close to the L1 optimum (not exactly to it)
+    assert l1(s_exact) <= l1(s) <= 1.01 * l1(s_exact)
+    assert l1(s) < l1(gt.mean() / pred.mean())
+    assert abs(s - 3.0) < 0.1
+
+
+def test_scale_alignment_starts_at_mean_ratio_and_clamps():
+    gt = np.ones((1, 2, 2))
+    pred = np.full((1, 2, 2), 1e6)
+    assert depth_sequence_stats(pred, gt, "scale")["scale"] == pytest.approx(1e-3)
+
+
+def test_scale_shift_l1_reaches_the_l1_minimum():
+    rng = np.random.default_rng(4)
+    gt = rng.uniform(1, 5, (2, 5, 6))
+    pred = 0.4 * gt + 1.0 + rng.laplace(0, 0.2, gt.shape)
+    st = depth_sequence_stats(pred, gt, "scale&shift")
+    loss = lambda p: np.abs(p[0] * pred + p[1] - gt).mean()
+    ref = minimize(
+        loss, [2.0, 0.0], method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20000}
+    )
+    assert loss([st["scale"], st["shift"]]) <= ref.fun + 1e-6
+
+
+def test_scale_shift_l2_is_ordinary_least_squares():
+    rng = np.random.default_rng(5)
+    gt = rng.uniform(1, 5, (2, 5, 6))
+    pred = rng.uniform(1, 5, gt.shape)
+    st = depth_sequence_stats(pred, gt, "scale&shiftl2")
+    s, t = np.polyfit(pred.ravel(), gt.ravel(), 1)
+    assert (st["scale"], st["shift"]) == pytest.approx((s, t), rel=1e-9)
+
+
+def test_max_depth_masks_gt_and_caps_prediction():
+    gt = np.array([10.0, 60.0, 80.0, 0.0]).reshape(1, 2, 2)
+    pred = np.array([10.0, 100.0, 5.0, 7.0]).reshape(1, 2, 2)
+    stats = depth_sequence_stats(pred, gt, "metric", max_depth=70.0, post_clip_max=70.0)
+    assert stats["valid"] == 2
+    assert stats["abs_rel"] == pytest.approx((0 + 10 / 60) / 2)
+    # the function entry point caps at max_depth by default
+    assert video_depth_metrics(pred, gt, "metric", max_depth=70.0)["abs_rel"] == pytest.approx(
+        stats["abs_rel"]
+    )
+
+
+def test_mask_restricts_valid_pixels():
+    gt = np.full((1, 2, 2), 2.0)
+    pred = np.array([2.0, 2.0, 2.0, 4.0]).reshape(1, 2, 2)
+    mask = np.array([True, True, True, False]).reshape(1, 2, 2)
+    assert video_depth_metrics(pred, gt, "metric", mask=mask)["abs_rel"] == 0.0
+
+
+def test_prediction_is_resized_bicubically_to_gt():
+    small = torch.rand(2, 6, 8, dtype=torch.float64) + 1
+    gt = F.interpolate(small[:, None], size=(12, 16), mode="bicubic", align_corners=False)[:, 0]
+    assert video_depth_metrics(small, gt, align="metric")["abs_rel"] == pytest.approx(0, abs=1e-12)
+    nearest = F.interpolate(small[:, None], size=(12, 16), mode="nearest")[:, 0]
+    assert video_depth_metrics(small, nearest, align="metric")["abs_rel"] > 1e-3
+
+
+def test_dataset_mean_weights_sequences_by_valid_pixels():
+    metric = VideoDepthMetric(align="metric")
+    gt1, pred1 = np.full((1, 2, 2), 1.0), np.full((1, 2, 2), 1.5)  # abs_rel 0.5 over 4 pixels
+    gt2, pred2 = np.full((1, 1, 1), 2.0), np.full((1, 1, 1), 2.0)  # abs_rel 0 over 1 pixel
+    metric.update(pred1, gt1)
+    metric.update(pred2, gt2)
+    out = metric.compute()
+    assert out["abs_rel"] == pytest.approx(0.5 * 4 / 5)
+    assert out["delta_1_25"] == pytest.approx(1 / 5)
+    assert [s["valid"] for s in metric.sequence_stats] == [4, 1]
+    metric.reset()
+    assert metric.sequence_stats == []
+
+
+def test_input_validation():
+    gt = _gt()
+    with pytest.raises(ValueError, match=r"\(T,H,W\)"):
+        video_depth_metrics(gt[0], gt)
+    with pytest.raises(ValueError, match="frames"):
+        video_depth_metrics(gt[:2], gt)
+    with pytest.raises(ValueError, match="no valid pixels"):
+        video_depth_metrics(gt, np.zeros_like(gt))
+    with pytest.raises(ValueError, match="align"):
+        video_depth_metrics(gt, gt, align="median")
