@@ -1,0 +1,423 @@
+"""WebDataset shards of RGB-D clips: schema, writer and validating reader.
+
+One tar sample per clip (``__key__`` without dots), members:
+
+- ``meta.json``: ``schema_version``, ``fps``, ``num_frames``, ``height``, ``width``, ``rgb_codec``,
+  optional ``classes`` (semantic id → name) and ``source`` (provenance);
+- ``rgb.NNNN.png`` (one lossless PNG per frame, ``rgb_codec="png"``) or ``rgb.npy`` uint8
+  (T,H,W,3) (``rgb_codec="npy"``);
+- ``depth.npy`` float32 (T,H,W), metres, invalid = 0;
+- ``K.npy`` float64 (T,3,3) pixels, pixel centres at integer coordinates;
+- ``c2w.npy`` float64 (T,4,4) OpenCV camera-to-world;
+- optional ``dynamic.npy`` bool (T,H,W), ``semantic.npy`` / ``instance.npy`` uint16 or int32
+  (T,H,W), ``untextured.npy`` bool (T,).
+
+Shards are written under a temporary name (``<name>.partial``) and renamed when complete, so an
+interrupted run never leaves a truncated shard under a name that readers pick up.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import tarfile
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "RGB_CODECS",
+    "SCHEMA_VERSION",
+    "ShardReader",
+    "decode_sample",
+    "encode_sample",
+    "expand_urls",
+    "iter_raw_samples",
+    "iter_samples",
+    "open_url",
+    "validate_sample",
+    "write_shards",
+]
+
+SCHEMA_VERSION = 1
+RGB_CODECS = ("png", "npy")
+_LABELS = ("dynamic", "semantic", "instance")
+_KEY = re.compile(r"^[A-Za-z0-9_\-/]+$")
+
+
+# ---------------------------------------------------------------------------------------------
+# encoding
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _load_npy(data: bytes) -> np.ndarray:
+    return np.load(io.BytesIO(data), allow_pickle=False)
+
+
+def _png(frame: np.ndarray) -> bytes:
+    import cv2
+
+    ok, data = cv2.imencode(".png", np.ascontiguousarray(frame[..., ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise ValueError("PNG encoding failed")
+    return data.tobytes()
+
+
+def _load_png(data: bytes) -> np.ndarray:
+    import cv2
+
+    frame = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if frame is None:
+        raise ValueError("undecodable PNG")
+    return frame[..., ::-1]
+
+
+def encode_sample(sample: dict[str, Any], rgb_codec: str = "png") -> dict[str, Any]:
+    """Encode a clip sample (keys as returned by :func:`decode_sample`) into tar members (bytes)."""
+    if rgb_codec not in RGB_CODECS:
+        raise ValueError(f"rgb_codec must be one of {RGB_CODECS}, got {rgb_codec!r}")
+    key = sample.get("__key__")
+    if not isinstance(key, str) or not _KEY.match(key):
+        raise ValueError(f"__key__ must be a string of letters, digits, '_', '-', '/' (no dots), got {key!r}")
+    rgb = np.asarray(sample["rgb"])
+    meta = dict(sample.get("meta") or {})
+    meta.update(
+        schema_version=SCHEMA_VERSION,
+        fps=float(sample["fps"]),
+        num_frames=int(rgb.shape[0]),
+        height=int(rgb.shape[1]),
+        width=int(rgb.shape[2]),
+        rgb_codec=rgb_codec,
+    )
+    out: dict[str, Any] = {"__key__": key, "meta.json": json.dumps(meta, sort_keys=True).encode()}
+    if rgb_codec == "png":
+        out.update({f"rgb.{i:04d}.png": _png(frame) for i, frame in enumerate(rgb)})
+    else:
+        out["rgb.npy"] = _npy(rgb.astype(np.uint8))
+    out["depth.npy"] = _npy(np.asarray(sample["depth"], dtype=np.float32))
+    out["K.npy"] = _npy(np.asarray(sample["K"], dtype=np.float64))
+    out["c2w.npy"] = _npy(np.asarray(sample["c2w"], dtype=np.float64))
+    if sample.get("dynamic") is not None:
+        out["dynamic.npy"] = _npy(np.asarray(sample["dynamic"], dtype=bool))
+    for name in ("semantic", "instance"):
+        if sample.get(name) is not None:
+            labels = np.asarray(sample[name])
+            small = labels.size == 0 or (labels.min() >= 0 and labels.max() < 2**16)
+            out[f"{name}.npy"] = _npy(labels.astype(np.uint16 if small else np.int32))
+    if sample.get("untextured") is not None:
+        out["untextured.npy"] = _npy(np.asarray(sample["untextured"], dtype=bool))
+    return out
+
+
+def decode_sample(raw: dict[str, Any]) -> dict[str, Any]:
+    """Decode tar members (bytes) into arrays: rgb uint8 (T,H,W,3), depth float32 (T,H,W), K (T,3,3),
+    c2w (T,4,4) float64, fps float, meta dict, optional dynamic / semantic / instance (T,H,W) and
+    untextured (T,); ``__key__`` (and ``__url__`` when present) pass through. Not validated."""
+    if "meta.json" not in raw:
+        raise ValueError(
+            f"missing member meta.json (members: {sorted(k for k in raw if not k.startswith('__'))})"
+        )
+    meta = json.loads(raw["meta.json"])
+    out: dict[str, Any] = {k: v for k, v in raw.items() if k.startswith("__")}
+    codec = meta.get("rgb_codec")
+    if codec == "png":
+        names = sorted(k for k in raw if k.startswith("rgb.") and k.endswith(".png"))
+        if not names:
+            raise ValueError("missing rgb.NNNN.png members")
+        out["rgb"] = np.stack([_load_png(raw[name]) for name in names])
+    elif codec == "npy":
+        out["rgb"] = _load_npy(raw["rgb.npy"])
+    else:
+        raise ValueError(f"meta.json rgb_codec must be one of {RGB_CODECS}, got {codec!r}")
+    for name in ("depth", "K", "c2w"):
+        if f"{name}.npy" not in raw:
+            raise ValueError(f"missing member {name}.npy")
+        out[name] = _load_npy(raw[f"{name}.npy"])
+    for name in (*_LABELS, "untextured"):
+        if f"{name}.npy" in raw:
+            array = _load_npy(raw[f"{name}.npy"])
+            out[name] = array.astype(np.int32) if name in ("semantic", "instance") else array
+    out["fps"] = meta.get("fps")
+    out["meta"] = meta
+    return out
+
+
+def validate_sample(sample: dict[str, Any], atol: float = 1e-4) -> dict[str, Any]:
+    """Check a decoded sample against the schema; return it, or raise ValueError naming the problem.
+
+    Checks: schema version; rgb uint8 (T,H,W,3); depth (T,H,W) finite and >= 0; K (T,3,3) valid
+    intrinsics with the principal point inside the image; c2w (T,4,4) rigid (rotation orthonormal
+    within ``atol``); fps finite > 0; optional labels (T,H,W) and untextured (T,).
+    """
+    import torch
+
+    from aether.geometry import check_intrinsics, check_poses
+
+    version = sample["meta"].get("schema_version")
+    if not isinstance(version, int) or not 1 <= version <= SCHEMA_VERSION:
+        raise ValueError(f"schema_version must be an int in [1, {SCHEMA_VERSION}], got {version!r}")
+    rgb = sample["rgb"]
+    if rgb.dtype != np.uint8 or rgb.ndim != 4 or rgb.shape[-1] != 3 or rgb.shape[0] < 1:
+        raise ValueError(f"rgb must be uint8 (T,H,W,3), got {rgb.dtype} {rgb.shape}")
+    frames, height, width = rgb.shape[:3]
+    depth = sample["depth"]
+    if depth.shape != (frames, height, width) or not np.issubdtype(depth.dtype, np.floating):
+        raise ValueError(
+            f"depth must be float (T,H,W)={(frames, height, width)}, got {depth.dtype} {depth.shape}"
+        )
+    if not np.isfinite(depth).all() or (depth < 0).any():
+        raise ValueError("depth must be finite and >= 0 (invalid = 0), got NaN/inf or negative values")
+    K, c2w = sample["K"], sample["c2w"]
+    if K.shape != (frames, 3, 3) or c2w.shape != (frames, 4, 4):
+        raise ValueError(f"K must be (T,3,3) and c2w (T,4,4) with T={frames}, got {K.shape} and {c2w.shape}")
+    check_intrinsics(torch.from_numpy(K.astype(np.float64)), name="K", atol=atol)
+    cx, cy = K[:, 0, 2], K[:, 1, 2]
+    if ((cx < -0.5) | (cx > width - 0.5) | (cy < -0.5) | (cy > height - 0.5)).any():
+        raise ValueError(
+            f"K principal point must lie inside the {height}x{width} image, got cx in "
+            f"[{cx.min():.1f}, {cx.max():.1f}], cy in [{cy.min():.1f}, {cy.max():.1f}]"
+        )
+    check_poses(torch.from_numpy(c2w.astype(np.float64)), name="c2w", atol=atol)
+    fps = sample["fps"]
+    if not isinstance(fps, (int, float)) or not np.isfinite(fps) or fps <= 0:
+        raise ValueError(f"fps must be a finite positive number, got {fps!r}")
+    for name in _LABELS:
+        if name in sample and sample[name].shape != (frames, height, width):
+            raise ValueError(f"{name} must be (T,H,W)={(frames, height, width)}, got {sample[name].shape}")
+    if "untextured" in sample and sample["untextured"].shape != (frames,):
+        raise ValueError(f"untextured must be (T,)={(frames,)}, got {sample['untextured'].shape}")
+    return sample
+
+
+# ---------------------------------------------------------------------------------------------
+# writing
+
+
+class _AtomicOpener:
+    """Opens ``<name>.partial`` for each shard and renames it to ``<name>`` once it is complete."""
+
+    def __init__(self) -> None:
+        self.stream: Any = None
+        self.partial: str | None = None
+        self.written: list[str] = []
+
+    def open(self, name: str) -> Any:
+        import fsspec
+
+        self.partial = f"{name}.partial"
+        self.stream = fsspec.open(self.partial, "wb").open()
+        return self.stream
+
+    def commit(self, name: str) -> None:
+        import fsspec
+
+        self.stream.close()
+        fs, path = fsspec.core.url_to_fs(name)
+        fs.mv(fsspec.core.url_to_fs(self.partial)[1], path)
+        self.stream, self.partial = None, None
+        self.written.append(name)
+
+    def abort(self) -> None:
+        import fsspec
+
+        if self.stream is not None:
+            self.stream.close()
+            fs, path = fsspec.core.url_to_fs(self.partial)
+            if fs.exists(path):
+                fs.rm(path)
+            self.stream, self.partial = None, None
+
+
+def write_shards(
+    samples: Iterable[dict[str, Any]],
+    pattern: str,
+    maxcount: int = 100,
+    maxsize: float = 3e9,
+    *,
+    rgb_codec: str = "png",
+    validate: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> list[str]:
+    """Write clip samples into WebDataset shards named ``pattern % index`` (e.g. ``out/clips-%06d.tar``).
+
+    Each shard holds at most ``maxcount`` samples and is closed once it reaches ``maxsize`` bytes.
+    Samples are validated first (``validate``). ``progress(n)`` is called after each sample.
+    Returns the shard names written, in order; an exception removes the incomplete shard.
+    """
+    import webdataset as wds
+
+    try:
+        pattern % 0
+    except TypeError as err:
+        raise ValueError(f"pattern must contain one %-format for the shard index, got {pattern!r}") from err
+    if maxcount < 1 or maxsize <= 0:
+        raise ValueError(f"need maxcount >= 1 and maxsize > 0, got {maxcount} and {maxsize}")
+    parent = Path(pattern % 0).parent
+    if "://" not in pattern:
+        parent.mkdir(parents=True, exist_ok=True)
+    opener = _AtomicOpener()
+    writer = None
+    try:
+        for sample in samples:
+            if validate:
+                validate_sample(
+                    {**sample, "meta": {**(sample.get("meta") or {}), "schema_version": SCHEMA_VERSION}}
+                )
+            encoded = encode_sample(sample, rgb_codec=rgb_codec)
+            if writer is None:
+                writer = wds.ShardWriter(
+                    pattern, maxcount=maxcount, maxsize=maxsize, post=opener.commit, opener=opener.open,
+                    verbose=0, encoder=False,
+                )  # fmt: skip
+            writer.write(encoded)
+            if progress is not None:
+                progress(1)
+    except BaseException:
+        opener.abort()
+        raise
+    if writer is not None:
+        writer.close()
+    return opener.written
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+
+
+def expand_urls(urls: str | Sequence[str]) -> list[str]:
+    """Expand shard URLs: brace patterns (``a-{000..009}.tar``), ``::``-separated lists, local
+    directories (all ``*.tar`` inside, sorted) and local glob patterns; other URLs (``pipe:``,
+    fsspec URLs such as ``s3://``) pass through."""
+    import braceexpand
+
+    items = [urls] if isinstance(urls, str) else list(urls)
+    out: list[str] = []
+    for item in items:
+        for part in str(item).split("::"):
+            for url in braceexpand.braceexpand(part):
+                if url.startswith("pipe:") or "://" in url:
+                    out.append(url)
+                elif Path(url).is_dir():
+                    out.extend(sorted(str(p) for p in Path(url).glob("*.tar")))
+                elif any(c in url for c in "*?["):
+                    out.extend(sorted(str(p) for p in Path("/").glob(str(Path(url).resolve())[1:])))
+                else:
+                    out.append(url)
+    return out
+
+
+def open_url(url: str) -> Any:
+    """A binary read stream for a local path, a ``pipe:`` command or an fsspec URL."""
+    if url.startswith("pipe:"):
+        from webdataset.gopen import gopen
+
+        return gopen(url, "rb")
+    if "://" not in url or url.startswith("file://"):
+        return open(url.removeprefix("file://"), "rb")
+    import fsspec
+
+    return fsspec.open(url, "rb").open()
+
+
+def _split_name(name: str) -> tuple[str | None, str | None]:
+    match = re.match(r"^((?:.*/|)[^.]+)[.]([^/]*)$", name)
+    return (match.group(1), match.group(2)) if match else (None, None)
+
+
+def iter_raw_samples(url: str) -> Iterator[dict[str, Any]]:
+    """Raw samples (member name → bytes, plus ``__key__``, ``__url__``) of one tar shard.
+
+    A read error (unreadable shard, truncated member) ends the shard with one record holding
+    ``__error__`` (the exception) and the key being read, if any.
+    """
+    current: dict[str, Any] | None = None
+    stream = None
+    try:
+        stream = open_url(url)
+        with tarfile.open(fileobj=stream, mode="r|*") as tar:
+            for member in tar:
+                if not member.isfile():
+                    continue
+                key, ext = _split_name(member.name)
+                if key is None:
+                    continue
+                if current is not None and current["__key__"] != key:
+                    yield current
+                    current = None
+                if current is None:
+                    current = {"__key__": key, "__url__": url}
+                data = tar.extractfile(member).read()
+                if len(data) != member.size:
+                    raise tarfile.ReadError(
+                        f"member {member.name} truncated: {len(data)} of {member.size} bytes"
+                    )
+                current[ext] = data
+    except Exception as err:
+        yield {"__key__": None if current is None else current["__key__"], "__url__": url, "__error__": err}
+        return
+    finally:
+        if stream is not None:
+            stream.close()
+    if current is not None:
+        yield current
+
+
+def iter_samples(
+    urls: str | Sequence[str],
+    *,
+    on_error: Callable[[str, str | None, Exception], None] | None = None,
+    select: Callable[[int], bool] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Decoded, validated samples from shards ``urls`` (expanded with :func:`expand_urls`).
+
+    Bad samples (unreadable, truncated, failing :func:`validate_sample`) are skipped and reported
+    through ``on_error(url, key, error)`` (default: a warning). ``select(i)`` keeps only the i-th
+    samples (counted over all samples read, good or bad) for which it returns True; unselected
+    samples are not decoded.
+    """
+    report = on_error or _warn
+    index = 0
+    for url in expand_urls(urls):
+        for raw in iter_raw_samples(url):
+            keep = select is None or select(index)
+            index += 1
+            if not keep:
+                continue
+            if "__error__" in raw:
+                report(url, raw["__key__"], raw["__error__"])
+                continue
+            try:
+                yield validate_sample(decode_sample(raw))
+            except Exception as err:
+                report(url, raw["__key__"], err)
+
+
+def _warn(url: str, key: str | None, error: Exception) -> None:
+    warnings.warn(f"skipping sample {key!r} of shard {url}: {error}", RuntimeWarning, stacklevel=3)
+
+
+class ShardReader:
+    """Iterate validated samples of shards, counting the bad ones (``skipped``).
+
+    Example: ``for sample in ShardReader("data/clips-{000000..000009}.tar"): ...``
+    """
+
+    def __init__(self, urls: str | Sequence[str]) -> None:
+        self.urls = expand_urls(urls)
+        self.skipped = 0
+
+    def _report(self, url: str, key: str | None, error: Exception) -> None:
+        self.skipped += 1
+        _warn(url, key, error)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter_samples(self.urls, on_error=self._report)
