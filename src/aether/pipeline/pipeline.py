@@ -23,7 +23,7 @@ CFG batch / guidance  [uncond, cond] in one forward; u + w(c-u)   same
                       in float32
 dynamic CFG weight    float64 schedule; always on for             float64 schedule; per-task default, can be
                       prediction/planning                         switched off (``dynamic_cfg=False``)
-``guidance_scale=0``  silently replaced by the task default       honoured: <= 1 runs the conditional branch only
+``guidance_scale=0``  silently replaced by the task default       honoured (<= 1: conditional branch only)
 timesteps             DPM scheduler, trailing (4: 999..249)       same
 rgb decode            clamp(x/2 + 0.5, 0, 1) in the VAE dtype     same formula in float32
 disparity decode      (mean_c(x)·0.5 + 0.5)², not clamped, in     the disparity codec in float32 (invalid
@@ -101,7 +101,7 @@ def to_frames(video: Any) -> Tensor:
     array = video.cpu().numpy() if isinstance(video, Tensor) else np.asarray(video)
     if array.ndim != 4 or array.shape[-1] != 3:
         raise ValueError(f"video: expected (T, H, W, 3) or (T, 3, H, W), got {array.shape}")
-    frames = torch.from_numpy(np.ascontiguousarray(array)).permute(0, 3, 1, 2)
+    frames = torch.from_numpy(np.array(array)).permute(0, 3, 1, 2)
     frames = frames.float() / 255.0 if array.dtype == np.uint8 else frames.float()
     return frames * 2 - 1
 
@@ -236,8 +236,9 @@ class AetherPipeline:
         self, device: torch.device | str | None = None, dtype: torch.dtype | None = None
     ) -> AetherPipeline:
         """Move the transformer and the VAE to ``device`` and/or cast them to ``dtype``."""
+        kwargs = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
         for module in (self.transformer, self.backend):
-            module.to(device=device, dtype=dtype)
+            module.to(**kwargs)
         return self
 
     def enable_model_cpu_offload(self, device: torch.device | str = "cuda") -> None:
@@ -304,7 +305,7 @@ class AetherPipeline:
             observation, goal: (3, H, W) in [-1, 1].
             raymap: (T, 6, H/8, W/8) action raymap, or None.
             hook: optional callable ``hook(name, tensor)`` called with the "condition" and
-                "unconditional" latents fed to the transformer (for inspection).
+                "unconditional" latents fed to the transformer and the "initial_latents" (for inspection).
 
         Returns:
             rgb (T, H, W, 3) float32 in [0, 1]; disparity (T, H, W) float32; valid (T, H, W) bool;
@@ -375,6 +376,7 @@ class AetherPipeline:
             hook("condition", condition)
             if unconditional is not None:
                 hook("unconditional", unconditional)
+            hook("initial_latents", latents)
         prompt = self.prompt_embeds.to(device=device, dtype=tdtype).expand(model_condition.shape[0], -1, -1)
         rope = self.transformer.rotary_embedding(num_latent, h, w, fps, device)
         model_condition = model_condition.to(tdtype)

@@ -1,0 +1,146 @@
+"""``aether reconstruct | predict | plan``: inference from the command line.
+
+Inputs are read (and validated) before the model is loaded, so bad files fail fast with a one-line
+error. Results are written by :meth:`aether.pipeline.World4D.save`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+DEFAULT_MODEL = "AetherWorldModel/AetherV1"
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def _parser(command: str, prog: str) -> argparse.ArgumentParser:
+    descriptions = {
+        "reconstruct": "4D reconstruction of a video: depth, cameras and point clouds.",
+        "predict": "Predict a video (with depth and cameras) from one image, optionally along a trajectory.",
+        "plan": "Plan the video from an observation image to a goal image, optionally along a trajectory.",
+    }
+    parser = argparse.ArgumentParser(prog=prog, description=descriptions[command])
+    if command == "reconstruct":
+        parser.add_argument("video", help="video file (any container pyav reads) or a folder of frames")
+        parser.add_argument("--frames", type=int, default=None, help="read at most this many frames")
+        parser.add_argument("--window", type=int, default=41, help="temporal window (frames)")
+        parser.add_argument("--stride", type=int, default=24, help="temporal window stride (frames)")
+    else:
+        parser.add_argument("image", help="observation image (any PIL format)")
+        if command == "plan":
+            parser.add_argument("goal", help="goal image")
+        parser.add_argument(
+            "--trajectory", default=None, help="camera trajectory: .json, raymap .npy or TUM .txt"
+        )
+        parser.add_argument(
+            "--intrinsics", type=float, nargs=4, metavar=("FX", "FY", "CX", "CY"), default=None,
+            help="pixel intrinsics of a TUM trajectory (for the input image's size)",
+        )  # fmt: skip
+        parser.add_argument("--frames", type=int, default=None, help="frames to generate (17, 25, 33, 41)")
+        parser.add_argument("--no-dynamic-cfg", action="store_true", help="constant guidance weight")
+        parser.add_argument(
+            "--post-reconstruct", action="store_true", help="re-run reconstruction on the generated video"
+        )
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="Aether model folder or hub id (transformer/)")
+    parser.add_argument(
+        "--base", default=None, help="CogVideoX-5b-I2V folder or hub id (vae/, scheduler/, ...)"
+    )
+    parser.add_argument("--steps", type=int, default=None, help="denoising steps (task default if omitted)")
+    parser.add_argument(
+        "--guidance", type=float, default=None, help="guidance scale (task default if omitted)"
+    )
+    parser.add_argument(
+        "--fps", type=float, default=None, help="frame rate given to the model (8/10/12/15/24)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda when available)")
+    parser.add_argument(
+        "--dtype", choices=DTYPES, default=None, help="default: bfloat16 on GPU, else float32"
+    )
+    parser.add_argument("--mode", choices=("default", "upstream"), default="default", help="pipeline mode")
+    parser.add_argument("--out", default="aether_out", help="output folder")
+    parser.add_argument(
+        "--formats",
+        default="mp4,npz,ply,glb,json,tum,png",
+        help="comma-separated outputs (add rrd for rerun)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or info messages")
+    return parser
+
+
+def main(argv: list[str], prog: str = "aether") -> int:
+    """Run ``argv[0]`` (reconstruct, predict or plan) with the options in ``argv[1:]``."""
+    import torch
+
+    from aether.pipeline import AetherPipeline
+    from aether.pipeline.io import read_image, read_video
+    from aether.pipeline.pipeline import AETHERV1_FPS, load_trajectory
+
+    command, rest = argv[0], argv[1:]
+    if command not in ("reconstruct", "predict", "plan"):
+        raise ValueError(f"unknown command {command!r}; expected reconstruct, predict or plan")
+    args = _parser(command, prog).parse_args(rest)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
+    formats = tuple(f for f in args.formats.split(",") if f)
+
+    # read and validate inputs before loading any weights
+    inputs: dict[str, object] = {}
+    if command == "reconstruct":
+        frames, file_fps = read_video(args.video, max_frames=args.frames)
+        if len(frames) < 17:
+            raise ValueError(f"{args.video}: {len(frames)} frames, need at least 17")
+        inputs["video"] = frames
+        if args.fps is None and file_fps:
+            args.fps = min(AETHERV1_FPS, key=lambda f: abs(f - file_fps))
+            logging.getLogger(__name__).info(
+                "video at %.3g fps: using the trained fps %d", file_fps, args.fps
+            )
+    else:
+        inputs["image"] = read_image(args.image)
+        if command == "plan":
+            inputs["goal"] = read_image(args.goal)
+            if inputs["goal"].shape != inputs["image"].shape:
+                sizes = f"{inputs['image'].shape[:2]} vs {inputs['goal'].shape[:2]}"
+                raise ValueError(f"observation and goal differ in size: {sizes}")
+        trajectory = None
+        if args.trajectory:
+            height, width = inputs["image"].shape[:2]
+            trajectory = load_trajectory(args.trajectory, height=height, width=width, K=args.intrinsics)
+            if args.frames is not None and len(trajectory) != args.frames:
+                raise ValueError(f"the trajectory has {len(trajectory)} poses but --frames is {args.frames}")
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype_name = args.dtype or ("bfloat16" if str(device).startswith("cuda") else "float32")
+    dtype = getattr(torch, dtype_name)
+    pipe = AetherPipeline.from_pretrained(args.model, base=args.base, torch_dtype=dtype, mode=args.mode)
+    pipe.to(device)
+    pipe.progress = not args.quiet
+    if str(device).startswith("cuda"):
+        pipe.enable_vae_tiling()
+    common = {
+        "num_inference_steps": args.steps,
+        "guidance_scale": args.guidance,
+        "fps": args.fps,
+        "seed": args.seed,
+    }
+    if command == "reconstruct":
+        world = pipe.reconstruct(inputs["video"], window=args.window, stride=args.stride, **common)
+    else:
+        extra = {
+            "num_frames": args.frames,
+            "dynamic_cfg": False if args.no_dynamic_cfg else None,
+            "post_reconstruct": args.post_reconstruct,
+        }
+        if command == "predict":
+            world = pipe.predict(inputs["image"], trajectory, **common, **extra)
+        else:
+            world = pipe.plan(inputs["image"], inputs["goal"], trajectory, **common, **extra)
+    written = world.save(args.out, formats=formats)
+    for kind, path in written.items():
+        print(f"{kind:>4}: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
