@@ -1,0 +1,74 @@
+"""End to end on the tiny saved model: determinism, shapes, long and wide videos, bad inputs."""
+
+import numpy as np
+import pytest
+
+from aether.pipeline import Trajectory, World4D
+
+
+def _forward_trajectory(num_frames: int) -> Trajectory:
+    c2w = np.tile(np.eye(4), (num_frames, 1, 1))
+    c2w[:, 2, 3] = np.linspace(0, 0.5, num_frames)
+    return Trajectory.from_poses(c2w, [[40, 0, 24], [0, 40, 16], [0, 0, 1]], width=48, height=32)
+
+
+def test_same_seed_same_outputs_and_different_seed_differs(pipe, random_video):
+    image = random_video(1)[0]
+    a = pipe.predict(image, num_frames=17, num_inference_steps=2, seed=3)
+    b = pipe.predict(image, num_frames=17, num_inference_steps=2, seed=3)
+    c = pipe.predict(image, num_frames=17, num_inference_steps=2, seed=4)
+    assert np.array_equal(a.rgb, b.rgb) and np.array_equal(a.depth, b.depth) and np.array_equal(a.c2w, b.c2w)
+    assert not np.array_equal(a.rgb, c.rgb)
+
+
+@pytest.mark.parametrize("num_frames", [17, 25, 33, 41])
+def test_output_shapes_follow_the_contract(pipe, random_video, num_frames):
+    world = pipe.plan(*random_video(2), _forward_trajectory(num_frames), num_inference_steps=1)
+    assert isinstance(world, World4D)
+    assert world.rgb.shape == (num_frames, 32, 48, 3) and world.rgb.dtype == np.uint8
+    assert world.depth.shape == world.disparity.shape == world.valid.shape == (num_frames, 32, 48)
+    assert world.c2w.shape == (num_frames, 4, 4) and world.K.shape == (num_frames, 3, 3)
+    assert world.raymap.shape == (num_frames, 6, 4, 6)
+    np.testing.assert_allclose(world.c2w[0], np.eye(4), atol=1e-5)
+    assert np.all(world.depth[world.valid] > 0) and np.all(world.depth[~world.valid] == 0)
+
+
+def test_reconstruction_shapes_and_upstream_mode(pipe, upstream_pipe, random_video):
+    video = random_video(17)
+    world = pipe.reconstruct(video)
+    assert world.meta["windows"] == [0] and world.rgb.shape == (17, 32, 48, 3)
+    up = upstream_pipe.reconstruct(video, seed=1)
+    assert up.rgb.shape == (17, 32, 48, 3) and np.isfinite(up.disparity).all()
+
+
+def test_hundred_frame_video_runs_in_sliding_windows(pipe, random_video):
+    world = pipe.reconstruct(random_video(100, seed=9), num_inference_steps=1)
+    assert world.meta["windows"] == [0, 24, 48, 59] and world.meta["window"] == 41
+    assert world.rgb.shape == (100, 32, 48, 3)
+    assert np.isfinite(world.c2w).all() and np.isfinite(world.K).all()
+
+
+def test_other_aspect_ratio_uses_spatial_windows_not_a_crop(pipe, random_video):
+    world = pipe.reconstruct(random_video(17, height=32, width=80, seed=2), num_inference_steps=1)
+    assert world.rgb.shape == (17, 32, 80, 3)
+    assert len(world.meta["spatial_windows"]) >= 2
+    assert world.K[0, 0, 2] > 24  # principal point moved to the wide canvas
+
+
+def test_post_reconstruction_and_no_dynamic_cfg(pipe, random_video):
+    image = random_video(1)[0]
+    world = pipe.predict(
+        image, num_frames=17, num_inference_steps=1, post_reconstruct=True, dynamic_cfg=False
+    )
+    assert world.meta["post_reconstruct"] and world.rgb.shape == (17, 32, 48, 3)
+
+
+def test_bad_inputs_raise_value_errors(pipe, random_video):
+    with pytest.raises(ValueError, match="at least 17 frames"):
+        pipe.reconstruct(random_video(9))
+    with pytest.raises(ValueError, match="16 poses, expected 17"):
+        pipe.predict(random_video(1)[0], _forward_trajectory(16), num_frames=17)
+    with pytest.raises(ValueError, match="num_frames must be one of"):
+        pipe.predict(random_video(1)[0], num_frames=20)
+    with pytest.raises(ValueError, match="expected \\(H, W, 3\\)"):
+        pipe.predict(np.zeros((32, 48)))
