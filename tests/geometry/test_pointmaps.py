@@ -1,12 +1,14 @@
 import pytest
 import torch
 
-from aether.geometry import depth_edge_mask, depth_to_points, invert_pose
+from aether.geometry import depth_edge_mask, depth_to_points, invert_pose, pointmaps
 
 from ._helpers import intrinsics, smooth_trajectory
 
 
-def test_points_project_back_to_their_pixels():
+@pytest.mark.parametrize("chunk_pixels", [60, 1 << 18])
+def test_points_project_back_to_their_pixels(chunk_pixels, monkeypatch):
+    monkeypatch.setattr(pointmaps, "_CHUNK_PIXELS", chunk_pixels)  # one frame per chunk, or all at once
     g = torch.Generator().manual_seed(0)
     depth = torch.rand(3, 6, 10, generator=g, dtype=torch.float64) * 5 + 0.5
     K = intrinsics(20.0, 25.0, 4.5, 3.0).expand(3, 3, 3)
@@ -24,6 +26,17 @@ def test_points_project_back_to_their_pixels():
     torch.testing.assert_close(pix, torch.stack([u, v], dim=-1).expand(3, 6, 10, 2))
     camera_frame = depth_to_points(depth, K)
     torch.testing.assert_close(camera_frame, cam)
+
+
+def test_shared_intrinsics_broadcast_over_frames():
+    depth = torch.rand(4, 3, 5) + 1
+    K = intrinsics(9.0, 8.0, 2.0, 1.0, torch.float32)
+    expected = torch.stack([depth_to_points(d, K) for d in depth])
+    torch.testing.assert_close(depth_to_points(depth, K), expected)
+    c2w = smooth_trajectory(4).float()
+    torch.testing.assert_close(
+        depth_to_points(depth[0], K, c2w), depth_to_points(depth[0].expand(4, 3, 5), K, c2w)
+    )
 
 
 def test_points_are_differentiable():

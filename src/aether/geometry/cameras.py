@@ -166,17 +166,22 @@ def intrinsics_inverse(K: Tensor) -> Tensor:
     return torch.stack(rows, dim=-2)
 
 
-def _apply_to_grid(M: Tensor, height: int, width: int, downsample: int) -> Tensor:
-    """d = M [u, v, 1] on the coarse grid: M (..., 3, 3) -> (..., 3, h, w), channel first.
-
-    Uses the separable form M[:, 0] u + (M[:, 1] v + M[:, 2]) so no (h, w, 3) grid is materialised.
-    """
+def _grid_terms(M: Tensor, height: int, width: int, downsample: int = 1) -> tuple[Tensor, Tensor]:
+    """The separable parts of d = M [u, v, 1] on the coarse grid: column term M[:, 0] u (..., 3, 1, w)
+    and row term M[:, 1] v + M[:, 2] (..., 3, h, 1); their broadcast sum is d."""
     h, w = _coarse_size(height, width, downsample)
     offset = (downsample - 1) / 2.0
     u = torch.arange(w, device=M.device, dtype=M.dtype) * downsample + offset
     v = torch.arange(h, device=M.device, dtype=M.dtype) * downsample + offset
-    col = M[..., :, 0, None, None] * u  # (..., 3, 1, w)
-    row = M[..., :, 1, None, None] * v[:, None] + M[..., :, 2, None, None]  # (..., 3, h, 1)
+    col = M[..., :, 0, None, None] * u
+    row = M[..., :, 1, None, None] * v[:, None] + M[..., :, 2, None, None]
+    return col, row
+
+
+def _apply_to_grid(M: Tensor, height: int, width: int, downsample: int) -> Tensor:
+    """d = M [u, v, 1] on the coarse grid: M (..., 3, 3) -> (..., 3, h, w), channel first, without
+    materialising an (h, w, 3) pixel grid."""
+    col, row = _grid_terms(M, height, width, downsample)
     return col + row
 
 

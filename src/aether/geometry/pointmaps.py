@@ -5,7 +5,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from aether.geometry.cameras import _apply_to_grid, check_intrinsics, check_poses, intrinsics_inverse
+from aether.geometry.cameras import (
+    _apply_to_grid,
+    _grid_terms,
+    check_intrinsics,
+    check_poses,
+    intrinsics_inverse,
+)
 
 __all__ = ["depth_edge_mask", "depth_to_points"]
 
@@ -36,16 +42,40 @@ def depth_to_points(depth: Tensor, K: Tensor, c2w: Tensor | None = None) -> Tens
         c2w = c2w.to(depth.dtype)
         M = c2w[..., :3, :3] @ M
     height, width = depth.shape[-2:]
-    points = _apply_to_grid(M, height, width, 1)  # (..., 3, H, W) ray directions, a fresh buffer
-    scale = depth[..., None, :, :]
-    differentiable = torch.is_grad_enabled() and (points.requires_grad or depth.requires_grad)
-    if c2w is None:
-        points = points * scale if differentiable else points.mul_(scale)
-    elif differentiable:
-        points = torch.addcmul(c2w[..., :3, 3, None, None], points, scale)
-    else:  # one fused pass over the buffer, written in place
-        points = torch.addcmul(c2w[..., :3, 3, None, None], points, scale, out=points)
-    return points.movedim(-3, -1)
+    translation = None if c2w is None else c2w[..., :3, 3, None, None]  # (..., 3, 1, 1)
+    differentiable = torch.is_grad_enabled() and (
+        depth.requires_grad or M.requires_grad or (translation is not None and translation.requires_grad)
+    )
+    if differentiable:
+        points = _apply_to_grid(M, height, width, 1) * depth[..., None, :, :]
+        return (points if translation is None else points + translation).movedim(-3, -1)
+    return _points_inplace(depth, M, translation).movedim(-3, -1)
+
+
+_CHUNK_PIXELS = 1 << 18
+
+
+def _points_inplace(depth: Tensor, M: Tensor, translation: Tensor | None) -> Tensor:
+    """(..., 3, H, W) = depth * M [u, v, 1] (+ t), written once into one buffer, a few frames at a time
+    so the second pass over each chunk stays in cache."""
+    height, width = depth.shape[-2:]
+    batch = torch.broadcast_shapes(depth.shape[:-2], M.shape[:-2])
+    if translation is not None:
+        batch = torch.broadcast_shapes(batch, translation.shape[:-3])
+        translation = translation.expand(*batch, 3, 1, 1).reshape(-1, 3, 1, 1)
+    depth_f = depth.expand(*batch, height, width).reshape(-1, 1, height, width)
+    M_f = M.expand(*batch, 3, 3).reshape(-1, 3, 3)
+    out = torch.empty(M_f.shape[0], 3, height, width, dtype=depth.dtype, device=depth.device)
+    step = max(1, _CHUNK_PIXELS // (height * width))
+    for start in range(0, out.shape[0], step):
+        chunk = slice(start, start + step)
+        rays = out[chunk]
+        torch.add(*_grid_terms(M_f[chunk], height, width), out=rays)
+        if translation is None:
+            rays.mul_(depth_f[chunk])
+        else:
+            torch.addcmul(translation[chunk], rays, depth_f[chunk], out=rays)
+    return out.reshape(*batch, 3, height, width)
 
 
 def depth_edge_mask(depth: Tensor, rtol: float = 0.03) -> Tensor:
