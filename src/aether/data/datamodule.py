@@ -335,14 +335,15 @@ class ClipStream(IterableDataset):
 
 class ClipLoader(DataLoader):
     """A DataLoader over a :class:`ClipStream` that advances the stream's epoch on every pass and
-    can resume mid-epoch: ``state_dict()`` = {"epoch", "batches"} (batches handed out in that
-    epoch); after ``load_state_dict`` the next pass replays that epoch and skips those batches."""
+    can resume mid-epoch. ``state_dict()`` = {"epoch", "batches"}: the epoch being streamed and the
+    batches handed out in it (before any pass: the position the next pass starts from). After
+    ``load_state_dict`` the next pass replays that epoch and skips those batches; ``next_state()``
+    is where a fresh loader continues (the next epoch once a pass has started)."""
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        epoch = getattr(self, "epoch", 0)
-        skip = getattr(self, "skip", 0)
+        epoch, skip = getattr(self, "start_epoch", 0), getattr(self, "skip", 0)
         self.dataset.epoch = epoch
-        self.epoch, self.skip, self.current, self.batches = epoch + 1, 0, epoch, 0
+        self.start_epoch, self.skip, self.current, self.batches = epoch + 1, 0, epoch, skip
         for index, batch in enumerate(super().__iter__()):
             if index < skip:
                 continue
@@ -350,14 +351,15 @@ class ClipLoader(DataLoader):
             yield batch
 
     def state_dict(self) -> dict[str, int]:
-        if not hasattr(self, "current"):
-            return {"epoch": getattr(self, "epoch", 0), "batches": getattr(self, "skip", 0)}
+        if getattr(self, "current", None) is None:
+            return {"epoch": getattr(self, "start_epoch", 0), "batches": getattr(self, "skip", 0)}
         return {"epoch": self.current, "batches": self.batches}
 
+    def next_state(self) -> dict[str, int]:
+        return {"epoch": getattr(self, "start_epoch", 0), "batches": getattr(self, "skip", 0)}
+
     def load_state_dict(self, state: dict[str, int]) -> None:
-        self.epoch, self.skip = int(state["epoch"]), int(state["batches"])
-        if hasattr(self, "current"):
-            del self.current
+        self.start_epoch, self.skip, self.current = int(state["epoch"]), int(state["batches"]), None
 
 
 class AetherDataModule(L.LightningDataModule):
@@ -447,6 +449,8 @@ class AetherDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> ClipLoader:
+        if self._train_loader is not None:  # a reloaded loader continues where the last one was
+            self._train_state = self._train_loader.next_state()
         self._train_loader = self._loader(self.train_urls, True, self.batch_size)
         self._train_loader.load_state_dict(self._train_state)
         return self._train_loader

@@ -282,6 +282,8 @@ def write_shards(
             if progress is not None:
                 progress(1)
     except BaseException:
+        if writer is not None and writer.tarstream is not None:
+            writer.tarstream.close()  # the tar trailer goes to the .partial file, removed next
         opener.abort()
         raise
     if writer is not None:
