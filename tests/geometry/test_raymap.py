@@ -155,6 +155,16 @@ def test_least_squares_is_robust_to_noise():
     assert bool((K_hat[:, [0, 1], [0, 1]] > 0).all())
 
 
+def test_bfloat16_raymaps_decode_in_float32():
+    c2w = smooth_trajectory(5)
+    K = intrinsics(400.0, 400.0, 60.0, 50.0).expand(5, 3, 3)
+    raymap = cameras_to_raymap(c2w, K, 96, 128, dmax=0.3).bfloat16()
+    c2w_hat, K_hat = raymap_to_cameras(raymap, 96, 128, dmax=0.3)
+    assert c2w_hat.dtype == K_hat.dtype == torch.float32
+    assert rotation_error_deg(c2w_hat[:, :3, :3], c2w[:, :3, :3]).max() < 1.0
+    torch.testing.assert_close(c2w_hat[:, :3, 3].double(), c2w[:, :3, 3], atol=0.05, rtol=0.02)
+
+
 def test_bad_inputs_raise():
     c2w = smooth_trajectory(3)
     K = intrinsics(100.0, 100.0, 30.0, 20.0).expand(3, 3, 3)

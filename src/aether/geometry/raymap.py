@@ -226,7 +226,7 @@ def raymap_to_cameras(
         dmax: float, (...,) per clip or (..., T) per frame.
 
     Returns:
-        c2w (..., T, 4, 4) and K (..., T, 3, 3).
+        c2w (..., T, 4, 4) and K (..., T, 3, 3), in the raymap's dtype (float32 for half/bfloat16 input).
     """
     if method not in RAYMAP_METHODS:
         raise ValueError(f"method: expected one of {RAYMAP_METHODS}, got {method!r}")
@@ -243,6 +243,8 @@ def raymap_to_cameras(
         )
     if not _all_finite(raymap):
         raise ValueError("raymap: expected finite values, got NaN or inf")
+    if torch.finfo(raymap.dtype).bits < 32:  # half / bfloat16 model outputs: fit in float32
+        raymap = raymap.float()
     directions = raymap[..., :3, :, :]
     centre = _mean_ray_origin(raymap[..., 3:, :, :]) / RAY_ORIGIN_SCALE  # (..., T, 3)
     centre = centre / _dmax_per_frame(dmax, raymap.ndim - 4, centre[..., 0])[..., None]
