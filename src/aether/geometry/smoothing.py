@@ -111,7 +111,6 @@ def smooth_poses_gaussian(c2w: Tensor, sigma: float) -> Tensor:
     return _filter_poses(c2w, kernel)
 
 
-@functools.lru_cache(maxsize=64)
 def kalman_smoother_matrix(num_frames: int, process_noise: float, measurement_noise: float) -> Tensor:
     """The (T, T) float64 matrix S such that S @ z is the RTS-smoothed position of measurements z.
 
@@ -120,6 +119,11 @@ def kalman_smoother_matrix(num_frames: int, process_noise: float, measurement_no
     v ~ N(0, r). Initialised from the first measurement with a diffuse velocity. The forward filter and
     backward pass run once on the coefficient vectors of the measurements (x_t = X_t z, X_t (2, T)).
     """
+    return _kalman_smoother_matrix(int(num_frames), float(process_noise), float(measurement_noise)).clone()
+
+
+@functools.lru_cache(maxsize=64)
+def _kalman_smoother_matrix(num_frames: int, process_noise: float, measurement_noise: float) -> Tensor:
     if num_frames < 1:
         raise ValueError(f"num_frames: expected at least 1, got {num_frames}")
     if not (process_noise > 0 and measurement_noise > 0):
@@ -162,4 +166,4 @@ def smooth_poses_kalman(c2w: Tensor, process_noise: float = 1e-3, measurement_no
     quaternion components (about (angle / 2)^2 in radians) for rotations. Larger r / q smooths more.
     """
     num = _num_frames(c2w)
-    return _filter_poses(c2w, kalman_smoother_matrix(num, float(process_noise), float(measurement_noise)))
+    return _filter_poses(c2w, _kalman_smoother_matrix(num, float(process_noise), float(measurement_noise)))
