@@ -101,16 +101,16 @@ class VBenchModels:
             self._cache[name] = model
         return self._cache[name]
 
-    def _hf(self, cls_name: str, rel: str) -> Any:
+    def _hf(self, cls_name: str, rel: str, **kwargs: Any) -> Any:
         path = self.cache_dir / rel
         if not (path / "config.json").is_file():
             return None
         import transformers
 
-        return getattr(transformers, cls_name).from_pretrained(path)
+        return getattr(transformers, cls_name).from_pretrained(path, **kwargs)
 
     def _load_dino(self) -> Any:
-        return self._hf("ViTModel", "dino_model/dino-vitb16")
+        return self._hf("ViTModel", "dino_model/dino-vitb16", add_pooling_layer=False)
 
     def _load_clip_b32(self) -> Any:
         return self._hf("CLIPVisionModelWithProjection", "clip_model/ViT-B-32")
@@ -224,11 +224,18 @@ def _pad8(x: torch.Tensor) -> torch.Tensor:
     return F.pad(x, [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2], mode="replicate")
 
 
+RAFT_MIN_SIDE = 128  # RAFT's correlation pyramid needs feature maps of at least 16 px
+
+
 def dynamic_degree(raft: torch.nn.Module, frames: torch.Tensor, fps: float, device: torch.device) -> bool:
     """RAFT (20 updates) on frames sampled at about 8 fps; a pair moves when the mean of its top
-    5% flow magnitudes exceeds 6·(short side/256); dynamic if ≥ round(4·n/16) pairs move."""
+    5% flow magnitudes exceeds 6·(short side/256); dynamic if ≥ round(4·n/16) pairs move.
+    Frames with a short side below 128 px are first upsampled to it (RAFT's minimum), the
+    threshold following the upsampled size."""
     sampled = frames[:: max(1, round(fps / 8))]
-    thres = 6.0 * (min(frames.shape[-2:]) / 256.0)
+    if min(sampled.shape[-2:]) < RAFT_MIN_SIDE:
+        sampled = T.Resize(RAFT_MIN_SIDE, antialias=False)(sampled)
+    thres = 6.0 * (min(sampled.shape[-2:]) / 256.0)
     count_num = round(4 * (len(sampled) / 16.0))
     x = _pad8(sampled / 127.5 - 1.0)
     moving = 0
