@@ -20,7 +20,7 @@ def valid_depth_mask(depth: Tensor, valid: Tensor | None = None) -> Tensor:
     if not isinstance(depth, Tensor) or depth.ndim != 4 or not depth.is_floating_point():
         shape = tuple(depth.shape) if isinstance(depth, Tensor) else type(depth).__name__
         raise ValueError(f"expected depth as a float tensor (B,T,H,W), got {shape}")
-    usable = torch.isfinite(depth) & (depth > 0)
+    usable = (depth > 0) & (depth < torch.inf)  # NaN fails both
     if valid is None:
         return usable
     if not isinstance(valid, Tensor) or valid.dtype != torch.bool or valid.shape != depth.shape:
@@ -35,6 +35,23 @@ def valid_depth_mask(depth: Tensor, valid: Tensor | None = None) -> Tensor:
     return valid
 
 
+def _masked_depth(depth: Tensor, mask: Tensor) -> Tensor:
+    """Depth with +inf at masked-out pixels (zero disparity)."""
+    return torch.where(mask, depth, torch.inf)
+
+
+def _dmax_of(masked: Tensor) -> Tensor:
+    """(B,) max disparity 1/min(depth) of (B,T,H,W) depth with +inf at invalid pixels."""
+    nearest = masked.flatten(1).amin(dim=1)
+    empty = torch.isinf(nearest)
+    if empty.any():
+        raise ValueError(
+            "expected at least one valid depth pixel per clip, got none in clip(s) "
+            f"{empty.nonzero().flatten().tolist()}"
+        )
+    return nearest.reciprocal()
+
+
 def clip_dmax(depth: Tensor, valid: Tensor | None = None) -> Tensor:
     """Per-clip maximum disparity: max of 1/depth over the valid pixels.
 
@@ -45,15 +62,7 @@ def clip_dmax(depth: Tensor, valid: Tensor | None = None) -> Tensor:
     Returns:
         dmax (B,) in depth's dtype. ValueError when a clip has no valid pixel.
     """
-    mask = valid_depth_mask(depth, valid)
-    empty = ~mask.flatten(1).any(dim=1)
-    if empty.any():
-        raise ValueError(
-            "expected at least one valid depth pixel per clip, got none in clip(s) "
-            f"{empty.nonzero().flatten().tolist()}"
-        )
-    disparity = torch.where(mask, 1.0 / torch.where(mask, depth, torch.ones_like(depth)), 0.0)
-    return disparity.flatten(1).amax(dim=1)
+    return _dmax_of(_masked_depth(depth, valid_depth_mask(depth, valid)))
 
 
 def check_dmax(dmax: object, batch_size: int, like: Tensor) -> Tensor:
@@ -81,6 +90,12 @@ def resolve_dmax(clip: Mapping[str, object], batch_size: int, like: Tensor) -> T
     return None
 
 
+def _normalized(masked: Tensor, dmax: Tensor) -> Tensor:
+    """sqrt(clip(1/(depth·dmax), 0, 1))·2 − 1 of depth with +inf at invalid pixels (-> −1 there)."""
+    x = masked * dmax.to(masked)[:, None, None, None]
+    return x.reciprocal_().clamp_(max=1.0).sqrt_().mul_(2.0).sub_(1.0)
+
+
 def normalize_disparity(depth: Tensor, mask: Tensor, dmax: Tensor) -> Tensor:
     """AetherV1 normalisation: x = sqrt(clip((1/depth)/dmax, 0, 1))·2 − 1 on valid pixels.
 
@@ -92,9 +107,7 @@ def normalize_disparity(depth: Tensor, mask: Tensor, dmax: Tensor) -> Tensor:
     Returns:
         (B,T,H,W) in [-1, 1].
     """
-    safe = torch.where(mask, depth, torch.ones_like(depth))
-    ratio = (1.0 / (safe * dmax[:, None, None, None])).clamp(0.0, 1.0)
-    return torch.where(mask, ratio.sqrt() * 2.0 - 1.0, -1.0)
+    return _normalized(_masked_depth(depth, mask), dmax)
 
 
 def denormalize_disparity(x: Tensor) -> Tensor:
@@ -137,10 +150,12 @@ class DisparityCodec(ModalityCodec):
         """The normalised disparity (B,T,H,W) in [-1, 1], the valid mask (B,T,H,W) and dmax (B,)."""
         keys = ["depth", "valid"] if clip.get("valid") is not None else ["depth"]
         batch_size, _ = check_clip_frames(clip, keys)
-        depth = clip["depth"]
+        depth: Tensor = clip["depth"]  # type: ignore[assignment]
         mask = valid_depth_mask(depth, clip.get("valid"))  # type: ignore[arg-type]
-        dmax = resolve_dmax(clip, batch_size, depth)  # type: ignore[arg-type]
-        return normalize_disparity(depth, mask, dmax), mask, dmax  # type: ignore[arg-type]
+        masked = _masked_depth(depth, mask)
+        given = clip.get("dmax")
+        dmax = _dmax_of(masked) if given is None else check_dmax(given, batch_size, depth)
+        return _normalized(masked, dmax), mask, dmax
 
     def encode_with_dmax(
         self,
@@ -172,7 +187,7 @@ class DisparityCodec(ModalityCodec):
         """
         clip = clip or {}
         x = self.backend.decode(latents).float().mean(dim=2)
-        root = (x + 1.0) / 2.0
+        root = x.add_(1.0).mul_(0.5)  # (x + 1) / 2, in place
         valid = root >= self.min_disparity**0.5
         if isinstance(clip.get("valid"), Tensor):
             if clip["valid"].shape != valid.shape:  # type: ignore[union-attr]
@@ -180,11 +195,11 @@ class DisparityCodec(ModalityCodec):
                     f"expected clip['valid'] of shape {tuple(valid.shape)}, got {tuple(clip['valid'].shape)}"  # type: ignore[union-attr]
                 )
             valid = valid & clip["valid"].to(valid.device)  # type: ignore[union-attr]
-        disparity = torch.where(valid, denormalize_disparity(x), 0.0)
+        disparity = root.square_().masked_fill_(~valid, 0.0)
         out = {"valid": valid}
         if clip.get("dmax") is not None:
             dmax = check_dmax(clip["dmax"], x.shape[0], x)
-            disparity = disparity * dmax[:, None, None, None]
-            out["depth"] = torch.where(valid, 1.0 / torch.where(valid, disparity, 1.0), 0.0)
+            disparity = disparity.mul_(dmax[:, None, None, None])
+            out["depth"] = torch.where(valid, disparity, 1.0).reciprocal_().masked_fill_(~valid, 0.0)
         out["disparity"] = disparity
         return out

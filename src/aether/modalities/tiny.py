@@ -114,12 +114,14 @@ class TinyBackend(LatentBackend):
         ``generator`` are accepted for interface parity and ignored)."""
         num_latent, h, w = self.check_video(video)
         b, s, n = video.shape[0], self.spatial_factor, self.temporal_factor
-        # Frame index of each (latent frame, slot): frame 0 four times, then consecutive groups.
-        index = torch.arange(num_latent * n, device=video.device) - (n - 1)
-        frames = video.to(self.dtype).index_select(1, index.clamp_min(0))
-        blocks = frames.reshape(b, num_latent, n, 3, h, s, w, s).permute(0, 1, 4, 6, 3, 2, 5, 7)
-        coeffs = blocks.reshape(b, num_latent, h, w, -1) @ self.basis.T
-        return (coeffs * self.scaling_factor).permute(0, 1, 4, 2, 3)
+        video = video.to(self.dtype)
+        # Latent frame 0 is frame 0 repeated n times: its coefficients use the basis summed over t.
+        first = video[:, :1].reshape(b, 1, 3, h, s, w, s).permute(0, 1, 3, 5, 2, 4, 6)
+        coeffs = [first.reshape(b, 1, h, w, -1) @ self.basis.unflatten(1, (3, n, s * s)).sum(2).flatten(1).T]
+        if num_latent > 1:
+            rest = video[:, 1:].reshape(b, num_latent - 1, n, 3, h, s, w, s).permute(0, 1, 4, 6, 3, 2, 5, 7)
+            coeffs.append(rest.reshape(b, num_latent - 1, h, w, -1) @ self.basis.T)
+        return (torch.cat(coeffs, dim=1) * self.scaling_factor).permute(0, 1, 4, 2, 3)
 
     def decode(self, latents: Tensor) -> Tensor:
         """(B,F,latent_channels,h,w) -> (B,4(F-1)+1,3,h·s,w·s)."""
@@ -127,7 +129,9 @@ class TinyBackend(LatentBackend):
         b, num_latent, _, h, w = latents.shape
         s, n = self.spatial_factor, self.temporal_factor
         coeffs = latents.to(self.dtype).permute(0, 1, 3, 4, 2) / self.scaling_factor
-        blocks = (coeffs @ self.basis).reshape(b, num_latent, h, w, 3, n, s, s)
-        frames = blocks.permute(0, 1, 5, 4, 2, 6, 3, 7).reshape(b, num_latent * n, 3, h * s, w * s)
-        first = frames[:, :n].mean(dim=1, keepdim=True)
-        return torch.cat([first, frames[:, n:]], dim=1)
+        # Frame 0 is the mean of latent frame 0's n copies: the basis averaged over t.
+        first = coeffs[:, :1] @ self.basis.unflatten(1, (3, n, s * s)).mean(2).flatten(1)
+        first = first.reshape(b, 1, h, w, 3, s, s).permute(0, 1, 4, 2, 5, 3, 6).reshape(b, 1, 3, h * s, w * s)
+        rest = (coeffs[:, 1:] @ self.basis).reshape(b, num_latent - 1, h, w, 3, n, s, s)
+        rest = rest.permute(0, 1, 5, 4, 2, 6, 3, 7).reshape(b, (num_latent - 1) * n, 3, h * s, w * s)
+        return torch.cat([first, rest], dim=1)
