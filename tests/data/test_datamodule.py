@@ -149,7 +149,9 @@ def _stream(dm, n):
 
 def test_training_stream_is_reproducible_and_resumable(shards):
     def make(seed=0):
-        return AetherDataModule(train_urls=shards, height=8, width=8, batch_size=2, num_workers=2, seed=seed)
+        return AetherDataModule(
+            train_urls=shards, height=8, width=8, batch_size=2, num_workers=2, seed=seed, shuffle_buffer=4
+        )
 
     first = make()
     run = _stream(first, 6)
