@@ -91,6 +91,13 @@ def test_given_valid_mask_and_dmax_are_used(codec):
     assert torch.equal(out["valid"], mask)
 
 
+def test_decode_is_differentiable(codec):
+    latents = codec.encode(make_clip()).requires_grad_(True)
+    out = codec.decode(latents, {"dmax": torch.tensor([2.0])})
+    (out["disparity"].sum() + out["depth"].sum()).backward()
+    assert torch.isfinite(latents.grad).all() and latents.grad.abs().sum() > 0
+
+
 def test_clip_dmax_per_clip():
     depth = torch.full((3, 5, 2, 2), 4.0)
     depth[1, 2, 0, 0] = 0.25

@@ -92,8 +92,8 @@ def resolve_dmax(clip: Mapping[str, object], batch_size: int, like: Tensor) -> T
 
 def _normalized(masked: Tensor, dmax: Tensor) -> Tensor:
     """sqrt(clip(1/(depth·dmax), 0, 1))·2 − 1 of depth with +inf at invalid pixels (-> −1 there)."""
-    x = masked * dmax.to(masked)[:, None, None, None]
-    return x.reciprocal_().clamp_(max=1.0).sqrt_().mul_(2.0).sub_(1.0)
+    ratio = (masked * dmax.to(masked)[:, None, None, None]).reciprocal()
+    return ratio.clamp(max=1.0).sqrt() * 2.0 - 1.0
 
 
 def normalize_disparity(depth: Tensor, mask: Tensor, dmax: Tensor) -> Tensor:
@@ -187,19 +187,19 @@ class DisparityCodec(ModalityCodec):
         """
         clip = clip or {}
         x = self.backend.decode(latents).float().mean(dim=2)
-        root = x.add_(1.0).mul_(0.5)  # (x + 1) / 2, in place
-        valid = root >= self.min_disparity**0.5
+        valid = x >= 2.0 * self.min_disparity**0.5 - 1.0  # (x + 1) / 2 >= sqrt(min_disparity)
         if isinstance(clip.get("valid"), Tensor):
             if clip["valid"].shape != valid.shape:  # type: ignore[union-attr]
                 raise ValueError(
                     f"expected clip['valid'] of shape {tuple(valid.shape)}, got {tuple(clip['valid'].shape)}"  # type: ignore[union-attr]
                 )
             valid = valid & clip["valid"].to(valid.device)  # type: ignore[union-attr]
-        disparity = root.square_().masked_fill_(~valid, 0.0)
+        # out of place throughout: decoded disparity is differentiated in training
+        disparity = torch.where(valid, denormalize_disparity(x), 0.0)
         out = {"valid": valid}
         if clip.get("dmax") is not None:
             dmax = check_dmax(clip["dmax"], x.shape[0], x)
-            disparity = disparity.mul_(dmax[:, None, None, None])
-            out["depth"] = torch.where(valid, disparity, 1.0).reciprocal_().masked_fill_(~valid, 0.0)
+            disparity = disparity * dmax[:, None, None, None]
+            out["depth"] = torch.where(valid, 1.0 / torch.where(valid, disparity, 1.0), 0.0)
         out["disparity"] = disparity
         return out
