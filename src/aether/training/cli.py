@@ -99,4 +99,8 @@ def apply_overrides(recipe: dict[str, Any], overrides: Sequence[str]) -> dict[st
 
 def build_cli(recipe: dict[str, Any], **kwargs: Any) -> AetherCLI:
     """Instantiate model, data and trainer from a recipe dict without running anything."""
-    return AetherCLI(args=recipe, run=False, **kwargs)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*args parameter is intended to run from within Python.*")
+        return AetherCLI(args=recipe, run=False, **kwargs)

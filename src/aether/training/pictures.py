@@ -1,0 +1,128 @@
+"""Pictures of evaluated clips: depth frames, trajectories and generated frames (PNG)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+FRAMES_SHOWN = 5
+
+
+def _frames(num_frames: int, count: int = FRAMES_SHOWN) -> list[int]:
+    return sorted({int(round(x)) for x in np.linspace(0, num_frames - 1, min(count, num_frames))})
+
+
+def _figure(rows: int, cols: int, size: float = 1.8) -> tuple[Any, np.ndarray]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * size * 1.5, rows * size), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    return fig, axes
+
+
+def depth_figure(path: Path, pred: np.ndarray, gt: np.ndarray, valid: np.ndarray, rgb: np.ndarray) -> Path:
+    """Input frames, true depth and predicted depth (scale-aligned, same colour range) of a few frames.
+
+    pred, gt: (T,H,W) depth; valid: (T,H,W) bool; rgb: (T,H,W,3) in [0,1].
+    """
+    import matplotlib.pyplot as plt
+
+    idx = _frames(gt.shape[0])
+    scale = np.median(gt[valid]) / max(np.median(pred[valid]), 1e-9) if valid.any() else 1.0
+    disp_gt = np.where(valid, 1.0 / np.maximum(gt, 1e-6), 0.0)
+    disp_pred = 1.0 / np.maximum(pred * scale, 1e-6)
+    vmax = float(np.percentile(disp_gt[valid], 99)) if valid.any() else 1.0
+    fig, axes = _figure(3, len(idx))
+    for j, t in enumerate(idx):
+        axes[0, j].imshow(np.clip(rgb[t], 0, 1))
+        axes[0, j].set_title(f"frame {t}", fontsize=8)
+        axes[1, j].imshow(disp_gt[t], cmap="Spectral", vmin=0, vmax=vmax)
+        axes[2, j].imshow(disp_pred[t], cmap="Spectral", vmin=0, vmax=vmax)
+    axes[1, 0].text(-0.1, 0.5, "true", transform=axes[1, 0].transAxes, rotation=90, va="center", ha="right")
+    axes[2, 0].text(
+        -0.1, 0.5, "predicted", transform=axes[2, 0].transAxes, rotation=90, va="center", ha="right"
+    )
+    fig.suptitle("inverse depth: input, true, predicted (per-sequence scale)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def trajectory_figure(path: Path, pred_c2w: np.ndarray, gt_c2w: np.ndarray) -> Path:
+    """Top-down (x, z) view of the true and the Sim(3)-aligned predicted camera centres."""
+    import matplotlib.pyplot as plt
+
+    from aether.evaluation.pose_metrics import sim3_align_trajectory
+
+    gt = torch.as_tensor(gt_c2w, dtype=torch.float64)
+    pred = torch.as_tensor(pred_c2w, dtype=torch.float64)
+    moving = float(pred[:, :3, 3].var(0).sum()) > 1e-20
+    aligned = sim3_align_trajectory(pred, gt).numpy() if moving else pred.numpy()
+    fig, axes = _figure(1, 1, size=3.2)
+    ax = axes[0, 0]
+    ax.axis("on")
+    g, p = gt.numpy()[:, :3, 3], aligned[:, :3, 3]
+    ax.plot(g[:, 0], g[:, 2], "k.-", label="true", lw=1)
+    ax.plot(p[:, 0], p[:, 2], "r.-", label="predicted (Sim(3)-aligned)", lw=1)
+    ax.plot(g[:1, 0], g[:1, 2], "go", label="start")
+    ax.set_xlabel("x")
+    ax.set_ylabel("z (forward)")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def frames_figure(path: Path, pred: np.ndarray, gt: np.ndarray, title: str) -> Path:
+    """True frames above generated frames; pred, gt (T,H,W,3) in [0,1]."""
+    import matplotlib.pyplot as plt
+
+    idx = _frames(gt.shape[0])
+    fig, axes = _figure(2, len(idx))
+    for j, t in enumerate(idx):
+        axes[0, j].imshow(np.clip(gt[t], 0, 1))
+        axes[0, j].set_title(f"frame {t}", fontsize=8)
+        axes[1, j].imshow(np.clip(pred[t], 0, 1))
+    axes[0, 0].text(-0.1, 0.5, "true", transform=axes[0, 0].transAxes, rotation=90, va="center", ha="right")
+    axes[1, 0].text(
+        -0.1, 0.5, "generated", transform=axes[1, 0].transAxes, rotation=90, va="center", ha="right"
+    )
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def task_pictures(
+    root: Path, task: str, result: Any, batch: dict[str, Any], index: int, prefix: str
+) -> list[Path]:
+    """The pictures of one evaluated task on clip ``index`` of ``batch``; returns their paths."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    rgb = ((batch["video"][index].float().cpu() + 1) / 2).permute(0, 2, 3, 1).numpy()
+    if task == "reconstruction":
+        depth = batch["depth"][index].float().cpu().numpy()
+        valid = (batch["valid"][index].cpu() & (batch["depth"][index].cpu() > 0)).numpy()
+        return [
+            depth_figure(root / f"{prefix}_{task}_depth.png", result.outputs["depth"], depth, valid, rgb),
+            trajectory_figure(
+                root / f"{prefix}_{task}_trajectory.png",
+                result.outputs["c2w"],
+                batch["c2w"][index].cpu().numpy(),
+            ),
+        ]
+    title = (
+        "prediction from the first frame" if task == "prediction" else "plan from the first to the last frame"
+    )
+    return [frames_figure(root / f"{prefix}_{task}_frames.png", result.outputs["rgb"], rgb, title)]
