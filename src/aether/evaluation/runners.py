@@ -31,12 +31,12 @@ BENCHMARKS = ("video-depth", "camera-pose", "prediction", "planning")
 # The published protocols' windowing, passed to the pipeline's reconstruct().
 WINDOWS: dict[str, dict[str, Any]] = {
     "video-depth": {
-        "window_size": 41,
+        "window": 41,
         "stride": 8,
         "spatial_window": (480, 720),
         "spatial_overlap": (60, 90),
     },
-    "camera-pose": {"window_size": 41, "stride": 32},
+    "camera-pose": {"window": 41, "stride": 32},
 }
 COGVIDEOX_NEGATIVE_PROMPT = (
     "static background, static camera, slow motion, slow camera movement, low dynamic degree"
