@@ -140,33 +140,39 @@ class Scene:
         """(N,) bool: primitives that belong to moving objects."""
         return (self.velocity.abs().sum(-1) > 0) | (self.omega != 0)
 
-    def poses_at(self, time: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """World centre (N,3) and yaw (N,) of every primitive at time ``time`` (seconds)."""
-        angle = self.omega * time + self.phase
+    def poses_at(self, time: float | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """World centres (...,N,3) and yaws (...,N) of every primitive at ``time`` (seconds, a float
+        or a tensor (...,), e.g. (F,) for F frames)."""
+        time = torch.as_tensor(time, dtype=self.size.dtype, device=self.size.device)
+        angle = self.omega * time[..., None] + self.phase
         circle = torch.stack([torch.cos(angle), torch.sin(angle), torch.zeros_like(angle)], -1)
-        origin = self.center + self.velocity * time + self.radius[:, None] * circle
-        heading = self.yaw0 + self.omega * time
+        origin = self.center + self.velocity * time[..., None, None] + self.radius[:, None] * circle
+        heading = self.yaw0 + self.omega * time[..., None]
         return origin + _rotate_z(self.offset, heading), heading + self.yaw
 
     def intersect(
-        self, origin: torch.Tensor, dirs: torch.Tensor, time: float, chunk: int = 1 << 15
+        self, origin: torch.Tensor, dirs: torch.Tensor, time: float | torch.Tensor, chunk: int = 1 << 16
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """First hit along rays ``origin + t·dirs``.
+        """First hit along rays ``origin + t·dirs``, for one frame or a batch of F frames.
 
-        origin (3,), dirs (R,3). Returns t (R,) (inf where nothing is hit) and the index (R,) of
-        the primitive hit (-1 for none).
+        origin (3,) or (F,3), dirs (R,3) or (F,R,3), time float or (F,). Returns t (R,) / (F,R)
+        (inf where nothing is hit) and the index of the primitive hit, same shape (-1 for none).
         """
-        centers, yaws = self.poses_at(time)
-        o_local = _rotate_z(origin[None] - centers, -yaws)  # (N,3)
+        single = origin.ndim == 1
+        origins, dirs = (origin[None], dirs[None]) if single else (origin, dirs)
+        times = torch.as_tensor(time, dtype=self.size.dtype, device=self.size.device).reshape(-1)
+        centers, yaws = self.poses_at(times)  # (F,N,3), (F,N)
+        o_local = _rotate_z(origins[:, None, :] - centers, -yaws)[:, None]  # (F,1,N,3)
+        rays = max(1, chunk // origins.shape[0])
         ts, idx = [], []
-        for start in range(0, dirs.shape[0], chunk):
-            d = dirs[start : start + chunk]
-            d_local = _rotate_z(d[:, None, :].expand(-1, len(yaws), 3), -yaws)  # (R,N,3)
-            t_all = _hit_distance(self.kind, self.size, o_local, d_local)
-            t, i = t_all.min(dim=1)
+        for start in range(0, dirs.shape[1], rays):
+            d = dirs[:, start : start + rays, None, :]  # (F,R,1,3)
+            d_local = _rotate_z(d, -yaws[:, None, :])  # (F,R,N,3)
+            t, i = _hit_distance(self.kind, self.size, o_local, d_local).min(dim=-1)
             ts.append(t)
             idx.append(torch.where(torch.isinf(t), torch.full_like(i, -1), i))
-        return torch.cat(ts), torch.cat(idx)
+        t, index = torch.cat(ts, dim=1), torch.cat(idx, dim=1)
+        return (t[0], index[0]) if single else (t, index)
 
     def surface_distance(self, points: torch.Tensor, time: float) -> torch.Tensor:
         """Unsigned distance (M,N) from world points (M,3) to each primitive's analytic surface."""
@@ -187,59 +193,70 @@ class Scene:
         dist = torch.where(kind == PLANE, plane, dist)
         return dist.abs()
 
-    def normals(self, points: torch.Tensor, index: torch.Tensor, time: float) -> torch.Tensor:
-        """World normals (M,3) at surface points (M,3) of primitives ``index`` (M,) (all valid)."""
-        centers, yaws = self.poses_at(time)
-        yaw = yaws[index]
-        p = _rotate_z(points - centers[index], -yaw)
-        size = self.size[index]
-        kind = self.kind[index]
-        ratio = p.abs() / size.clamp(min=1e-6)
-        face = nn_one_hot(ratio.argmax(-1)) * torch.sign(p)
-        face = torch.where((kind == SHELL)[:, None], -face, face)
-        sphere = p / p.norm(dim=-1, keepdim=True).clamp(min=1e-9)
-        cap = (p[:, 2].abs() - size[:, 2]).abs() < 1e-3 * size[:, 2].clamp(min=1.0)
-        side = torch.cat([p[:, :2], torch.zeros_like(p[:, 2:])], -1)
-        side = side / side.norm(dim=-1, keepdim=True).clamp(min=1e-9)
-        top = torch.zeros_like(p)
-        top[:, 2] = torch.sign(p[:, 2])
-        cylinder = torch.where(cap[:, None], top, side)
-        up = torch.zeros_like(p)
-        up[:, 2] = 1.0
-        n = torch.where((kind == SPHERE)[:, None], sphere, face)
-        n = torch.where((kind == CYLINDER)[:, None], cylinder, n)
-        n = torch.where((kind == PLANE)[:, None], up, n)
-        return _rotate_z(n, yaw)
 
-
-def nn_one_hot(index: torch.Tensor) -> torch.Tensor:
-    """(M,) axis index → (M,3) float one-hot."""
-    return torch.nn.functional.one_hot(index, 3).float()
+def _local_normals(p: torch.Tensor, kind: torch.Tensor, size: torch.Tensor) -> torch.Tensor:
+    """Outward (inward for shells) normals (M,3) at local surface points p (M,3) of primitives of
+    ``kind`` (M,) and ``size`` (M,3)."""
+    ratio = p.abs() / size.clamp(min=1e-6)
+    face = torch.nn.functional.one_hot(ratio.argmax(-1), 3).to(p.dtype) * torch.sign(p)
+    face = torch.where((kind == SHELL)[:, None], -face, face)
+    sphere = p / p.norm(dim=-1, keepdim=True).clamp(min=1e-9)
+    cap = (p[:, 2].abs() - size[:, 2]).abs() < 1e-3 * size[:, 2].clamp(min=1.0)
+    side = torch.cat([p[:, :2], torch.zeros_like(p[:, 2:])], -1)
+    side = side / side.norm(dim=-1, keepdim=True).clamp(min=1e-9)
+    top = torch.zeros_like(p)
+    top[:, 2] = torch.sign(p[:, 2])
+    cylinder = torch.where(cap[:, None], top, side)
+    up = torch.zeros_like(p)
+    up[:, 2] = 1.0
+    n = torch.where((kind == SPHERE)[:, None], sphere, face)
+    n = torch.where((kind == CYLINDER)[:, None], cylinder, n)
+    return torch.where((kind == PLANE)[:, None], up, n)
 
 
 def _rotate_z(v: torch.Tensor, yaw: torch.Tensor) -> torch.Tensor:
-    """Rotate vectors v (...,3) about +z by ``yaw`` (broadcast to v[..., 0])."""
+    """Rotate vectors v (...,3) about +z by ``yaw`` (broadcast against v[..., 0])."""
     c, s = torch.cos(yaw), torch.sin(yaw)
     x, y, z = v.unbind(-1)
-    return torch.stack([c * x - s * y, s * x + c * y, z], -1)
+    x, y = c * x - s * y, s * x + c * y
+    return torch.stack(torch.broadcast_tensors(x, y, z), -1)
 
 
 def _hit_distance(kind: torch.Tensor, size: torch.Tensor, o: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-    """Ray parameter of the first hit for every ray × primitive.
+    """Ray parameter of the first hit for every ray × primitive, each kind computed on its own columns.
 
-    kind (N,), size (N,3), o (N,3) local ray origins, d (R,N,3) local directions -> (R,N), inf = miss.
+    kind (N,), size (N,3), o (...,1,N,3) local ray origins, d (...,R,N,3) local directions
+    -> (...,R,N), inf = miss.
     """
-    inf = torch.tensor(float("inf"), dtype=d.dtype, device=d.device)
     d = torch.where(d.abs() < 1e-12, torch.full_like(d, 1e-12), d)
-    # boxes and shells: slabs
+    t = torch.full(d.shape[:-1], float("inf"), dtype=d.dtype, device=d.device)
+    for code, hit in _HITS.items():
+        columns = (kind == code).nonzero()[:, 0]
+        if len(columns):
+            t[..., columns] = hit(o[..., columns, :], d[..., columns, :], size[columns])
+    return t
+
+
+def _hit_slab(o: torch.Tensor, d: torch.Tensor, size: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     t1 = (-size - o) / d
     t2 = (size - o) / d
     tnear = torch.minimum(t1, t2).amax(-1)
     tfar = torch.maximum(t1, t2).amin(-1)
-    slab = tfar >= tnear
-    t_box = torch.where(slab & (tnear > _EPS), tnear, inf)
-    t_shell = torch.where(slab & (tnear < 0) & (tfar > _EPS), tfar, inf)
-    # spheres
+    return tnear, torch.where(tfar >= tnear, tfar, -torch.inf)
+
+
+def _hit_box(o: torch.Tensor, d: torch.Tensor, size: torch.Tensor) -> torch.Tensor:
+    tnear, tfar = _hit_slab(o, d, size)
+    return torch.where((tfar >= tnear) & (tnear > _EPS), tnear, torch.inf)
+
+
+def _hit_shell(o: torch.Tensor, d: torch.Tensor, size: torch.Tensor) -> torch.Tensor:
+    """Inside of a box: the exit point of a ray starting inside."""
+    tnear, tfar = _hit_slab(o, d, size)
+    return torch.where((tnear < 0) & (tfar > _EPS), tfar, torch.inf)
+
+
+def _hit_sphere(o: torch.Tensor, d: torch.Tensor, size: torch.Tensor) -> torch.Tensor:
     r = size[:, 0]
     a = (d * d).sum(-1)
     b = (d * o).sum(-1)
@@ -247,29 +264,33 @@ def _hit_distance(kind: torch.Tensor, size: torch.Tensor, o: torch.Tensor, d: to
     disc = b * b - a * c
     root = disc.clamp(min=0).sqrt()
     near, far = (-b - root) / a, (-b + root) / a
-    t_sphere = torch.where(near > _EPS, near, torch.where(far > _EPS, far, inf))
-    t_sphere = torch.where(disc >= 0, t_sphere, inf)
-    # vertical capped cylinders: side, then caps
-    a2 = (d[..., :2] ** 2).sum(-1)
-    b2 = (d[..., :2] * o[:, :2]).sum(-1)
-    c2 = (o[:, :2] ** 2).sum(-1) - r * r
-    disc2 = b2 * b2 - a2 * c2
-    root2 = disc2.clamp(min=0).sqrt()
-    t_side = (-b2 - root2) / a2.clamp(min=1e-20)
-    z_side = o[:, 2] + t_side * d[..., 2]
-    half = size[:, 2]
-    t_side = torch.where((disc2 >= 0) & (t_side > _EPS) & (z_side.abs() <= half), t_side, inf)
-    t_cap = torch.where(o[:, 2] > 0, (half - o[:, 2]) / d[..., 2], (-half - o[:, 2]) / d[..., 2])
-    xy = o[:, :2] + t_cap[..., None] * d[..., :2]
-    t_cap = torch.where((t_cap > _EPS) & ((xy**2).sum(-1) <= r * r), t_cap, inf)
-    t_cyl = torch.minimum(t_side, t_cap)
-    # horizontal planes through the local origin
-    t_plane = -o[:, 2] / d[..., 2]
-    t_plane = torch.where(t_plane > _EPS, t_plane, inf)
-    t = torch.where(kind == BOX, t_box, t_shell)
-    t = torch.where(kind == SPHERE, t_sphere, t)
-    t = torch.where(kind == CYLINDER, t_cyl, t)
-    return torch.where(kind == PLANE, t_plane, t)
+    t = torch.where(near > _EPS, near, torch.where(far > _EPS, far, torch.inf))
+    return torch.where(disc >= 0, t, torch.inf)
+
+
+def _hit_cylinder(o: torch.Tensor, d: torch.Tensor, size: torch.Tensor) -> torch.Tensor:
+    """Vertical capped cylinders: the side wall, then the caps."""
+    r, half = size[:, 0], size[:, 2]
+    a = (d[..., :2] ** 2).sum(-1)
+    b = (d[..., :2] * o[..., :2]).sum(-1)
+    c = (o[..., :2] ** 2).sum(-1) - r * r
+    disc = b * b - a * c
+    t_side = (-b - disc.clamp(min=0).sqrt()) / a.clamp(min=1e-20)
+    z_side = o[..., 2] + t_side * d[..., 2]
+    t_side = torch.where((disc >= 0) & (t_side > _EPS) & (z_side.abs() <= half), t_side, torch.inf)
+    t_cap = (torch.where(o[..., 2] > 0, half, -half) - o[..., 2]) / d[..., 2]
+    xy = o[..., :2] + t_cap[..., None] * d[..., :2]
+    t_cap = torch.where((t_cap > _EPS) & ((xy**2).sum(-1) <= r * r), t_cap, torch.inf)
+    return torch.minimum(t_side, t_cap)
+
+
+def _hit_plane(o: torch.Tensor, d: torch.Tensor, size: torch.Tensor) -> torch.Tensor:
+    """Horizontal planes through the local origin."""
+    t = -o[..., 2] / d[..., 2]
+    return torch.where(t > _EPS, t, torch.inf)
+
+
+_HITS = {BOX: _hit_box, SHELL: _hit_shell, SPHERE: _hit_sphere, CYLINDER: _hit_cylinder, PLANE: _hit_plane}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -345,8 +366,9 @@ def render_frames(
     height: int,
     width: int,
     dark: torch.Tensor | None = None,
+    chunk: int = 1 << 16,
 ) -> dict[str, torch.Tensor]:
-    """Render T frames of ``scene``.
+    """Render T frames of ``scene``, as many frames at once as fit in ``chunk`` rays.
 
     c2w (T,4,4) OpenCV camera-to-world, K (T,3,3) pixels, times (T,) seconds, dark (T,) bool frames
     rendered without light (uniform colour). Returns rgb uint8 (T,H,W,3), depth (T,H,W) z-depth
@@ -366,46 +388,62 @@ def render_frames(
         indexing="ij",
     )
     pix = torch.stack([u, v, torch.ones_like(u)], -1).reshape(-1, 3)
-    dynamic_prim = scene.dynamic
-    out: dict[str, list[torch.Tensor]] = {k: [] for k in ("rgb", "depth", "instance", "semantic", "dynamic")}
-    for f in range(c2w.shape[0]):
-        pose, intr = c2w[f].to(dtype=dtype, device=device), K[f].to(dtype=dtype, device=device)
-        cam = pix @ torch.linalg.inv(intr).T  # unit z
-        dirs = cam @ pose[:3, :3].T
-        origin = pose[:3, 3]
-        time = float(times[f])
-        t, index = scene.intersect(origin, dirs, time)
-        hit = index >= 0
-        safe = index.clamp(min=0)
-        depth = torch.where(hit, t, torch.zeros_like(t))
-        points = origin + depth[:, None] * dirs
-        centers, yaws = scene.poses_at(time)
-        normal = scene.normals(points, safe, time)
-        local = _rotate_z(points - centers[safe], -yaws[safe])
-        albedo = _albedo(scene, safe, local, _face_id(_rotate_z(normal, -yaws[safe])))
-        view = -dirs / dirs.norm(dim=-1, keepdim=True)
-        lambert = (normal * scene.light).sum(-1).clamp(min=0)
-        shade = 0.3 + 0.55 * lambert + 0.25 * (normal * view).sum(-1).abs()
-        color = albedo * shade[:, None]
-        sky_t = (dirs[:, 2] / dirs.norm(dim=-1)).clamp(-1, 1)
-        sky = torch.stack([0.55 - 0.2 * sky_t, 0.7 - 0.15 * sky_t, 0.95 + 0.0 * sky_t], -1)
-        color = torch.where(hit[:, None], color, sky)
-        if dark is not None and bool(dark[f]):
-            color = torch.full_like(color, 0.05)
-        semantic = scene.semantic[safe]
-        shell = scene.kind[safe] == SHELL
-        shell_class = torch.where(
-            normal[:, 2] > 0.5,
-            _CLASS_ID["floor"],
-            torch.where(normal[:, 2] < -0.5, _CLASS_ID["ceiling"], _CLASS_ID["wall"]),
-        )
-        semantic = torch.where(shell, shell_class, semantic)
-        out["rgb"].append((color.clamp(0, 1) * 255 + 0.5).to(torch.uint8).reshape(height, width, 3))
-        out["depth"].append(depth.reshape(height, width))
-        out["instance"].append(torch.where(hit, scene.instance[safe], 0).reshape(height, width))
-        out["semantic"].append(torch.where(hit, semantic, 0).reshape(height, width))
-        out["dynamic"].append((hit & dynamic_prim[safe]).reshape(height, width))
-    return {k: torch.stack(v) for k, v in out.items()}
+    c2w, K, times = (x.to(dtype=dtype, device=device) for x in (c2w, K, times))
+    dark = torch.zeros(len(times), dtype=torch.bool) if dark is None else dark.to(torch.bool)
+    step = max(1, chunk // pix.shape[0])
+    parts = [
+        _shade_frames(scene, c2w[s : s + step], K[s : s + step], times[s : s + step], pix, dark[s : s + step])
+        for s in range(0, len(times), step)
+    ]
+    shape = (len(times), height, width)
+    return {key: torch.cat([p[key] for p in parts]).reshape(*shape, -1).squeeze(-1) for key in parts[0]}
+
+
+def _shade_frames(
+    scene: Scene,
+    c2w: torch.Tensor,
+    K: torch.Tensor,
+    times: torch.Tensor,
+    pix: torch.Tensor,
+    dark: torch.Tensor,
+) -> dict[str, torch.Tensor]:
+    """Cast and shade the rays of F frames: pix (P,3) homogeneous pixels -> per-pixel outputs (F,P,...)."""
+    dirs = pix @ torch.linalg.inv(K).transpose(-1, -2) @ c2w[:, :3, :3].transpose(-1, -2)  # (F,P,3), unit z
+    origins = c2w[:, :3, 3]
+    t, index = scene.intersect(origins, dirs, times)  # (F,P)
+    hit = index >= 0
+    safe = index.clamp(min=0)
+    depth = torch.where(hit, t, torch.zeros_like(t))
+    points = origins[:, None] + depth[..., None] * dirs
+    centers, yaws = scene.poses_at(times)  # (F,N,3), (F,N)
+    frame = torch.arange(len(times), device=pix.device)[:, None].expand_as(safe)
+    yaw = yaws[frame, safe]
+    local = _rotate_z(points - centers[frame, safe], -yaw)  # (F,P,3)
+    flat = safe.reshape(-1)
+    local_normal = _local_normals(local.reshape(-1, 3), scene.kind[flat], scene.size[flat])
+    normal = _rotate_z(local_normal.reshape(local.shape), yaw)
+    albedo = _albedo(scene, flat, local.reshape(-1, 3), _face_id(local_normal)).reshape(local.shape)
+    view = -dirs / dirs.norm(dim=-1, keepdim=True)
+    lambert = (normal * scene.light).sum(-1).clamp(min=0)
+    shade = 0.3 + 0.55 * lambert + 0.25 * (normal * view).sum(-1).abs()
+    color = albedo * shade[..., None]
+    sky_t = -view[..., 2]
+    sky = torch.stack([0.55 - 0.2 * sky_t, 0.7 - 0.15 * sky_t, 0.95 + 0.0 * sky_t], -1)
+    color = torch.where(hit[..., None], color, sky)
+    color = torch.where(dark.to(color.device)[:, None, None], torch.full_like(color, 0.05), color)
+    shell_class = torch.where(
+        normal[..., 2] > 0.5,
+        _CLASS_ID["floor"],
+        torch.where(normal[..., 2] < -0.5, _CLASS_ID["ceiling"], _CLASS_ID["wall"]),
+    )
+    semantic = torch.where(scene.kind[safe] == SHELL, shell_class, scene.semantic[safe])
+    return {
+        "rgb": (color.clamp(0, 1) * 255 + 0.5).to(torch.uint8),
+        "depth": depth,
+        "instance": torch.where(hit, scene.instance[safe], 0),
+        "semantic": torch.where(hit, semantic, 0),
+        "dynamic": hit & scene.dynamic[safe],
+    }
 
 
 # ---------------------------------------------------------------------------------------------
