@@ -14,6 +14,11 @@ import os
 # numpy backs large arrays with transparent huge pages by default; let torch do the same for its CPU
 # allocations (read once, before torch allocates), so the 170 MB pointmaps are compared like for like.
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+# one thread on both sides (torch via --threads): BLAS threads in numpy's matmuls would only measure
+# contention on a shared machine
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import argparse
 import json
@@ -238,6 +243,7 @@ def main() -> None:
         "device": "cpu",
         "torch_threads": torch.get_num_threads(),
         "torch_thp_alloc": os.environ.get("THP_MEM_ALLOC_ENABLE"),
+        "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
         "load_average_1_5_15min": os.getloadavg(),
         "torch": torch.__version__,
         "numpy": np.__version__,
