@@ -122,3 +122,17 @@ def test_urls_pipe_file_brace_directory_and_glob(tmp_path, sample_factory):
     assert [s["__key__"] for s in iter_samples(urls)] == ["k0", "k1", "k2"]
     selected = iter_samples(str(tmp_path), select=lambda i: i % 2 == 1)
     assert [s["__key__"] for s in selected] == ["k1", "k3"]
+
+
+def test_fsspec_urls_stream(tmp_path, sample_factory):
+    import fsspec
+
+    write_shards([sample_factory("m0"), sample_factory("m1")], str(tmp_path / "s-%03d.tar"))
+    with fsspec.open("memory://shards/s-000.tar", "wb") as f:
+        f.write((tmp_path / "s-000.tar").read_bytes())
+    assert [s["__key__"] for s in iter_samples("memory://shards/s-000.tar")] == ["m0", "m1"]
+    written = write_shards([sample_factory("w0")], "memory://out/w-%03d.tar")
+    assert written == ["memory://out/w-000.tar"] and not fsspec.filesystem("memory").exists(
+        "/out/w-000.tar.partial"
+    )
+    assert [s["__key__"] for s in iter_samples(written)] == ["w0"]
