@@ -50,6 +50,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         "--devices", type=int, default=1, help="processes to launch with Lightning (sequences are split)"
     )
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=None, help="denoising steps for --model (default: per task)")
     p.add_argument("--num-sequences", type=int, default=4, help="synthetic: held-out clips")
     p.add_argument("--num-frames", type=int, default=17, help="synthetic: frames per clip")
     p.add_argument("--height", type=int, default=64, help="synthetic: frame height")

@@ -142,7 +142,8 @@ class PipelineSource:
     (``WINDOWS``; options the pipeline does not take are listed in ``ignored_windowing``, e.g. the
     spatial windows, which the pipeline chooses itself at its model resolution).
 
-    ``action=True`` passes the ground-truth trajectory (relative to frame 0) to predict/plan."""
+    ``action=True`` passes the ground-truth trajectory (relative to frame 0) to predict/plan;
+    ``num_inference_steps`` overrides the tasks' defaults (4 for reconstruction, 50 otherwise)."""
 
     def __init__(
         self,
@@ -151,6 +152,7 @@ class PipelineSource:
         device: str | None = None,
         action: bool = False,
         seed: int = 0,
+        num_inference_steps: int | None = None,
     ) -> None:
         from aether.pipeline import AetherPipeline
 
@@ -159,12 +161,13 @@ class PipelineSource:
         if device is not None and hasattr(self.pipe, "to"):
             self.pipe = self.pipe.to(device)
         self.action, self.seed = action, seed
+        self.steps = {} if num_inference_steps is None else {"num_inference_steps": num_inference_steps}
         self.ignored_windowing: list[str] = []
 
     def reconstruct(self, seq: EvalSequence, task: str) -> dict[str, np.ndarray]:
         kwargs, ignored = _accepted_kwargs(self.pipe.reconstruct, WINDOWS[task])
         self.ignored_windowing = ignored
-        world = self.pipe.reconstruct(seq.rgb(), seed=self.seed, **kwargs)
+        world = self.pipe.reconstruct(seq.rgb(), seed=self.seed, **self.steps, **kwargs)
         return {"depth": _numpy(world.depth), "c2w": _numpy(world.c2w)}
 
     def _trajectory(self, seq: EvalSequence) -> Any:
@@ -187,14 +190,22 @@ class PipelineSource:
     def predict(self, seq: EvalSequence) -> np.ndarray:
         rgb = seq.rgb()
         world = self.pipe.predict(
-            rgb[0], trajectory=self._trajectory(seq), num_frames=len(rgb), seed=self.seed
+            rgb[0], trajectory=self._trajectory(seq), num_frames=len(rgb), seed=self.seed, **self.steps
         )
         return to_uint8_video(world.rgb)
 
     def plan(self, seq: EvalSequence) -> np.ndarray:
+        """Planning as the paper evaluates it: no classifier-free guidance (guidance 1)."""
         rgb = seq.rgb()
+        traj = self._trajectory(seq)
         world = self.pipe.plan(
-            rgb[0], rgb[-1], trajectory=self._trajectory(seq), num_frames=len(rgb), seed=self.seed
+            rgb[0],
+            rgb[-1],
+            trajectory=traj,
+            num_frames=len(rgb),
+            seed=self.seed,
+            guidance_scale=1.0,
+            **self.steps,
         )
         return to_uint8_video(world.rgb)
 

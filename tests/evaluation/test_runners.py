@@ -1,0 +1,139 @@
+import json
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from aether.evaluation import (
+    CogVideoXBaseline,
+    SavedPredictions,
+    build_dataset,
+    run_camera_pose,
+    run_video_depth,
+)
+from aether.evaluation.runners import COGVIDEOX_NEGATIVE_PROMPT, read_prompts, split_for_rank, to_uint8_video
+
+SYN = {"num_sequences": 3, "num_frames": 5, "height": 16, "width": 24}
+
+
+def _save_predictions(directory: Path) -> None:
+    rng = np.random.default_rng(0)
+    for seq in build_dataset("synthetic", **SYN).sequences("video-depth"):
+        depth = seq.depth() * rng.uniform(0.8, 1.2, seq.depth().shape)
+        c2w = seq.c2w.copy()
+        c2w[:, :3, 3] += rng.normal(0, 0.02, (len(seq), 3))
+        np.savez(directory / f"{seq.name}.npz", depth=depth, c2w=c2w)
+
+
+def _worker(rank: int, world: int, port: int, preds: str, out: str) -> None:
+    import torch.distributed as dist
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        dataset = build_dataset("synthetic", **SYN)
+        mine = [s.name for s in split_for_rank(dataset.sequences("video-depth"))]
+        depth = run_video_depth(dataset, SavedPredictions(preds), progress=False)
+        pose = run_camera_pose(dataset, SavedPredictions(preds), progress=False)
+        Path(out, f"{rank}.json").write_text(json.dumps({"mine": mine, "depth": depth, "pose": pose}))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_ranks_split_sequences_and_gather_one_result(tmp_path):
+    _save_predictions(tmp_path)
+    dataset = build_dataset("synthetic", **SYN)
+    single = {
+        "depth": run_video_depth(dataset, SavedPredictions(tmp_path), progress=False),
+        "pose": run_camera_pose(dataset, SavedPredictions(tmp_path), progress=False),
+    }
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    worker_args = (2, port, str(tmp_path), str(tmp_path))
+    torch.multiprocessing.start_processes(_worker, args=worker_args, nprocs=2, join=True, start_method="fork")
+    results = [json.loads((tmp_path / f"{r}.json").read_text()) for r in range(2)]
+    assert results[0]["mine"] == ["seed1000000", "seed1000002"] and results[1]["mine"] == ["seed1000001"]
+    single = json.loads(json.dumps(single))  # tuples -> lists as in the workers' JSON
+    for r in results:
+        for key in ("depth", "pose"):
+            assert r[key]["per_sequence"] == single[key]["per_sequence"]
+            for k, v in single[key]["mean"].items():
+                assert r[key]["mean"][k] == pytest.approx(v, rel=1e-12)
+
+
+def test_prompts_file_formats(tmp_path):
+    (tmp_path / "p.json").write_text(json.dumps({"a": "a walk", "b": "a drive"}))
+    (tmp_path / "p.txt").write_text("a\ta walk\n\nb\ta drive\n")
+    assert (
+        read_prompts(tmp_path / "p.json")
+        == read_prompts(tmp_path / "p.txt")
+        == {"a": "a walk", "b": "a drive"}
+    )
+    (tmp_path / "bad.txt").write_text("a walk\n")
+    with pytest.raises(ValueError, match="bad.txt: line 1: expected 'clip<TAB>prompt'"):
+        read_prompts(tmp_path / "bad.txt")
+    with pytest.raises(FileNotFoundError, match="none.json: missing"):
+        read_prompts(tmp_path / "none.json")
+
+
+class RecordingI2V:
+    """Stands in for diffusers' CogVideoXImageToVideoPipeline: records the call and returns the
+    conditioning image as a still video (float frames in [0,1], as with output_type='np')."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, **kwargs):
+        self.calls.append(kwargs)
+        still = np.asarray(kwargs["image"], dtype=np.float32) / 255
+        frames = np.repeat(still[None], kwargs["num_frames"], axis=0)
+        return type("Output", (), {"frames": [frames]})()
+
+
+def test_cogvideox_baseline_uses_the_papers_settings():
+    seq = build_dataset("synthetic", num_sequences=1, num_frames=5, height=16, width=24).sequences(
+        "prediction"
+    )[0]
+    recorder = RecordingI2V()
+    baseline = CogVideoXBaseline(None, {seq.name: "a corridor"}, pipeline=recorder, num_inference_steps=3)
+    video = baseline.predict(seq)
+    (call,) = recorder.calls
+    assert call["prompt"] == "a corridor" and call["negative_prompt"] == COGVIDEOX_NEGATIVE_PROMPT
+    assert call["guidance_scale"] == 6.0 and call["num_frames"] == 5 and call["num_inference_steps"] == 3
+    assert (call["height"], call["width"]) == (16, 24)
+    assert video.shape == (5, 16, 24, 3) and video.dtype == np.uint8
+    np.testing.assert_array_equal(video[3], seq.rgb()[0])
+    with pytest.raises(ValueError, match="expected a prompt for clip"):
+        CogVideoXBaseline(None, {}, pipeline=recorder).predict(seq)
+
+
+def test_to_uint8_video_conventions():
+    x = torch.linspace(-1, 1, 2 * 3 * 2 * 2).reshape(2, 3, 2, 2)
+    v = to_uint8_video(x)
+    assert v.shape == (2, 2, 2, 3) and v.min() == 0 and v.max() == 255
+    assert to_uint8_video(np.full((1, 2, 2, 3), 0.5)).max() == 128
+    with pytest.raises(ValueError, match=r"\(T,H,W,3\)"):
+        to_uint8_video(np.zeros((2, 2, 2)))
+
+
+@pytest.mark.slow
+def test_benchmarks_through_the_tiny_pipeline(tmp_path):
+    from aether.cli import main as cli
+    from aether.models.testing import save_tiny_aether, save_tiny_base
+
+    base = save_tiny_base(tmp_path / "base", height=32, width=48)
+    model = save_tiny_aether(tmp_path / "aether", height=32, width=48, seed=1)
+    args = ["--dataset", "synthetic", "--num-sequences", "1", "--num-frames", "17", "--height", "32"]
+    args += ["--width", "48", "--model", str(model), "--base", str(base), "--out", str(tmp_path / "o")]
+    assert cli(["bench", "video-depth", *args]) == 0
+    result = json.loads((tmp_path / "o" / "video-depth_synthetic.json").read_text())
+    assert 0 <= result["mean"]["delta_1_25"] <= 1 and np.isfinite(result["mean"]["abs_rel"])
+    assert result["settings"]["windows_not_applied"] == ["spatial_window", "spatial_overlap"]
+    assert cli(["bench", "planning", *args, "--steps", "2", "--action", "--no-plots"]) == 0
+    result = json.loads((tmp_path / "o" / "planning_synthetic.json").read_text())
+    assert np.isfinite(result["mean"]["psnr"]) and result["mean"]["lpips"] is None
