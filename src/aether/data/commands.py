@@ -13,29 +13,44 @@ import numpy as np
 __all__ = ["main", "synthesize_shards", "write_preview"]
 
 
-def _samples(
-    clips: int, seed: int, prefix: str, blackout: float, render_args: dict[str, Any]
-) -> Iterator[dict[str, Any]]:
+def _render_sample(job: tuple[int, str, float, dict[str, Any]]) -> dict[str, Any]:
+    """Render the clip of seed ``job[0]`` as a shard sample (module level: runs in pool workers)."""
     from aether import __version__
     from aether.data.synthetic import render_clip
 
-    for index in range(clips):
-        clip_seed = seed + index
-        dark = bool(np.random.default_rng([clip_seed, 3]).uniform() < blackout)
-        clip = render_clip(clip_seed, blackout=dark, **render_args)
-        yield {
-            "__key__": f"{prefix}-{clip_seed:08d}",
-            "rgb": clip.rgb,
-            "depth": clip.depth,
-            "K": clip.K,
-            "c2w": clip.c2w,
-            "fps": clip.fps,
-            "dynamic": clip.dynamic,
-            "semantic": clip.semantic,
-            "instance": clip.instance,
-            "untextured": clip.untextured,
-            "meta": {"classes": clip.classes, "source": {**clip.meta, "aether_version": __version__}},
-        }
+    clip_seed, prefix, blackout, render_args = job
+    dark = bool(np.random.default_rng([clip_seed, 3]).uniform() < blackout)
+    clip = render_clip(clip_seed, blackout=dark, **render_args)
+    return {
+        "__key__": f"{prefix}-{clip_seed:08d}",
+        "rgb": clip.rgb,
+        "depth": clip.depth,
+        "K": clip.K,
+        "c2w": clip.c2w,
+        "fps": clip.fps,
+        "dynamic": clip.dynamic,
+        "semantic": clip.semantic,
+        "instance": clip.instance,
+        "untextured": clip.untextured,
+        "meta": {"classes": clip.classes, "source": {**clip.meta, "aether_version": __version__}},
+    }
+
+
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _samples(jobs: list[tuple[int, str, float, dict[str, Any]]], workers: int) -> Iterator[dict[str, Any]]:
+    """Rendered samples in seed order, from ``workers`` processes (1: in this process)."""
+    if workers <= 1:
+        yield from map(_render_sample, jobs)
+        return
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(workers, initializer=_one_thread) as pool:
+        yield from pool.imap(_render_sample, jobs)
 
 
 def synthesize_shards(
@@ -56,10 +71,12 @@ def synthesize_shards(
     rgb_codec: str = "png",
     preview: int = 0,
     progress: bool = True,
+    workers: int = 1,
 ) -> list[str]:
     """Render ``clips`` synthetic clips (seeds ``seed .. seed+clips-1``) into shards
     ``out/<prefix>-NNNNNN.tar``; ``blackout`` is the probability of a lights-out event per clip.
-    ``preview`` clips also get a picture under ``out/preview/``. Returns the shard paths."""
+    ``preview`` clips also get a picture under ``out/preview/``; ``workers`` processes render in
+    parallel (same clips, same order). Returns the shard paths."""
     from tqdm.auto import tqdm
 
     from aether.data.shards import write_shards
@@ -72,7 +89,9 @@ def synthesize_shards(
     out.mkdir(parents=True, exist_ok=True)
     render_args = {"num_frames": frames, "height": height, "width": width, "fps": fps}
     render_args.update(scene=scene, trajectory=trajectory)
-    samples = _samples(clips, seed, prefix, blackout, render_args)
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    samples = _samples([(seed + i, prefix, blackout, render_args) for i in range(clips)], workers)
     if preview > 0:
         samples = _with_preview(samples, out / "preview", preview)
     with tqdm(total=clips, desc="synth", unit="clip", disable=not progress) as bar:
@@ -138,6 +157,7 @@ def main(argv: list[str], prog: str = "aether synth") -> int:
     parser.add_argument(
         "--threads", type=int, default=1, help="torch CPU threads (rendering is per-frame small work)"
     )
+    parser.add_argument("--workers", type=int, default=1, help="rendering processes")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv[1:])
     if args.threads < 1:
@@ -149,7 +169,7 @@ def main(argv: list[str], prog: str = "aether synth") -> int:
         args.out, args.clips, height=args.height, width=args.width, frames=args.frames, seed=args.seed,
         maxcount=args.maxcount, maxsize=args.maxsize, prefix=args.prefix, fps=args.fps, scene=args.scene,
         trajectory=args.trajectory, blackout=args.blackout, rgb_codec=args.rgb_codec, preview=args.preview,
-        progress=not args.quiet,
+        progress=not args.quiet, workers=args.workers,
     )  # fmt: skip
     print(f"wrote {args.clips} clips into {len(shards)} shard(s) under {args.out}")
     return 0
