@@ -198,3 +198,12 @@ def test_lightning_fit_and_checkpoint_state(shards, tmp_path):
     trainer.save_checkpoint(tmp_path / "last.ckpt")
     state = torch.load(tmp_path / "last.ckpt", weights_only=False)["AetherDataModule"]
     assert state["seed"] == 3 and state["epoch"] == 0 and state["batches"] >= 3
+
+
+def test_clips_too_short_for_any_window_are_skipped_and_named(tmp_path, sample_factory):
+    samples = [sample_factory("short", frames=12), sample_factory("long", frames=17)]
+    write_shards(samples, str(tmp_path / "s-%03d.tar"))
+    stream = ClipStream(str(tmp_path), height=8, width=8, frames=(17,), fps=(24,), train=False)
+    with pytest.warns(RuntimeWarning, match="'short'.*s-000.tar.*no window"):
+        keys = [k for batch in stream for k in batch["key"]]
+    assert keys == ["long"] and stream.skipped.value == 1

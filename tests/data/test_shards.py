@@ -136,3 +136,13 @@ def test_fsspec_urls_stream(tmp_path, sample_factory):
         "/out/w-000.tar.partial"
     )
     assert [s["__key__"] for s in iter_samples(written)] == ["w0"]
+
+
+@pytest.mark.parametrize("codec", ["png", "npy"])
+def test_window_decoding_equals_slicing(sample_factory, codec):
+    raw = encode_sample(sample_factory("k", frames=9), rgb_codec=codec)
+    full = decode_sample(raw)
+    part = decode_sample(raw, slice(2, 9, 3))
+    for name in ("rgb", "depth", "K", "c2w", "dynamic", "semantic"):
+        assert np.array_equal(part[name], full[name][2:9:3]), name
+    assert part["meta"]["num_frames"] == 9 and len(part["rgb"]) == 3

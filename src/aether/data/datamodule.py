@@ -134,7 +134,9 @@ def prepare_clip(
     random_crop: bool = False,
     tolerance: float = 0.01,
 ) -> dict[str, Any] | None:
-    """Turn a validated shard sample into one training clip, or None when no (T, fps) fits.
+    """Turn a validated shard sample into one training clip, or None when no (T, fps) fits or no
+    pixel has valid depth. A sample decoded for a window carries it as ``__window__`` =
+    (T, stride, start, fps) (see :func:`choose_window`) and holds just those frames.
 
     Returns "video" float32 (T,3,H,W) in [-1,1], "depth" float32 (T,H,W) (0 = invalid), "valid"
     bool (T,H,W), "K" float32 (T,3,3), "c2w" float32 (T,4,4) relative to the window's first frame,
@@ -143,11 +145,16 @@ def prepare_clip(
     from aether.geometry import relative_poses
     from aether.modalities.disparity import clip_dmax
 
-    window = choose_window(len(sample["rgb"]), float(sample["fps"]), frames, fps, rng, tolerance)
+    window = sample.get("__window__")
     if window is None:
-        return None
-    count, stride, start, target = window
-    index = slice(start, start + (count - 1) * stride + 1, stride)
+        window = choose_window(len(sample["rgb"]), float(sample["fps"]), frames, fps, rng, tolerance)
+        if window is None:
+            return None
+        count, stride, start, target = window
+        index = slice(start, start + (count - 1) * stride + 1, stride)
+    else:  # the sample holds only its window's frames already
+        count, stride, start, target = window
+        index = slice(None)
     video = torch.from_numpy(np.ascontiguousarray(sample["rgb"][index])).permute(0, 3, 1, 2).float()
     depth = torch.from_numpy(np.ascontiguousarray(sample["depth"][index], dtype=np.float32))
     dynamic = sample.get("dynamic")
@@ -264,13 +271,36 @@ class ClipStream(IterableDataset):
         worker, workers = (0, 1) if info is None else (info.id, info.num_workers)
         return rank * workers + worker, world * workers
 
+    def _decoded(
+        self, urls: list[str], rng: np.random.Generator, select: Any = None
+    ) -> Iterator[dict[str, Any]]:
+        """Samples decoded for a window drawn from their metadata (only the window's frames)."""
+        chosen: dict[str, tuple[int, int, int, float]] = {}
+
+        def window(meta: dict[str, Any], key: str) -> slice:
+            draw = rng if self.train else np.random.default_rng([self.seed, zlib.crc32(key.encode())])
+            length, source = int(meta["num_frames"]), float(meta["fps"])
+            picked = choose_window(length, source, self.frames, self.fps, draw, self.fps_tolerance)
+            if picked is None:
+                raise ValueError(
+                    f"no window of T in {self.frames} at fps in {self.fps} fits {length} frames "
+                    f"at {source} fps"
+                )
+            chosen["last"] = picked
+            count, stride, start, _ = picked
+            return slice(start, start + (count - 1) * stride + 1, stride)
+
+        for sample in iter_samples(urls, on_error=self._report, select=select, window=window):
+            sample["__window__"] = chosen["last"]  # set while decoding this very sample
+            yield sample
+
     def _samples(self, rng: np.random.Generator, slot: int, slots: int) -> Iterator[dict[str, Any]]:
         urls = self.urls
         if self.train and self.resampled:
             barren = 0  # consecutive shards without a single good sample
             while barren < 10 * len(urls) + 10:
                 barren += 1
-                for sample in iter_samples([urls[int(rng.integers(0, len(urls)))]], on_error=self._report):
+                for sample in self._decoded([urls[int(rng.integers(0, len(urls)))]], rng):
                     barren = 0
                     yield sample
             raise RuntimeError(f"no readable sample in {barren} shard draws from {len(urls)} shards")
@@ -278,9 +308,9 @@ class ClipStream(IterableDataset):
             order = np.random.default_rng([self.seed, self.epoch]).permutation(len(urls))
             urls = [urls[i] for i in order]
         if len(urls) >= slots:
-            yield from iter_samples(urls[slot::slots], on_error=self._report)
+            yield from self._decoded(urls[slot::slots], rng)
         else:
-            yield from iter_samples(urls, on_error=self._report, select=lambda i: i % slots == slot)
+            yield from self._decoded(urls, rng, select=lambda i: i % slots == slot)
 
     def _shuffled(
         self, samples: Iterator[dict[str, Any]], rng: np.random.Generator
@@ -304,23 +334,13 @@ class ClipStream(IterableDataset):
         rng = np.random.default_rng([self.seed, self.epoch, slot, slots])
         buckets: dict[int, list[dict[str, Any]]] = {}
         for sample in self._shuffled(self._samples(rng, slot, slots), rng):
-            clip_rng = (
-                rng
-                if self.train
-                else np.random.default_rng([self.seed, zlib.crc32(sample["__key__"].encode())])
-            )
             clip = prepare_clip(
                 sample, height=self.height, width=self.width, frames=self.frames, fps=self.fps,
-                rng=clip_rng, random_crop=self.random_crop and self.train, tolerance=self.fps_tolerance,
+                rng=rng, random_crop=self.random_crop and self.train, tolerance=self.fps_tolerance,
             )  # fmt: skip
             if clip is None:
                 self._report(
-                    sample.get("__url__", "?"),
-                    sample["__key__"],
-                    ValueError(
-                        f"no window of T in {self.frames} at fps in {self.fps} fits "
-                        f"{len(sample['rgb'])} frames at {sample['fps']} fps (or no valid depth)"
-                    ),
+                    sample.get("__url__", "?"), sample["__key__"], ValueError("no valid depth pixel")
                 )
                 continue
             bucket = buckets.setdefault(clip["video"].shape[0], [])

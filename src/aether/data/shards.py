@@ -118,33 +118,39 @@ def encode_sample(sample: dict[str, Any], rgb_codec: str = "png") -> dict[str, A
     return out
 
 
-def decode_sample(raw: dict[str, Any]) -> dict[str, Any]:
+def decode_sample(raw: dict[str, Any], frames: slice | None = None) -> dict[str, Any]:
     """Decode tar members (bytes) into arrays: rgb uint8 (T,H,W,3), depth float32 (T,H,W), K (T,3,3),
     c2w (T,4,4) float64, fps float, meta dict, optional dynamic / semantic / instance (T,H,W) and
-    untextured (T,); ``__key__`` (and ``__url__`` when present) pass through. Not validated."""
+    untextured (T,); ``__key__`` (and ``__url__`` when present) pass through. Not validated.
+
+    ``frames`` keeps only those frames of every per-frame array (PNG frames outside it are not
+    decoded); ``meta["num_frames"]`` still counts the stored frames."""
     if "meta.json" not in raw:
         raise ValueError(
             f"missing member meta.json (members: {sorted(k for k in raw if not k.startswith('__'))})"
         )
     meta = json.loads(raw["meta.json"])
+    keep = slice(None) if frames is None else frames
     out: dict[str, Any] = {k: v for k, v in raw.items() if k.startswith("__")}
     codec = meta.get("rgb_codec")
     if codec == "png":
         names = sorted(k for k in raw if k.startswith("rgb.") and k.endswith(".png"))
         if not names:
             raise ValueError("missing rgb.NNNN.png members")
-        out["rgb"] = np.stack([_load_png(raw[name]) for name in names])
+        if len(names) != meta.get("num_frames", len(names)):
+            raise ValueError(f"expected {meta['num_frames']} rgb.NNNN.png members, got {len(names)}")
+        out["rgb"] = np.stack([_load_png(raw[name]) for name in names[keep]])
     elif codec == "npy":
-        out["rgb"] = _load_npy(raw["rgb.npy"])
+        out["rgb"] = _load_npy(raw["rgb.npy"])[keep]
     else:
         raise ValueError(f"meta.json rgb_codec must be one of {RGB_CODECS}, got {codec!r}")
     for name in ("depth", "K", "c2w"):
         if f"{name}.npy" not in raw:
             raise ValueError(f"missing member {name}.npy")
-        out[name] = _load_npy(raw[f"{name}.npy"])
+        out[name] = _load_npy(raw[f"{name}.npy"])[keep]
     for name in (*_LABELS, "untextured"):
         if f"{name}.npy" in raw:
-            array = _load_npy(raw[f"{name}.npy"])
+            array = _load_npy(raw[f"{name}.npy"])[keep]
             out[name] = array.astype(np.int32) if name in ("semantic", "instance") else array
     out["fps"] = meta.get("fps")
     out["meta"] = meta
@@ -378,13 +384,15 @@ def iter_samples(
     *,
     on_error: Callable[[str, str | None, Exception], None] | None = None,
     select: Callable[[int], bool] | None = None,
+    window: Callable[[dict[str, Any], str], slice] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Decoded, validated samples from shards ``urls`` (expanded with :func:`expand_urls`).
 
     Bad samples (unreadable, truncated, failing :func:`validate_sample`) are skipped and reported
     through ``on_error(url, key, error)`` (default: a warning). ``select(i)`` keeps only the i-th
     samples (counted over all samples read, good or bad) for which it returns True; unselected
-    samples are not decoded.
+    samples are not decoded. ``window(meta, key)`` returns the frames to decode (a slice; it may
+    raise ValueError to skip the sample); only those are decoded and validated.
     """
     report = on_error or _warn
     index = 0
@@ -398,7 +406,12 @@ def iter_samples(
                 report(url, raw["__key__"], raw["__error__"])
                 continue
             try:
-                yield validate_sample(decode_sample(raw))
+                frames = None
+                if window is not None:
+                    if "meta.json" not in raw:
+                        raise ValueError("missing member meta.json")
+                    frames = window(json.loads(raw["meta.json"]), raw["__key__"])
+                yield validate_sample(decode_sample(raw, frames))
             except Exception as err:
                 report(url, raw["__key__"], err)
 
