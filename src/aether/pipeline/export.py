@@ -13,20 +13,70 @@ PLY_VERTEX = np.dtype(
 )
 
 
-def write_ply(path: str | os.PathLike, points: np.ndarray, colors: np.ndarray) -> Path:
-    """Binary little-endian PLY of points (N, 3) float and colors (N, 3) uint8, written in one block."""
+def point_vertices(
+    depth: np.ndarray,
+    K: np.ndarray,
+    c2w: np.ndarray,
+    rgb: np.ndarray,
+    valid: np.ndarray,
+    stride: int = 1,
+) -> np.ndarray:
+    """Colored world points of the valid pixels as a PLY vertex array (N,) of :data:`PLY_VERTEX`.
+
+    depth (T, H, W), K (T, 3, 3), c2w (T, 4, 4), rgb (T, H, W, 3) uint8, valid (T, H, W); every
+    ``stride``-th pixel in each direction. Evaluates ``c + z · R K⁻¹ [u, v, 1]`` (the back-projection
+    of ``aether.geometry.depth_to_points``) one coordinate at a time on the valid pixels only, writing
+    straight into the vertex array: no (T, H, W, 3) intermediate and no per-point Python.
+    """
+    depth = np.asarray(depth)[:, ::stride, ::stride]
+    valid = np.asarray(valid)[:, ::stride, ::stride] & np.isfinite(depth) & (depth > 0)
+    rgb = np.asarray(rgb)[:, ::stride, ::stride]
+    M = (np.asarray(c2w, np.float64)[:, :3, :3] @ np.linalg.inv(np.asarray(K, np.float64))).astype(np.float32)
+    centres = np.asarray(c2w, np.float32)[:, :3, 3]
+    u = stride * np.arange(depth.shape[2], dtype=np.float32)
+    v = stride * np.arange(depth.shape[1], dtype=np.float32)[:, None]
+    counts = valid.reshape(len(valid), -1).sum(axis=1)
+    z = depth[valid].astype(np.float32)
+    vertices = np.empty(int(counts.sum()), dtype=PLY_VERTEX)
+    for k, axis in enumerate("xyz"):
+        ray = M[:, k, 0, None, None] * u + M[:, k, 1, None, None] * v
+        ray += M[:, k, 2, None, None]
+        coord = ray[valid]
+        coord *= z
+        coord += np.repeat(centres[:, k], counts)
+        vertices[axis] = coord
+    for k, channel in enumerate(("red", "green", "blue")):
+        vertices[channel] = rgb[..., k][valid]
+    return vertices
+
+
+def vertices_to_arrays(vertices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(points (N, 3) float32, colors (N, 3) uint8) of a PLY vertex array."""
+    points = np.stack([vertices[a] for a in "xyz"], axis=1)
+    colors = np.stack([vertices[c] for c in ("red", "green", "blue")], axis=1)
+    return points, colors
+
+
+def write_ply(path: str | os.PathLike, points: np.ndarray, colors: np.ndarray | None = None) -> Path:
+    """Binary little-endian PLY, written in one block, of points (N, 3) float and colors (N, 3) uint8,
+    or of a vertex array (N,) of :data:`PLY_VERTEX` (``colors`` None)."""
     points = np.asarray(points)
-    colors = np.asarray(colors)
-    if points.ndim != 2 or points.shape[1] != 3 or colors.shape != points.shape:
-        raise ValueError(f"expected points (N, 3) and colors (N, 3), got {points.shape} and {colors.shape}")
-    vertices = np.empty(len(points), dtype=PLY_VERTEX)
-    for i, axis in enumerate("xyz"):
-        vertices[axis] = points[:, i]
-    for i, channel in enumerate(("red", "green", "blue")):
-        vertices[channel] = colors[:, i]
+    if colors is None and points.dtype == PLY_VERTEX:
+        vertices = points
+    else:
+        colors = np.asarray(colors)
+        if points.ndim != 2 or points.shape[1] != 3 or colors.shape != points.shape:
+            raise ValueError(
+                f"expected points (N, 3) and colors (N, 3), got {points.shape} and {colors.shape}"
+            )
+        vertices = np.empty(len(points), dtype=PLY_VERTEX)
+        for i, axis in enumerate("xyz"):
+            vertices[axis] = points[:, i]
+        for i, channel in enumerate(("red", "green", "blue")):
+            vertices[channel] = colors[:, i]
     header = (
         "ply\nformat binary_little_endian 1.0\n"
-        f"element vertex {len(points)}\n"
+        f"element vertex {len(vertices)}\n"
         "property float x\nproperty float y\nproperty float z\n"
         "property uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n"
     )

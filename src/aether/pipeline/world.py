@@ -97,23 +97,24 @@ class World4D:
         )
         return pts.contiguous().numpy()
 
-    def point_cloud(
+    def point_vertices(
         self, *, frames: Any = None, stride: int = 1, max_points: int | None = None, seed: int = 0
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Valid points (N, 3) float32 and colors (N, 3) uint8 of ``frames`` (index, slice or None for all),
+    ) -> np.ndarray:
+        """Valid colored points as a PLY vertex array (N,) of ``frames`` (index, slice or None for all),
         every ``stride``-th pixel in each direction, randomly subsampled to at most ``max_points``."""
         sel = slice(None) if frames is None else frames
-        depth = torch.from_numpy(self.depth[sel, ::stride, ::stride])
-        K = torch.from_numpy(self.K[sel]).clone()
-        if stride > 1:  # pixel (i, j) of the strided grid sits at (stride*j, stride*i)
-            K[..., :2, :] /= stride
-        pts = depth_to_points(depth, K, torch.from_numpy(self.c2w[sel])).numpy()
-        mask = self.valid[sel, ::stride, ::stride]
-        points, colors = pts[mask], self.rgb[sel, ::stride, ::stride][mask]
-        if max_points is not None and len(points) > max_points:
-            keep = np.random.default_rng(seed).choice(len(points), max_points, replace=False)
-            points, colors = points[keep], colors[keep]
-        return np.ascontiguousarray(points, dtype=np.float32), np.ascontiguousarray(colors)
+        pick = (lambda a: a[sel][None]) if isinstance(sel, int) else (lambda a: a[sel])
+        vertices = export.point_vertices(
+            pick(self.depth), pick(self.K), pick(self.c2w), pick(self.rgb), pick(self.valid), stride
+        )
+        if max_points is not None and len(vertices) > max_points:
+            keep = np.sort(np.random.default_rng(seed).choice(len(vertices), max_points, replace=False))
+            vertices = vertices[keep]
+        return vertices
+
+    def point_cloud(self, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Valid points (N, 3) float32 and colors (N, 3) uint8; arguments as :meth:`point_vertices`."""
+        return export.vertices_to_arrays(self.point_vertices(**kwargs))
 
     def smooth(self, method: str = "kalman", **kwargs: Any) -> World4D:
         """A copy with smoothed cameras (``method`` "kalman" (RTS smoother) or "gaussian" (``sigma``))."""
@@ -160,17 +161,18 @@ class World4D:
         if "mp4" in formats:
             frames = np.concatenate([self.rgb, self.depth_video()], axis=2)
             written["mp4"] = write_video(out / "video.mp4", frames, self.fps)
-        cloud = None
+        vertices = cloud = None
         if {"ply", "glb", "rrd"} & set(formats):
-            cloud = self.point_cloud(stride=stride, max_points=max_points)
+            vertices = self.point_vertices(stride=stride, max_points=max_points)
+        if {"glb", "rrd"} & set(formats):
+            cloud = export.vertices_to_arrays(vertices)
         if "ply" in formats:
-            written["ply"] = export.write_ply(out / "points.ply", *cloud)
+            written["ply"] = export.write_ply(out / "points.ply", vertices)
             if per_frame:
                 (out / "points").mkdir(exist_ok=True)
                 for t in range(self.num_frames):
-                    export.write_ply(
-                        out / "points" / f"frame_{t:04d}.ply", *self.point_cloud(frames=t, stride=stride)
-                    )
+                    frame = self.point_vertices(frames=t, stride=stride)
+                    export.write_ply(out / "points" / f"frame_{t:04d}.ply", frame)
         if "glb" in formats:
             written["glb"] = export.write_glb(out / "points.glb", *cloud)
         if "json" in formats:
