@@ -68,7 +68,7 @@ def synthesize_shards(
     scene: str | None = None,
     trajectory: str | None = None,
     blackout: float = 0.0,
-    rgb_codec: str = "png",
+    rgb_codec: str = "npy",
     preview: int = 0,
     progress: bool = True,
     workers: int = 1,
@@ -76,7 +76,8 @@ def synthesize_shards(
     """Render ``clips`` synthetic clips (seeds ``seed .. seed+clips-1``) into shards
     ``out/<prefix>-NNNNNN.tar``; ``blackout`` is the probability of a lights-out event per clip.
     ``preview`` clips also get a picture under ``out/preview/``; ``workers`` processes render in
-    parallel (same clips, same order). Returns the shard paths."""
+    parallel (same clips, same order). Frames are stored as ``rgb_codec`` "npy" (lossless, about 3x
+    faster to stream than "png"; procedural noise textures barely compress). Returns the shard paths."""
     from tqdm.auto import tqdm
 
     from aether.data.shards import write_shards
@@ -152,7 +153,9 @@ def main(argv: list[str], prog: str = "aether synth") -> int:
     parser.add_argument(
         "--blackout", type=float, default=0.0, help="probability of a lights-out event per clip"
     )
-    parser.add_argument("--rgb-codec", choices=("png", "npy"), default="png")
+    parser.add_argument(
+        "--rgb-codec", choices=("png", "npy"), default="npy", help="npy: fastest to stream; png: smaller"
+    )
     parser.add_argument("--preview", type=int, default=0, help="write preview pictures of the first N clips")
     parser.add_argument(
         "--threads", type=int, default=1, help="torch CPU threads (rendering is per-frame small work)"

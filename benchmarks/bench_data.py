@@ -1,0 +1,151 @@
+"""Data benchmark: synthetic rendering, shard write / read, and DataModule throughput.
+
+- render: frames per second of ``render_clip`` at 64x96 and 480x720 (one clip per scene kind);
+- shards: write and read throughput (clips/s, MB/s) of 49-frame clips, PNG and npy frame codecs;
+- loader: training samples per second of ``AetherDataModule`` with 2 workers at 64x96, T = 17
+  (the tiny recipe's resolution), read next to the tiny model's training step time when
+  ``benchmarks/results/training.json`` holds one.
+
+    .venv/bin/python benchmarks/bench_data.py [--threads 1] [--device cpu] [--out PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from aether.data import AetherDataModule, ShardReader, render_clip, write_shards
+from aether.data.commands import synthesize_shards
+from aether.data.synthetic import SCENES
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def bench_render(height: int, width: int, frames: int, device: str) -> dict:
+    render_clip(0, num_frames=1, height=height, width=width, device=device)  # warm-up
+    total, per_scene = 0.0, {}
+    for seed, scene in enumerate(SCENES):
+        start = time.perf_counter()
+        render_clip(seed, num_frames=frames, height=height, width=width, scene=scene, device=device)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        elapsed = time.perf_counter() - start
+        per_scene[scene] = frames / elapsed
+        total += elapsed
+    return {
+        "height": height,
+        "width": width,
+        "frames_per_clip": frames,
+        "fps": len(SCENES) * frames / total,
+        "fps_per_scene": per_scene,
+    }
+
+
+def _folder_bytes(paths: list[str]) -> int:
+    return sum(Path(p).stat().st_size for p in paths)
+
+
+def bench_shards(folder: Path, clips: int, height: int, width: int, frames: int) -> dict:
+    rendered = [
+        render_clip(seed, num_frames=frames, height=height, width=width) for seed in range(min(4, clips))
+    ]
+    samples = []
+    for index in range(clips):
+        clip = rendered[index % len(rendered)]
+        fields = ("rgb", "depth", "K", "c2w", "fps", "dynamic", "semantic", "instance", "untextured")
+        sample = {name: getattr(clip, name) for name in fields}
+        samples.append({**sample, "__key__": f"clip-{index:06d}", "meta": {"classes": clip.classes}})
+    raw_mb = sum(s["rgb"].nbytes + s["depth"].nbytes for s in samples) / 1e6
+    out = {"clips": clips, "height": height, "width": width, "frames": frames, "rgb_depth_raw_mb": raw_mb}
+    for codec in ("png", "npy"):
+        start = time.perf_counter()
+        pattern = str(folder / f"{codec}-{height}-%06d.tar")
+        shards = write_shards(samples, pattern, maxcount=8, rgb_codec=codec)
+        write_s = time.perf_counter() - start
+        size_mb = _folder_bytes(shards) / 1e6
+        start = time.perf_counter()
+        count = sum(1 for _ in ShardReader(shards))
+        read_s = time.perf_counter() - start
+        out[codec] = {
+            "shard_mb": size_mb,
+            "write_clips_per_s": clips / write_s,
+            "write_mb_per_s": size_mb / write_s,
+            "read_clips_per_s": count / read_s,
+            "read_mb_per_s": size_mb / read_s,
+        }
+    return out
+
+
+def bench_loader(folder: Path, batches: int, workers: int) -> dict:
+    result = {
+        "height": 64,
+        "width": 96,
+        "frames": 17,
+        "batch_size": 8,
+        "num_workers": workers,
+        "batches": batches,
+    }
+    for codec in ("npy", "png"):
+        shards = synthesize_shards(folder / codec, 16, frames=41, maxcount=4, progress=False, rgb_codec=codec)
+        dm = AetherDataModule(
+            train_urls=shards, height=64, width=96, frames=(17,), batch_size=8, num_workers=workers,
+            shuffle_buffer=32,
+        )  # fmt: skip
+        iterator = iter(dm.train_dataloader())
+        next(iterator)  # workers started, buffers filled
+        start = time.perf_counter()
+        for _ in itertools.islice(iterator, batches):
+            pass
+        elapsed = time.perf_counter() - start
+        result[codec] = {"samples_per_s": 8 * batches / elapsed, "batch_s": elapsed / batches}
+        del iterator
+    training = RESULTS / "training.json"
+    if training.is_file():
+        result["training_results"] = json.loads(training.read_text())
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--large-frames", type=int, default=3, help="frames per clip at 480x720")
+    parser.add_argument("--out", type=Path, default=RESULTS / "data.json")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    report = {
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "torch": torch.__version__,
+            "threads": args.threads,
+            "device": args.device if args.device == "cpu" else torch.cuda.get_device_name(args.device),
+        },
+        "render": [
+            bench_render(64, 96, 17, args.device),
+            bench_render(480, 720, args.large_frames, args.device),
+        ],
+    }
+    print(json.dumps(report["render"], indent=1), flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        report["shards"] = [
+            bench_shards(Path(tmp), 16, 64, 96, 49),
+            bench_shards(Path(tmp), 2, 480, 720, 5),
+        ]
+        print(json.dumps(report["shards"], indent=1), flush=True)
+        report["loader"] = bench_loader(Path(tmp), batches=20, workers=2)
+        print(json.dumps(report["loader"], indent=1), flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
