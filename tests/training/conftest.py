@@ -67,3 +67,37 @@ def batch() -> dict:
 def module_factory():
     """``make_module(**overrides)``: a tiny AetherModule on the ``tiny`` codec."""
     return make_module
+
+
+@pytest.fixture(scope="session")
+def shards(tmp_path_factory) -> dict[str, str]:
+    """Train and validation shard folders of 17-frame 48x64 synthetic clips at 24 fps."""
+    from aether.data import synthesize_shards
+
+    root = tmp_path_factory.mktemp("shards")
+    common = {"frames": 17, "fps": 24.0, "height": HEIGHT, "width": WIDTH, "maxcount": 2, "progress": False}
+    synthesize_shards(root / "train", 4, seed=0, prefix="train", **common)
+    synthesize_shards(root / "val", 2, seed=500, prefix="val", **common)
+    return {"train": str(root / "train"), "val": str(root / "val")}
+
+
+def datamodule(shards: dict[str, str], batch_size: int = 2, seed: int = 0):
+    from aether.data import AetherDataModule
+
+    return AetherDataModule(
+        train_urls=shards["train"],
+        val_urls=shards["val"],
+        height=HEIGHT,
+        width=WIDTH,
+        frames=[17],
+        fps=[24, 12],
+        batch_size=batch_size,
+        num_workers=0,
+        shuffle_buffer=4,
+        seed=seed,
+    )
+
+
+@pytest.fixture
+def datamodule_factory():
+    return datamodule

@@ -240,6 +240,10 @@ class AetherModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["aether_generator_state"] = self.generator.get_state()
+        if self._trainer is not None and self.trainer.training:
+            _record_consumed_batches(
+                checkpoint, self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
+            )
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if "aether_generator_state" in checkpoint:
@@ -418,6 +422,27 @@ class AetherModule(L.LightningModule):
     def export_copy(self) -> torch.nn.Module:
         """A detached CPU copy of the inference transformer, for saving."""
         return copy.deepcopy(self.inference_transformer()).cpu()
+
+
+def _record_consumed_batches(checkpoint: dict[str, Any], processed: int) -> None:
+    """Make resumable data-stream states count the batches trained on, not those fetched.
+
+    Lightning fetches one batch ahead, so a loader that counts the batches it handed out
+    (``{"epoch", "batches"}`` states, e.g. ``ClipLoader``) is one ahead when a checkpoint is
+    written inside a training step; resuming from that count would skip a batch.
+    """
+
+    def fix(state: Any) -> None:
+        if isinstance(state, dict) and {"epoch", "batches"} <= set(state) and state["batches"] > processed:
+            state["batches"] = int(processed)
+
+    for value in checkpoint.values():
+        fix(value)
+    loader_states = (
+        checkpoint.get("loops", {}).get("fit_loop", {}).get("state_dict", {}).get("combined_loader", [])
+    )
+    for state in loader_states:
+        fix(state)
 
 
 def _area(x: Tensor, size: tuple[int, int]) -> Tensor:
