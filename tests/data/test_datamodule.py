@@ -190,14 +190,16 @@ def test_lightning_fit_and_checkpoint_state(shards, tmp_path):
     dm = AetherDataModule(train_urls=shards, val_urls=shards, height=8, width=8, batch_size=2, seed=3)
     model = _Probe()
     trainer = L.Trainer(
-        max_steps=3, limit_train_batches=3, accelerator="cpu", logger=False, enable_progress_bar=False,
+        max_epochs=2, limit_train_batches=2, accelerator="cpu", logger=False, enable_progress_bar=False,
         enable_model_summary=False, default_root_dir=tmp_path, num_sanity_val_steps=0,
     )  # fmt: skip
     trainer.fit(model, datamodule=dm)
-    assert sorted(model.seen) == [f"clip{i:02d}" for i in range(12)]  # one full validation pass
+    assert sorted(model.seen) == sorted(
+        2 * [f"clip{i:02d}" for i in range(12)]
+    )  # a full validation pass per epoch
     trainer.save_checkpoint(tmp_path / "last.ckpt")
     state = torch.load(tmp_path / "last.ckpt", weights_only=False)["AetherDataModule"]
-    assert state["seed"] == 3 and state["epoch"] == 0 and state["batches"] >= 3
+    assert state["seed"] == 3 and state["epoch"] == 1 and state["batches"] >= 2  # the trainer's epoch
 
 
 def test_clips_too_short_for_any_window_are_skipped_and_named(tmp_path, sample_factory):
@@ -207,3 +209,29 @@ def test_clips_too_short_for_any_window_are_skipped_and_named(tmp_path, sample_f
     with pytest.warns(RuntimeWarning, match="'short'.*s-000.tar.*no window"):
         keys = [k for batch in stream for k in batch["key"]]
     assert keys == ["long"] and stream.skipped.value == 1
+
+
+class _Recorder(_Probe):
+    def training_step(self, batch, index):
+        self.seen.append(tuple(batch["key"]))
+        return super().training_step(batch, index)
+
+
+def _fit(shards, root, epochs, ckpt=None):
+    dm = AetherDataModule(train_urls=shards, height=8, width=8, batch_size=2, seed=5, shuffle_buffer=4)
+    model = _Recorder()
+    trainer = L.Trainer(
+        max_epochs=epochs, limit_train_batches=2, limit_val_batches=0, accelerator="cpu", logger=False,
+        enable_progress_bar=False, enable_model_summary=False, default_root_dir=root, num_sanity_val_steps=0,
+        enable_checkpointing=False,
+    )  # fmt: skip
+    trainer.fit(model, datamodule=dm, ckpt_path=ckpt)
+    return trainer, model.seen
+
+
+def test_resumed_lightning_run_streams_what_the_uninterrupted_run_streamed(shards, tmp_path):
+    _, uninterrupted = _fit(shards, tmp_path, epochs=2)
+    trainer, first = _fit(shards, tmp_path, epochs=1)
+    trainer.save_checkpoint(tmp_path / "epoch1.ckpt")
+    _, second = _fit(shards, tmp_path, epochs=2, ckpt=str(tmp_path / "epoch1.ckpt"))
+    assert first + second == uninterrupted and first != second

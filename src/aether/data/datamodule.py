@@ -358,10 +358,15 @@ class ClipLoader(DataLoader):
     can resume mid-epoch. ``state_dict()`` = {"epoch", "batches"}: the epoch being streamed and the
     batches handed out in it (before any pass: the position the next pass starts from). After
     ``load_state_dict`` the next pass replays that epoch and skips those batches; ``next_state()``
-    is where a fresh loader continues (the next epoch once a pass has started)."""
+    is where a fresh loader continues (the next epoch once a pass has started). With an
+    ``epoch_source`` callable attached (the DataModule attaches its trainer's current epoch), a
+    pass streams that epoch, and skips the restored batches only when resuming inside it."""
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         epoch, skip = getattr(self, "start_epoch", 0), getattr(self, "skip", 0)
+        follow = getattr(self, "epoch_source", None)  # e.g. the trainer's current epoch
+        if follow is not None and follow() is not None and follow() != epoch:
+            epoch, skip = follow(), 0  # a new epoch (or a resume after a completed one)
         self.dataset.epoch = epoch
         self.start_epoch, self.skip, self.current, self.batches = epoch + 1, 0, epoch, skip
         for index, batch in enumerate(super().__iter__()):
@@ -445,7 +450,7 @@ class AetherDataModule(L.LightningDataModule):
         return self._skipped
 
     def _rank(self) -> tuple[int | None, int | None]:
-        trainer = getattr(self, "_trainer", None)
+        trainer = getattr(self, "trainer", None)
         if trainer is not None:
             return trainer.global_rank, trainer.world_size
         return None, None
@@ -473,7 +478,12 @@ class AetherDataModule(L.LightningDataModule):
             self._train_state = self._train_loader.next_state()
         self._train_loader = self._loader(self.train_urls, True, self.batch_size)
         self._train_loader.load_state_dict(self._train_state)
+        self._train_loader.epoch_source = self._trainer_epoch
         return self._train_loader
+
+    def _trainer_epoch(self) -> int | None:
+        trainer = getattr(self, "trainer", None)
+        return None if trainer is None else int(trainer.current_epoch)
 
     def val_dataloader(self) -> ClipLoader:
         return self._loader(self.val_urls, False, self.val_batch_size)
