@@ -485,8 +485,9 @@ class AetherDataModule(L.LightningDataModule):
         trainer = getattr(self, "trainer", None)
         return None if trainer is None else int(trainer.current_epoch)
 
-    def val_dataloader(self) -> ClipLoader:
-        return self._loader(self.val_urls, False, self.val_batch_size)
+    def val_dataloader(self) -> ClipLoader | list:
+        """The validation pass; an empty list (no validation) when ``val_urls`` is None."""
+        return [] if self.val_urls is None else self._loader(self.val_urls, False, self.val_batch_size)
 
     def test_dataloader(self) -> ClipLoader:
         return self._loader(self.test_urls, False, self.val_batch_size)
