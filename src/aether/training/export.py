@@ -62,6 +62,37 @@ def export_checkpoint(ckpt: str | Path, out: str | Path, *, use_ema: bool = True
     return export_module(module, out, use_ema=use_ema)
 
 
+def load_pipeline(model_dir: str | Path, **kwargs: Any) -> Any:
+    """An :class:`~aether.pipeline.AetherPipeline` for an exported directory.
+
+    Models on the CogVideoX backend load through ``AetherPipeline.from_pretrained`` (the base
+    comes from ``backend_kwargs.path_or_id`` unless ``base=`` is given); models on other
+    backends (e.g. ``tiny``) are rebuilt from ``aether_config.json``.
+    """
+    from safetensors.torch import load_file
+
+    from aether.modalities import LATENT_BACKENDS
+    from aether.models import AetherTransformer
+    from aether.pipeline import AetherPipeline
+    from aether.training.module import build_scheduler
+
+    model_dir = Path(model_dir)
+    config_path = model_dir / EXPORT_CONFIG_FILE
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{config_path} does not exist: not a directory written by `aether export`")
+    config = json.loads(config_path.read_text())
+    backend_kwargs = dict(config.get("backend_kwargs") or {})
+    if config["latent_backend"] == "cogvideox":
+        kwargs.setdefault("base", backend_kwargs.get("path_or_id"))
+        return AetherPipeline.from_pretrained(model_dir, **kwargs)
+    transformer = AetherTransformer.from_pretrained(model_dir, subfolder="transformer")
+    backend = LATENT_BACKENDS.build(config["latent_backend"], **backend_kwargs)
+    scheduler_config = json.loads((model_dir / "scheduler" / "scheduler_config.json").read_text())
+    scheduler = build_scheduler(scheduler_config)
+    embedding = load_file(str(model_dir / EMPTY_PROMPT_FILE))["embedding"]
+    return AetherPipeline(transformer, backend, scheduler, embedding, **kwargs)
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}

@@ -1,0 +1,89 @@
+"""`aether export` writes a directory the pipeline loads, with the trained weights."""
+
+from __future__ import annotations
+
+import json
+
+import lightning as L
+import pytest
+import torch
+
+from aether.models import AetherTransformer
+from aether.training.commands import main
+from aether.training.export import export_module, load_pipeline
+from aether.training.validation import evaluate_batch, pipeline_for
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def test_export_round_trip_and_pipeline(tmp_path, batch, module_factory) -> None:
+    module = module_factory()
+    out = export_module(module, tmp_path / "model")
+    assert {p.name for p in out.iterdir()} >= {"transformer", "scheduler", "aether_config.json"}
+    assert json.loads((out / "aether_config.json").read_text())["target_modalities"] == [
+        "color",
+        "disparity",
+        "raymap",
+    ]
+    loaded = AetherTransformer.from_pretrained(out, subfolder="transformer")
+    for name, value in module.transformer.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[name], value, rtol=0, atol=0)
+    clip = module.target_stack.prepare(batch)
+    video = clip["video"][0]
+    pipe = load_pipeline(out)
+    pipe.progress = False
+    a = pipe.generate(
+        "reconstruction",
+        video=video,
+        num_frames=video.shape[0],
+        fps=24.0,
+        generator=torch.Generator().manual_seed(0),
+    )
+    with pipeline_for(module) as live:
+        b = live.generate(
+            "reconstruction",
+            video=video,
+            num_frames=video.shape[0],
+            fps=24.0,
+            generator=torch.Generator().manual_seed(0),
+        )
+    torch.testing.assert_close(a["disparity"], b["disparity"])
+    torch.testing.assert_close(a["c2w"], b["c2w"])
+    # the pipeline froze the transformer only while it ran
+    assert all(p.requires_grad for p in module.transformer.parameters())
+
+
+def test_aether_export_command(tmp_path, shards, module_factory, datamodule_factory) -> None:
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_steps=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        default_root_dir=tmp_path,
+    )
+    module = module_factory()
+    trainer.fit(module, datamodule=datamodule_factory(shards))
+    ckpt = tmp_path / "one.ckpt"
+    trainer.save_checkpoint(ckpt)
+    assert main(["export", str(ckpt), str(tmp_path / "exported")], prog="aether export") == 0
+    loaded = AetherTransformer.from_pretrained(tmp_path / "exported", subfolder="transformer")
+    torch.testing.assert_close(
+        loaded.state_dict()["proj_out.weight"], module.transformer.state_dict()["proj_out.weight"]
+    )
+    with pytest.raises(FileNotFoundError):
+        main(["export", str(tmp_path / "missing.ckpt"), str(tmp_path / "x")], prog="aether export")
+
+
+def test_evaluation_scores_all_tasks_and_baselines(batch, module_factory) -> None:
+    module = module_factory()
+    one = {k: (v[:1] if isinstance(v, torch.Tensor | list) else v) for k, v in batch.items()}
+    results = evaluate_batch(module, one, steps={"reconstruction": 2, "prediction": 2, "planning": 2})
+    assert set(results) == {"reconstruction", "prediction", "planning"}
+    rec = results["reconstruction"]
+    assert set(rec.metrics) == {"abs_rel", "delta_1_25", "ate", "rpe_trans", "rpe_rot"}
+    assert set(rec.baseline) == set(rec.metrics)
+    assert set(results["planning"].metrics) == {"psnr", "ssim"}
+    assert all(torch.isfinite(torch.tensor(list(r.baseline.values()))).all() for r in results.values())

@@ -1,0 +1,62 @@
+"""`aether run recipes/tiny.yaml` at smoke size: data, fit, evaluation, report with pictures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from aether.training.commands import main
+from aether.training.validation import static_camera_metrics
+
+RECIPE = str(Path(__file__).parents[2] / "recipes" / "tiny.yaml")
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::UserWarning", "ignore::RuntimeWarning")
+def test_tiny_recipe_smoke_run_writes_a_report(tmp_path) -> None:
+    data = tmp_path / "data"
+    clip = "frames: 17, fps: 24, height: 64, width: 96, progress: false"
+    overrides = [
+        f"run.output_dir={tmp_path}",
+        f"run.prepare.synth=[{{out: {data}/train, clips: 3, seed: 0, prefix: train, {clip}}}, "
+        f"{{out: {data}/val, clips: 1, seed: 77, prefix: val, {clip}}}]",
+        f"data.train_urls={data}/train",
+        f"data.val_urls={data}/val",
+        "data.batch_size=2",
+        "data.num_workers=0",
+        "trainer.max_steps=4",
+        "trainer.log_every_n_steps=1",
+        "model.stage2_start_step=2",
+        "run.evaluate.clips=1",
+        "run.evaluate.steps={reconstruction: 2, prediction: 2, planning: 2}",
+        "run.checkpoint_every=2",
+    ]
+    args = ["run", RECIPE, "--name", "smoke"]
+    for item in overrides:
+        args += ["--set", item]
+    assert main(args, prog="aether run") == 0
+    out = tmp_path / "smoke"
+    report = (out / "report.md").read_text()
+    assert "Learning margins" in report and "per-frame mean depth" in report and "static camera" in report
+    for line in report.splitlines():
+        if line.startswith("!["):
+            assert (out / line.split("(")[1].rstrip(")")).is_file(), line
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["training"]["steps"] == 4 and set(metrics["tasks"]) == {
+        "reconstruction",
+        "prediction",
+        "planning",
+    }
+    assert (out / "model" / "transformer" / "config.json").is_file()
+    assert (out / "checkpoints" / "last.ckpt").is_file() and (out / "loss.png").is_file()
+
+
+def test_static_camera_baseline_closed_form() -> None:
+    c2w = torch.eye(4).repeat(3, 1, 1)
+    c2w[:, 0, 3] = torch.tensor([0.0, 1.0, 2.0])
+    scores = static_camera_metrics(c2w)
+    assert scores["ate"] == pytest.approx((2 / 3) ** 0.5)
+    assert scores["rpe_trans"] == pytest.approx(1.0) and scores["rpe_rot"] == pytest.approx(0.0, abs=1e-6)
