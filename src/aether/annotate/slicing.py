@@ -1,8 +1,8 @@
 """Video slicing: drop unusable frames and cut clips where the camera motion cannot be trusted.
 
-Per frame (rules in order, the first that fires is recorded): too few SIFT keypoints on the static
-part (``keypoints``), too little texture (mean gradient magnitude, ``texture``), too dark or too
-bright (mean grey level, ``brightness``), dynamic area above a fraction (``dynamic``). Between two
+Per frame (rules in order, the first that fires is recorded): dynamic area above a fraction
+(``dynamic``), too few SIFT keypoints on the static part (``keypoints``), too little texture (mean
+gradient magnitude, ``texture``), too dark or too bright (mean grey level, ``brightness``). Between two
 consecutive kept frames: median static optical-flow magnitude above a fraction of the image
 diagonal (``flow``) or too few static pixels passing the forward-backward flow check
 (``consistency``) cut the clip. A dropped frame also cuts the clip (slices are runs of consecutive
@@ -55,7 +55,8 @@ class DISFlow(FlowBackend):
 class RAFTFlow(FlowBackend):
     """torchvision RAFT (``"small"`` or ``"large"``) with weights from a local state-dict file.
 
-    Frames are padded to multiples of 8 (RAFT's stride) and the flow cropped back.
+    Frames are padded (replicated borders) to multiples of 8 and at least 128 pixels (RAFT's stride
+    and correlation pyramid need both) and the flow is cropped back.
     """
 
     def __init__(
@@ -77,7 +78,7 @@ class RAFTFlow(FlowBackend):
     @torch.no_grad()
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         h, w = a.shape[:2]
-        pad = (0, (-w) % 8, 0, (-h) % 8)
+        pad = (0, max(128, w + (-w) % 8) - w, 0, max(128, h + (-h) % 8) - h)
         pair = [torch.from_numpy(x).permute(2, 0, 1)[None].float() / 127.5 - 1 for x in (a, b)]
         pair = [torch.nn.functional.pad(x, pad, mode="replicate") for x in pair]
         flows = self.model(pair[0].to(self.device), pair[1].to(self.device), num_flow_updates=self.iterations)
@@ -133,14 +134,14 @@ class Slicer:
 
     def frame_reason(self, stats: dict[str, float]) -> str | None:
         c = self.config
+        if stats["dynamic_fraction"] > c.max_dynamic_fraction:
+            return "dynamic"
         if stats["keypoints"] < c.min_keypoints:
             return "keypoints"
         if stats["texture"] < c.min_texture:
             return "texture"
         if not c.min_brightness <= stats["brightness"] <= c.max_brightness:
             return "brightness"
-        if stats["dynamic_fraction"] > c.max_dynamic_fraction:
-            return "dynamic"
         return None
 
     def pair_stats(self, a: np.ndarray, b: np.ndarray, static: np.ndarray) -> dict[str, float]:

@@ -1,0 +1,92 @@
+"""``aether annotate``: synthetic shards in, annotated shards and reports out; resume; clip folders."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from aether.annotate import load_clip_folder
+from aether.annotate.commands import main
+from aether.data.shards import iter_samples, write_shards
+
+
+def _synthetic_shards(render, path, names=("a", "b")):
+    samples = []
+    for i, name in enumerate(names):
+        clip = render("strafe", seed=i, frames=12)
+        samples.append(
+            {"__key__": name, "rgb": clip.rgb, "depth": clip.depth, "K": clip.K, "c2w": clip.c2w,
+             "fps": clip.fps, "dynamic": clip.dynamic, "semantic": clip.semantic,
+             "meta": {"classes": {str(k): v for k, v in clip.classes.items()}}}
+        )  # fmt: skip
+    return write_shards(samples, str(path / "synth-%06d.tar"))
+
+
+@pytest.mark.slow
+def test_annotate_shards_and_resume(render, tmp_path, capsys):
+    _synthetic_shards(render, tmp_path / "in")
+    out = tmp_path / "out"
+    assert main(["annotate", str(tmp_path / "in"), "--out", str(out), "--slice-config", '{"min_length": 5}']) == 0
+    samples = list(iter_samples(str(out)))
+    assert sorted(s["__key__"] for s in samples) == ["a_s00", "b_s00"]
+    for sample in samples:
+        np.testing.assert_allclose(sample["c2w"][0], np.eye(4), atol=1e-9)
+        assert sample["rgb"].shape == (12, 96, 128, 3) and sample["dynamic"].any()
+    reports = {p.stem: json.loads(p.read_text()) for p in (out / "reports").glob("*.json")}
+    assert set(reports) == {"a", "b"}
+    for report in reports.values():
+        assert report["status"] == "done" and report["kept_frames"] == 12
+        ba = report["slices"][0]["reprojection_px"]
+        assert ba["refined"]["median"] < ba["coarse"]["median"]
+        assert "refined_ate" in report["slices"][0]["ground_truth"]
+
+    # rerun: everything is finished, nothing is rewritten
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert main(["annotate", str(tmp_path / "in"), "--out", str(out)]) == 0
+    assert "annotated 0 clips" in capsys.readouterr().out
+    assert stamps == {p.name: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+
+    # a crash before the report of "b" was written: only "b" is redone
+    (out / "reports" / "b.json").unlink()
+    assert main(["annotate", str(tmp_path / "in"), "--out", str(out)]) == 0
+    assert "annotated 1 clips" in capsys.readouterr().out
+    assert (out / "reports" / "a.json").stat().st_mtime_ns == stamps["a.json"]
+    assert (out / "reports" / "b.json").is_file()
+    assert not list(out.rglob("*.partial"))
+
+
+def test_clip_folder_round_trip(render, tmp_path):
+    clip = render("turn", frames=12)  # a turning camera: the focal length is observable
+    folder = tmp_path / "clips" / "kitchen"
+    for sub in ("rgb", "depth", "masks"):
+        (folder / sub).mkdir(parents=True)
+    for t in range(12):
+        cv2.imwrite(str(folder / "rgb" / f"{t:05d}.png"), cv2.cvtColor(clip.rgb[t], cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(folder / "depth" / f"{t:05d}.png"), np.round(clip.depth[t] * 1000).astype(np.uint16))
+        cv2.imwrite(str(folder / "masks" / f"{t:05d}.png"), clip.dynamic[t].astype(np.uint8) * 255)
+    np.savetxt(folder / "intrinsics.txt", clip.K[0])
+    (folder / "meta.json").write_text(json.dumps({"fps": 12}))
+    loaded = load_clip_folder(folder)
+    np.testing.assert_array_equal(loaded.rgb, clip.rgb)
+    np.testing.assert_allclose(loaded.depth, clip.depth, atol=5e-4)
+    np.testing.assert_array_equal(loaded.extras["dynamic"], clip.dynamic)
+    np.testing.assert_allclose(loaded.K, clip.K)
+    assert loaded.fps == 12 and loaded.gt_c2w is None
+
+    out = tmp_path / "out"
+    assert main(["annotate", str(tmp_path / "clips"), "--out", str(out), "--estimate-intrinsics"]) == 0
+    (sample,) = iter_samples(str(out))
+    assert sample["__key__"] == "kitchen_s00" and sample["fps"] == 12
+    assert abs(sample["K"][0, 0, 0] / clip.K[0, 0, 0] - 1) < 0.02
+
+
+def test_bad_inputs(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        main(["annotate", str(tmp_path / "nothing"), "--out", str(tmp_path / "o")])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no clip folders"):
+        main(["annotate", str(tmp_path / "empty"), "--out", str(tmp_path / "o")])
+    with pytest.raises(ValueError, match="raft-weights"):
+        main(["annotate", str(tmp_path / "empty"), "--out", str(tmp_path / "o"), "--flow", "raft"])
