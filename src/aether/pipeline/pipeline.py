@@ -343,7 +343,8 @@ class AetherPipeline:
         for name, x in (("observation", observation), ("goal", goal), ("video", video)):
             if x is None:
                 continue
-            x = x[None, None] if x.ndim == 3 else x[None]
+            # contiguous (1, T, 3, H, W) as upstream: other layouts give other bf16 convolution results
+            x = (x[None, None] if x.ndim == 3 else x[None]).contiguous()
             if tuple(x.shape[-2:]) != (height, width):
                 raise ValueError(f"{name}: expected {height}x{width} frames, got {tuple(x.shape[-2:])}")
             color[name] = self.backend.encode(
@@ -377,7 +378,8 @@ class AetherPipeline:
             if unconditional is not None:
                 hook("unconditional", unconditional)
             hook("initial_latents", latents)
-        prompt = self.prompt_embeds.to(device=device, dtype=tdtype).expand(model_condition.shape[0], -1, -1)
+        # a contiguous copy per batch row, as upstream: an expanded view takes other bf16 matmul paths
+        prompt = self.prompt_embeds.to(device=device, dtype=tdtype).repeat(model_condition.shape[0], 1, 1)
         rope = self.transformer.rotary_embedding(num_latent, h, w, fps, device)
         model_condition = model_condition.to(tdtype)
 
