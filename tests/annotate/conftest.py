@@ -10,7 +10,9 @@ from aether.data.synthetic import SyntheticClip, render_clip
 
 @cache
 def synthetic(trajectory: str, seed: int = 0, frames: int = 21, blackout: bool = False) -> SyntheticClip:
-    return render_clip(seed, num_frames=frames, height=96, width=128, trajectory=trajectory, blackout=blackout)
+    return render_clip(
+        seed, num_frames=frames, height=96, width=128, trajectory=trajectory, blackout=blackout
+    )
 
 
 def as_input(clip: SyntheticClip, name: str = "clip") -> ClipInput:

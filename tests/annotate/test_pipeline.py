@@ -27,7 +27,10 @@ def _synthetic_shards(render, path, names=("a", "b")):
 def test_annotate_shards_and_resume(render, tmp_path, capsys):
     _synthetic_shards(render, tmp_path / "in")
     out = tmp_path / "out"
-    assert main(["annotate", str(tmp_path / "in"), "--out", str(out), "--slice-config", '{"min_length": 5}']) == 0
+    assert (
+        main(["annotate", str(tmp_path / "in"), "--out", str(out), "--slice-config", '{"min_length": 5}'])
+        == 0
+    )
     samples = list(iter_samples(str(out)))
     assert sorted(s["__key__"] for s in samples) == ["a_s00", "b_s00"]
     for sample in samples:
@@ -70,7 +73,7 @@ def test_clip_folder_round_trip(render, tmp_path):
     (folder / "meta.json").write_text(json.dumps({"fps": 12}))
     loaded = load_clip_folder(folder)
     np.testing.assert_array_equal(loaded.rgb, clip.rgb)
-    np.testing.assert_allclose(loaded.depth, clip.depth, atol=5e-4)
+    np.testing.assert_allclose(loaded.depth, clip.depth, atol=5.1e-4)  # millimetre PNG
     np.testing.assert_array_equal(loaded.extras["dynamic"], clip.dynamic)
     np.testing.assert_allclose(loaded.K, clip.K)
     assert loaded.fps == 12 and loaded.gt_c2w is None

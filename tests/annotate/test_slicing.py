@@ -87,8 +87,8 @@ def test_raft_backend_loads_local_weights(tmp_path):
     assert out.shape == (36, 44, 2) and np.isfinite(out).all()
     with torch.no_grad():
         pad = torch.nn.functional.pad
-        x = [pad(torch.from_numpy(i).permute(2, 0, 1)[None].float() / 127.5 - 1, (0, 84, 0, 92), mode="replicate")
-             for i in (a, b)]  # fmt: skip
+        x = [torch.from_numpy(i).permute(2, 0, 1)[None].float() / 127.5 - 1 for i in (a, b)]
+        x = [pad(i, (0, 84, 0, 92), mode="replicate") for i in x]
         expected = reference(*x, num_flow_updates=2)[-1][0, :, :36, :44].permute(1, 2, 0).numpy()
     np.testing.assert_allclose(out, expected, atol=1e-5)
     with pytest.raises(FileNotFoundError):
