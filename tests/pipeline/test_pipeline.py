@@ -72,3 +72,18 @@ def test_bad_inputs_raise_value_errors(pipe, random_video):
         pipe.predict(random_video(1)[0], num_frames=20)
     with pytest.raises(ValueError, match="expected \\(H, W, 3\\)"):
         pipe.predict(np.zeros((32, 48)))
+
+
+def test_offloading_slicing_and_tiling_keep_outputs(tiny_dirs, random_video):
+    from aether.pipeline import AetherPipeline
+
+    base, aether = tiny_dirs
+    pipe = AetherPipeline.from_pretrained(aether, base=base)
+    pipe.progress = False
+    image = random_video(1, seed=6)[0]
+    ref = pipe.predict(image, num_frames=17, num_inference_steps=2, seed=1)
+    pipe.enable_vae_slicing()
+    pipe.enable_model_cpu_offload("cpu")
+    out = pipe.predict(image, num_frames=17, num_inference_steps=2, seed=1)
+    np.testing.assert_array_equal(out.rgb, ref.rgb)
+    np.testing.assert_allclose(out.disparity, ref.disparity, atol=1e-6)

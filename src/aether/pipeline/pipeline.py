@@ -247,7 +247,8 @@ class AetherPipeline:
 
         self._execution_device = torch.device(device)
         hook = None
-        for module in (self.backend, self.transformer):
+        # the diffusers VAE triggers offload hooks from encode/decode, not only forward
+        for module in (getattr(self.backend, "vae", self.backend), self.transformer):
             module.to("cpu")
             _, hook = cpu_offload_with_hook(module, self._execution_device, prev_module_hook=hook)
             self._hooks.append(hook)
