@@ -102,3 +102,14 @@ def test_fused_point_export_matches_geometry_backprojection(stride):
     mask = world.valid[sel]
     np.testing.assert_allclose(points, world.points()[sel][mask], rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(colors, world.rgb[sel][mask])
+
+
+def test_rerun_recording_holds_frames_cameras_and_points(tmp_path):
+    pytest.importorskip("rerun")
+    chunk = pytest.importorskip("rerun.chunk")
+    world = _world()
+    path = world.save(tmp_path, formats=("rrd",))["rrd"]
+    store = chunk.RrdReader(path).store()
+    paths = set(store.schema().entity_paths())
+    assert {"/world/camera", "/world/camera/image/rgb", "/world/camera/image/depth", "/world/points"} <= paths
+    assert f"/world/camera/image/rgb rows={world.num_frames}" in str(store.summary())
