@@ -99,9 +99,10 @@ def test_writer_validates_and_rejects_dotted_keys(tmp_path, sample_factory):
     assert not list(tmp_path.glob("*.tar*"))
 
 
-def test_truncated_member_and_nan_depth_are_skipped_and_counted(tmp_path, bad_shards):
+@pytest.mark.parametrize("access", ["file", "pipe"])  # random access and streaming reads
+def test_truncated_member_and_nan_depth_are_skipped_and_counted(tmp_path, bad_shards, access):
     shards = bad_shards(tmp_path)
-    reader = ShardReader(shards)
+    reader = ShardReader(shards if access == "file" else [f"pipe:cat {s}" for s in shards])
     with pytest.warns(RuntimeWarning) as caught:
         keys = [s["__key__"] for s in reader]
     assert keys == ["a0", "a1", "b0", "b2", "c0"]

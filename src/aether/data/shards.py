@@ -351,7 +351,9 @@ def iter_raw_samples(url: str) -> Iterator[dict[str, Any]]:
     stream = None
     try:
         stream = open_url(url)
-        with tarfile.open(fileobj=stream, mode="r|*") as tar:
+        seekable = getattr(stream, "seekable", lambda: False)()
+        mode = "r:*" if seekable else "r|*"  # random access reads members without stream copies
+        with tarfile.open(fileobj=stream, mode=mode, bufsize=1 << 20) as tar:
             for member in tar:
                 if not member.isfile():
                     continue
