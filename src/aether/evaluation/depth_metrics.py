@@ -33,13 +33,19 @@ def resize_depth(pred: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(pred[:, None], size=size, mode="bicubic", align_corners=False)[:, 0]
 
 
+def _l1_weights(residual: torch.Tensor) -> torch.Tensor:
+    """IRLS weights 1 / (|r| + 1e-8), computed in place on the residual buffer."""
+    return residual.abs_().add_(1e-8).reciprocal_()
+
+
 def scale_l1_weiszfeld(pred: torch.Tensor, gt: torch.Tensor, iterations: int = 10) -> torch.Tensor:
     """L1 scale ``s`` minimising Σ|s·pred − gt| (pred, gt (N,)): the protocol's 10 Weiszfeld
     reweighted least-squares steps from mean(gt)/mean(pred), clamped to ≥ 1e-3."""
     s = gt.mean() / pred.mean()
+    pg, pp = pred * gt, pred * pred
     for _ in range(iterations):
-        w = 1.0 / ((s * pred - gt).abs() + 1e-8)
-        s = (w * pred * gt).sum() / (w * pred * pred).sum()
+        w = _l1_weights(torch.sub(pred * s, gt))
+        s = torch.dot(w, pg) / torch.dot(w, pp)
     return s.clamp(min=1e-3)
 
 
@@ -50,15 +56,16 @@ def scale_shift_l1(
     squares, started from the median ratio s = median(gt)/median(pred), t = 0."""
     s = gt.median() / pred.median()
     t = torch.zeros_like(s)
-    loss = (s * pred + t - gt).abs().mean()
+    pg, pp = pred * gt, pred * pred
+    loss = torch.sub(pred * s + t, gt).abs_().mean()
     for _ in range(iterations):
-        w = 1.0 / ((s * pred + t - gt).abs() + 1e-8)
-        sw, swx, swy = w.sum(), (w * pred).sum(), (w * gt).sum()
-        swxx, swxy = (w * pred * pred).sum(), (w * pred * gt).sum()
+        w = _l1_weights(torch.sub(pred * s + t, gt))
+        sw, swx, swy = w.sum(), torch.dot(w, pred), torch.dot(w, gt)
+        swxx, swxy = torch.dot(w, pp), torch.dot(w, pg)
         det = sw * swxx - swx * swx
         s_new = (sw * swxy - swx * swy) / det
         t_new = (swy - s_new * swx) / sw
-        new_loss = (s_new * pred + t_new - gt).abs().mean()
+        new_loss = torch.sub(pred * s_new + t_new, gt).abs_().mean()
         if not torch.isfinite(new_loss) or new_loss > loss:
             break
         s, t = s_new, t_new
