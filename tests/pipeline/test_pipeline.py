@@ -37,6 +37,7 @@ def test_reconstruction_shapes_and_upstream_mode(pipe, upstream_pipe, random_vid
     video = random_video(17)
     world = pipe.reconstruct(video)
     assert world.meta["windows"] == [0] and world.rgb.shape == (17, 32, 48, 3)
+    np.testing.assert_array_equal(world.rgb, video)  # the input colors, not a lossy re-decode
     up = upstream_pipe.reconstruct(video, seed=1)
     assert up.rgb.shape == (17, 32, 48, 3) and np.isfinite(up.disparity).all()
 

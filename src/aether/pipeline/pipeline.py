@@ -25,7 +25,8 @@ dynamic CFG weight    float64 schedule; always on for             float64 schedu
                       prediction/planning                         switched off (``dynamic_cfg=False``)
 ``guidance_scale=0``  silently replaced by the task default       honoured (<= 1: conditional branch only)
 timesteps             DPM scheduler, trailing (4: 999..249)       same
-rgb decode            clamp(x/2 + 0.5, 0, 1) in the VAE dtype     same formula in float32
+rgb decode            clamp(x/2 + 0.5, 0, 1) in the VAE dtype     same formula in float32; reconstruction
+                                                                  keeps the input frames (no color decode)
 disparity decode      (mean_c(x)·0.5 + 0.5)², not clamped, in     the disparity codec in float32 (invalid
                       the VAE dtype                               below 1e-3, like the depth clip upstream)
 raymap                raw unfolded latent                         same, plus cameras by exact least squares
@@ -297,6 +298,7 @@ class AetherPipeline:
         generator: torch.Generator | None = None,
         mode: str | None = None,
         hook: Any = None,
+        decode_color: bool = True,
     ) -> dict[str, Tensor]:
         """Denoise one clip at the model's resolution and decode it.
 
@@ -305,12 +307,14 @@ class AetherPipeline:
             video: (T, 3, H, W) in [-1, 1] for reconstruction.
             observation, goal: (3, H, W) in [-1, 1].
             raymap: (T, 6, H/8, W/8) action raymap, or None.
+            decode_color: decode the color latents (rgb is None otherwise).
             hook: optional callable ``hook(name, tensor)`` called with the "condition" and
                 "unconditional" latents fed to the transformer and the "initial_latents" (for inspection).
 
         Returns:
-            rgb (T, H, W, 3) float32 in [0, 1]; disparity (T, H, W) float32; valid (T, H, W) bool;
-            raymap (T, 6, h, w) float32; c2w (T, 4, 4); K (T, 3, 3); latents (1, F, 56, h, w).
+            rgb (T, H, W, 3) float32 in [0, 1] (None without ``decode_color``); disparity (T, H, W)
+            float32; valid (T, H, W) bool; raymap (T, 6, h, w) float32; c2w (T, 4, 4); K (T, 3, 3);
+            latents (1, F, 56, h, w).
         """
         from diffusers.utils.torch_utils import randn_tensor
 
@@ -400,28 +404,41 @@ class AetherPipeline:
                 eta=0.0, generator=generator, return_dict=False,
             )  # fmt: skip
             latents = latents.to(ldtype)
-        return self._decode(latents, num_frames, height, width, mode)
+        return self._decode(latents, num_frames, height, width, mode, decode_color)
+
+    def _upstream_decode(self, latents: Tensor) -> Tensor:
+        """VAE decode as upstream writes it: ``vae.decode(1 / scaling_factor * z)`` in the VAE dtype."""
+        vae = getattr(self.backend, "vae", None)
+        if vae is None:
+            return self.backend.decode(latents)
+        frames = vae.decode(1 / self.backend.scaling_factor * latents.permute(0, 2, 1, 3, 4)).sample
+        return frames.permute(0, 2, 1, 3, 4)
 
     def _decode(
-        self, latents: Tensor, num_frames: int, height: int, width: int, mode: str
+        self, latents: Tensor, num_frames: int, height: int, width: int, mode: str, decode_color: bool = True
     ) -> dict[str, Tensor]:
         from aether.geometry import raymap_to_cameras, unfold_raymap
 
         parts = self.targets.split(latents)
+        rgb = None
         if mode == "upstream":
-            x = self.backend.decode(parts["color"])
-            rgb = (x / 2 + 0.5).clamp(0, 1).float()
-            d = self.backend.decode(parts["disparity"]).mean(dim=2)
+            if decode_color:
+                rgb = (self._upstream_decode(parts["color"]) / 2 + 0.5).clamp(0, 1).float()
+            d = self._upstream_decode(parts["disparity"]).mean(dim=2)
             disparity = torch.square(d * 0.5 + 0.5).float()
             raymap = unfold_raymap(parts["raymap"].float(), num_frames)
             c2w, K = raymap_to_cameras(raymap, height, width, downsample=int(self.backend.spatial_factor))
             valid = disparity >= MIN_DISPARITY
         else:
-            out = self.targets.decode(latents.float(), {"height": height, "width": width})
-            rgb = (out["video"].float() / 2 + 0.5).clamp(0, 1)
+            size = {"height": height, "width": width}
+            codecs = self.targets.codecs
+            if decode_color:
+                rgb = (codecs["color"].decode(parts["color"].float())["video"].float() / 2 + 0.5).clamp(0, 1)
+            out = codecs["disparity"].decode(parts["disparity"].float(), size)
+            out.update(codecs["raymap"].decode(parts["raymap"].float(), size))
             disparity, valid, raymap, c2w, K = (out[k] for k in ("disparity", "valid", "raymap", "c2w", "K"))
         return {
-            "rgb": rgb[0].permute(0, 2, 3, 1).cpu(),
+            "rgb": None if rgb is None else rgb[0].permute(0, 2, 3, 1).cpu(),
             "disparity": disparity[0].float().cpu(),
             "valid": valid[0].cpu(),
             "raymap": raymap[0].float().cpu(),
@@ -448,7 +465,8 @@ class AetherPipeline:
 
         Videos longer than the window run in temporal windows (default 41 frames, stride 24); videos
         whose aspect differs from the model's run in spatial windows along the long side. Each window
-        draws from a generator reseeded with ``seed`` unless ``generator`` is given.
+        draws from a generator reseeded with ``seed`` unless ``generator`` is given. The colors are the
+        input frames (resized); upstream mode returns the decoded color latents as the reference does.
         """
         mode = mode or self.mode
         frames = to_frames(video)
@@ -478,11 +496,15 @@ class AetherPipeline:
             results = []
             for start in starts:
                 gen = _as_generator(generator, seed, self.device)
+                clip = crop[start : start + size]
                 out = self.generate(
-                    "reconstruction", video=crop[start : start + size], num_frames=size, fps=fps,
-                    generator=gen, **kwargs,
+                    "reconstruction", video=clip, num_frames=size, fps=fps, generator=gen,
+                    decode_color=mode == "upstream", **kwargs,
                 )  # fmt: skip
-                results.append(WindowResult(out["rgb"], out["disparity"], out["c2w"], out["K"]))
+                rgb = (
+                    out["rgb"] if out["rgb"] is not None else ((clip + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1)
+                )
+                results.append(WindowResult(rgb, out["disparity"], out["c2w"], out["K"]))
             spatial.append(merge_temporal(results, starts) if len(results) > 1 else results[0])
         merged = merge_spatial(spatial, offsets, axis, canvas_w if axis == "width" else canvas_h)
         meta = {
