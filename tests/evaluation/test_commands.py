@@ -115,6 +115,10 @@ def test_prediction_cli_reports_missing_vbench_weights(tmp_path, synthetic_predi
     assert result["mean"]["total"] is None
     assert len(result["settings"]["missing"]) == 6
     assert "missing" in table
+    args = ["bench", "planning", *SYN, "--predictions", str(preds), "--out", str(tmp_path), "--vbench"]
+    assert cli(args) == 0
+    result, _ = _read(tmp_path, "planning_synthetic")
+    assert result["mean"]["subject_consistency"] is None and result["mean"]["ssim"] > 0.5
 
 
 def test_sintel_format_through_the_cli_shows_paper_numbers(tmp_path, formats):

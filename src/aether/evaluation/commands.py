@@ -55,6 +55,9 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--num-frames", type=int, default=17, help="synthetic: frames per clip")
     p.add_argument("--height", type=int, default=64, help="synthetic: frame height")
     p.add_argument("--width", type=int, default=96, help="synthetic: frame width")
+    p.add_argument(
+        "--vbench", action="store_true", help="planning: also score the planned videos with VBench"
+    )
     p.add_argument("--no-plots", action="store_true")
     return p
 
@@ -129,7 +132,8 @@ def main(argv: list[str], prog: str = "aether bench") -> int:
         lpips_model = load_lpips()
         if lpips_model is not None:
             lpips_model = lpips_model.to(device)
-        result = runners.run_planning(dataset, source, lpips_model, progress=progress)
+        models = VBenchModels(args.vbench_cache, device=device) if args.vbench else None
+        result = runners.run_planning(dataset, source, lpips_model, models, progress=progress)
     if rank == 0:
         paths = write_report(result, out, plots=not args.no_plots)
         print(markdown_table(result))

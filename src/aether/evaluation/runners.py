@@ -399,15 +399,22 @@ def _vbench_means(per_seq: dict[str, Any], videos: dict[str, Any], local: dict[s
 
 
 def run_planning(
-    dataset: EvalDataset, source: Any, lpips_model: torch.nn.Module | None = None, progress: bool = True
+    dataset: EvalDataset,
+    source: Any,
+    lpips_model: torch.nn.Module | None = None,
+    vbench_models: VBenchModels | None = None,
+    progress: bool = True,
 ) -> dict[str, Any]:
     """PSNR, SSIM, MS-SSIM and LPIPS (missing without its weights) of planned videos against the
-    ground-truth clips; a prediction of another size is resized (bilinear, antialiased) to it."""
+    ground-truth clips; a prediction of another size is resized (bilinear, antialiased) to it.
+    With ``vbench_models`` the planned videos also get the six VBench dimensions and their total
+    (the paper's visual path planning table)."""
     metric = VideoPixelMetric(lpips_model)
-    per_seq = {}
+    per_seq, videos = {}, {}
     for seq in tqdm(split_for_rank(_sequences(dataset, "planning")), desc="planning", disable=not progress):
         gt = torch.from_numpy(seq.rgb()).permute(0, 3, 1, 2).float() / 255
-        pred = torch.from_numpy(source.plan(seq)).permute(0, 3, 1, 2).float() / 255
+        planned = source.plan(seq)
+        pred = torch.from_numpy(planned).permute(0, 3, 1, 2).float() / 255
         if pred.shape[0] != gt.shape[0]:
             raise ValueError(f"{seq.name}: expected {gt.shape[0]} planned frames, received {pred.shape[0]}")
         if pred.shape[-2:] != gt.shape[-2:]:
@@ -416,5 +423,15 @@ def run_planning(
             )
         metric.update(pred, gt)
         per_seq[seq.name] = metric.sequence_stats[-1]
+        if vbench_models is not None:
+            videos[seq.name] = (planned, seq.fps)
+    mean: dict[str, Any] = metric.compute()
+    settings: dict[str, Any] = {}
+    if vbench_models is not None:
+        scores = vbench_scores(videos, vbench_models)
+        for name, row in scores["per_video"].items():
+            per_seq[name].update(row)
+        mean.update(_vbench_means(gather_dicts(scores["per_video"]), videos, scores))
+        settings["missing"] = scores["missing"]
     per_seq = gather_dicts(per_seq)
-    return _result("planning", dataset, per_seq, metric.compute())
+    return _result("planning", dataset, per_seq, mean, **settings)
