@@ -166,10 +166,14 @@ class AetherModule(L.LightningModule):
                 f"got {target_modalities} and {condition_modalities}"
             )
         self.target_modalities, self.condition_modalities = target_modalities, condition_modalities
-        self.backend = LATENT_BACKENDS.build(latent_backend, **(backend_kwargs or {}))
-        self.backend.requires_grad_(False)
-        self.target_stack = ModalityStack(target_modalities, self.backend)
-        self.condition_stack = ModalityStack(condition_modalities, self.backend)
+        backend = LATENT_BACKENDS.build(latent_backend, **(backend_kwargs or {})).requires_grad_(False).eval()
+        # The frozen codecs are kept out of the module tree: they are not sharded by FSDP (each
+        # rank runs the VAE encoder on its own batch, as in DDP) and not stored in checkpoints.
+        self._frozen = {
+            "backend": backend,
+            "target": ModalityStack(target_modalities, backend),
+            "condition": ModalityStack(condition_modalities, backend),
+        }
         self.transformer = build_transformer(
             transformer,
             self.target_stack.channels + self.condition_stack.channels,
@@ -211,6 +215,38 @@ class AetherModule(L.LightningModule):
         self._generator: torch.Generator | None = None
 
     # ----------------------------------------------------------------- components
+    @property
+    def backend(self) -> torch.nn.Module:
+        """The frozen latent backend (VAE or tiny codec)."""
+        return self._frozen["backend"]
+
+    @property
+    def target_stack(self) -> Any:
+        """``ModalityStack`` of the denoised target latents."""
+        return self._frozen["target"]
+
+    @property
+    def condition_stack(self) -> Any:
+        """``ModalityStack`` of the condition latents."""
+        return self._frozen["condition"]
+
+    def _apply(self, fn: Any, recurse: bool = True) -> AetherModule:
+        super()._apply(fn, recurse)
+        self.backend._apply(fn, recurse)  # the stacks share this backend
+        return self
+
+    def _frozen_to_device(self) -> None:
+        self.backend.to(self.device)
+
+    def on_fit_start(self) -> None:
+        self._frozen_to_device()
+
+    def on_validation_start(self) -> None:
+        self._frozen_to_device()
+
+    def on_test_start(self) -> None:
+        self._frozen_to_device()
+
     def _prompt_embedding(self, spec: dict[str, Any]) -> Tensor:
         """(1, L, D) text embedding: the cached empty-prompt T5 embedding for models derived
         from CogVideoX, zeros for models trained without text (tiny/config)."""

@@ -204,6 +204,11 @@ def evaluate_batch(
     seed: int = 0,
 ) -> dict[str, TaskResult]:
     """Evaluate every clip of a batch; metrics are averaged over the clips (outputs of clip 0 kept)."""
+    if list(module.target_modalities) != ["color", "disparity", "raymap"]:
+        raise ValueError(
+            "evaluation samples through AetherPipeline, which decodes the target layout "
+            f"['color', 'disparity', 'raymap']; this model's targets are {list(module.target_modalities)}"
+        )
     batch = module.target_stack.prepare(batch)
     per_clip = []
     with pipeline_for(module) as pipe:
