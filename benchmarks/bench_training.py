@@ -33,13 +33,32 @@ RESULTS = ROOT / "benchmarks" / "results" / "training.json"
 
 # CogVideoX-5b-I2V transformer config (THUDM/CogVideoX-5b-I2V transformer/config.json)
 COGVIDEOX_5B_I2V = {
-    "num_attention_heads": 48, "attention_head_dim": 64, "in_channels": 32, "out_channels": 16,
-    "flip_sin_to_cos": True, "freq_shift": 0, "time_embed_dim": 512, "text_embed_dim": 4096, "num_layers": 42,
-    "dropout": 0.0, "attention_bias": True, "sample_width": 90, "sample_height": 60, "sample_frames": 49,
-    "patch_size": 2, "temporal_compression_ratio": 4, "max_text_seq_length": 226, "activation_fn": "gelu-approximate",
-    "timestep_activation_fn": "silu", "norm_elementwise_affine": True, "norm_eps": 1e-5, "spatial_interpolation_scale": 1.875,
-    "temporal_interpolation_scale": 1.0, "use_rotary_positional_embeddings": True, "use_learned_positional_embeddings": True,
-}  # fmt: skip
+    "num_attention_heads": 48,
+    "attention_head_dim": 64,
+    "in_channels": 32,
+    "out_channels": 16,
+    "flip_sin_to_cos": True,
+    "freq_shift": 0,
+    "time_embed_dim": 512,
+    "text_embed_dim": 4096,
+    "num_layers": 42,
+    "dropout": 0.0,
+    "attention_bias": True,
+    "sample_width": 90,
+    "sample_height": 60,
+    "sample_frames": 49,
+    "patch_size": 2,
+    "temporal_compression_ratio": 4,
+    "max_text_seq_length": 226,
+    "activation_fn": "gelu-approximate",
+    "timestep_activation_fn": "silu",
+    "norm_elementwise_affine": True,
+    "norm_eps": 1e-5,
+    "spatial_interpolation_scale": 1.875,
+    "temporal_interpolation_scale": 1.0,
+    "use_rotary_positional_embeddings": True,
+    "use_learned_positional_embeddings": True,
+}
 
 
 def tiny_benchmark(steps: int, threads: int) -> dict:
@@ -141,11 +160,15 @@ def paper_scale_estimate(gpus_per_node: int = 8, local_batch: int = 4, frames: i
         "seconds_per_step_at_40pct_mfu_a100": per_gpu_step / (0.4 * a100_bf16),
         "memory_gib_per_gpu": {
             "hybrid_shard_zero2": {
-                "states": zero2 / gib, "activation_checkpoints": checkpoints / gib, "block": block / gib,
+                "states": zero2 / gib,
+                "activation_checkpoints": checkpoints / gib,
+                "block": block / gib,
                 "total": (zero2 + checkpoints + block) / gib,
             },
             "hybrid_shard": {
-                "states": zero3 / gib, "activation_checkpoints": checkpoints / gib, "block": block / gib,
+                "states": zero3 / gib,
+                "activation_checkpoints": checkpoints / gib,
+                "block": block / gib,
                 "total": (zero3 + checkpoints + block) / gib,
             },
         },
@@ -154,7 +177,7 @@ def paper_scale_estimate(gpus_per_node: int = 8, local_batch: int = 4, frames: i
             "bf16 autocast with fp32 master weights, AdamW, activation checkpointing per CogVideoXBlock, "
             "flash attention; VAE encoding (frozen, run online) and the data loader are not counted."
         ),
-    }  # fmt: skip
+    }
 
 
 def main() -> None:
