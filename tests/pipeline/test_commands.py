@@ -96,3 +96,20 @@ def test_bad_inputs_give_one_line_errors(files, tiny_dirs, tmp_path, capsys, arg
     assert main([*argv, *_model_args(tiny_dirs, tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err and err.startswith(f"aether {argv[0]}: error:")
+
+
+def test_predict_along_an_upstream_style_raymap(tiny_dirs, files, tmp_path):
+    import torch
+
+    from aether.geometry import cameras_to_raymap
+
+    c2w = torch.eye(4).repeat(17, 1, 1)
+    c2w[:, 0, 3] = torch.linspace(0, 0.5, 17)
+    K = torch.tensor([[40.0, 0, 24], [0, 40.0, 16], [0, 0, 1]]).repeat(17, 1, 1)
+    np.save(tmp_path / "raymap.npy", cameras_to_raymap(c2w, K, 32, 48).numpy())
+    args = ["predict", str(files / "obs.png"), "--trajectory", str(tmp_path / "raymap.npy"), "--steps", "1"]
+    assert main([*args, *_model_args(tiny_dirs, tmp_path / "out")]) == 0
+    from aether.pipeline import World4D
+
+    world = World4D.load(tmp_path / "out")
+    assert world.num_frames == 17 and world.meta["action"]

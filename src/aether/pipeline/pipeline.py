@@ -640,13 +640,18 @@ class AetherPipeline:
 def load_trajectory(
     path: str | os.PathLike, *, height: int, width: int, K: Sequence[float] | None = None
 ) -> Trajectory:
-    """A trajectory file for a ``height × width`` image: JSON, raymap ``.npy`` or TUM text (needs ``K`` as
-    fx, fy, cx, cy)."""
+    """A trajectory file for a ``height × width`` image: JSON, raymap ``.npy`` (at its own resolution) or
+    TUM text (needs ``K`` as fx, fy, cx, cy, for the image)."""
     from aether.pipeline.trajectory import intrinsics_from_values
 
     suffix = Path(path).suffix
-    if suffix == ".npy":
-        return Trajectory.load(path, height=height, width=width)
+    if suffix == ".npy":  # a raymap holds its own resolution (h, w) = (H/8, W/8)
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"no such trajectory file: {path}")
+        raymap = np.load(path)
+        if raymap.ndim != 4:
+            raise ValueError(f"{path}: expected a raymap (T, 6, h, w), got shape {raymap.shape}")
+        return Trajectory.from_raymap(raymap, 8 * raymap.shape[-2], 8 * raymap.shape[-1])
     if suffix == ".json":
         return Trajectory.load(path)
     if K is None:
