@@ -137,3 +137,26 @@ def test_benchmarks_through_the_tiny_pipeline(tmp_path):
     assert cli(["bench", "planning", *args, "--steps", "2", "--action", "--no-plots"]) == 0
     result = json.loads((tmp_path / "o" / "planning_synthetic.json").read_text())
     assert np.isfinite(result["mean"]["psnr"]) and result["mean"]["lpips"] is None
+
+
+def test_saved_predictions_read_world4d_directories(tmp_path):
+    from aether.pipeline import World4D
+
+    seq = build_dataset("synthetic", num_sequences=1, num_frames=5, height=16, width=24).sequences(
+        "camera-pose"
+    )[0]
+    depth = seq.depth() * 2
+    world = World4D(
+        rgb=seq.rgb(),
+        depth=depth,
+        disparity=np.where(depth > 0, 1 / np.maximum(depth, 1e-6), 0).astype(np.float32),
+        c2w=seq.c2w.astype(np.float32),
+        K=seq.K.astype(np.float32),
+        valid=depth > 0,
+    )
+    world.save(tmp_path / seq.name, formats=("npz",))
+    source = SavedPredictions(tmp_path)
+    np.testing.assert_allclose(source.reconstruct(seq, "camera-pose")["c2w"], seq.c2w, atol=1e-6)
+    np.testing.assert_array_equal(source.predict(seq), seq.rgb())
+    with pytest.raises(FileNotFoundError, match="other.npz: missing; expected the predictions"):
+        source.reconstruct(type(seq)("other"), "video-depth")
