@@ -90,39 +90,33 @@ class LucasKanadeTracker(Tracker):
         if frames.shape != (T, H, W, 3):
             raise ValueError(f"frames must be (T,H,W,3) matching support {support.shape}, got {frames.shape}")
         grays = [to_gray(f) for f in frames]
-        paths: list[np.ndarray] = []  # rows: uv per frame, NaN where not visible
-        live = np.zeros(0, int)  # path indices still tracked
-        pos = np.zeros((0, 2), np.float32)
+        uv = np.full((0, T, 2), np.nan, np.float32)  # NaN where a track is not visible
+        live = np.zeros(0, int)  # rows of uv still tracked
+        disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * self.min_distance + 1,) * 2)
         for t in range(T):
             if t > 0 and live.size:
-                fwd, st1, _ = cv2.calcOpticalFlowPyrLK(
-                    grays[t - 1], grays[t], pos.reshape(-1, 1, 2), None, **self.lk
-                )
+                pos = uv[live, t - 1].reshape(-1, 1, 2)
+                fwd, st1, _ = cv2.calcOpticalFlowPyrLK(grays[t - 1], grays[t], pos, None, **self.lk)
                 bwd, st2, _ = cv2.calcOpticalFlowPyrLK(grays[t], grays[t - 1], fwd, None, **self.lk)
-                fwd, bwd = fwd.reshape(-1, 2), bwd.reshape(-1, 2)
-                fb = np.linalg.norm(bwd - pos, axis=1)
-                ok = (st1.ravel() == 1) & (st2.ravel() == 1) & (fb < self.fb_threshold)
+                fwd = fwd.reshape(-1, 2)
+                ok = (st1.ravel() == 1) & (st2.ravel() == 1)
+                ok &= np.linalg.norm((bwd - pos).reshape(-1, 2), axis=1) < self.fb_threshold
                 ok &= (fwd[:, 0] >= 0) & (fwd[:, 1] >= 0) & (fwd[:, 0] <= W - 1) & (fwd[:, 1] <= H - 1)
                 if self.max_length is not None:
-                    ok &= np.array([np.isfinite(paths[i][:, 0]).sum() < self.max_length for i in live], bool)
-                live, pos = live[ok], fwd[ok]
-                for i, p in zip(live, pos):
-                    paths[i][t] = p
+                    ok &= np.isfinite(uv[live, :, 0]).sum(axis=1) < self.max_length
+                live = live[ok]
+                uv[live, t] = fwd[ok]
             need = self.max_points - live.size
             if need > self.max_points // 5:
-                mask = support[t].astype(np.uint8)
-                for u, v in np.round(pos).astype(int):
-                    cv2.circle(mask, (int(u), int(v)), self.min_distance, 0, -1)
-                seeds = self._seed(grays[t], mask.astype(bool), need)
-                for p in seeds:
-                    path = np.full((T, 2), np.nan, np.float32)
-                    path[t] = p
-                    paths.append(path)
-                live = np.concatenate([live, np.arange(len(paths) - len(seeds), len(paths))])
-                pos = np.concatenate([pos, seeds.astype(np.float32)]) if len(seeds) else pos
-        if not paths:
-            return np.zeros((0, T, 2), np.float32), np.zeros((0, T), bool)
-        uv = np.stack(paths)
+                occupied = np.zeros((H, W), np.uint8)
+                pix = np.round(uv[live, t]).astype(int)
+                occupied[pix[:, 1], pix[:, 0]] = 1
+                free = support[t] & (cv2.dilate(occupied, disk) == 0)
+                seeds = self._seed(grays[t], free, need)
+                new = np.full((len(seeds), T, 2), np.nan, np.float32)
+                new[:, t] = seeds
+                live = np.concatenate([live, np.arange(len(uv), len(uv) + len(seeds))])
+                uv = np.concatenate([uv, new])
         visible = np.isfinite(uv[..., 0])
         return np.nan_to_num(uv), visible
 
