@@ -8,6 +8,7 @@ Lucas–Kanade on Shi-Tomasi or SIFT points with a forward-backward check) and `
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import cv2
@@ -127,9 +128,10 @@ class CoTrackerTracker(Tracker):
 
     Args:
         model: a loaded CoTracker predictor (``model(video (1,T,3,H,W) float 0-255, queries=(1,N,3))
-            -> (tracks (1,T,N,2), visibility (1,T,N))``), or None to load ``repo`` + ``checkpoint``.
-        repo: local directory of a co-tracker checkout (``torch.hub.load(..., source="local")``).
-        checkpoint: local CoTracker3 weights file.
+            -> (tracks (1,T,N,2), visibility (1,T,N))``), or None to build
+            ``cotracker.predictor.CoTrackerPredictor`` from ``checkpoint``.
+        repo: a co-tracker checkout to import from when the package is not installed.
+        checkpoint: local CoTracker3 offline weights (``scaled_offline.pth``).
         max_points: number of query points; device: torch device for the model.
     """
 
@@ -143,9 +145,13 @@ class CoTrackerTracker(Tracker):
         device: str = "cpu",
     ) -> None:
         if model is None:
-            if repo is None or not Path(repo).is_dir():
-                raise FileNotFoundError(f"CoTracker needs a local co-tracker checkout, got repo={repo!r}")
-            model = torch.hub.load(str(repo), "cotracker3_offline", source="local", checkpoint=checkpoint)
+            if checkpoint is None or not Path(checkpoint).is_file():
+                raise FileNotFoundError(f"CoTracker3 needs a local offline checkpoint, got {checkpoint!r}")
+            if repo is not None:  # a co-tracker checkout that is not pip-installed
+                sys.path.insert(0, str(repo))
+            from cotracker.predictor import CoTrackerPredictor
+
+            model = CoTrackerPredictor(checkpoint=str(checkpoint), offline=True, window_len=60)
         self.model = model.to(device).eval()
         self.max_points = max_points
         self.device = device
