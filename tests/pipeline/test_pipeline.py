@@ -88,3 +88,43 @@ def test_offloading_slicing_and_tiling_keep_outputs(tiny_dirs, random_video):
     out = pipe.predict(image, num_frames=17, num_inference_steps=2, seed=1)
     np.testing.assert_array_equal(out.rgb, ref.rgb)
     np.testing.assert_allclose(out.disparity, ref.disparity, atol=1e-6)
+
+
+def test_denoising_loop_has_no_host_synchronisation(pipe, monkeypatch):
+    """Between the first transformer call and the last scheduler step, outside the transformer, no tensor is
+    read back to the host (item, tolist, bool, float, int, numpy)."""
+    import torch
+
+    state = {"inside": 0, "started": False, "stopped": False, "steps": 0, "syncs": []}
+    forward, step = pipe.transformer.forward, pipe.scheduler.step
+
+    def spy_forward(*args, **kwargs):
+        state["started"] = True
+        state["inside"] += 1
+        try:
+            return forward(*args, **kwargs)
+        finally:
+            state["inside"] -= 1
+
+    def spy_step(*args, **kwargs):
+        out = step(*args, **kwargs)
+        state["steps"] += 1
+        state["stopped"] = state["steps"] == 3
+        return out
+
+    def recorder(name):
+        original = getattr(torch.Tensor, name)
+
+        def method(self, *args, **kwargs):
+            if state["started"] and not state["stopped"] and not state["inside"]:
+                state["syncs"].append(name)
+            return original(self, *args, **kwargs)
+
+        return method
+
+    for name in ("item", "tolist", "__bool__", "__float__", "__int__", "numpy"):
+        monkeypatch.setattr(torch.Tensor, name, recorder(name))
+    monkeypatch.setattr(pipe.transformer, "forward", spy_forward)
+    monkeypatch.setattr(pipe.scheduler, "step", spy_step)
+    pipe.generate("prediction", observation=torch.zeros(3, 32, 48), num_frames=17, num_inference_steps=3)
+    assert state["steps"] == 3 and state["syncs"] == []
