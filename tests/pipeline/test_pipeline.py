@@ -128,3 +128,28 @@ def test_denoising_loop_has_no_host_synchronisation(pipe, monkeypatch):
     monkeypatch.setattr(pipe.scheduler, "step", spy_step)
     pipe.generate("prediction", observation=torch.zeros(3, 32, 48), num_frames=17, num_inference_steps=3)
     assert state["steps"] == 3 and state["syncs"] == []
+
+
+def test_inference_with_cached_prompt_never_builds_the_text_encoder(
+    pipe, tiny_dirs, random_video, monkeypatch
+):
+    import transformers
+
+    from aether.models import EMPTY_PROMPT_FILE
+    from aether.pipeline import AetherPipeline
+
+    base, aether = tiny_dirs
+    assert (aether / EMPTY_PROMPT_FILE).is_file()  # written when the session's pipeline was first loaded
+
+    class Refuse:
+        def __init__(self, *args, **kwargs):
+            raise AssertionError("text encoder or tokenizer constructed")
+
+        from_pretrained = classmethod(lambda cls, *a, **k: cls())
+
+    monkeypatch.setattr(transformers, "T5EncoderModel", Refuse)
+    monkeypatch.setattr(transformers, "AutoTokenizer", Refuse)
+    fresh = AetherPipeline.from_pretrained(aether, base=base)
+    fresh.progress = False
+    world = fresh.predict(random_video(1)[0], num_frames=17, num_inference_steps=1)
+    assert world.num_frames == 17
