@@ -186,6 +186,10 @@ class Annotator:
             "slices": slice_reports,
             "seconds": seconds,
         }
+        if clip.extras.get("untextured") is not None:  # flagged by the data (never used for decisions)
+            flagged = np.flatnonzero(clip.extras["untextured"]).tolist()
+            report["flagged_untextured"] = flagged
+            report["flagged_untextured_dropped"] = all(not slicing.frames[t]["kept"] for t in flagged)
         return samples, report
 
 
