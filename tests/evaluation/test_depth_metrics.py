@@ -16,7 +16,7 @@ def _gt(seed=0, shape=(3, 8, 10)):
 def test_known_scale_gives_zero_error(align):
     gt = _gt()
     m = video_depth_metrics(2.5 * gt, gt, align=align)
-    assert m["abs_rel"] == pytest.approx(0.0, abs=1e-9)
+    assert m["abs_rel"] == pytest.approx(0.0, abs=1e-7)  # the L1 scale & shift search stops at 1e-7
     assert m["delta_1_25"] == 1.0
 
 

@@ -49,30 +49,40 @@ def scale_l1_weiszfeld(pred: torch.Tensor, gt: torch.Tensor, iterations: int = 1
     return s.clamp(min=1e-3)
 
 
+def _l1_at_scale(pred: torch.Tensor, gt: torch.Tensor, s: torch.Tensor) -> tuple[float, torch.Tensor]:
+    """min over t of mean |s·pred + t − gt| and its minimiser t = median(gt − s·pred)."""
+    r = gt - s * pred
+    t = r.median()
+    return float(r.sub_(t).abs_().mean()), t
+
+
 def scale_shift_l1(
-    pred: torch.Tensor, gt: torch.Tensor, iterations: int = 100, tol: float = 1e-10
+    pred: torch.Tensor, gt: torch.Tensor, rtol: float = 1e-7
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(s, t) minimising Σ|s·pred + t − gt| (pred, gt (N,)) by iteratively reweighted least
-    squares, started from the median ratio s = median(gt)/median(pred), t = 0."""
-    s = gt.median() / pred.median()
-    t = torch.zeros_like(s)
-    pg, pp = pred * gt, pred * pred
-    loss = torch.sub(pred * s + t, gt).abs_().mean()
-    for _ in range(iterations):
-        w = _l1_weights(torch.sub(pred * s + t, gt))
-        sw, swx, swy = w.sum(), torch.dot(w, pred), torch.dot(w, gt)
-        swxx, swxy = torch.dot(w, pp), torch.dot(w, pg)
-        det = sw * swxx - swx * swx
-        s_new = (sw * swxy - swx * swy) / det
-        t_new = (swy - s_new * swx) / sw
-        new_loss = torch.sub(pred * s_new + t_new, gt).abs_().mean()
-        if not torch.isfinite(new_loss) or new_loss > loss:
+    """(s, t) minimising Σ|s·pred + t − gt| (pred, gt (N,)). For a fixed scale the best shift is a
+    median, and the remaining loss is convex in s: a golden-section search from the median ratio
+    s0 = median(gt)/median(pred) over [0, 2·s0] (widened while the minimum is at its end) finds the
+    scale to ``rtol``·s0."""
+    s0 = gt.median() / pred.median()
+    lo, hi = torch.zeros_like(s0), 2 * s0
+    for _ in range(30):
+        if _l1_at_scale(pred, gt, hi)[0] >= _l1_at_scale(pred, gt, hi / 2)[0]:
             break
-        s, t = s_new, t_new
-        if loss - new_loss <= tol * max(float(loss), 1e-12):
-            break
-        loss = new_loss
-    return s, t
+        lo, hi = hi / 2, 2 * hi
+    ratio = (5**0.5 - 1) / 2
+    a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+    fa, fb = _l1_at_scale(pred, gt, a)[0], _l1_at_scale(pred, gt, b)[0]
+    while float(hi - lo) > rtol * float(s0.abs()):
+        if fa <= fb:
+            hi, b, fb = b, a, fa
+            a = hi - ratio * (hi - lo)
+            fa = _l1_at_scale(pred, gt, a)[0]
+        else:
+            lo, a, fa = a, b, fb
+            b = lo + ratio * (hi - lo)
+            fb = _l1_at_scale(pred, gt, b)[0]
+    s = (lo + hi) / 2
+    return s, _l1_at_scale(pred, gt, s)[1]
 
 
 def scale_shift_l2(pred: torch.Tensor, gt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
