@@ -123,7 +123,8 @@ class AetherModule(L.LightningModule):
         action_keep: probability that the raymap condition is kept.
         stage2_start_step: global step from which the stage-2 losses are added (None: never).
         stage2: weights ``color`` (MS-SSIM), ``depth`` (SSI), ``pointmap``, the gradient-term
-            weight ``gradient_alpha`` and ``pointmap_align``.
+            weight ``gradient_alpha``, ``pointmap_align`` and ``color_frames`` (frames per clip
+            drawn for MS-SSIM; None: all).
         optimizer: AdamW ``lr``, ``betas``, ``weight_decay``, ``eps``.
         lr_scheduler: OneCycle ``pct_start``, ``div_factor``, ``final_div_factor``,
             ``total_steps`` (None: the trainer's estimate).
@@ -333,7 +334,14 @@ class AetherModule(L.LightningModule):
         parts = self.target_stack.split(clean_pred)
         true_parts = self.target_stack.split(target)
         codecs = self.target_stack.codecs
-        out = {"color": losses.ms_ssim_loss(codecs["color"].decode(parts["color"])["video"], clip["video"])}
+        video_pred, video_true = codecs["color"].decode(parts["color"])["video"], clip["video"]
+        frames = self.stage2.get("color_frames")
+        if frames is not None and frames < video_true.shape[1]:  # MS-SSIM on a random subset of frames
+            pick = torch.randperm(video_true.shape[1], generator=self.generator)[: int(frames)].to(
+                video_true.device
+            )
+            video_pred, video_true = video_pred[:, pick], video_true[:, pick]
+        out = {"color": losses.ms_ssim_loss(video_pred, video_true)}
         if "disparity" not in parts:
             return out
         valid = clip["valid"] & (clip["depth"] > 0)

@@ -299,9 +299,18 @@ def run_recipe(recipe_path: str | Path, overrides: Sequence[str] = (), name: str
         print(f"resuming from {ckpt}", flush=True)
         start_step = int(torch.load(ckpt, map_location="cpu", weights_only=False).get("global_step", 0))
     t0 = time.perf_counter()
-    trainer.fit(module, datamodule=data, ckpt_path=ckpt)
+    if ckpt and 0 < trainer.max_steps <= start_step:
+        print(
+            f"the checkpoint is at step {start_step} >= max_steps: evaluating it without training", flush=True
+        )
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        module.load_state_dict(state["state_dict"])
+        module.on_load_checkpoint(state)
+        trainer.fit_loop.epoch_loop._batches_that_stepped = start_step
+    else:
+        trainer.fit(module, datamodule=data, ckpt_path=ckpt)
     fit_seconds = time.perf_counter() - t0
-    steps = int(trainer.global_step)
+    steps = max(int(trainer.global_step), start_step)
     batch = int(getattr(data, "batch_size", 1))
     trained = max(steps - start_step, 0)
     info = {
