@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -87,6 +88,7 @@ def main() -> None:
         "sequence": {"frames": FRAMES, "gt_size": [HEIGHT, WIDTH], "pred_size": [HEIGHT // 2, WIDTH // 2]},
         "device": "cpu",
         "torch_threads": args.threads,
+        "load_average_1min_at_end": os.getloadavg()[0],
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "torch": torch.__version__,

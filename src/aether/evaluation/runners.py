@@ -25,7 +25,7 @@ from aether.evaluation.depth_metrics import VideoDepthMetric
 from aether.evaluation.pixel_metrics import VideoPixelMetric
 from aether.evaluation.pose_metrics import CameraPoseMetric, sim3_align_trajectory
 from aether.evaluation.report import PAPER_NUMBERS, plot_trajectory
-from aether.evaluation.vbench import VBenchModels, vbench_scores
+from aether.evaluation.vbench import DIMENSIONS, VBenchModels, vbench_scores, weighted_total
 
 BENCHMARKS = ("video-depth", "camera-pose", "prediction", "planning")
 # The published protocols' windowing, passed to the pipeline's reconstruct().
@@ -382,8 +382,8 @@ def run_prediction(
 
 
 def _vbench_means(per_seq: dict[str, Any], videos: dict[str, Any], local: dict[str, Any]) -> dict[str, Any]:
-    from aether.evaluation.vbench import DIMENSIONS, weighted_total
-
+    """Dataset-level VBench dimensions: this process's own when alone, otherwise recombined from
+    the gathered per-video scores with VBench's weighting."""
     _, world = rank_and_world()
     if world == 1:
         return {**local["dimensions"], "total": local["total"]}
