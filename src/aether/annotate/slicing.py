@@ -90,7 +90,7 @@ class SliceConfig:
     """Slicing thresholds (see the module docstring). Flow magnitudes are fractions of the diagonal."""
 
     min_keypoints: int = 40
-    min_texture: float = 2.0
+    min_texture: float = 0.75
     min_brightness: float = 20.0
     max_brightness: float = 235.0
     max_dynamic_fraction: float = 0.5
