@@ -93,12 +93,19 @@ def _alignment_cost(
 
 
 def estimate_focal(
-    pairs: list[tuple[np.ndarray, ...]], height: int, width: int, *, fov_range=(20.0, 120.0), grid: int = 48
+    pairs: list[tuple[np.ndarray, ...]],
+    height: int,
+    width: int,
+    *,
+    fov_range=(20.0, 120.0),
+    grid: int = 48,
+    min_curvature: float = 0.02,
 ) -> tuple[float, dict[str, float]]:
     """Focal length (pixels) by rigid-alignment consistency (see the module docstring).
 
-    Returns the focal and diagnostics: the cost at the optimum and its relative rise at ±5 % of f
-    (``curvature``; near 0 means the focal is unobservable from this motion).
+    Returns the focal and diagnostics: the cost at the optimum, its relative rise at ±5 % of f
+    (``focal_curvature``; near 0 when the motion does not determine the focal, e.g. a camera that
+    only translates) and ``focal_observable`` = curvature >= ``min_curvature``.
     """
     if not pairs:
         raise ValueError("focal estimation needs at least one frame pair with matches")
@@ -118,7 +125,11 @@ def estimate_focal(
     focal = float(np.exp(sol.x))
     around = _alignment_cost(np.array([focal * 0.95, focal * 1.05]), pairs, centre)
     curvature = float(around.mean() / max(sol.fun, 1e-9) - 1.0)
-    return focal, {"focal_cost": float(sol.fun), "focal_curvature": curvature}
+    return focal, {
+        "focal_cost": float(sol.fun),
+        "focal_curvature": curvature,
+        "focal_observable": curvature >= min_curvature,
+    }
 
 
 @CAMERA_ESTIMATORS.register("pnp")
