@@ -49,12 +49,9 @@ class Timer:
 
 
 def bench_tasks(root: Path, height: int, width: int, frames: int, steps: int, repeats: int) -> dict:
-    from aether.models.testing import save_tiny_aether, save_tiny_base
     from aether.pipeline import AetherPipeline
 
-    base = save_tiny_base(root / "base", height=height, width=width)
-    aether = save_tiny_aether(root / "aether", height=height, width=width)
-    pipe = AetherPipeline.from_pretrained(aether, base=base)
+    pipe = AetherPipeline.from_pretrained(root / "aether", base=root / "base")
     pipe.progress = False
     transformer, vae = Timer(), Timer()
     pipe.transformer.forward = transformer.wrap(pipe.transformer.forward)
@@ -152,15 +149,15 @@ def bench_export(root: Path) -> dict:
 
 
 MEMORY_SCRIPT = """
-import resource, sys, torch
+import sys, torch
 torch.set_num_threads({threads})
 from aether.pipeline import AetherPipeline
 pipe = AetherPipeline.from_pretrained(sys.argv[1], base=sys.argv[2], embedding_cache=sys.argv[3])
 pipe.progress = False
 import numpy as np
 pipe.predict(np.zeros(({height}, {width}, 3), np.uint8), num_frames=17, num_inference_steps=2)
-import transformers
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+# VmHWM: this process's peak resident memory (ru_maxrss would include the parent's, kept across exec)
+print([line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM")][0])
 """
 
 
@@ -188,19 +185,27 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--parts", default="tasks,export,memory", help="parts to (re)run; others are kept")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    from aether.models.testing import save_tiny_aether, save_tiny_base
+
+    parts = set(args.parts.split(","))
+    result = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    result["machine"] = {"platform": platform.platform(), "torch": torch.__version__, "threads": args.threads}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        result = {
-            "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": args.threads},
-            "tasks": {
+        save_tiny_base(root / "base", height=args.height, width=args.width)
+        save_tiny_aether(root / "aether", height=args.height, width=args.width)
+        if "memory" in parts:  # first, in fresh processes
+            result["memory"] = bench_memory(root, args.height, args.width, args.threads)
+        if "tasks" in parts:
+            result["tasks"] = {
                 "video_height_width_frames": [args.height, args.width, args.frames],
                 **bench_tasks(root, args.height, args.width, args.frames, args.steps, args.repeats),
-            },
-            "export": bench_export(root),
-            "memory": bench_memory(root, args.height, args.width, args.threads),
-        }
+            }
+        if "export" in parts:
+            result["export"] = bench_export(root)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
