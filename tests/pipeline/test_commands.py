@@ -40,7 +40,18 @@ def _model_args(tiny_dirs, out):
 
 
 def test_each_command_writes_its_outputs(tiny_dirs, files, tmp_path, capsys):
-    assert main(["reconstruct", str(files / "clip.mp4"), *_model_args(tiny_dirs, tmp_path / "r")]) == 0
+    assert (
+        main(
+            [
+                "reconstruct",
+                str(files / "clip.mp4"),
+                "--smooth",
+                "kalman",
+                *_model_args(tiny_dirs, tmp_path / "r"),
+            ]
+        )
+        == 0
+    )
     assert (
         main(
             [

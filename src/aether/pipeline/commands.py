@@ -59,6 +59,9 @@ def _parser(command: str, prog: str) -> argparse.ArgumentParser:
         "--dtype", choices=DTYPES, default=None, help="default: bfloat16 on GPU, else float32"
     )
     parser.add_argument("--mode", choices=("default", "upstream"), default="default", help="pipeline mode")
+    parser.add_argument(
+        "--smooth", choices=("none", "kalman", "gaussian"), default="none", help="smooth the camera path"
+    )
     parser.add_argument("--out", default="aether_out", help="output folder")
     parser.add_argument(
         "--formats",
@@ -136,6 +139,8 @@ def main(argv: list[str], prog: str = "aether") -> int:
             world = pipe.predict(inputs["image"], trajectory, **common, **extra)
         else:
             world = pipe.plan(inputs["image"], inputs["goal"], trajectory, **common, **extra)
+    if args.smooth != "none":
+        world = world.smooth(args.smooth)
     written = world.save(args.out, formats=formats)
     for kind, path in written.items():
         print(f"{kind:>4}: {path}")
