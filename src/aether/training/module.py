@@ -463,6 +463,10 @@ class AetherModule(L.LightningModule):
 
                 log_images(self, task, res, batch, batch_idx)
 
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        """Same evaluation as :meth:`validation_step`, on the test shards (logged under ``val/``)."""
+        self.validation_step(batch, batch_idx)
+
     def export_copy(self) -> torch.nn.Module:
         """A detached CPU copy of the inference transformer, for saving."""
         return copy.deepcopy(self.inference_transformer()).cpu()

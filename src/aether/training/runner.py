@@ -201,8 +201,8 @@ def write_report(
         lines.append("")
         if missed:
             lines += [
-                "Missed: " + ", ".join(f"{c['task']} {c['metric']}" for c in missed) + ". The model is too "
-                "small or trained too briefly for this margin; see the metrics below and the pictures.",
+                "Missed: " + ", ".join(f"{c['task']} {c['metric']}" for c in missed) + ". This run does not "
+                "show the required margin; the metrics and pictures below show how far it got.",
                 "",
             ]
         else:
