@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import warnings
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test")
 
@@ -32,7 +33,8 @@ def _lightning(command: str, rest: list[str]) -> int:
 
     from aether.training.cli import AetherCLI, resolve_config_args
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*args parameter is intended to run from within Python.*")
         AetherCLI(args=[command, *resolve_config_args(rest, tmp)])
     return 0
 

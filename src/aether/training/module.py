@@ -455,9 +455,9 @@ class AetherModule(L.LightningModule):
         )
         b = batch["video"].shape[0]
         for task, res in results.items():
-            self.log_dict(
-                {f"val/{task}/{k}": float(v) for k, v in res.metrics.items()}, batch_size=b, sync_dist=True
-            )
+            scores = {f"val/{task}/{k}": float(v) for k, v in res.metrics.items()}
+            scores |= {f"val/{task}/baseline_{k}": float(v) for k, v in res.baseline.items()}
+            self.log_dict(scores, batch_size=b, sync_dist=True)
             if batch_idx < self.validation_config["max_batches"]:
                 from aether.training.validation import log_images
 
