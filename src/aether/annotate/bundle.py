@@ -61,6 +61,15 @@ class Tracks:
     def num_frames(self) -> int:
         return self.visible.shape[1]
 
+    @staticmethod
+    def concatenate(parts: list[Tracks]) -> Tracks:
+        """All tracks of ``parts`` (same number of frames), in order."""
+        return Tracks(
+            np.concatenate([p.uv for p in parts]),
+            np.concatenate([p.visible for p in parts]),
+            np.concatenate([p.depth for p in parts]),
+        )
+
     def subset(self, keep: np.ndarray) -> Tracks:
         """The tracks selected by the bool or index array ``keep``."""
         return Tracks(self.uv[keep], self.visible[keep], self.depth[keep])

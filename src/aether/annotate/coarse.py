@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from scipy.optimize import minimize_scalar
 
+from aether.annotate.bundle import Tracks
 from aether.annotate.features import detect_sift, match_sift, sample_depth, to_gray
 from aether.geometry import umeyama
 from aether.registry import Registry
@@ -44,12 +45,15 @@ CAMERA_ESTIMATORS: Registry = Registry("camera estimator", "aether.annotate.came
 
 @dataclass
 class CoarseCameras:
-    """c2w (T,4,4) with frame 0 = identity, K (T,3,3), and diagnostics (``info``)."""
+    """c2w (T,4,4) with frame 0 = identity, K (T,3,3), diagnostics (``info``) and, optionally, the
+    frame-to-frame correspondences the estimate rests on as two-observation :class:`Tracks`
+    (``matches``), which the refinement adds to its long tracks."""
 
     c2w: np.ndarray
     K: np.ndarray
     focal_estimated: bool
     info: dict[str, Any] = field(default_factory=dict)
+    matches: Tracks | None = None
 
 
 class CoarseCameraEstimator:
@@ -142,6 +146,8 @@ class PnPCameraEstimator(CoarseCameraEstimator):
         ransac_px: PnP-RANSAC inlier threshold in pixels.
         focal_gap: frame gap of the pairs used for focal estimation (wider = more rotation).
         focal_pairs: at most this many pairs are used for focal estimation.
+        max_matches: PnP inliers per frame pair kept as ``matches`` for the refinement (evenly
+            subsampled; 0 keeps none).
     """
 
     def __init__(
@@ -152,12 +158,14 @@ class PnPCameraEstimator(CoarseCameraEstimator):
         ransac_px: float = 2.0,
         focal_gap: int = 4,
         focal_pairs: int = 6,
+        max_matches: int = 200,
     ) -> None:
         self.max_features = max_features
         self.ratio = ratio
         self.ransac_px = ransac_px
         self.focal_gap = focal_gap
         self.focal_pairs = focal_pairs
+        self.max_matches = max_matches
 
     def _correspondences(self, feats, depth, a: int, b: int) -> tuple[np.ndarray, ...]:
         (uv_a, desc_a), (uv_b, desc_b) = feats[a], feats[b]
@@ -183,9 +191,9 @@ class PnPCameraEstimator(CoarseCameraEstimator):
             info.update(focal_info)
             K = np.broadcast_to(_intrinsics(focal, H, W), (T, 3, 3)).copy()
         c2w = np.tile(np.eye(4), (T, 1, 1))
-        inliers, failed = [], []
+        inliers, failed, matches = [], [], []
         for i in range(1, T):
-            uv_a, d_a, uv_b, _ = self._correspondences(feats, depth, i - 1, i)
+            uv_a, d_a, uv_b, d_b = self._correspondences(feats, depth, i - 1, i)
             rel = None
             if len(uv_a) >= 6:
                 Kinv = np.linalg.inv(K[i - 1])
@@ -200,11 +208,27 @@ class PnPCameraEstimator(CoarseCameraEstimator):
                     rel = np.eye(4)
                     rel[:3, :3], rel[:3, 3] = cv2.Rodrigues(rvec)[0], tvec.ravel()
                     inliers.append(len(idx))
+                    keep = idx[np.linspace(0, len(idx) - 1, min(len(idx), self.max_matches)).astype(int)]
+                    matches.append(_pair_tracks(T, i - 1, uv_a[keep], d_a[keep], uv_b[keep], d_b[keep]))
             if rel is None:  # no pose: keep the previous camera, record the failure
                 failed.append(i)
                 rel = np.eye(4)
             c2w[i] = c2w[i - 1] @ np.linalg.inv(rel)
         info.update(pnp_inliers_median=float(np.median(inliers)) if inliers else 0.0, pnp_failed=failed)
         return CoarseCameras(
-            c2w=c2w, K=np.asarray(K, dtype=np.float64), focal_estimated=focal_estimated, info=info
+            c2w=c2w,
+            K=np.asarray(K, dtype=np.float64),
+            focal_estimated=focal_estimated,
+            info=info,
+            matches=Tracks.concatenate(matches) if matches and self.max_matches > 0 else None,
         )
+
+
+def _pair_tracks(T: int, a: int, uv_a, d_a, uv_b, d_b) -> Tracks:
+    """Correspondences between frames a and a+1 as tracks (N,T) observed in those two frames only."""
+    n = len(uv_a)
+    uv, visible, depth = np.zeros((n, T, 2)), np.zeros((n, T), bool), np.zeros((n, T))
+    uv[:, a], uv[:, a + 1] = uv_a, uv_b
+    depth[:, a], depth[:, a + 1] = d_a, d_b
+    visible[:, a : a + 2] = True
+    return Tracks(uv, visible, depth)

@@ -106,6 +106,8 @@ class Annotator:
         start = time.perf_counter()
         tracks = self.build_tracks(frames, depth, support)
         timing["tracking"] = time.perf_counter() - start
+        if coarse.matches is not None:  # frame-to-frame matches complement the long tracks
+            tracks = Tracks.concatenate([tracks, coarse.matches])
         start = time.perf_counter()
         result = self.refiner(coarse.c2w, coarse.K, tracks)
         timing["refinement"] = time.perf_counter() - start
