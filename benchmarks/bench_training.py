@@ -85,8 +85,7 @@ def tiny_benchmark(steps: int, threads: int) -> dict:
         init["train_urls"] = init["val_urls"] = str(shards)
         recipe["trainer"].update(logger=False, enable_checkpointing=False, default_root_dir=tmp)
         cli = build_cli(recipe)
-        module, data, trainer = cli.model, cli.datamodule, cli.trainer
-        module.trainer = trainer
+        module, data = cli.model, cli.datamodule
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         opt = torch.optim.AdamW(module.transformer.parameters(), lr=1e-3)
         loader = iter(data.train_dataloader())
