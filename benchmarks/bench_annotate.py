@@ -22,24 +22,12 @@ OUT = Path(__file__).parent / "results" / "annotate.json"
 TRAJECTORIES = ("forward", "strafe", "orbit", "turn", "handheld")
 
 
-def _input(clip, name: str) -> ClipInput:
-    return ClipInput(
-        name=name,
-        rgb=clip.rgb,
-        depth=clip.depth,
-        K=clip.K,
-        fps=clip.fps,
-        extras={"dynamic": clip.dynamic},
-        gt_c2w=clip.c2w,
-    )
-
-
 def stage_timing() -> dict:
     clip = render_clip(0, num_frames=41, height=480, width=720, trajectory="forward")
     runs = {}
     for estimate in (False, True):
         start = time.perf_counter()
-        _, report = Annotator(estimate_intrinsics=estimate).annotate(_input(clip, "timing"))
+        _, report = Annotator(estimate_intrinsics=estimate).annotate(ClipInput.from_synthetic(clip, "timing"))
         total = time.perf_counter() - start
         runs["estimated_K" if estimate else "known_K"] = {
             "seconds": {k: round(v, 3) for k, v in report["seconds"].items()},
@@ -59,7 +47,7 @@ def accuracy_table(seeds=(0, 1, 2), frames: int = 25, height: int = 120, width: 
             clip = render_clip(seed, num_frames=frames, height=height, width=width, trajectory=trajectory)
             for estimate in (False, True):
                 _, report = Annotator(estimate_intrinsics=estimate).annotate(
-                    _input(clip, f"{trajectory}{seed}")
+                    ClipInput.from_synthetic(clip, f"{trajectory}{seed}")
                 )
                 for s in report["slices"]:
                     gt = s["ground_truth"]

@@ -15,18 +15,6 @@ def synthetic(trajectory: str, seed: int = 0, frames: int = 21, blackout: bool =
     )
 
 
-def as_input(clip: SyntheticClip, name: str = "clip") -> ClipInput:
-    return ClipInput(
-        name=name,
-        rgb=clip.rgb,
-        depth=clip.depth,
-        K=clip.K,
-        fps=clip.fps,
-        extras={"dynamic": clip.dynamic},
-        gt_c2w=clip.c2w,
-    )
-
-
 @pytest.fixture
 def render():
     """``render(trajectory, seed=0, frames=21, blackout=False)`` -> SyntheticClip (96x128), cached."""
@@ -36,4 +24,4 @@ def render():
 @pytest.fixture
 def to_input():
     """``to_input(clip, name)`` -> ClipInput with the generator's dynamic masks and ground truth."""
-    return as_input
+    return ClipInput.from_synthetic

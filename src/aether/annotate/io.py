@@ -50,6 +50,21 @@ class ClipInput:
     gt_c2w: np.ndarray | None = None
     source: str = ""
 
+    @classmethod
+    def from_synthetic(cls, clip: Any, name: str = "clip") -> ClipInput:
+        """A clip of :func:`aether.data.synthetic.render_clip` with its dynamic masks, K and ground-truth
+        poses (the poses only score the result, they never feed the estimation)."""
+        return cls(
+            name=name,
+            rgb=clip.rgb,
+            depth=clip.depth,
+            K=clip.K,
+            fps=clip.fps,
+            extras={"dynamic": clip.dynamic},
+            gt_c2w=clip.c2w,
+            source="synthetic",
+        )
+
 
 def _sorted_files(folder: Path, exts: tuple[str, ...]) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in exts)
