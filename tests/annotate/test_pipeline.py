@@ -43,6 +43,8 @@ def test_annotate_shards_and_resume(render, tmp_path, capsys):
         ba = report["slices"][0]["reprojection_px"]
         assert ba["refined"]["median"] < ba["coarse"]["median"]
         assert "refined_ate" in report["slices"][0]["ground_truth"]
+    pictures = sorted(p.name for p in (out / "reports").glob("*.png"))
+    assert pictures == ["a_s00_trajectory.png", "b_s00_trajectory.png"]
 
     # rerun: everything is finished, nothing is rewritten
     stamps = {p.name: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}

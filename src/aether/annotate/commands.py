@@ -36,6 +36,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--slice-config", default=None, help="JSON object overriding slicing thresholds")
     p.add_argument("--no-resume", action="store_true", help="re-annotate clips that already have a report")
     p.add_argument("--maxcount", type=int, default=100, help="samples per shard")
+    p.add_argument("--no-pictures", action="store_true", help="skip the per-slice trajectory PNGs")
     return p
 
 
@@ -73,7 +74,12 @@ def main(argv: list[str], prog: str = "aether annotate") -> int:
     )
     clips = iter_inputs(args.input, depth_scale=args.depth_scale, fps=args.fps)
     summary = annotate_to_shards(
-        clips, args.out, annotator, resume=not args.no_resume, maxcount=args.maxcount
+        clips,
+        args.out,
+        annotator,
+        resume=not args.no_resume,
+        maxcount=args.maxcount,
+        pictures=not args.no_pictures,
     )
     print(
         f"annotated {len(summary['annotated'])} clips ({summary['slices']} slices), "

@@ -27,6 +27,7 @@ from aether.annotate.io import ClipInput
 from aether.annotate.masking import DynamicMasker, ProvidedMasks
 from aether.annotate.slicing import Slicer
 from aether.annotate.tracking import LucasKanadeTracker, Tracker
+from aether.visualize import plot_trajectories
 
 __all__ = ["Annotator", "SliceAnnotation", "annotate_to_shards"]
 
@@ -234,10 +235,12 @@ def annotate_to_shards(
     resume: bool = True,
     maxcount: int = 100,
     progress: bool = True,
+    pictures: bool = True,
 ) -> dict[str, Any]:
     """Annotate ``clips`` into ``out``: shards ``<clip>-NNNNNN.tar`` and ``reports/<clip>.json``.
 
-    With ``resume``, clips whose report already exists are skipped. Returns a summary with the
+    With ``resume``, clips whose report already exists are skipped. With ``pictures``, each slice's
+    camera path is drawn to ``reports/<slice key>_trajectory.png``. Returns a summary with the
     clips done now, skipped, and the shards written.
     """
     from tqdm import tqdm
@@ -256,6 +259,13 @@ def annotate_to_shards(
         samples, report = annotator.annotate(clip)
         shards = write_shards(samples, str(out / f"{name}-%06d.tar"), maxcount=maxcount) if samples else []
         report["shards"] = [Path(s).name for s in shards]
+        if pictures:
+            for sample in samples:
+                plot_trajectories(
+                    out / "reports" / f"{sample['__key__']}_trajectory.png",
+                    {"annotated": sample["c2w"]},
+                    title=f"{sample['__key__']}: annotated cameras",
+                )
         _atomic_write_json(report_path, report)
         summary["annotated"].append(name)
         summary["shards"] += shards

@@ -92,27 +92,6 @@ def plot_per_sequence(result: Mapping[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def plot_trajectory(name: str, gt_c2w: np.ndarray, aligned_c2w: np.ndarray, path: Path) -> None:
-    """Top (x–z) and side (x–y) views of the ground-truth and Sim(3)-aligned predicted camera paths."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(8, 4))
-    for ax, (i, j) in zip(axes, ((0, 2), (0, 1))):
-        ax.plot(gt_c2w[:, i, 3], gt_c2w[:, j, 3], "k-", label="ground truth")
-        ax.plot(aligned_c2w[:, i, 3], aligned_c2w[:, j, 3], "r--", label="prediction (aligned)")
-        ax.set_xlabel("xyz"[i])
-        ax.set_ylabel("xyz"[j])
-        ax.set_aspect("equal", adjustable="datalim")
-    axes[0].legend(fontsize=7)
-    fig.suptitle(name)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 def write_report(result: Mapping[str, Any], out_dir: str | Path, plots: bool = True) -> dict[str, Path]:
     """Write ``<benchmark>_<dataset>.json``, ``.md`` and (with ``plots``) ``_per_sequence.png``."""
     out = Path(out_dir)

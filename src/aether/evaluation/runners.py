@@ -24,8 +24,9 @@ from aether.evaluation.datasets import EvalDataset, EvalSequence
 from aether.evaluation.depth_metrics import VideoDepthMetric
 from aether.evaluation.pixel_metrics import VideoPixelMetric
 from aether.evaluation.pose_metrics import CameraPoseMetric, sim3_align_trajectory
-from aether.evaluation.report import PAPER_NUMBERS, plot_trajectory
+from aether.evaluation.report import PAPER_NUMBERS
 from aether.evaluation.vbench import DIMENSIONS, VBenchModels, vbench_scores, weighted_total
+from aether.visualize import plot_trajectories
 
 BENCHMARKS = ("video-depth", "camera-pose", "prediction", "planning")
 # The published protocols' windowing, passed to the pipeline's reconstruct().
@@ -355,8 +356,10 @@ def run_camera_pose(
             aligned = sim3_align_trajectory(
                 torch.as_tensor(pred, dtype=torch.float64), torch.as_tensor(gt, dtype=torch.float64)
             )
-            plot_trajectory(
-                seq.name, gt, aligned.numpy(), Path(plot_dir) / f"trajectory_{dataset.name}_{seq.name}.png"
+            plot_trajectories(
+                Path(plot_dir) / f"trajectory_{dataset.name}_{seq.name}.png",
+                {"ground truth": gt, "prediction (Sim(3)-aligned)": aligned.numpy()},
+                title=seq.name,
             )
     per_seq = gather_dicts(per_seq)
     return _result(

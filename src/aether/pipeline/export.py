@@ -143,38 +143,6 @@ def write_trajectory_json(
     return path
 
 
-def plot_trajectory(path: str | os.PathLike, c2w: np.ndarray, title: str = "camera trajectory") -> Path:
-    """PNG with the camera centres seen from the top (x-z) and the side (z-y), viewing axes as arrows."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    c2w = np.asarray(c2w, dtype=np.float64)
-    centres, forward = c2w[:, :3, 3], c2w[:, :3, 2]
-    extent = max(float(np.ptp(centres, axis=0).max()), 1e-6)
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4))
-    for ax, (i, j), labels in zip(axes, [(0, 2), (2, 1)], [("x", "z"), ("z", "y")]):
-        ax.plot(centres[:, i], centres[:, j], "-", color="0.4", lw=1)
-        ax.scatter(centres[:, i], centres[:, j], c=np.arange(len(c2w)), cmap="viridis", s=12, zorder=3)
-        ax.quiver(
-            centres[:, i], centres[:, j], forward[:, i], forward[:, j],
-            angles="xy", scale_units="xy", scale=5.0 / extent, width=0.004, color="tab:red", alpha=0.6,
-        )  # fmt: skip
-        ax.set_xlabel(labels[0])
-        ax.set_ylabel(labels[1])
-        ax.set_aspect("equal", adjustable="datalim")
-        if labels[1] == "y":
-            ax.invert_yaxis()
-        ax.grid(alpha=0.3)
-    fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
-
-
 def write_rerun(
     path: str | os.PathLike,
     rgb: np.ndarray,

@@ -15,6 +15,7 @@ import torch
 from aether.geometry import depth_to_points
 from aether.pipeline import export
 from aether.pipeline.io import write_video
+from aether.visualize import plot_trajectories
 
 logger = logging.getLogger(__name__)
 
@@ -184,7 +185,7 @@ class World4D:
             path.write_text(export.tum_lines(self.c2w, np.arange(self.num_frames) / self.fps))
             written["tum"] = path
         if "png" in formats:
-            written["png"] = export.plot_trajectory(out / "trajectory.png", self.c2w)
+            written["png"] = plot_trajectories(out / "trajectory.png", {"camera": self.c2w})
         if "rrd" in formats:
             try:
                 written["rrd"] = export.write_rerun(

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from aether.visualize import plot_trajectories
+
 FRAMES_SHOWN = 5
 
 
@@ -57,30 +59,14 @@ def depth_figure(path: Path, pred: np.ndarray, gt: np.ndarray, valid: np.ndarray
 
 
 def trajectory_figure(path: Path, pred_c2w: np.ndarray, gt_c2w: np.ndarray) -> Path:
-    """Top-down (x, z) view of the true and the Sim(3)-aligned predicted camera centres."""
-    import matplotlib.pyplot as plt
-
+    """The true and the Sim(3)-aligned predicted camera paths (a static prediction stays as it is)."""
     from aether.evaluation.pose_metrics import sim3_align_trajectory
 
     gt = torch.as_tensor(gt_c2w, dtype=torch.float64)
     pred = torch.as_tensor(pred_c2w, dtype=torch.float64)
     moving = float(pred[:, :3, 3].var(0).sum()) > 1e-20
     aligned = sim3_align_trajectory(pred, gt).numpy() if moving else pred.numpy()
-    fig, axes = _figure(1, 1, size=3.2)
-    ax = axes[0, 0]
-    ax.axis("on")
-    g, p = gt.numpy()[:, :3, 3], aligned[:, :3, 3]
-    ax.plot(g[:, 0], g[:, 2], "k.-", label="true", lw=1)
-    ax.plot(p[:, 0], p[:, 2], "r.-", label="predicted (Sim(3)-aligned)", lw=1)
-    ax.plot(g[:1, 0], g[:1, 2], "go", label="start")
-    ax.set_xlabel("x")
-    ax.set_ylabel("z (forward)")
-    ax.set_aspect("equal", adjustable="datalim")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return plot_trajectories(path, {"true": gt.numpy(), "predicted (Sim(3)-aligned)": aligned})
 
 
 def frames_figure(path: Path, pred: np.ndarray, gt: np.ndarray, title: str) -> Path:
