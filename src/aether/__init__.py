@@ -5,8 +5,7 @@ Heavy submodules load on first attribute access, so ``import aether`` is cheap.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from aether.lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
@@ -34,15 +33,4 @@ _LAZY: dict[str, str] = {
 
 __all__ = ["__version__", *_LAZY]
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'aether' has no attribute {name!r}")
-    module = importlib.import_module(_LAZY[name])
-    value = module if _LAZY[name].endswith(name) else getattr(module, name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_attributes("aether", _LAZY)

@@ -5,8 +5,7 @@ Submodules load on first use (``aether.data.AetherDataModule`` imports Lightning
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from aether.lazy import lazy_attributes
 
 _LAZY: dict[str, str] = {
     "AetherDataModule": "aether.data.datamodule",
@@ -23,14 +22,4 @@ _LAZY: dict[str, str] = {
 
 __all__ = sorted(_LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'aether.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_attributes("aether.data", _LAZY)

@@ -5,8 +5,7 @@ Submodules load on first attribute access so ``import aether.training`` stays li
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from aether.lazy import lazy_attributes
 
 _LAZY = {
     "AetherModule": "aether.training.module",
@@ -17,11 +16,4 @@ _LAZY = {
 
 __all__ = list(_LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'aether.training' has no attribute {name!r}")
-    module = importlib.import_module(_LAZY[name])
-    value = module if name == "losses" else getattr(module, name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_attributes("aether.training", _LAZY)
