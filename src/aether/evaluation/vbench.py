@@ -2,17 +2,21 @@
 
 Backbones are read from the VBench cache layout (``$VBENCH_CACHE_DIR``, default
 ``~/.cache/vbench``); a dimension whose weights are absent is reported as missing (None) and
-never estimated otherwise. Layout (transformers checkpoints saved with ``save_pretrained``):
+never estimated otherwise. DINO and CLIP are read from a transformers folder (saved with
+``save_pretrained``) when there is one, else from the file VBench itself downloads there
+(converted by :mod:`aether.evaluation.vbench_weights`):
 
 ==========================  ===============================================================
 dimension                   files under the cache directory
 ==========================  ===============================================================
 subject_consistency         ``dino_model/dino-vitb16/`` (transformers ViTModel, DINO ViT-B/16)
+                            or ``dino_model/dino_vitbase16_pretrain.pth`` (DINO state dict)
 background_consistency      ``clip_model/ViT-B-32/`` (transformers CLIPVisionModelWithProjection)
+                            or ``clip_model/ViT-B-32.pt`` (OpenAI CLIP TorchScript archive)
 motion_smoothness           an AMT-S frame interpolator passed as ``overrides={"amt": fn}``
 dynamic_degree              ``raft_model/raft_large_C_T_V2-1bb1363a.pth`` (torchvision RAFT)
-aesthetic_quality           ``clip_model/ViT-L-14/`` and the LAION head
-                            ``aesthetic_model/emb_reader/sa_0_4_vit_l_14_linear.pth``
+aesthetic_quality           ``clip_model/ViT-L-14/`` or ``clip_model/ViT-L-14.pt``, and the LAION
+                            head ``aesthetic_model/emb_reader/sa_0_4_vit_l_14_linear.pth``
 imaging_quality             ``pyiqa_model/musiq_spaq_ckpt-358bb6af.pth`` (needs ``pyiqa``)
 ==========================  ===============================================================
 """
@@ -109,14 +113,41 @@ class VBenchModels:
 
         return getattr(transformers, cls_name).from_pretrained(path, **kwargs)
 
+    def _hf_or_original(self, cls_name: str, rel_dir: str, rel_file: str, loader: str, **kwargs: Any) -> Any:
+        """The transformers folder ``rel_dir`` when present, else VBench's own file ``rel_file``
+        converted by ``vbench_weights.<loader>``; None when neither exists."""
+        model = self._hf(cls_name, rel_dir, **kwargs)
+        path = self.cache_dir / rel_file
+        if model is not None or not path.is_file():
+            return model
+        from aether.evaluation import vbench_weights
+
+        return getattr(vbench_weights, loader)(path)
+
     def _load_dino(self) -> Any:
-        return self._hf("ViTModel", "dino_model/dino-vitb16", add_pooling_layer=False)
+        return self._hf_or_original(
+            "ViTModel",
+            "dino_model/dino-vitb16",
+            "dino_model/dino_vitbase16_pretrain.pth",
+            "load_dino",
+            add_pooling_layer=False,
+        )
 
     def _load_clip_b32(self) -> Any:
-        return self._hf("CLIPVisionModelWithProjection", "clip_model/ViT-B-32")
+        return self._hf_or_original(
+            "CLIPVisionModelWithProjection",
+            "clip_model/ViT-B-32",
+            "clip_model/ViT-B-32.pt",
+            "load_openai_clip",
+        )
 
     def _load_clip_l14(self) -> Any:
-        return self._hf("CLIPVisionModelWithProjection", "clip_model/ViT-L-14")
+        return self._hf_or_original(
+            "CLIPVisionModelWithProjection",
+            "clip_model/ViT-L-14",
+            "clip_model/ViT-L-14.pt",
+            "load_openai_clip",
+        )
 
     def _load_aesthetic_head(self) -> Any:
         path = self.cache_dir / "aesthetic_model" / "emb_reader" / "sa_0_4_vit_l_14_linear.pth"
