@@ -47,7 +47,10 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     )
     p.add_argument("--device", default=None, help="torch device for models (default: cuda if available)")
     p.add_argument(
-        "--devices", type=int, default=1, help="processes to launch with Lightning (sequences are split)"
+        "--devices",
+        type=int,
+        default=1,
+        help="processes to launch with Lightning on --device's type (sequences are split across them)",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=None, help="denoising steps for --model (default: per task)")
@@ -62,22 +65,29 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     return p
 
 
-def _init_distributed(devices: int) -> int:
+def _init_distributed(devices: int, device: str | None) -> tuple[int, str]:
     """Launch ``devices`` processes with Lightning Fabric, or join a torchrun-style launch.
 
-    Returns this process's rank."""
+    The processes use the first ``devices`` devices of ``device``'s type (default: cuda when
+    available, else cpu): one GPU each over NCCL, or CPU processes over gloo. Returns this
+    process's rank and torch device."""
     import torch
     import torch.distributed as dist
 
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if devices > 1:
         from lightning.fabric import Fabric
 
-        fabric = Fabric(accelerator="auto", devices=devices, strategy="ddp")
+        fabric = Fabric(accelerator=torch.device(device).type, devices=devices, strategy="ddp")
         fabric.launch()
-        return fabric.global_rank
+        return fabric.global_rank, str(fabric.device)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return dist.get_rank() if dist.is_initialized() else 0
+        cuda = torch.device(device).type == "cuda"
+        if cuda and torch.device(device).index is None:
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if cuda else "gloo")
+    return (dist.get_rank() if dist.is_initialized() else 0), device
 
 
 def _source(args: argparse.Namespace, device: str) -> object:
@@ -100,15 +110,12 @@ def _source(args: argparse.Namespace, device: str) -> object:
 
 def main(argv: list[str], prog: str = "aether bench") -> int:
     """Entry point: ``argv[0]`` is ``bench``."""
-    import torch
-
     from aether.evaluation import runners
     from aether.evaluation.report import markdown_table, write_report
     from aether.evaluation.vbench import VBenchModels
 
     args = _parser(prog).parse_args(argv[1:])
-    rank = _init_distributed(args.devices)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    rank, device = _init_distributed(args.devices, args.device)
     options: dict[str, object] = {"sequences": args.sequences.split(",") if args.sequences else None}
     if args.dataset == "synthetic":
         options.update(
