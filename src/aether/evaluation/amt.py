@@ -408,7 +408,7 @@ class AMTS(nn.Module):
         if downsample != 1:
             small0 = resize(flow0, 1 / downsample) / downsample
             small1 = resize(flow1, 1 / downsample) / downsample
-        # linear motion: flow t->1 over t is the 0->1 flow, flow t->0 over 1-t the 1->0 flow
+        # flows from time t scaled to frame-to-frame motion (exact for linear motion at t = 0.5)
         corr0, corr1 = corr_fn(coords + small1 / embt, coords + small0 / (1 - embt))
         delta_feat, delta_flow = update(feat, torch.cat([small0, small1], 1), torch.cat([corr0, corr1], 1))
         return flow0 + delta_flow[:, 0:2], flow1 + delta_flow[:, 2:4], feat + delta_feat
