@@ -138,6 +138,21 @@ def test_motion_smoothness_closed_forms():
     assert motion_smoothness(Midpoint(), ramp, torch.device("cpu")) == pytest.approx(1.0)
     flicker = torch.tensor([0.0, 255.0] * 3 + [0.0])[:, None, None, None].expand(7, 3, 8, 8).clone()
     assert motion_smoothness(Midpoint(), flicker, torch.device("cpu")) == pytest.approx(0.0)
+    # VBench truncates the interpolated frame to uint8: the midpoint 1.5 of levels 0 and 3 is 1
+    steps = torch.tensor([0.0, 1.0, 3.0])[:, None, None, None].expand(3, 3, 8, 8).clone()
+    assert motion_smoothness(Midpoint(), steps, torch.device("cpu")) == pytest.approx(1.0)
+
+
+def test_amt_s_loaded_from_the_cache_layout(tmp_path):
+    from aether.evaluation.amt import AMTS, AMTInterpolator
+
+    assert VBenchModels(tmp_path).get("amt") is None
+    (tmp_path / "amt_model").mkdir()
+    torch.save({"state_dict": AMTS().state_dict()}, tmp_path / "amt_model" / "amt-s.pth")
+    amt = VBenchModels(tmp_path).get("amt")
+    assert isinstance(amt, AMTInterpolator) and not amt.training
+    frames = torch.from_numpy(_video(3, t=3, h=64, w=96)).permute(0, 3, 1, 2).float()
+    assert 0.0 <= motion_smoothness(amt, frames, torch.device("cpu")) <= 1.0
 
 
 def test_dynamic_degree_threshold_and_count():

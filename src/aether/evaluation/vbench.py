@@ -13,7 +13,7 @@ subject_consistency         ``dino_model/dino-vitb16/`` (transformers ViTModel, 
                             or ``dino_model/dino_vitbase16_pretrain.pth`` (DINO state dict)
 background_consistency      ``clip_model/ViT-B-32/`` (transformers CLIPVisionModelWithProjection)
                             or ``clip_model/ViT-B-32.pt`` (OpenAI CLIP TorchScript archive)
-motion_smoothness           an AMT-S frame interpolator passed as ``overrides={"amt": fn}``
+motion_smoothness           ``amt_model/amt-s.pth`` (AMT-S, :mod:`aether.evaluation.amt`)
 dynamic_degree              ``raft_model/raft_large_C_T_V2-1bb1363a.pth`` (torchvision RAFT)
 aesthetic_quality           ``clip_model/ViT-L-14/`` or ``clip_model/ViT-L-14.pt``, and the LAION
                             head ``aesthetic_model/emb_reader/sa_0_4_vit_l_14_linear.pth``
@@ -75,9 +75,8 @@ def vbench_cache_dir() -> Path:
 class VBenchModels:
     """Loads (once) the backbones of each dimension from the cache layout.
 
-    ``overrides`` maps a backbone name (see ``BACKBONES``) to a ready model or callable, for
-    backbones whose architecture is not bundled (AMT-S) or to inject one. ``get`` returns None
-    when the weights are absent.
+    ``overrides`` maps a backbone name (see ``BACKBONES``) to a ready model or callable to use
+    instead of the cached weights. ``get`` returns None when the weights are absent.
     """
 
     def __init__(
@@ -159,7 +158,9 @@ class VBenchModels:
         return head
 
     def _load_amt(self) -> Any:
-        return None
+        from .amt import load_amt_s
+
+        return load_amt_s(self.cache_dir / "amt_model" / "amt-s.pth")
 
     def _load_raft(self) -> Any:
         from torchvision.models import optical_flow
@@ -237,15 +238,16 @@ def motion_smoothness(
     device: torch.device,
 ) -> float:
     """Odd frames dropped and re-interpolated from their even neighbours:
-    (255 − mean |original − interpolated|) / 255 in uint8 units. ``interpolate`` maps two
-    (1,3,H,W) frames in [0,1] to the middle one."""
+    (255 − mean |original − interpolated|) / 255 in uint8 units, the interpolated frames
+    truncated to uint8 as VBench does. ``interpolate`` maps two (1,3,H,W) frames in [0,1] to the
+    middle one."""
     even = frames[0::2] / 255.0
     odd = frames[1 : 2 * (len(even) - 1) : 2]
     with torch.no_grad():
         mids = [
             interpolate(a[None].to(device), b[None].to(device))[0].cpu() for a, b in zip(even[:-1], even[1:])
         ]
-    pred = (torch.stack(mids) * 255).clamp(0, 255).round()
+    pred = (torch.stack(mids) * 255).clamp(0, 255).floor()
     return (255.0 - float((odd.round() - pred).abs().mean())) / 255.0
 
 
