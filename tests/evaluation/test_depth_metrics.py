@@ -2,10 +2,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from scipy.optimize import minimize
+from scipy import sparse
+from scipy.optimize import linprog, minimize
 
 from aether.evaluation import VideoDepthMetric, video_depth_metrics
-from aether.evaluation.depth_metrics import depth_sequence_stats
+from aether.evaluation import depth_metrics as dm
+from aether.evaluation.depth_metrics import depth_sequence_stats, scale_shift_l1
 
 
 def _gt(seed=0, shape=(3, 8, 10)):
@@ -69,6 +71,108 @@ def test_scale_shift_l1_reaches_the_l1_minimum():
         loss, [2.0, 0.0], method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20000}
     )
     assert loss([st["scale"], st["shift"]]) <= ref.fun + 1e-6
+
+
+def _l1_loss(pred, gt, s, t):
+    return float(np.abs(s * pred + t - gt).sum())
+
+
+def _exhaustive_l1(pred, gt):
+    """Exact minimum of Σ|s·pred + t − gt|: some minimiser makes two residuals vanish (one when pred
+    is constant), so try every line through two points and every horizontal line through one."""
+    i, j = np.triu_indices(pred.size, 1)
+    i, j = i[pred[i] != pred[j]], j[pred[i] != pred[j]]
+    s = np.concatenate([(gt[i] - gt[j]) / (pred[i] - pred[j]), np.zeros(pred.size)])
+    t = np.concatenate([gt[i] - s[: i.size] * pred[i], gt])
+    return np.abs(s[:, None] * pred[None] + t[:, None] - gt[None]).sum(1).min()
+
+
+def _linprog_l1(pred, gt):
+    """Minimum of Σ|s·pred + t − gt| from the linear program min Σ(u + v) s.t.
+    s·pred + t − u + v = gt, u, v ≥ 0 (HiGHS), polished to the exact vertex: the line through the
+    two points nearest the solver's line, when that is better."""
+    n = pred.size
+    eye = sparse.eye(n)
+    res = linprog(
+        np.r_[0.0, 0.0, np.ones(2 * n)],
+        A_eq=sparse.hstack([np.c_[pred, np.ones(n)], -eye, eye]).tocsr(),
+        b_eq=gt,
+        bounds=[(None, None)] * 2 + [(0, None)] * (2 * n),
+        method="highs",
+    )
+    assert res.status == 0
+    s, t = res.x[:2]
+    best = _l1_loss(pred, gt, s, t)
+    i, j = np.argsort(np.abs(s * pred + t - gt))[:2]
+    if pred[i] != pred[j]:
+        s = (gt[i] - gt[j]) / (pred[i] - pred[j])
+        best = min(best, _l1_loss(pred, gt, s, gt[i] - s * pred[i]))
+    return best
+
+
+def _case(kind, n, seed):
+    """(pred, gt) (n,) for the adversarial and random cases of the L1 scale & shift tests."""
+    rng = np.random.default_rng(seed)
+    gt = rng.uniform(1, 10, n)
+    if kind == "noise":
+        pred = 0.3 * gt + 0.5 + rng.normal(0, 0.3, n)
+    elif kind == "outliers":  # a quarter of the points far off, on one side
+        pred = 2.0 * gt - 1.0 + rng.laplace(0, 0.1, n)
+        pred[: n // 4] = rng.uniform(50, 100, n // 4)
+    elif kind == "ties":  # few distinct values: many coincident points and tied residuals
+        gt = rng.integers(1, 5, n).astype(float)
+        pred = np.round(gt / 2 + rng.integers(0, 2, n))
+    elif kind == "constant":
+        pred = np.full(n, 3.0)
+    elif kind == "exact":  # every point on one line
+        pred = gt / 2.5 - 0.2
+    elif kind == "anticorrelated":  # the minimiser has a negative scale
+        pred = 20.0 - gt + rng.normal(0, 0.5, n)
+    else:  # two clusters with very different spreads
+        pred = np.where(rng.random(n) < 0.5, 1e-3, 1e3) * rng.uniform(1, 2, n)
+    return pred, gt
+
+
+CASES = ["noise", "outliers", "ties", "constant", "exact", "anticorrelated", "clusters"]
+
+
+def _assert_l1_minimum(pred, gt, reference):
+    s, t = scale_shift_l1(torch.from_numpy(pred), torch.from_numpy(gt))
+    assert s.dtype == torch.float64 and s.shape == t.shape == ()
+    loss = _l1_loss(pred, gt, float(s), float(t))
+    assert loss <= reference * (1 + 1e-9) + 1e-12 * np.abs(gt).sum()
+
+
+@pytest.mark.parametrize("kind", CASES)
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 40])
+def test_scale_shift_l1_matches_exhaustive_search(kind, n):
+    pred, gt = _case(kind, n, n)
+    _assert_l1_minimum(pred, gt, _exhaustive_l1(pred, gt))
+
+
+@pytest.mark.parametrize("kind", CASES)
+def test_scale_shift_l1_reduction_matches_linear_program(kind, monkeypatch):
+    # a tiny direct-search limit sends 1500 points through several levels of reduction
+    monkeypatch.setattr(dm, "_DIRECT_MAX", 16)
+    pred, gt = _case(kind, 1500, 11)
+    _assert_l1_minimum(pred, gt, _linprog_l1(pred, gt))
+
+
+@pytest.mark.parametrize("kind", ["noise", "outliers", "ties"])
+def test_scale_shift_l1_large_problem_matches_linear_program(kind):
+    pred, gt = _case(kind, 6000, 12)
+    _assert_l1_minimum(pred, gt, _linprog_l1(pred, gt))
+
+
+def test_scale_shift_l1_float32_and_input_validation():
+    pred, gt = _case("noise", 3000, 13)
+    s, t = scale_shift_l1(torch.from_numpy(pred).float(), torch.from_numpy(gt).float())
+    assert s.dtype == torch.float32
+    assert _l1_loss(pred, gt, float(s), float(t)) <= _linprog_l1(pred, gt) * (1 + 1e-5)
+    with pytest.raises(ValueError, match=r"\(N,\)"):
+        scale_shift_l1(torch.ones(3), torch.ones(4))
+    with pytest.raises(ValueError, match="finite"):
+        scale_shift_l1(torch.tensor([1.0, float("nan")]), torch.ones(2))
 
 
 def test_scale_shift_l2_is_ordinary_least_squares():

@@ -7,6 +7,7 @@ protocol's alignments, clipped to the cap, and scored over all valid pixels of t
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -49,40 +50,178 @@ def scale_l1_weiszfeld(pred: torch.Tensor, gt: torch.Tensor, iterations: int = 1
     return s.clamp(min=1e-3)
 
 
-def _l1_at_scale(pred: torch.Tensor, gt: torch.Tensor, s: torch.Tensor) -> tuple[float, torch.Tensor]:
-    """min over t of mean |s·pred + t − gt| and its minimiser t = median(gt − s·pred)."""
-    r = gt - s * pred
-    t = r.median()
-    return float(r.sub_(t).abs_().mean()), t
+# Scale & shift L1 alignment. The loss F(s, t) = Σ w·|c − d·s − t| (d = pred, c = gt) is convex
+# and piecewise linear. Large problems are reduced (Portnoy & Koenker's preprocessing): a fit on a
+# random subsample predicts which points lie above or below the optimal line; each of those two
+# sets is replaced by one weighted point (its weighted mean, whose absolute residual equals the
+# set's summed residuals while their signs agree, and bounds it from below otherwise), and the
+# reduced problem is solved recursively. Its minimiser minimises F exactly when every replaced
+# point keeps its predicted sign there; otherwise wrong-signed points rejoin the problem (or the
+# band widens) and it is solved again. Small problems take a golden-section search over s of the
+# convex g(s) = min_t F(s, t), whose inner minimiser is a weighted median, to float precision.
+
+_DIRECT_MAX = 2048  # problems up to this many points are searched directly
+_BAND_SE = 3.0  # half-width of the kept band around the subsample fit, in its standard errors
+_GOLDEN = (5**0.5 - 1) / 2
 
 
-def scale_shift_l1(
-    pred: torch.Tensor, gt: torch.Tensor, rtol: float = 1e-7
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(s, t) minimising Σ|s·pred + t − gt| (pred, gt (N,)). For a fixed scale the best shift is a
-    median, and the remaining loss is convex in s: a golden-section search from the median ratio
-    s0 = median(gt)/median(pred) over [0, 2·s0] (widened while the minimum is at its end) finds the
-    scale to ``rtol``·s0."""
-    s0 = gt.median() / pred.median()
-    lo, hi = torch.zeros_like(s0), 2 * s0
-    for _ in range(30):
-        if _l1_at_scale(pred, gt, hi)[0] >= _l1_at_scale(pred, gt, hi / 2)[0]:
-            break
-        lo, hi = hi / 2, 2 * hi
-    ratio = (5**0.5 - 1) / 2
-    a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
-    fa, fb = _l1_at_scale(pred, gt, a)[0], _l1_at_scale(pred, gt, b)[0]
-    while float(hi - lo) > rtol * float(s0.abs()):
+def _weighted_median(z: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
+    """Lower weighted median of z (n,) with positive weights w (n,) (None: unit weights)."""
+    if w is None:
+        return z.kthvalue((z.numel() + 1) // 2).values
+    zs, order = z.sort()
+    cw = w[order].cumsum(0)
+    return zs[torch.searchsorted(cw, cw[-1:] / 2).clamp_(max=z.numel() - 1)[0]]
+
+
+def _shift_loss(d: torch.Tensor, c: torch.Tensor, w: torch.Tensor | None, s: float) -> tuple[float, float]:
+    """g(s) = min_t Σ w·|c − d·s − t| and its minimiser t (a weighted median), for d, c, w (n,)."""
+    z = torch.add(c, d, alpha=-s)
+    t = _weighted_median(z, w)
+    z.sub_(t).abs_()
+    return float(z.sum() if w is None else torch.dot(z, w)), float(t)
+
+
+def _golden_line(
+    d: torch.Tensor, c: torch.Tensor, w: torch.Tensor | None, s_init: float | None
+) -> tuple[float, float]:
+    """(s, t) minimising Σ w·|c − d·s − t| by golden-section search of the convex g(s) to float
+    precision, bracketed by doubling steps from ``s_init`` (default: the median ratio)."""
+    if s_init is None:
+        s_init = float(_weighted_median(c, w) / _weighted_median(d, w))
+        s_init = s_init if math.isfinite(s_init) else 0.0
+    spread = float(d.max() - d.min())
+    scale = max(abs(s_init), float(c.max() - c.min()) / spread if spread > 0 else 0.0)
+    step = 0.05 * scale if 0 < scale < math.inf else 1.0
+    g = lambda s: _shift_loss(d, c, w, s)[0]
+    f0, lo, hi = g(s_init), s_init - step, s_init + step
+    flo, fhi = g(lo), g(hi)
+    if min(flo, fhi) < f0:  # walk downhill with doubling steps until g rises
+        sign = 1.0 if fhi < f0 else -1.0
+        prev, x, fx = s_init, s_init + sign * step, min(flo, fhi)
+        while True:
+            step *= 2
+            nxt = x + sign * step
+            fn = g(nxt)
+            if not fn < fx or not math.isfinite(nxt):
+                break
+            prev, x, fx = x, nxt, fn
+        lo, hi = min(prev, nxt), max(prev, nxt)
+    eps = torch.finfo(d.dtype).eps
+    a, b = hi - _GOLDEN * (hi - lo), lo + _GOLDEN * (hi - lo)
+    fa, fb = g(a), g(b)
+    while hi - lo > 4 * eps * max(abs(lo), abs(hi), 1e-3 * step):
         if fa <= fb:
             hi, b, fb = b, a, fa
-            a = hi - ratio * (hi - lo)
-            fa = _l1_at_scale(pred, gt, a)[0]
+            a = hi - _GOLDEN * (hi - lo)
+            if not lo < a < b:
+                break
+            fa = g(a)
         else:
             lo, a, fa = a, b, fb
-            b = lo + ratio * (hi - lo)
-            fb = _l1_at_scale(pred, gt, b)[0]
-    s = (lo + hi) / 2
-    return s, _l1_at_scale(pred, gt, s)[1]
+            b = lo + _GOLDEN * (hi - lo)
+            if not a < b < hi:
+                break
+            fb = g(b)
+    s = a if fa <= fb else b
+    return s, _shift_loss(d, c, w, s)[1]
+
+
+def _subsample(
+    d: torch.Tensor, c: torch.Tensor, w: torch.Tensor | None, m: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """A smaller weighted problem approximating (d, c, w): m points drawn with probability
+    proportional to weight, each standing for 1/m of the drawn weight, plus every point heavier
+    than 1/m of the total kept whole."""
+    if w is None:
+        idx = torch.randint(d.numel(), (m,), generator=generator, device=d.device)
+        return d[idx], c[idx], None
+    heavy = w >= w.sum() / m
+    cw = torch.where(heavy, 0, w).cumsum(0)
+    u = torch.rand(m, generator=generator, device=d.device, dtype=w.dtype).mul_(cw[-1])
+    idx = torch.searchsorted(cw, u).clamp_(max=d.numel() - 1)
+    ws = torch.cat([(cw[-1] / m).expand(m), w[heavy]])
+    return torch.cat([d[idx], d[heavy]]), torch.cat([c[idx], c[heavy]]), ws
+
+
+def _lad_line(
+    d: torch.Tensor, c: torch.Tensor, w: torch.Tensor | None = None, s_init: float | None = None
+) -> tuple[float, float]:
+    """(s, t) minimising Σ w·|c − d·s − t| exactly (to float precision) for d, c, w (n,), w > 0
+    (None: unit weights); see the comment above for the method."""
+    n = d.numel()
+    if n <= _DIRECT_MAX:
+        return _golden_line(d, c, w, s_init)
+    m = min(n // 4, max(_DIRECT_MAX // 2, int(n ** (2 / 3))))
+    ds, cs, ws = _subsample(d, c, w, m, torch.Generator(device=d.device).manual_seed(n))
+    s0, t0 = _lad_line(ds, cs, ws, s_init)
+    # band |c − d·s0 − t0| ≤ lam·(|d − mean d| + sd d): the fit's error grows away from the mean
+    d_mean, d_sd = float(ds.mean()), float(ds.std()) if ds.numel() > 1 else 0.0
+    d_sd = d_sd if d_sd > 0 else 1.0
+    q_sub = torch.add(cs, ds, alpha=-s0).sub_(t0).abs_().div_(ds.sub(d_mean).abs_().add_(d_sd))
+    lam = float(q_sub.kthvalue(max(1, min(m, int(m**0.5 * _BAND_SE)))).values)
+    q, buf = torch.add(c, d, alpha=-s0).sub_(t0), torch.empty_like(d)
+    q.div_(torch.sub(d, d_mean, out=buf).abs_().add_(d_sd))
+    upper, lower = q > lam, q < -lam
+    active = ~(upper | lower)
+    if w is None:
+        totals = torch.stack([torch.full_like(d[0], n), d.sum(), c.sum()])
+    else:
+        totals = torch.stack([w.sum(), torch.dot(w, d), torch.dot(w, c)])
+    lo_c, hi_c = torch.aminmax(c)
+    lo_d, hi_d = torch.aminmax(d)
+    c_max, d_max = float(torch.maximum(-lo_c, hi_c)), float(torch.maximum(-lo_d, hi_d))
+    wrong = torch.empty_like(active)
+    while int(torch.count_nonzero(active)) + 2 <= n // 2:
+        da, ca = d[active], c[active]
+        wa = torch.ones_like(da) if w is None else w[active]
+        wm = buf.copy_(upper) if w is None else torch.mul(w, upper, out=buf)
+        up = torch.stack([wm.sum(), torch.dot(wm, d), torch.dot(wm, c)])
+        low = totals - up - torch.stack([wa.sum(), torch.dot(wa, da), torch.dot(wa, ca)])
+        globs = torch.stack([up, low])
+        globs = globs[globs[:, 0] > 0]
+        s, t = _lad_line(
+            torch.cat([da, globs[:, 1] / globs[:, 0]]),
+            torch.cat([ca, globs[:, 2] / globs[:, 0]]),
+            torch.cat([wa, globs[:, 0]]),
+            s0,
+        )
+        # replaced points must keep their sign (up to rounding) for (s, t) to minimise F
+        r = torch.add(c, d, alpha=-s, out=buf).sub_(t)
+        tol = 16 * torch.finfo(d.dtype).eps * (c_max + abs(s) * d_max + abs(t))
+        torch.lt(r, -tol, out=wrong).logical_and_(upper).logical_or_(torch.gt(r, tol).logical_and_(lower))
+        n_wrong = int(torch.count_nonzero(wrong))
+        if n_wrong == 0:
+            return s, t
+        # wrong-signed points rejoin the problem (so each round grows it); many widen the band
+        wrong.logical_not_()
+        upper &= wrong
+        lower &= wrong
+        if n_wrong > max(100, int(torch.count_nonzero(active)) // 10):
+            lam *= 2
+            upper &= q > lam
+            lower &= q < -lam
+        torch.logical_or(upper, lower, out=active).logical_not_()
+    # no reduction: merge coincident points, else search over all of them
+    points, inverse = torch.unique(torch.stack([d, c], 1), dim=0, return_inverse=True)
+    if points.shape[0] <= n // 2:
+        merged = torch.zeros(points.shape[0], dtype=d.dtype, device=d.device)
+        merged.index_add_(0, inverse, torch.ones_like(d) if w is None else w)
+        return _lad_line(points[:, 0].contiguous(), points[:, 1].contiguous(), merged, s0)
+    return _golden_line(d, c, w, s0)
+
+
+def scale_shift_l1(pred: torch.Tensor, gt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(s, t) minimising Σ|s·pred + t − gt| (pred, gt (N,)) exactly, up to float rounding: the L1
+    scale & shift alignment. Where the minimiser is not unique (e.g. constant pred) one of them."""
+    if pred.shape != gt.shape or pred.ndim != 1 or pred.numel() == 0:
+        raise ValueError(
+            f"pred, gt: expected two non-empty (N,) tensors, received {tuple(pred.shape)}, {tuple(gt.shape)}"
+        )
+    if not bool(torch.isfinite(pred.sum() + gt.sum())):
+        raise ValueError("pred, gt: expected finite values")
+    s, t = _lad_line(pred, gt)
+    return pred.new_tensor(s), pred.new_tensor(t)
 
 
 def scale_shift_l2(pred: torch.Tensor, gt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
