@@ -47,6 +47,8 @@ def test_each_command_writes_its_outputs(tiny_dirs, files, tmp_path, capsys):
                 str(files / "clip.mp4"),
                 "--smooth",
                 "kalman",
+                "--ensemble",
+                "2",
                 *_model_args(tiny_dirs, tmp_path / "r"),
             ]
         )

@@ -153,3 +153,39 @@ def test_inference_with_cached_prompt_never_builds_the_text_encoder(
     fresh.progress = False
     world = fresh.predict(random_video(1)[0], num_frames=17, num_inference_steps=1)
     assert world.num_frames == 17
+
+
+def _generate(pipe, video, seed, **kwargs):
+    import torch
+
+    seen = {}
+    out = pipe.generate(
+        "reconstruction", video=video, num_frames=17, num_inference_steps=2,
+        generator=torch.Generator().manual_seed(seed), hook=lambda name, x: seen.__setitem__(name, x.clone()),
+        **kwargs,
+    )  # fmt: skip
+    return out, seen
+
+
+def test_ensemble_averages_independent_samples(pipe, random_video):
+    import torch
+
+    from aether.pipeline.pipeline import to_frames
+
+    video = to_frames(random_video(17))
+    single, seen1 = _generate(pipe, video, 0)
+    out, seen = _generate(pipe, video, 0, num_samples=3)
+    init, final = seen["initial_latents"], seen["final_latents"]
+    assert init.shape[0] == final.shape[0] == 3 and seen["condition"].shape[0] == 3
+    torch.testing.assert_close(init[:1], seen1["initial_latents"])  # the same generator stream
+    assert not torch.equal(init[0], init[1]) and not torch.equal(final[0], final[1])
+    torch.testing.assert_close(out["latents"], final.mean(0, keepdim=True))
+    assert out["latents"].shape == single["latents"].shape and out["disparity"].shape == (17, 32, 48)
+    # the average of 8 samples varies over seeds about 8 times less than one sample does
+    one = torch.stack([_generate(pipe, video, s)[0]["latents"] for s in range(8)])
+    eight = torch.stack([_generate(pipe, video, s, num_samples=8)[0]["latents"] for s in range(8)])
+    assert float(eight.var(0).mean()) < 0.3 * float(one.var(0).mean())
+    world = pipe.reconstruct(random_video(17), ensemble_size=2)
+    assert world.depth.shape == (17, 32, 48)
+    with pytest.raises(ValueError, match="num_samples"):
+        pipe.reconstruct(random_video(17), ensemble_size=0)

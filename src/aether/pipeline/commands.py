@@ -26,6 +26,9 @@ def _parser(command: str, prog: str) -> argparse.ArgumentParser:
         parser.add_argument("--frames", type=int, default=None, help="read at most this many frames")
         parser.add_argument("--window", type=int, default=41, help="temporal window (frames)")
         parser.add_argument("--stride", type=int, default=24, help="temporal window stride (frames)")
+        parser.add_argument(
+            "--ensemble", type=int, default=1, help="samples averaged per window (test-time ensemble)"
+        )
     else:
         parser.add_argument("image", help="observation image (any PIL format)")
         if command == "plan":
@@ -128,7 +131,9 @@ def main(argv: list[str], prog: str = "aether") -> int:
         "seed": args.seed,
     }
     if command == "reconstruct":
-        world = pipe.reconstruct(inputs["video"], window=args.window, stride=args.stride, **common)
+        world = pipe.reconstruct(
+            inputs["video"], window=args.window, stride=args.stride, ensemble_size=args.ensemble, **common
+        )
     else:
         extra = {
             "num_frames": args.frames,

@@ -25,6 +25,7 @@ from torch import Tensor
 
 from aether.geometry.raymap import RAY_ORIGIN_SCALE, signed_expm1
 from aether.training import losses
+from aether.training.timesteps import check_timestep_sampling, sample_timesteps
 
 TASK_OF_COLOR_MODE = ("planning", "prediction", "reconstruction", "unconditional")
 """Name of the task each ``TaskSampler`` colour mode trains (0 obs+goal, 1 obs, 2 video, 3 none)."""
@@ -130,8 +131,11 @@ class AetherModule(L.LightningModule):
             ``total_steps`` (None: the trainer's estimate).
         gradient_checkpointing: recompute transformer activations in the backward pass.
         ema_decay: keep an exponential moving average of the transformer (None: off).
+        timestep_sampling: training timestep distribution, ``{"kind": "uniform"}`` (the
+            paper's, default) or ``{"kind": "logit_normal", "mean": m, "std": s}``.
         validation: ``tasks`` to sample, ``num_inference_steps`` per task (optional),
-            ``max_batches`` images logged.
+            ``ensemble`` (reconstruction samples averaged, default 1), ``max_batches`` images
+            logged.
         seed: seed of the task/timestep/noise generator (offset by the rank).
     """
 
@@ -151,6 +155,7 @@ class AetherModule(L.LightningModule):
         lr_scheduler: dict[str, Any] | None = None,
         gradient_checkpointing: bool = False,
         ema_decay: float | None = None,
+        timestep_sampling: dict[str, Any] | None = None,
         validation: dict[str, Any] | None = None,
         seed: int = 0,
     ) -> None:
@@ -199,6 +204,7 @@ class AetherModule(L.LightningModule):
         self.stage2 = {**DEFAULT_STAGE2, **(stage2 or {})}
         self.optimizer_config = {**DEFAULT_OPTIMIZER, **(optimizer or {})}
         self.lr_scheduler_config = {**DEFAULT_LR_SCHEDULER, **(lr_scheduler or {})}
+        self.timestep_sampling = check_timestep_sampling(timestep_sampling)
         self.validation_config = {
             "tasks": ["reconstruction", "prediction", "planning"],
             "max_batches": 1,
@@ -382,7 +388,7 @@ class AetherModule(L.LightningModule):
         g = self.generator
         color_mode, keep_action = self.task_sampler.sample(b, generator=g)
         color_mode, keep_action = color_mode.to(self.device), keep_action.to(self.device)
-        timesteps = torch.randint(0, len(self.alphas_cumprod), (b,), generator=g).to(self.device)
+        timesteps = sample_timesteps(b, len(self.alphas_cumprod), g, self.timestep_sampling).to(self.device)
         noise = torch.randn(z0.shape, generator=g).to(self.device, z0.dtype)
         condition = self.condition(latents, color_mode, keep_action)
         noisy = losses.add_noise(self.alphas_cumprod, z0, noise, timesteps)
@@ -452,6 +458,7 @@ class AetherModule(L.LightningModule):
             batch,
             tasks=self.validation_config["tasks"],
             steps=self.validation_config.get("num_inference_steps"),
+            ensemble=int(self.validation_config.get("ensemble", 1)),
         )
         b = batch["video"].shape[0]
         for task, res in results.items():

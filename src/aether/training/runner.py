@@ -16,6 +16,7 @@ The recipe's ``run`` section drives what happens around the LightningCLI fit::
         clips: 8                      # held-out clips from the validation shards
         tasks: [reconstruction, prediction, planning]
         steps: {reconstruction: 4, prediction: 25, planning: 25}
+        ensemble: 1                   # reconstruction samples averaged per clip
         action: true                  # prediction/planning follow the true trajectory
         pictures: 2                   # clips drawn in the report
 """
@@ -62,8 +63,9 @@ def prepare_data(prepare: dict[str, Any]) -> list[str]:
 def evaluate_module(module: Any, datamodule: Any, config: dict[str, Any]) -> dict[str, Any]:
     """Evaluate ``module`` on the first ``config['clips']`` validation clips.
 
-    Returns ``{"tasks": {task: {"metrics", "baseline"}}, "clips": n, "batches": [...]}``,
-    metrics averaged over clips; ``batches`` keeps (batch, results) for pictures.
+    Returns ``{"tasks": {task: {"metrics", "baseline"}}, "clips": n, "batches": [...],
+    "settings": {"steps", "ensemble"}}``, metrics averaged over clips; ``batches`` keeps
+    (batch, results) for pictures.
     """
     from aether.training.validation import TASKS, evaluate_batch
 
@@ -87,6 +89,7 @@ def evaluate_module(module: Any, datamodule: Any, config: dict[str, Any]) -> dic
                 steps=config.get("steps"),
                 action=bool(config.get("action", True)),
                 seed=int(config.get("seed", 0)),
+                ensemble=int(config.get("ensemble", 1)),
             )
             for task, r in res.items():
                 rows[task].append((r.metrics, r.baseline))
@@ -105,7 +108,8 @@ def evaluate_module(module: Any, datamodule: Any, config: dict[str, Any]) -> dic
         }
         for task, pairs in rows.items()
     }
-    return {"tasks": summary, "clips": seen, "batches": kept}
+    settings = {"steps": dict(config.get("steps") or {}), "ensemble": int(config.get("ensemble", 1))}
+    return {"tasks": summary, "clips": seen, "batches": kept, "settings": settings}
 
 
 def _mean(rows: Sequence[dict[str, float]]) -> dict[str, float]:
@@ -233,6 +237,15 @@ def write_report(
         "frames that were not given.",
         "",
     ]
+    settings = evaluation.get("settings") or {}
+    steps = settings.get("steps") or {}
+    if steps or settings.get("ensemble", 1) > 1:
+        sampled = ", ".join(f"{task} {n}" for task, n in steps.items()) or "task defaults"
+        lines += [
+            f"Denoising steps: {sampled}; reconstruction averages {settings.get('ensemble', 1)} "
+            "sample(s) per clip (test-time ensemble).",
+            "",
+        ]
     lines += ["## Pictures", ""]
     curve = (
         loss_curve(Path(info.get("metrics_csv", "")), out / "loss.png") if info.get("metrics_csv") else None
@@ -250,6 +263,7 @@ def write_report(
         "recipe": recipe_path,
         "training": info,
         "clips": evaluation["clips"],
+        "settings": evaluation.get("settings", {}),
         "tasks": evaluation["tasks"],
         "margins": checks,
     }

@@ -107,6 +107,7 @@ def evaluate_clip(
     action: bool = True,
     guidance: float = 1.0,
     seed: int = 0,
+    ensemble: int = 1,
 ) -> dict[str, TaskResult]:
     """Run each task on clip ``index`` of a batch and score it.
 
@@ -119,6 +120,7 @@ def evaluate_clip(
         action: condition prediction and planning on the true trajectory.
         guidance: classifier-free guidance of prediction and planning (1 = none).
         seed: sampling seed.
+        ensemble: reconstruction samples averaged (the pipeline's test-time ensemble).
     """
     unknown = sorted(set(tasks) - set(TASKS))
     if unknown:
@@ -155,7 +157,7 @@ def evaluate_clip(
             "num_inference_steps": steps.get(task),
         }
         if task == "reconstruction":
-            out = pipe.generate(task, video=video.to(device), **kwargs)
+            out = pipe.generate(task, video=video.to(device), num_samples=ensemble, **kwargs)
             disp = out["disparity"].float()
             pred_valid = out["valid"] & (disp > 0)
             pred_depth = torch.where(pred_valid, 1.0 / disp.clamp_min(1e-6), 0.0)
@@ -202,8 +204,10 @@ def evaluate_batch(
     steps: dict[str, int] | None = None,
     action: bool = True,
     seed: int = 0,
+    ensemble: int = 1,
 ) -> dict[str, TaskResult]:
-    """Evaluate every clip of a batch; metrics are averaged over the clips (outputs of clip 0 kept)."""
+    """Evaluate every clip of a batch (see :func:`evaluate_clip`); metrics are averaged over the
+    clips (outputs of clip 0 kept)."""
     if list(module.target_modalities) != ["color", "disparity", "raymap"]:
         raise ValueError(
             "evaluation samples through AetherPipeline, which decodes the target layout "
@@ -213,7 +217,11 @@ def evaluate_batch(
     per_clip = []
     with pipeline_for(module) as pipe:
         for i in range(batch["video"].shape[0]):
-            per_clip.append(evaluate_clip(pipe, batch, i, tasks=tasks, steps=steps, action=action, seed=seed))
+            per_clip.append(
+                evaluate_clip(
+                    pipe, batch, i, tasks=tasks, steps=steps, action=action, seed=seed, ensemble=ensemble
+                )
+            )
     return {
         task: TaskResult(
             metrics=_mean([r[task].metrics for r in per_clip]),
