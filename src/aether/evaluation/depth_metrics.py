@@ -61,7 +61,7 @@ def scale_l1_weiszfeld(pred: torch.Tensor, gt: torch.Tensor, iterations: int = 1
 # convex g(s) = min_t F(s, t), whose inner minimiser is a weighted median, to float precision.
 
 _DIRECT_MAX = 2048  # problems up to this many points are searched directly
-_BAND_SE = 3.0  # half-width of the kept band around the subsample fit, in its standard errors
+_BAND_SE = 5.0  # half-width of the kept band around the subsample fit, in its standard errors
 _GOLDEN = (5**0.5 - 1) / 2
 
 
@@ -74,12 +74,14 @@ def _weighted_median(z: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
     return zs[torch.searchsorted(cw, cw[-1:] / 2).clamp_(max=z.numel() - 1)[0]]
 
 
-def _shift_loss(d: torch.Tensor, c: torch.Tensor, w: torch.Tensor | None, s: float) -> tuple[float, float]:
+def _shift_loss(
+    d: torch.Tensor, c: torch.Tensor, w: torch.Tensor | None, s: float
+) -> tuple[float, torch.Tensor]:
     """g(s) = min_t Σ w·|c − d·s − t| and its minimiser t (a weighted median), for d, c, w (n,)."""
     z = torch.add(c, d, alpha=-s)
     t = _weighted_median(z, w)
     z.sub_(t).abs_()
-    return float(z.sum() if w is None else torch.dot(z, w)), float(t)
+    return float((z if w is None else z.mul_(w)).sum()), t
 
 
 def _golden_line(
@@ -124,7 +126,7 @@ def _golden_line(
                 break
             fb = g(b)
     s = a if fa <= fb else b
-    return s, _shift_loss(d, c, w, s)[1]
+    return s, float(_shift_loss(d, c, w, s)[1])
 
 
 def _subsample(
@@ -171,8 +173,9 @@ def _lad_line(
     lo_c, hi_c = torch.aminmax(c)
     lo_d, hi_d = torch.aminmax(d)
     c_max, d_max = float(torch.maximum(-lo_c, hi_c)), float(torch.maximum(-lo_d, hi_d))
-    wrong = torch.empty_like(active)
+    wrong, rounds = torch.empty_like(active), 0
     while int(torch.count_nonzero(active)) + 2 <= n // 2:
+        rounds += 1
         da, ca = d[active], c[active]
         wa = torch.ones_like(da) if w is None else w[active]
         wm = buf.copy_(upper) if w is None else torch.mul(w, upper, out=buf)
@@ -193,11 +196,12 @@ def _lad_line(
         n_wrong = int(torch.count_nonzero(wrong))
         if n_wrong == 0:
             return s, t
-        # wrong-signed points rejoin the problem (so each round grows it); many widen the band
+        # wrong-signed points rejoin the problem (so each round grows it); many, or a third
+        # round, widen the band
         wrong.logical_not_()
         upper &= wrong
         lower &= wrong
-        if n_wrong > max(100, int(torch.count_nonzero(active)) // 10):
+        if rounds > 2 or n_wrong > max(100, int(torch.count_nonzero(active)) // 10):
             lam *= 2
             upper &= q > lam
             lower &= q < -lam
