@@ -139,6 +139,30 @@ def test_benchmarks_through_the_tiny_pipeline(tmp_path):
     assert np.isfinite(result["mean"]["psnr"]) and result["mean"]["lpips"] is None
 
 
+def test_model_options_reach_the_pipeline(monkeypatch):
+    from aether.evaluation import commands, runners
+
+    seen = {}
+    monkeypatch.setattr(runners.PipelineSource, "__init__", lambda self, *a, **kw: seen.update(kw))
+    args = commands._parser("aether bench").parse_args(
+        [
+            "video-depth",
+            "--dataset",
+            "synthetic",
+            "--model",
+            "m",
+            "--out",
+            "o",
+            "--steps",
+            "3",
+            "--ensemble",
+            "5",
+        ]
+    )
+    assert isinstance(commands._source(args, "cpu"), runners.PipelineSource)
+    assert seen["num_inference_steps"] == 3 and seen["ensemble"] == 5
+
+
 def test_saved_predictions_read_world4d_directories(tmp_path):
     from aether.pipeline import World4D
 

@@ -54,6 +54,9 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=None, help="denoising steps for --model (default: per task)")
+    p.add_argument(
+        "--ensemble", type=int, default=1, help="reconstruction samples averaged per window for --model"
+    )
     p.add_argument("--num-sequences", type=int, default=4, help="synthetic: held-out clips")
     p.add_argument("--num-frames", type=int, default=17, help="synthetic: frames per clip")
     p.add_argument("--height", type=int, default=64, help="synthetic: frame height")
@@ -104,7 +107,13 @@ def _source(args: argparse.Namespace, device: str) -> object:
             raise ValueError("--baseline-model: expected --prompts FILE with per-clip prompts, received none")
         return runners.CogVideoXBaseline(args.baseline_model, args.prompts, device=device, seed=args.seed)
     return runners.PipelineSource(
-        args.model, base=args.base, device=device, action=args.action, seed=args.seed
+        args.model,
+        base=args.base,
+        device=device,
+        action=args.action,
+        seed=args.seed,
+        num_inference_steps=args.steps,
+        ensemble=args.ensemble,
     )
 
 

@@ -144,7 +144,8 @@ class PipelineSource:
     spatial windows, which the pipeline chooses itself at its model resolution).
 
     ``action=True`` passes the ground-truth trajectory (relative to frame 0) to predict/plan;
-    ``num_inference_steps`` overrides the tasks' defaults (4 for reconstruction, 50 otherwise)."""
+    ``num_inference_steps`` overrides the tasks' defaults (4 for reconstruction, 50 otherwise);
+    ``ensemble`` reconstruction samples are averaged per window (the pipeline's test-time ensemble)."""
 
     def __init__(
         self,
@@ -154,6 +155,7 @@ class PipelineSource:
         action: bool = False,
         seed: int = 0,
         num_inference_steps: int | None = None,
+        ensemble: int = 1,
     ) -> None:
         from aether.pipeline import AetherPipeline
 
@@ -163,12 +165,15 @@ class PipelineSource:
             self.pipe = self.pipe.to(device)
         self.action, self.seed = action, seed
         self.steps = {} if num_inference_steps is None else {"num_inference_steps": num_inference_steps}
+        self.ensemble = ensemble
         self.ignored_windowing: list[str] = []
 
     def reconstruct(self, seq: EvalSequence, task: str) -> dict[str, np.ndarray]:
         kwargs, ignored = _accepted_kwargs(self.pipe.reconstruct, WINDOWS[task])
         self.ignored_windowing = ignored
-        world = self.pipe.reconstruct(seq.rgb(), seed=self.seed, **self.steps, **kwargs)
+        world = self.pipe.reconstruct(
+            seq.rgb(), seed=self.seed, ensemble_size=self.ensemble, **self.steps, **kwargs
+        )
         return {"depth": _numpy(world.depth), "c2w": _numpy(world.c2w)}
 
     def _trajectory(self, seq: EvalSequence) -> Any:
