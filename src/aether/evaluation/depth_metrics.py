@@ -92,8 +92,11 @@ def _golden_line(
     if s_init is None:
         s_init = float(_weighted_median(c, w) / _weighted_median(d, w))
         s_init = s_init if math.isfinite(s_init) else 0.0
-    spread = float(d.max() - d.min())
-    scale = max(abs(s_init), float(c.max() - c.min()) / spread if spread > 0 else 0.0)
+    eps = torch.finfo(d.dtype).eps
+    d_lo, d_hi = (float(x) for x in torch.aminmax(d))
+    if d_hi - d_lo <= 4 * eps * max(-d_lo, d_hi):  # constant pred: every scale is as good
+        return s_init, float(_weighted_median(torch.add(c, d, alpha=-s_init), w))
+    scale = max(abs(s_init), float(c.max() - c.min()) / (d_hi - d_lo))
     step = 0.05 * scale if 0 < scale < math.inf else 1.0
     g = lambda s: _shift_loss(d, c, w, s)[0]
     f0, lo, hi = g(s_init), s_init - step, s_init + step
@@ -109,7 +112,6 @@ def _golden_line(
                 break
             prev, x, fx = x, nxt, fn
         lo, hi = min(prev, nxt), max(prev, nxt)
-    eps = torch.finfo(d.dtype).eps
     a, b = hi - _GOLDEN * (hi - lo), lo + _GOLDEN * (hi - lo)
     fa, fb = g(a), g(b)
     while hi - lo > 4 * eps * max(abs(lo), abs(hi), 1e-3 * step):
