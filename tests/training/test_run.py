@@ -32,6 +32,7 @@ def test_tiny_recipe_smoke_run_writes_a_report(tmp_path) -> None:
         "model.stage2_start_step=2",
         "run.evaluate.clips=1",
         "run.evaluate.steps={reconstruction: 2, prediction: 2, planning: 2}",
+        "run.evaluate.ensemble=2",
         "run.checkpoint_every=2",
     ]
     args = ["run", RECIPE, "--name", "smoke"]
@@ -52,6 +53,12 @@ def test_tiny_recipe_smoke_run_writes_a_report(tmp_path) -> None:
     }
     assert (out / "model" / "transformer" / "config.json").is_file()
     assert (out / "checkpoints" / "last.ckpt").is_file() and (out / "loss.png").is_file()
+    assert metrics["settings"]["ensemble"] == 2 and "averages 2 sample(s)" in report
+    # the finished run is not resumed under other model settings
+    from aether.training.runner import run_recipe
+
+    with pytest.raises(ValueError, match=r"model\.action_keep differ"):
+        run_recipe(RECIPE, [*overrides, "model.action_keep=0.25"], name="smoke")
 
 
 def test_static_camera_baseline_closed_form() -> None:

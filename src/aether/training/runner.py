@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 # learning margins the tiny recipe must show: model metric <= factor * baseline metric
 MARGINS = {("reconstruction", "abs_rel"): 0.5, ("reconstruction", "ate"): 0.5}
 LOWER_IS_BETTER = {"abs_rel", "ate", "rpe_trans", "rpe_rot"}
+# settings that may change between a run and its resumption (they do not change what is learnt)
+RESUMABLE_CHANGES = {"num_workers", "validation"}
 
 
 def prepare_data(prepare: dict[str, Any]) -> list[str]:
@@ -271,6 +273,27 @@ def write_report(
     return report
 
 
+def check_same_settings(ckpt: str, saved: dict[str, Any], module: Any, data: Any) -> None:
+    """ValueError when the checkpoint was trained with other model or data settings than the
+    recipe now asks for (resuming it would continue, or evaluate, a different run)."""
+    differ = []
+    for section, key, obj in (
+        ("model", "hyper_parameters", module),
+        ("data", "datamodule_hyper_parameters", data),
+    ):
+        old, new = saved.get(key), getattr(obj, "hparams", None)
+        if old is None or new is None:
+            continue
+        old, new = dict(old), dict(new)
+        keys = sorted((set(old) | set(new)) - RESUMABLE_CHANGES)
+        differ += [f"{section}.{k}" for k in keys if old.get(k) != new.get(k)]
+    if differ:
+        raise ValueError(
+            f"{ckpt} was trained with other settings ({', '.join(differ)} differ from the recipe): "
+            "choose another --name, or delete that run's folder to start afresh"
+        )
+
+
 def run_recipe(recipe_path: str | Path, overrides: Sequence[str] = (), name: str | None = None) -> Path:
     """Run a whole recipe; returns the report's path."""
     from aether.training.export import export_module
@@ -311,7 +334,9 @@ def run_recipe(recipe_path: str | Path, overrides: Sequence[str] = (), name: str
     start_step = 0
     if ckpt:
         print(f"resuming from {ckpt}", flush=True)
-        start_step = int(torch.load(ckpt, map_location="cpu", weights_only=False).get("global_step", 0))
+        saved = torch.load(ckpt, map_location="cpu", weights_only=False)
+        check_same_settings(ckpt, saved, module, data)
+        start_step = int(saved.get("global_step", 0))
     t0 = time.perf_counter()
     if ckpt and 0 < trainer.max_steps <= start_step:
         print(
