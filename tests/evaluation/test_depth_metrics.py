@@ -159,6 +159,18 @@ def test_scale_shift_l1_reduction_matches_linear_program(kind, seed, monkeypatch
     _assert_l1_minimum(pred, gt, _linprog_l1(pred, gt))
 
 
+@pytest.mark.parametrize("n", [20000, 2000])
+def test_scale_shift_l1_constant_pred_takes_the_median_shift(n, monkeypatch):
+    # any scale fits a constant prediction; the shift must then be the median residual
+    monkeypatch.setattr(dm, "_DIRECT_MAX", 16)
+    pred, gt = _case("constant", n, 7180294)
+    s, t = scale_shift_l1(torch.from_numpy(pred), torch.from_numpy(gt))
+    assert abs(float(s)) < 10
+    assert _l1_loss(pred, gt, float(s), float(t)) == pytest.approx(
+        np.abs(gt - np.median(gt)).sum(), rel=1e-12
+    )
+
+
 @pytest.mark.parametrize("kind", ["noise", "outliers", "ties"])
 def test_scale_shift_l1_large_problem_matches_linear_program(kind):
     pred, gt = _case(kind, 6000, 12)

@@ -84,6 +84,11 @@ def _shift_loss(
     return float((z if w is None else z.mul_(w)).sum()), t
 
 
+def _is_constant(d_lo: float, d_hi: float, dtype: torch.dtype) -> bool:
+    """Whether values in [d_lo, d_hi] are equal up to rounding (then every scale fits equally well)."""
+    return d_hi - d_lo <= 4 * torch.finfo(dtype).eps * max(-d_lo, d_hi)
+
+
 def _golden_line(
     d: torch.Tensor, c: torch.Tensor, w: torch.Tensor | None, s_init: float | None
 ) -> tuple[float, float]:
@@ -94,7 +99,7 @@ def _golden_line(
         s_init = s_init if math.isfinite(s_init) else 0.0
     eps = torch.finfo(d.dtype).eps
     d_lo, d_hi = (float(x) for x in torch.aminmax(d))
-    if d_hi - d_lo <= 4 * eps * max(-d_lo, d_hi):  # constant pred: every scale is as good
+    if _is_constant(d_lo, d_hi, d.dtype):
         return s_init, float(_weighted_median(torch.add(c, d, alpha=-s_init), w))
     scale = max(abs(s_init), float(c.max() - c.min()) / (d_hi - d_lo))
     step = 0.05 * scale if 0 < scale < math.inf else 1.0
@@ -154,7 +159,8 @@ def _lad_line(
     """(s, t) minimising Σ w·|c − d·s − t| exactly (to float precision) for d, c, w (n,), w > 0
     (None: unit weights); see the comment above for the method."""
     n = d.numel()
-    if n <= _DIRECT_MAX:
+    d_lo, d_hi = (float(x) for x in torch.aminmax(d))
+    if n <= _DIRECT_MAX or _is_constant(d_lo, d_hi, d.dtype):
         return _golden_line(d, c, w, s_init)
     m = min(n // 4, max(_DIRECT_MAX // 2, int(n ** (2 / 3))))
     ds, cs, ws = _subsample(d, c, w, m, torch.Generator(device=d.device).manual_seed(n))
@@ -172,9 +178,8 @@ def _lad_line(
         totals = torch.stack([torch.full_like(d[0], n), d.sum(), c.sum()])
     else:
         totals = torch.stack([w.sum(), torch.dot(w, d), torch.dot(w, c)])
-    lo_c, hi_c = torch.aminmax(c)
-    lo_d, hi_d = torch.aminmax(d)
-    c_max, d_max = float(torch.maximum(-lo_c, hi_c)), float(torch.maximum(-lo_d, hi_d))
+    c_lo, c_hi = torch.aminmax(c)
+    c_max, d_max = float(torch.maximum(-c_lo, c_hi)), max(-d_lo, d_hi)
     wrong, rounds = torch.empty_like(active), 0
     while int(torch.count_nonzero(active)) + 2 <= n // 2:
         rounds += 1
