@@ -91,7 +91,8 @@ def test_tiny_recipe_builds_on_cpu(tmp_path) -> None:
     recipe["trainer"]["logger"] = False
     cli = build_cli(recipe)
     assert cli.trainer.max_steps > 0 and cli.model.transformer.config.out_channels == 56
-    assert sum(p.numel() for p in cli.model.transformer.parameters()) < 1_000_000
+    assert sum(p.numel() for p in cli.model.transformer.parameters()) < 2_000_000
+    assert cli.model.timestep_sampling == {"kind": "logit_normal", "mean": 1.0, "std": 1.0}
 
 
 def test_overrides() -> None:
