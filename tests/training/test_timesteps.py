@@ -15,9 +15,8 @@ def test_uniform_is_randint_with_the_same_generator():
 @pytest.mark.parametrize(("mean", "std"), [(0.0, 1.0), (1.0, 1.0), (-0.5, 0.5)])
 def test_logit_normal_matches_its_cdf(mean, std):
     n, num = 200_000, 1000
-    t = sample_timesteps(
-        n, num, torch.Generator().manual_seed(0), {"kind": "logit_normal", "mean": mean, "std": std}
-    )
+    cfg = {"kind": "logit_normal", "mean": mean, "std": std}
+    t = sample_timesteps(n, num, torch.Generator().manual_seed(0), **check_timestep_sampling(cfg))
     assert t.dtype == torch.int64 and int(t.min()) >= 0 and int(t.max()) <= num - 1
     for k in (100, 250, 500, 750, 900):
         z = (math.log(k / (num - k)) - mean) / std
@@ -33,3 +32,5 @@ def test_bad_configs_are_refused():
     with pytest.raises(ValueError, match="expected keys"):
         check_timestep_sampling({"kind": "uniform", "mean": 1.0})
     assert check_timestep_sampling(None) == {"kind": "uniform"}
+    with pytest.raises(ValueError, match="expected one of"):
+        sample_timesteps(4, 1000, torch.Generator(), kind="cosine")

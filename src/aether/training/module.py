@@ -388,7 +388,7 @@ class AetherModule(L.LightningModule):
         g = self.generator
         color_mode, keep_action = self.task_sampler.sample(b, generator=g)
         color_mode, keep_action = color_mode.to(self.device), keep_action.to(self.device)
-        timesteps = sample_timesteps(b, len(self.alphas_cumprod), g, self.timestep_sampling).to(self.device)
+        timesteps = sample_timesteps(b, len(self.alphas_cumprod), g, **self.timestep_sampling).to(self.device)
         noise = torch.randn(z0.shape, generator=g).to(self.device, z0.dtype)
         condition = self.condition(latents, color_mode, keep_action)
         noisy = losses.add_noise(self.alphas_cumprod, z0, noise, timesteps)

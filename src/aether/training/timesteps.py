@@ -40,16 +40,23 @@ def check_timestep_sampling(config: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def sample_timesteps(
-    num: int, num_train_timesteps: int, generator: torch.Generator, config: Mapping[str, Any] | None = None
+    num: int,
+    num_train_timesteps: int,
+    generator: torch.Generator,
+    kind: str = "uniform",
+    mean: float = 0.0,
+    std: float = 1.0,
 ) -> Tensor:
-    """``num`` integer timesteps (num,) in [0, num_train_timesteps).
+    """``num`` integer timesteps (num,) in [0, num_train_timesteps); the keyword arguments are
+    those of a config checked by :func:`check_timestep_sampling`.
 
     ``uniform``: ``torch.randint``. ``logit_normal``: t = ⌊N·σ(mean + std·n)⌋ with n ~ N(0, 1),
     so P(t < k) = Φ((logit(k/N) − mean)/std).
     """
-    cfg = check_timestep_sampling(config)
-    if cfg["kind"] == "uniform":
+    if kind == "uniform":
         return torch.randint(0, num_train_timesteps, (num,), generator=generator)
+    if kind != "logit_normal":
+        raise ValueError(f"timestep sampling kind: expected one of {TIMESTEP_SAMPLINGS}, received {kind!r}")
     n = torch.randn(num, generator=generator, dtype=torch.float64)
-    u = torch.sigmoid(float(cfg["mean"]) + float(cfg["std"]) * n)
+    u = torch.sigmoid(float(mean) + float(std) * n)
     return (u * num_train_timesteps).long().clamp_(0, num_train_timesteps - 1)
