@@ -122,9 +122,9 @@ def test_upstream_mode_reproduces_the_reference_loop(upstream_pipe, tiny_dirs, r
         "prediction", observation=image, num_frames=17, fps=10, num_inference_steps=3,
         generator=torch.Generator().manual_seed(5),
     )  # fmt: skip
-    assert torch.equal(ours["raymap"], ref[2])
-    assert torch.equal(ours["disparity"], ref[1])
-    assert torch.equal(ours["rgb"], ref[0])
+    assert torch.equal(ours.raymap, ref[2])
+    assert torch.equal(ours.disparity, ref[1])
+    assert torch.equal(ours.rgb, ref[0])
 
 
 def test_upstream_reconstruction_reproduces_the_reference_loop(upstream_pipe, tiny_dirs, random_video):
@@ -145,4 +145,4 @@ def test_upstream_reconstruction_reproduces_the_reference_loop(upstream_pipe, ti
     )
     assert pipe.scheduler.timesteps.tolist() == [999, 749, 499, 249]
     for key, expected in zip(("rgb", "disparity", "raymap"), ref):
-        assert torch.equal(ours[key], expected), key
+        assert torch.equal(getattr(ours, key), expected), key

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
+from aether.geometry.depth import MIN_DISPARITY
+
 from .base import MODALITIES, LatentBackend, ModalityCodec
 from .validation import check_clip_frames
 
@@ -129,14 +131,15 @@ class DisparityCodec(ModalityCodec):
 
     Args:
         backend: latent backend.
-        min_disparity: smallest normalised disparity decoded as valid depth.
+        min_disparity: smallest normalised disparity decoded as valid depth (the shared floor
+            :data:`aether.geometry.depth.MIN_DISPARITY` by default).
     """
 
     name = "disparity"
     inputs = ("depth",)
     optional_inputs = ("valid", "dmax")
 
-    def __init__(self, backend: LatentBackend, min_disparity: float = 1e-6) -> None:
+    def __init__(self, backend: LatentBackend, min_disparity: float = MIN_DISPARITY) -> None:
         super().__init__(backend)
         if not min_disparity > 0:
             raise ValueError(f"expected min_disparity > 0, got {min_disparity!r}")

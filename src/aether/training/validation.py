@@ -1,10 +1,13 @@
-"""Evaluation of a training module on held-out clips, through the inference pipeline.
+"""Evaluation of a training module on held-out clips, through the inference sampler.
 
-For each clip and task the pipeline samples exactly as at inference time; the outputs are
-scored against the ground truth and against simple baselines:
+For each clip and task the module's weights are sampled by the same
+:class:`~aether.pipeline.sampler.AetherSampler` as at inference time, composed from the module's
+own model spec (so any target modalities sample); the outputs are scored against the ground truth
+and against simple baselines:
 
 - reconstruction: depth Abs Rel / δ<1.25 (per-sequence scale alignment) against predicting
-  each frame's mean depth; camera ATE / RPE against a static camera;
+  each frame's mean depth (models with a disparity target); camera ATE / RPE against a static
+  camera (models with a raymap target);
 - prediction and planning (action-conditioned with the true trajectory, no CFG as in the
   paper's planning protocol): PSNR / SSIM of the generated frames that were not given,
   against copying the first frame.
@@ -26,7 +29,7 @@ from torch import Tensor
 from aether.evaluation.depth_metrics import video_depth_metrics
 from aether.evaluation.pixel_metrics import video_pixel_metrics
 from aether.evaluation.pose_metrics import camera_pose_metrics, rotation_angle_deg
-from aether.geometry import cameras_to_raymap, invert_pose
+from aether.geometry import cameras_to_raymap, disparity_to_depth, invert_pose
 
 TASKS = ("reconstruction", "prediction", "planning")
 
@@ -73,13 +76,15 @@ def _frame_mean_depth(depth: Tensor, valid: Tensor) -> Tensor:
 
 
 @contextlib.contextmanager
-def pipeline_for(module: Any, *, progress: bool = False) -> Iterator[Any]:
-    """An :class:`~aether.pipeline.AetherPipeline` on the module's inference weights.
+def sampler_for(module: Any, *, progress: bool = False) -> Iterator[Any]:
+    """An :class:`~aether.pipeline.sampler.AetherSampler` on the module's inference weights, its
+    backend, target stack and spec, and a copy of its noise scheduler.
 
-    The pipeline freezes its transformer; the trainable flags are restored on exit.
+    The transformer is frozen and put in eval mode while sampling; its trainable flags and mode are
+    restored on exit.
     """
-    from aether.pipeline import AetherPipeline
-    from aether.training.module import build_scheduler
+    from aether.models.spec import build_scheduler
+    from aether.pipeline.sampler import AetherSampler
 
     transformer = module.inference_transformer()
     flags = [p.requires_grad for p in transformer.parameters()]
@@ -87,10 +92,18 @@ def pipeline_for(module: Any, *, progress: bool = False) -> Iterator[Any]:
     scheduler = build_scheduler(
         {"_class_name": type(module.noise_scheduler).__name__, **dict(module.noise_scheduler.config)}
     )
-    pipe = AetherPipeline(transformer, module.backend, scheduler, module.prompt_embedding.detach())
-    pipe.progress = progress
+    transformer.eval().requires_grad_(False)
+    sampler = AetherSampler(
+        transformer,
+        module.backend,
+        scheduler,
+        module.prompt_embedding.detach(),
+        spec=module.spec,
+        targets=module.target_stack,
+    )
+    sampler.progress = progress
     try:
-        yield pipe
+        yield sampler
     finally:
         for p, flag in zip(transformer.parameters(), flags):
             p.requires_grad_(flag)
@@ -98,7 +111,7 @@ def pipeline_for(module: Any, *, progress: bool = False) -> Iterator[Any]:
 
 
 def evaluate_clip(
-    pipe: Any,
+    sampler: Any,
     clip: dict[str, Any],
     index: int,
     *,
@@ -112,7 +125,7 @@ def evaluate_clip(
     """Run each task on clip ``index`` of a batch and score it.
 
     Args:
-        pipe: the pipeline (see :func:`pipeline_for`).
+        sampler: the sampler (see :func:`sampler_for`).
         clip: a DataModule batch (video (B,T,3,H,W) in [-1,1], depth, valid, K, c2w, fps, dmax).
         index: which clip of the batch.
         tasks: task names among reconstruction / prediction / planning.
@@ -126,7 +139,7 @@ def evaluate_clip(
     if unknown:
         raise ValueError(f"tasks must be among {TASKS}, got {unknown}")
     steps = steps or {}
-    device = pipe.device
+    device = sampler.device
     video = clip["video"][index].float()
     num_frames, _, height, width = video.shape
     fps = float(clip["fps"][index])
@@ -137,7 +150,7 @@ def evaluate_clip(
     gt_c2w = clip["c2w"][index].float().cpu()
     target = (video.cpu() + 1) / 2
     raymap = None
-    if action:
+    if action and sampler.raymap_channels:
         dmax = clip["dmax"][index].float() if "dmax" in clip else 1.0
         raymap = cameras_to_raymap(
             clip["c2w"][index].float(),
@@ -145,7 +158,7 @@ def evaluate_clip(
             height,
             width,
             dmax=dmax,
-            downsample=int(pipe.backend.spatial_factor),
+            downsample=int(sampler.backend.spatial_factor),
         )
     results: dict[str, TaskResult] = {}
     for task in tasks:
@@ -157,25 +170,30 @@ def evaluate_clip(
             "num_inference_steps": steps.get(task),
         }
         if task == "reconstruction":
-            out = pipe.generate(task, video=video.to(device), num_samples=ensemble, **kwargs)
-            disp = out["disparity"].float()
-            pred_valid = out["valid"] & (disp > 0)
-            pred_depth = torch.where(pred_valid, 1.0 / disp.clamp_min(1e-6), 0.0)
-            # invalid predictions take the largest predicted depth (the sky / far field)
-            far = pred_depth[pred_valid].max() if bool(pred_valid.any()) else torch.tensor(1.0)
-            pred_depth = torch.where(pred_valid, pred_depth, far)
-            metrics = video_depth_metrics(pred_depth, depth, align="scale", mask=valid)
-            metrics |= _pose_metrics(out["c2w"].float(), gt_c2w)
-            baseline = video_depth_metrics(_frame_mean_depth(depth, valid), depth, align="scale", mask=valid)
-            baseline |= static_camera_metrics(gt_c2w)
-            outputs = {"depth": pred_depth.numpy(), "c2w": out["c2w"].numpy(), "rgb": out["rgb"].numpy()}
+            out = sampler(task, video=video.to(device), num_samples=ensemble, **kwargs)
+            metrics, baseline, outputs = {}, {}, {"rgb": out.rgb.numpy()}
+            if out.disparity is not None:
+                pred_depth, pred_valid = disparity_to_depth(out.disparity.float(), sampler.min_disparity)
+                pred_valid = pred_valid & out.valid
+                # invalid predictions take the largest predicted depth (the sky / far field)
+                far = pred_depth[pred_valid].max() if bool(pred_valid.any()) else torch.tensor(1.0)
+                pred_depth = torch.where(pred_valid, pred_depth, far)
+                metrics |= video_depth_metrics(pred_depth, depth, align="scale", mask=valid)
+                baseline |= video_depth_metrics(
+                    _frame_mean_depth(depth, valid), depth, align="scale", mask=valid
+                )
+                outputs["depth"] = pred_depth.numpy()
+            if out.c2w is not None:
+                metrics |= _pose_metrics(out.c2w.float(), gt_c2w)
+                baseline |= static_camera_metrics(gt_c2w)
+                outputs["c2w"] = out.c2w.numpy()
         else:
             images = {"observation": video[0].to(device)}
             given = [0]
             if task == "planning":
                 images["goal"] = video[-1].to(device)
                 given.append(num_frames - 1)
-            out = pipe.generate(
+            out = sampler(
                 task,
                 raymap=None if raymap is None else raymap.to(device),
                 guidance_scale=guidance,
@@ -183,11 +201,11 @@ def evaluate_clip(
                 **kwargs,
             )
             keep = [t for t in range(num_frames) if t not in given]
-            pred = out["rgb"].permute(0, 3, 1, 2).float()
+            pred = out.rgb.permute(0, 3, 1, 2).float()
             metrics = _pixels(video_pixel_metrics(pred[keep], target[keep]))
             copy = target[:1].expand(len(keep), -1, -1, -1)
             baseline = _pixels(video_pixel_metrics(copy, target[keep]))
-            outputs = {"rgb": out["rgb"].numpy()}
+            outputs = {"rgb": out.rgb.numpy()}
         results[task] = TaskResult(metrics=metrics, baseline=baseline, outputs=outputs)
     return results
 
@@ -208,18 +226,13 @@ def evaluate_batch(
 ) -> dict[str, TaskResult]:
     """Evaluate every clip of a batch (see :func:`evaluate_clip`); metrics are averaged over the
     clips (outputs of clip 0 kept)."""
-    if list(module.target_modalities) != ["color", "disparity", "raymap"]:
-        raise ValueError(
-            "evaluation samples through AetherPipeline, which decodes the target layout "
-            f"['color', 'disparity', 'raymap']; this model's targets are {list(module.target_modalities)}"
-        )
     batch = module.target_stack.prepare(batch)
     per_clip = []
-    with pipeline_for(module) as pipe:
+    with sampler_for(module) as sampler:
         for i in range(batch["video"].shape[0]):
             per_clip.append(
                 evaluate_clip(
-                    pipe, batch, i, tasks=tasks, steps=steps, action=action, seed=seed, ensemble=ensemble
+                    sampler, batch, i, tasks=tasks, steps=steps, action=action, seed=seed, ensemble=ensemble
                 )
             )
     return {
