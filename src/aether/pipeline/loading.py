@@ -150,8 +150,9 @@ def load_components(
         from aether.modalities import CogVideoXBackend
 
         source = _vae_source(spec, aether, base)
-        kwargs = {k: v for k, v in spec.backend_kwargs.items() if k != "path_or_id"}
-        backend = CogVideoXBackend.from_pretrained(source, subfolder="vae", torch_dtype=torch_dtype, **kwargs)
+        kwargs = {"subfolder": "vae", **spec.backend_kwargs, "torch_dtype": torch_dtype}
+        kwargs.pop("path_or_id", None)
+        backend = CogVideoXBackend.from_pretrained(source, **kwargs)
     else:
         source = None
         backend = spec.build_backend()

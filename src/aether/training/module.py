@@ -92,8 +92,6 @@ class AetherModule(L.LightningModule):
         condition_modalities: ``MODALITIES`` names of the condition latents ("color" and
             optionally "raymap").
         modality_options: per-modality codec options (e.g. ``{"disparity": {"min_disparity": 1e-3}}``).
-        frames, fps: the frame counts and rates the model is trained for (None: any), recorded in the
-            model spec that export writes.
         scheduler: diffusers scheduler config (``_class_name`` + config keys); its
             ``prediction_type`` picks the regression target.
         task_probabilities: colour-condition mix for ``TaskSampler`` (paper: observation_goal
@@ -124,8 +122,6 @@ class AetherModule(L.LightningModule):
         target_modalities: list[str] | None = None,
         condition_modalities: list[str] | None = None,
         modality_options: dict[str, dict[str, Any]] | None = None,
-        frames: list[int] | None = None,
-        fps: list[float] | None = None,
         scheduler: dict[str, Any] | None = None,
         task_probabilities: dict[str, float] | None = None,
         action_keep: float = 0.5,
@@ -152,8 +148,8 @@ class AetherModule(L.LightningModule):
             condition_modalities=tuple(condition_modalities or ("color", "raymap")),
             modality_options=modality_options or {},
             prediction_type=self.prediction_type,
-            frames=None if frames is None else tuple(frames),
-            fps=None if fps is None else tuple(fps),
+            frames=None,  # any 4k + 1 frames and any rate: the data module decides what is trained
+            fps=None,
         )
         self.target_modalities = list(self.spec.target_modalities)
         self.condition_modalities = list(self.spec.condition_modalities)
