@@ -36,7 +36,8 @@ def _smoke_overrides(root: Path) -> list[str]:
         "text_embed_dim: 8, max_text_seq_length: 2, sample_height: 6, sample_width: 8, sample_frames: 17}}",
         "model.latent_backend=tiny",
         "model.backend_kwargs={spatial_factor: 8, latent_channels: 16}",
-        "model.validation={max_batches: 1, num_inference_steps: {reconstruction: 2, prediction: 2, planning: 2}}",
+        "model.validation={max_batches: 1, "
+        "num_inference_steps: {reconstruction: 2, prediction: 2, planning: 2}}",
         f"data.train_urls={root / 'train'}",
         f"data.val_urls={root / 'val'}",
         "data.height=48",
