@@ -155,10 +155,8 @@ class DisparityCodec(ModalityCodec):
         batch_size, _ = check_clip_frames(clip, keys)
         depth: Tensor = clip["depth"]  # type: ignore[assignment]
         mask = valid_depth_mask(depth, clip.get("valid"))  # type: ignore[arg-type]
-        masked = _masked_depth(depth, mask)
-        given = clip.get("dmax")
-        dmax = _dmax_of(masked) if given is None else check_dmax(given, batch_size, depth)
-        return _normalized(masked, dmax), mask, dmax
+        dmax = resolve_dmax(clip, batch_size, depth)
+        return _normalized(_masked_depth(depth, mask), dmax), mask, dmax
 
     def encode_with_dmax(
         self,

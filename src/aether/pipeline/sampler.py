@@ -28,6 +28,7 @@ from torch import Tensor
 
 from aether.geometry import fold_raymap, latent_frame_count, raymap_to_cameras, unfold_raymap
 from aether.geometry.depth import MIN_DISPARITY, disparity_validity
+from aether.modalities.clip import ClipGeometry
 from aether.models.spec import AETHERV1_SPEC, AetherModelSpec
 
 logger = logging.getLogger(__name__)
@@ -343,7 +344,7 @@ class AetherSampler:
         """7. (1, F, Ct, h, w) clean latents through the target stack's codecs (batch element 0)."""
         parts = self.targets.split(latents)
         codecs = self.targets.codecs
-        size = {"height": plan.height, "width": plan.width}
+        size = ClipGeometry(plan.num_frames, plan.height, plan.width).side()
         out = SampleOutput(rgb=None, latents=latents.cpu())
         for name, part in parts.items():
             if name == "color":
