@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
-from aether.geometry.depth import MIN_DISPARITY
+from aether.geometry.depth import MIN_DISPARITY, disparity_to_depth
 
 from .base import MODALITIES, LatentBackend, ModalityCodec
 from .validation import check_clip_frames
@@ -201,6 +201,6 @@ class DisparityCodec(ModalityCodec):
         if clip.get("dmax") is not None:
             dmax = check_dmax(clip["dmax"], x.shape[0], x)
             disparity = disparity * dmax[:, None, None, None]
-            out["depth"] = torch.where(valid, 1.0 / torch.where(valid, disparity, 1.0), 0.0)
+            out["depth"] = torch.where(valid, disparity_to_depth(disparity, floor=0.0)[0], 0.0)
         out["disparity"] = disparity
         return out
