@@ -5,7 +5,6 @@ update, Gaussian-weighted quaternion means, the static-window rule)."""
 import numpy as np
 import pytest
 import torch
-from scipy.ndimage import gaussian_filter1d
 from scipy.spatial.transform import Rotation
 
 from aether.geometry.smoothing import (
@@ -14,6 +13,8 @@ from aether.geometry.smoothing import (
     smooth_trajectory_reference,
     smooth_window_reference,
 )
+from tests.reference_protocol import smooth_poses_gaussian as ref_gaussian
+from tests.reference_protocol import smooth_trajectory as ref_trajectory
 
 
 def trajectory(n, seed=0, step=0.2, rot=0.05):
@@ -22,57 +23,6 @@ def trajectory(n, seed=0, step=0.2, rot=0.05):
     c2w[:, :3, :3] = Rotation.from_rotvec(np.cumsum(rng.normal(0, rot, (n, 3)), 0) + [0, 3.0, 0]).as_matrix()
     c2w[:, :3, 3] = np.cumsum(rng.normal(0, step, (n, 3)), 0)
     return c2w
-
-
-def ref_gaussian(poses, window):
-    assert window % 2 == 1
-    quats = Rotation.from_matrix(poses[:, :3, :3]).as_quat()
-    for i in range(1, len(quats)):
-        if np.dot(quats[i], quats[i - 1]) < 0:
-            quats[i] = -quats[i]
-    sigma = window / 6.0
-    trans = gaussian_filter1d(poses[:, :3, 3], sigma, axis=0, mode="nearest")
-    q = gaussian_filter1d(quats, sigma, axis=0, mode="nearest")
-    q /= np.linalg.norm(q, axis=1, keepdims=True)
-    out = np.tile(np.eye(4), (len(poses), 1, 1))
-    out[:, :3, :3] = Rotation.from_quat(q).as_matrix()
-    out[:, :3, 3] = trans
-    return out
-
-
-def ref_trajectory(poses, window=5):
-    n = len(poses)
-    F = np.eye(6)
-    F[:3, 3:] = np.eye(3)
-    H = np.hstack([np.eye(3), np.zeros((3, 3))])
-    R, Q, P = 0.1 * np.eye(3), 0.1 * np.eye(6), np.eye(6)
-    quats = Rotation.from_matrix(poses[:, :3, :3]).as_quat()
-    z = ref_gaussian(poses, window)[:, :3, 3]
-    x = np.zeros(6)
-    x[:3] = z[0]
-    trans = np.zeros((n, 3))
-    trans[0] = z[0]
-    for i in range(1, n):
-        x = F @ x
-        P = F @ P @ F.T + Q
-        S = H @ P @ H.T + R
-        K = P @ H.T @ np.linalg.inv(S)
-        x = x + K @ (z[i] - H @ x)
-        A = np.eye(6) - K @ H
-        P = A @ P @ A.T + K @ R @ K.T
-        trans[i] = x[:3]
-    half = window // 2
-    out = np.tile(np.eye(4), (n, 1, 1))
-    for i in range(n):
-        js = range(max(0, i - half), min(n, i + half + 1))
-        w = np.exp(-0.5 * ((np.arange(js.start, js.stop) - i) / (half / 2)) ** 2)
-        w /= w.sum()
-        avg = np.zeros(4)
-        for j, wj in zip(js, w):
-            avg += wj * (-quats[j] if np.dot(quats[j], quats[i]) < 0 else quats[j])
-        out[i, :3, :3] = Rotation.from_quat(avg / np.linalg.norm(avg)).as_matrix()
-    out[:, :3, 3] = trans
-    return out
 
 
 def test_quaternions_match_scipy_up_to_sign():

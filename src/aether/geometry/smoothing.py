@@ -28,6 +28,7 @@ __all__ = [
     "detect_static_poses",
     "interpolate_poses",
     "matrix_to_quaternion",
+    "quaternion_xyzw_to_matrix",
     "smooth_poses_gaussian_reference",
     "smooth_trajectory_reference",
     "smooth_window_reference",
@@ -209,7 +210,7 @@ def matrix_to_quaternion(R: Tensor) -> Tensor:
     return q / torch.linalg.vector_norm(q, dim=-1, keepdim=True)
 
 
-def _quaternion_xyzw_to_matrix(q: Tensor) -> Tensor:
+def quaternion_xyzw_to_matrix(q: Tensor) -> Tensor:
     """Rotation matrices (..., 3, 3) of quaternions (..., 4) in (x, y, z, w) order (normalised first)."""
     return quaternion_to_rotation_matrix(torch.nn.functional.normalize(q, dim=-1)[..., [3, 0, 1, 2]])
 
@@ -238,7 +239,7 @@ def _gaussian_nearest_matrix(num: int, sigma: float, dtype: torch.dtype, truncat
 
 def _compose_xyzw(q: Tensor, t: Tensor) -> Tensor:
     out = torch.zeros(*t.shape[:-1], 4, 4, dtype=t.dtype, device=t.device)
-    out[..., :3, :3] = _quaternion_xyzw_to_matrix(q)
+    out[..., :3, :3] = quaternion_xyzw_to_matrix(q)
     out[..., :3, 3] = t
     out[..., 3, 3] = 1.0
     return out

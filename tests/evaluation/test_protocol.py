@@ -1,0 +1,115 @@
+"""The bench's protocol model-run path against the transcription of the published scripts
+(tests/reference_protocol.py): input preparation and crop box, depth windows and merges, and the
+camera pose path (per-window smoothing, Sim(3) merge, final smoothing)."""
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.transform import Rotation
+
+from aether.evaluation.protocol import (
+    check_protocol,
+    protocol_depth,
+    protocol_poses,
+    reference_input,
+    spatial_windows,
+    temporal_windows,
+)
+from tests import reference_protocol as ref
+
+
+@pytest.mark.parametrize("shape", [(2, 436, 1024), (2, 375, 1242), (2, 480, 640), (2, 968, 1296)])
+@pytest.mark.parametrize("pose", [False, True])
+def test_input_resize_and_crop_box_equal_the_reference(shape, pose):
+    rgb = np.random.default_rng(0).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    ours = reference_input(rgb, 480, 720, multiple=16 if pose else None, crop=pose)
+    expected = ref.prepare_input(rgb, pose=pose)
+    assert ours.dtype == np.float64
+    np.testing.assert_array_equal(ours, expected)
+    if pose:
+        assert ours.shape[1:3] == (480, 720)
+
+
+def test_windows_follow_the_reference_rules():
+    assert temporal_windows(50, 8) == (41, [0, 8, 9])
+    assert temporal_windows(90, 32) == (41, [0, 32, 49])
+    assert temporal_windows(20, 8) == (17, [0, 3])
+    assert temporal_windows(41, 32) == (41, [0])
+    assert spatial_windows(480, 1127, (480, 720)) == ("width", [(0, 720), (407, 1127)])
+    assert spatial_windows(480, 720, (480, 720)) == ("height", [(0, 480)])
+
+
+def _fake_disparity(clip):
+    """A deterministic disparity per window that depends on its content (so merges matter)."""
+    base = clip.mean(-1).astype(np.float32)
+    return (0.2 + 0.5 * base * (1.0 + 0.3 * float(clip[0, 0, 0, 0]))).astype(np.float32)
+
+
+@pytest.mark.parametrize("frames,width", [(50, 160), (30, 72), (17, 100)])
+def test_depth_windows_and_merges_equal_the_reference(frames, width):
+    rng = np.random.default_rng(frames)
+    obs = rng.random((frames, 48, width, 3))
+    ours = protocol_depth(_fake_disparity, obs, (48, 72))
+    expected = ref.depth_sliding_window(_fake_disparity, obs, frames, 48, 72)
+    assert ours.dtype == expected.dtype
+    np.testing.assert_allclose(ours, expected, rtol=1e-12, atol=0)
+
+
+def _trajectory(n, seed):
+    rng = np.random.default_rng(seed)
+    c2w = np.tile(np.eye(4), (n, 1, 1))
+    c2w[:, :3, :3] = Rotation.from_rotvec(np.cumsum(rng.normal(0, 0.03, (n, 3)), 0)).as_matrix()
+    c2w[:, :3, 3] = np.cumsum(rng.normal(0, 0.05, (n, 3)) + [0.0, 0.0, 0.1], 0)
+    return c2w
+
+
+def _window_cameras(gt, seed, scale_noise=True):
+    """Each window's cameras: relative to its first frame, scaled, with noise (as a model gives)."""
+    rng = np.random.default_rng(seed)
+
+    def run(start, size):
+        rel = np.linalg.inv(gt[start]) @ gt[start : start + size]
+        rel[:, :3, 3] *= rng.uniform(0.5, 2.0) if scale_noise else 1.0
+        noise = Rotation.from_rotvec(rng.normal(0, 0.01, (size, 3))).as_matrix()
+        rel[:, :3, :3] = rel[:, :3, :3] @ noise
+        rel[:, :3, 3] += rng.normal(0, 0.01, (size, 3))
+        return rel
+
+    return run
+
+
+@pytest.mark.parametrize("frames", [90, 50, 41])
+def test_pose_path_equals_the_reference(frames):
+    gt = _trajectory(frames, frames)
+    windows = {}
+    make = _window_cameras(gt, 7)
+
+    def run(start, size):  # the same noisy cameras for both paths
+        if (start, size) not in windows:
+            windows[start, size] = make(start, size)
+        return windows[start, size].copy()
+
+    ours, reports = protocol_poses(lambda s, n: torch.from_numpy(run(s, n)), frames)
+    expected = ref.pose_sliding_window(run, frames)
+    np.testing.assert_allclose(ours.numpy(), expected, rtol=0, atol=1e-9)
+    assert [r["start"] for r in reports] == temporal_windows(frames, 32)[1]
+    raw, none_reports = protocol_poses(lambda s, n: torch.from_numpy(run(s, n)), frames, smoothing="none")
+    assert none_reports == [] and not np.allclose(raw.numpy(), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("seed,rot,trans", [(1, 0.0005, 0.001), (2, 0.002, 0.0035), (3, 0.0022, 0.003)])
+def test_pose_path_static_windows_take_the_wide_gaussian(seed, rot, trans):
+    rng = np.random.default_rng(seed)
+    cams = np.tile(np.eye(4), (41, 1, 1))  # a camera that barely moves: the static rule
+    cams[:, :3, :3] = Rotation.from_rotvec(rng.normal(0, rot, (41, 3))).as_matrix()
+    cams[:, :3, 3] = rng.normal(0, trans, (41, 3))
+    ours, reports = protocol_poses(lambda s, n: torch.from_numpy(cams.copy()), 41)
+    assert reports[0]["static"] and reports[0]["window"] > 5
+    if not reports[0]["even_window"]:  # the reference stops on even windows
+        expected = ref.pose_sliding_window(lambda s, n: cams.copy(), 41)
+        np.testing.assert_allclose(ours.numpy(), expected, atol=1e-9)
+
+
+def test_unknown_protocol_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="paper, library"):
+        check_protocol("cut3r")
