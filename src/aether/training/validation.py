@@ -23,10 +23,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from aether.evaluation.baselines import frame_mean_depth, static_camera_metrics
 from aether.evaluation.depth_metrics import video_depth_metrics
 from aether.evaluation.pixel_metrics import video_pixel_metrics
-from aether.evaluation.pose_metrics import camera_pose_metrics, rotation_angle_deg
-from aether.geometry import cameras_to_raymap, invert_pose
+from aether.evaluation.pose_metrics import camera_pose_metrics
+from aether.geometry import cameras_to_raymap
 
 TASKS = ("reconstruction", "prediction", "planning")
 
@@ -40,36 +41,11 @@ class TaskResult:
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def static_camera_metrics(gt_c2w: Tensor) -> dict[str, float]:
-    """ATE / RPE of a static camera after the best Sim(3) alignment (closed form).
-
-    A static trajectory aligns to a single point (scale 0); the best point is the centroid of
-    the true positions, so ATE = RMS distance to it, RPE = the RMS true relative motions.
-
-    Args:
-        gt_c2w: (T,4,4) true poses.
-    """
-    gt = gt_c2w.double()
-    pos = gt[:, :3, 3]
-    ate = (pos - pos.mean(0)).square().sum(-1).mean().sqrt()
-    rel = invert_pose(gt[:-1]) @ gt[1:]
-    rpe_trans = rel[:, :3, 3].square().sum(-1).mean().sqrt()
-    rpe_rot = rotation_angle_deg(rel[:, :3, :3]).square().mean().sqrt()
-    return {"ate": float(ate), "rpe_trans": float(rpe_trans), "rpe_rot": float(rpe_rot)}
-
-
 def _pose_metrics(pred: Tensor, gt: Tensor) -> dict[str, float]:
     """camera_pose_metrics, or the static-camera value when the prediction does not move."""
     if float(pred[:, :3, 3].double().var(0).sum()) <= 1e-20:
         return static_camera_metrics(gt)
     return camera_pose_metrics(pred.double(), gt.double())
-
-
-def _frame_mean_depth(depth: Tensor, valid: Tensor) -> Tensor:
-    """Baseline (T,H,W): each frame's mean valid depth everywhere."""
-    v = valid.float()
-    mean = (depth * v).flatten(1).sum(1) / v.flatten(1).sum(1).clamp_min(1.0)
-    return mean[:, None, None].expand_as(depth).clone()
 
 
 @contextlib.contextmanager
@@ -166,7 +142,7 @@ def evaluate_clip(
             pred_depth = torch.where(pred_valid, pred_depth, far)
             metrics = video_depth_metrics(pred_depth, depth, align="scale", mask=valid)
             metrics |= _pose_metrics(out["c2w"].float(), gt_c2w)
-            baseline = video_depth_metrics(_frame_mean_depth(depth, valid), depth, align="scale", mask=valid)
+            baseline = video_depth_metrics(frame_mean_depth(depth, valid), depth, align="scale", mask=valid)
             baseline |= static_camera_metrics(gt_c2w)
             outputs = {"depth": pred_depth.numpy(), "c2w": out["c2w"].numpy(), "rgb": out["rgb"].numpy()}
         else:
