@@ -130,9 +130,11 @@ def test_closed_form_alignments_equal_the_protocol(align, gt_dtype, pred_dtype, 
     _assert_same(ours, ref, 1e-12)
 
 
-@pytest.mark.parametrize("gt_dtype", [np.float32, np.float64])
-def test_adam_alignment_equals_the_protocol(gt_dtype):
-    pred, gt = _case(2, gt_dtype, np.float64, shape=(2, 12, 16), small=(6, 8))
+@pytest.mark.parametrize(
+    "gt_dtype,pred_dtype", [(np.float32, np.float64), (np.float64, np.float64), (np.float64, np.float32)]
+)
+def test_adam_alignment_equals_the_protocol(gt_dtype, pred_dtype):
+    pred, gt = _case(2, gt_dtype, pred_dtype, shape=(2, 12, 16), small=(6, 8))
     ref = reference(pred, gt, "scale&shift", 70.0, 70.0)
     ours = depth_sequence_stats(pred, gt, "scale&shift", 70.0, None, 70.0)
     assert ours["scale"] == pytest.approx(ref["st"][0], rel=1e-9)
