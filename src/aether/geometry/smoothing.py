@@ -238,11 +238,8 @@ def _gaussian_nearest_matrix(num: int, sigma: float, dtype: torch.dtype, truncat
 
 
 def _compose_xyzw(q: Tensor, t: Tensor) -> Tensor:
-    out = torch.zeros(*t.shape[:-1], 4, 4, dtype=t.dtype, device=t.device)
-    out[..., :3, :3] = quaternion_xyzw_to_matrix(q)
-    out[..., :3, 3] = t
-    out[..., 3, 3] = 1.0
-    return out
+    """Poses (..., 4, 4) from quaternions (..., 4) in (x, y, z, w) order (normalised) and centres."""
+    return _compose(torch.nn.functional.normalize(q, dim=-1)[..., [3, 0, 1, 2]], t)
 
 
 def _check_trajectory(c2w: Tensor) -> int:
