@@ -190,3 +190,15 @@ def test_dataset_mean_is_the_valid_pixel_weighted_average():
     weights = [r["valid"] for r in refs]
     for k, key in KEYS.items():
         assert out[key] == pytest.approx(np.average([r[k] for r in refs], weights=weights), rel=1e-12)
+
+
+def test_exact_scale_shift_option_takes_mixed_dtypes_and_beats_adam_on_l1():
+    pred, gt = _case(5, np.float32, np.float64, shape=(2, 12, 16), small=(6, 8))
+    exact = depth_sequence_stats(pred, gt, "scale&shift-exact", 70.0)
+    adam = depth_sequence_stats(pred, gt, "scale&shift", 70.0)
+    g = gt.reshape(-1)
+    p = cv2.resize(pred[0], (16, 12), interpolation=cv2.INTER_CUBIC)
+    p = np.stack([p, cv2.resize(pred[1], (16, 12), interpolation=cv2.INTER_CUBIC)]).reshape(-1)
+    keep = (g > 0) & (g < 70)
+    loss = lambda s, t: np.abs(s * p[keep] + t - g[keep]).sum()  # noqa: E731
+    assert loss(exact["scale"], exact["shift"]) <= loss(adam["scale"], adam["shift"]) + 1e-9

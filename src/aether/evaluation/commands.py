@@ -143,7 +143,8 @@ def _source(args: argparse.Namespace, device: str) -> object:
         num_inference_steps=args.steps,
         ensemble=args.ensemble,
         protocol=args.protocol,
-        policy=args.policy,
+        # the protocol's policy for the reconstruction benchmarks; prediction and planning keep ours
+        policy=args.policy or (None if args.benchmark in ("video-depth", "camera-pose") else "default"),
         smoothing=args.pose_smoothing,
     )
 

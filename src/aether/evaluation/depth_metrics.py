@@ -351,7 +351,8 @@ def aligned_prediction(pred: torch.Tensor, gt: torch.Tensor, align: str) -> tupl
         s_t, t_t = scale_shift_l2(pred, gt)
         return s_t * pred + t_t, float(s_t), float(t_t)
     else:
-        s_e, t_e = scale_shift_l1(pred, gt)
+        common = torch.promote_types(pred.dtype, gt.dtype)
+        s_e, t_e = scale_shift_l1(pred.to(common), gt.to(common))
         s, t = float(s_e), float(t_e)
     return s * pred + t, s, t
 

@@ -501,7 +501,8 @@ def run_prediction(
     per_seq = gather_dicts(scores["per_video"])
     dims = _vbench_means(per_seq, videos, scores)
     variant = "action" if getattr(source, "action", False) else "no action"
-    return _result("prediction", dataset, per_seq, dims, variant, missing=scores["missing"])
+    run = source.run_settings("prediction")[0] if hasattr(source, "run_settings") else {}
+    return _result("prediction", dataset, per_seq, dims, variant, missing=scores["missing"], model_run=run)
 
 
 def _vbench_means(per_seq: dict[str, Any], videos: dict[str, Any], local: dict[str, Any]) -> dict[str, Any]:
@@ -549,7 +550,9 @@ def run_planning(
         if vbench_models is not None:
             videos[seq.name] = (planned, seq.fps)
     mean: dict[str, Any] = metric.compute()
-    settings: dict[str, Any] = {}
+    settings: dict[str, Any] = {
+        "model_run": source.run_settings("planning")[0] if hasattr(source, "run_settings") else {}
+    }
     if vbench_models is not None:
         scores = vbench_scores(videos, vbench_models)
         for name, row in scores["per_video"].items():
