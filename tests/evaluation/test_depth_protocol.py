@@ -120,7 +120,8 @@ def _assert_same(ours, ref, rel):
 
 @pytest.mark.parametrize("align", ["scale", "scale&shiftl2", "metric"])
 @pytest.mark.parametrize(
-    "gt_dtype,pred_dtype", [(np.float32, np.float64), (np.float64, np.float64), (np.float32, np.float32)]
+    "gt_dtype,pred_dtype",
+    [(np.float32, np.float64), (np.float64, np.float64), (np.float32, np.float32), (np.float64, np.float32)],
 )
 @pytest.mark.parametrize("caps", [(None, None), (70.0, 70.0), (70.0, None)])
 def test_closed_form_alignments_equal_the_protocol(align, gt_dtype, pred_dtype, caps):
@@ -200,5 +201,5 @@ def test_exact_scale_shift_option_takes_mixed_dtypes_and_beats_adam_on_l1():
     p = cv2.resize(pred[0], (16, 12), interpolation=cv2.INTER_CUBIC)
     p = np.stack([p, cv2.resize(pred[1], (16, 12), interpolation=cv2.INTER_CUBIC)]).reshape(-1)
     keep = (g > 0) & (g < 70)
-    loss = lambda s, t: np.abs(s * p[keep] + t - g[keep]).sum()  # noqa: E731
+    loss = lambda s, t: np.abs(s * p[keep] + t - g[keep]).sum()
     assert loss(exact["scale"], exact["shift"]) <= loss(adam["scale"], adam["shift"]) + 1e-9

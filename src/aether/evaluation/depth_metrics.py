@@ -81,15 +81,28 @@ def depth_edges(depth: torch.Tensor, rtol: float = EDGE_RTOL, kernel_size: int =
     return ((spread / x).nan_to_num_() > rtol).reshape(depth.shape)
 
 
+def _promoted_like(gt: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
+    """gt converted (exactly) to pred's dtype when every product with pred is in that dtype anyway,
+    so the loops below skip a per-operation conversion without changing any rounding."""
+    if gt.dtype != pred.dtype and torch.promote_types(pred.dtype, gt.dtype) == pred.dtype:
+        return gt.to(pred.dtype)
+    return gt
+
+
 def scale_l1_weiszfeld(pred: torch.Tensor, gt: torch.Tensor, iterations: int = 10) -> torch.Tensor:
     """The protocol's L1 scale for pred, gt (N,): s = mean(gt) / mean(pred) (nan-means), then
     ``iterations`` Weiszfeld steps s = Σ(w·pred·gt) / Σ(w·pred²), w = 1 / (|s·pred − gt| + 1e-8),
     each product and sum in this order and in the inputs' dtypes; clamped to ≥ 1e-3. Returns a
     0-dim tensor."""
     s = torch.nanmean(gt) / torch.nanmean(pred)
+    gt = _promoted_like(gt, pred)
+    pp = pred**2
     for _ in range(iterations):
-        w = 1.0 / ((s * pred - gt).abs() + 1e-8)
-        s = torch.sum(w * pred * gt) / torch.sum(w * pred**2)
+        r = torch.mul(s, pred)
+        r = r.sub_(gt) if r.dtype == torch.promote_types(r.dtype, gt.dtype) else r - gt
+        w = r.abs_().add_(1e-8).reciprocal_()  # 1 / (|s·pred − gt| + 1e-8)
+        num = torch.sum(torch.mul(w, pred).mul_(gt))
+        s = num / torch.sum(w.mul_(pp))
     return s.clamp(min=1e-3)
 
 
@@ -113,6 +126,7 @@ def scale_shift_adam(
     t = torch.zeros(1, dtype=pred.dtype, device=pred.device)
     s.grad, t.grad = torch.zeros_like(s), torch.zeros_like(t)
     opt = torch.optim.Adam([s, t], lr=lr)
+    gt = _promoted_like(gt, pred)
     a = torch.empty_like(pred)  # s·pred + t, in pred's dtype; then the sign of the residual
     r = a if torch.promote_types(pred.dtype, gt.dtype) == pred.dtype else torch.empty_like(gt)
     prev = None
