@@ -94,7 +94,13 @@ def markdown_table(result: Mapping[str, Any]) -> str:
         departures = settings.get("departures") or {}
         lines += [
             "",
-            f"Protocol: {settings['protocol']}; departures: "
+            f"Protocol: {settings['protocol']}"
+            + (
+                f" ({settings['model_run']['source']})"
+                if "source" in (settings.get("model_run") or {})
+                else ""
+            )
+            + "; departures: "
             + (", ".join(f"{k}={v}" for k, v in departures.items()) if departures else "none"),
         ]
     return "\n".join(lines) + "\n"

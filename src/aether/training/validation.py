@@ -41,6 +41,11 @@ class TaskResult:
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+def _depth_columns(scores: dict[str, float]) -> dict[str, float]:
+    """The report's depth columns (Abs Rel, δ<1.25) of the full video depth metric set."""
+    return {k: scores[k] for k in ("abs_rel", "delta_1_25")}
+
+
 def _pose_metrics(pred: Tensor, gt: Tensor) -> dict[str, float]:
     """camera_pose_metrics, or the static-camera value when the prediction does not move."""
     if float(pred[:, :3, 3].double().var(0).sum()) <= 1e-20:
@@ -140,9 +145,11 @@ def evaluate_clip(
             # invalid predictions take the largest predicted depth (the sky / far field)
             far = pred_depth[pred_valid].max() if bool(pred_valid.any()) else torch.tensor(1.0)
             pred_depth = torch.where(pred_valid, pred_depth, far)
-            metrics = video_depth_metrics(pred_depth, depth, align="scale", mask=valid)
+            metrics = _depth_columns(video_depth_metrics(pred_depth, depth, align="scale", mask=valid))
             metrics |= _pose_metrics(out["c2w"].float(), gt_c2w)
-            baseline = video_depth_metrics(frame_mean_depth(depth, valid), depth, align="scale", mask=valid)
+            baseline = _depth_columns(
+                video_depth_metrics(frame_mean_depth(depth, valid), depth, align="scale", mask=valid)
+            )
             baseline |= static_camera_metrics(gt_c2w)
             outputs = {"depth": pred_depth.numpy(), "c2w": out["c2w"].numpy(), "rgb": out["rgb"].numpy()}
         else:
