@@ -113,3 +113,58 @@ def test_pose_path_static_windows_take_the_wide_gaussian(seed, rot, trans):
 def test_unknown_protocol_lists_the_valid_ones():
     with pytest.raises(ValueError, match="paper, library"):
         check_protocol("cut3r")
+
+
+class RaymapPipeline:
+    """A stand-in for the pipeline's public surface used by the bench: ``generate`` returns the raw
+    raymap (float64) of known cameras per window (each window relative to its first frame, scaled)."""
+
+    height, width, device = 48, 72, torch.device("cpu")
+
+    def __init__(self, gt, K):
+        self.gt, self.K, self.calls = gt, K, []
+
+    def generate(self, task, *, video, num_frames, fps, num_inference_steps, generator, mode, **kw):
+        from aether.geometry import cameras_to_raymap
+
+        self.calls.append(
+            {"video": video.clone(), "seed": generator.initial_seed(), "mode": mode, "fps": fps}
+        )
+        start = len(self.calls) - 1
+        starts = temporal_windows(len(self.gt), 32)[1]
+        s0 = starts[start]
+        rel = np.linalg.inv(self.gt[s0]) @ self.gt[s0 : s0 + num_frames]
+        rel[:, :3, 3] *= 0.5 + 0.25 * start
+        c2w = torch.from_numpy(rel)
+        K = torch.from_numpy(self.K).expand(num_frames, 3, 3)
+        return {"raymap": cameras_to_raymap(c2w, K, self.height, self.width)}
+
+
+def test_bench_pose_path_from_raymaps_equals_the_reference():
+    """Frames -> crop -> windows -> raymap readout (reference units) -> smoothing -> merge, end to end."""
+    from aether.evaluation.protocol import PAPER_RUNS, run_poses
+
+    frames = 50
+    gt = _trajectory(frames, 11)
+    K = np.array([[60.0, 0, 35.0], [0, 58.0, 24.5], [0, 0, 1]])
+    rgb = np.random.default_rng(0).integers(0, 256, (frames, 40, 100, 3), dtype=np.uint8)
+    pipe = RaymapPipeline(gt, K)
+    ours, _ = run_poses(pipe, rgb, PAPER_RUNS["camera-pose"])
+    prepared = ref.prepare_input(rgb, 48, 72, pose=True)
+    starts = temporal_windows(frames, 32)[1]
+    for call, s0 in zip(pipe.calls, starts):  # each window got the centre-cropped frames, seed 42
+        expected = torch.from_numpy(prepared[s0 : s0 + 41]).permute(0, 3, 1, 2).float() * 2 - 1
+        torch.testing.assert_close(call["video"], expected, rtol=0, atol=0)
+        assert (call["seed"], call["mode"], call["fps"]) == (42, "upstream", 12.0)
+    replay = RaymapPipeline(gt, K)
+
+    def window_cameras(start, size):
+        gen = torch.Generator().manual_seed(42)
+        out = replay.generate(
+            "reconstruction", video=torch.zeros(1), num_frames=size, fps=12.0,
+            num_inference_steps=4, generator=gen, mode="upstream",
+        )  # fmt: skip
+        return ref.raymap_to_poses(out["raymap"].numpy())
+
+    expected = ref.pose_sliding_window(window_cameras, frames)
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-9)
