@@ -168,3 +168,35 @@ def test_bench_pose_path_from_raymaps_equals_the_reference():
 
     expected = ref.pose_sliding_window(window_cameras, frames)
     np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-9)
+
+
+class DisparityPipeline:
+    """A stand-in returning a content-dependent float32 disparity per window (T, H, W)."""
+
+    height, width, device = 48, 72, torch.device("cpu")
+
+    def __init__(self):
+        self.calls = []
+
+    def generate(self, task, *, video, num_frames, fps, num_inference_steps, generator, mode, **kw):
+        self.calls.append((generator.initial_seed(), mode, num_inference_steps, num_frames))
+        clip = ((video.permute(0, 2, 3, 1) + 1) / 2).double().numpy()
+        return {"disparity": torch.from_numpy(_fake_disparity(clip))}
+
+
+def test_bench_depth_path_end_to_end_equals_the_reference():
+    from aether.evaluation.protocol import PAPER_RUNS, run_depth
+
+    rgb = np.random.default_rng(3).integers(0, 256, (30, 44, 128, 3), dtype=np.uint8)
+    pipe = DisparityPipeline()
+    ours = run_depth(pipe, rgb, PAPER_RUNS["video-depth"])
+    assert {c[:3] for c in pipe.calls} == {(3407, "upstream", 4)}
+
+    def reference_window(clip):  # the pipeline sees the float32 [-1, 1] frames
+        as_model = torch.from_numpy(np.ascontiguousarray(clip)).float() * 2 - 1
+        return _fake_disparity(((as_model + 1) / 2).double().numpy())
+
+    prepared = ref.prepare_input(rgb, 48, 72)
+    expected = ref.depth_sliding_window(reference_window, prepared, len(rgb), 48, 72)
+    np.testing.assert_allclose(ours, expected, rtol=1e-12, atol=0)
+    assert ours.shape == (30, 48, 140) and ours.max() <= 100.0
