@@ -26,10 +26,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from aether.evaluation.baselines import frame_mean_depth, static_camera_metrics
 from aether.evaluation.depth_metrics import video_depth_metrics
 from aether.evaluation.pixel_metrics import video_pixel_metrics
-from aether.evaluation.pose_metrics import camera_pose_metrics, rotation_angle_deg
-from aether.geometry import cameras_to_raymap, disparity_to_depth, invert_pose
+from aether.evaluation.pose_metrics import camera_pose_metrics
+from aether.geometry import cameras_to_raymap, disparity_to_depth
 from aether.modalities.clip import ClipGeometry
 
 TASKS = ("reconstruction", "prediction", "planning")
@@ -44,22 +45,9 @@ class TaskResult:
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def static_camera_metrics(gt_c2w: Tensor) -> dict[str, float]:
-    """ATE / RPE of a static camera after the best Sim(3) alignment (closed form).
-
-    A static trajectory aligns to a single point (scale 0); the best point is the centroid of
-    the true positions, so ATE = RMS distance to it, RPE = the RMS true relative motions.
-
-    Args:
-        gt_c2w: (T,4,4) true poses.
-    """
-    gt = gt_c2w.double()
-    pos = gt[:, :3, 3]
-    ate = (pos - pos.mean(0)).square().sum(-1).mean().sqrt()
-    rel = invert_pose(gt[:-1]) @ gt[1:]
-    rpe_trans = rel[:, :3, 3].square().sum(-1).mean().sqrt()
-    rpe_rot = rotation_angle_deg(rel[:, :3, :3]).square().mean().sqrt()
-    return {"ate": float(ate), "rpe_trans": float(rpe_trans), "rpe_rot": float(rpe_rot)}
+def _depth_columns(scores: dict[str, float]) -> dict[str, float]:
+    """The report's depth columns (Abs Rel, δ<1.25) of the full video depth metric set."""
+    return {k: scores[k] for k in ("abs_rel", "delta_1_25")}
 
 
 def _pose_metrics(pred: Tensor, gt: Tensor) -> dict[str, float]:
@@ -67,13 +55,6 @@ def _pose_metrics(pred: Tensor, gt: Tensor) -> dict[str, float]:
     if float(pred[:, :3, 3].double().var(0).sum()) <= 1e-20:
         return static_camera_metrics(gt)
     return camera_pose_metrics(pred.double(), gt.double())
-
-
-def _frame_mean_depth(depth: Tensor, valid: Tensor) -> Tensor:
-    """Baseline (T,H,W): each frame's mean valid depth everywhere."""
-    v = valid.float()
-    mean = (depth * v).flatten(1).sum(1) / v.flatten(1).sum(1).clamp_min(1.0)
-    return mean[:, None, None].expand_as(depth).clone()
 
 
 @contextlib.contextmanager
@@ -180,9 +161,9 @@ def evaluate_clip(
                 # invalid predictions take the largest predicted depth (the sky / far field)
                 far = pred_depth[pred_valid].max() if bool(pred_valid.any()) else torch.tensor(1.0)
                 pred_depth = torch.where(pred_valid, pred_depth, far)
-                metrics |= video_depth_metrics(pred_depth, depth, align="scale", mask=valid)
-                baseline |= video_depth_metrics(
-                    _frame_mean_depth(depth, valid), depth, align="scale", mask=valid
+                metrics |= _depth_columns(video_depth_metrics(pred_depth, depth, align="scale", mask=valid))
+                baseline |= _depth_columns(
+                    video_depth_metrics(frame_mean_depth(depth, valid), depth, align="scale", mask=valid)
                 )
                 outputs["depth"] = pred_depth.numpy()
             if out.c2w is not None:
