@@ -269,7 +269,8 @@ def bench(
                 apply_option(pipe, option, device, cpu_small)
                 clock = StepClock(pipe, device)
                 warmup = option == "compile" or not cpu_small  # tiny runs: only compilation needs one
-                row.update(run_scenario(pipe, clock, device, lambda pipe=pipe: scenario(pipe), warmup))
+                run = lambda pipe=pipe, scenario=scenario: scenario(pipe)
+                row.update(run_scenario(pipe, clock, device, run, warmup))
             except (ImportError, torch.cuda.OutOfMemoryError) as err:
                 row["skipped"] = f"{type(err).__name__}: {err}"
             finally:

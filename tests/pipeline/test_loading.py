@@ -116,6 +116,14 @@ def test_bad_model_folders_are_refused_naming_what_is_wrong(exported, tmp_path):
         AetherPipeline.from_pretrained(tmp_path / "missing")
 
 
+def test_a_hub_id_offline_is_a_clear_error(monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(FileNotFoundError, match="some-org/some-model: not a local model folder, and the hub"):
+        AetherPipeline.from_pretrained("some-org/some-model")
+
+
 def test_cli_runs_an_export_offline_and_refuses_a_contradicting_base(
     exported, tiny_dirs, tmp_path, monkeypatch, capsys
 ):

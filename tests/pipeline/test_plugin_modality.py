@@ -45,8 +45,12 @@ class ForegroundCodec(ModalityCodec):
         return {"foreground": (self.backend.decode(latents).float().mean(2) + 1) / 2}
 
 
-if "foreground" not in MODALITIES:
+@pytest.fixture
+def foreground():
+    """The plug-in registered as a third party would (``MODALITIES.register``), for this test only."""
     MODALITIES.register("foreground", ForegroundCodec)
+    yield "foreground"
+    MODALITIES._items.pop("foreground")  # other tests list the registered names
 
 
 def _batch() -> dict:
@@ -62,10 +66,10 @@ def _batch() -> dict:
     }
 
 
-def test_plugin_modality_trains_exports_loads_and_decodes(tmp_path, monkeypatch):
+def test_plugin_modality_trains_exports_loads_and_decodes(foreground, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     module = AetherModule(
-        **tiny_module_kwargs(), target_modalities=["color", "disparity", "raymap", "foreground"]
+        **tiny_module_kwargs(), target_modalities=["color", "disparity", "raymap", foreground]
     )
     assert module.transformer.config.out_channels == 16 + 16 + 24 + 16
     before = module.transformer.proj_out.weight.detach().clone()

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
-from aether.geometry.depth import MIN_DISPARITY
+from aether.geometry.depth import MIN_DISPARITY, disparity_to_depth
 
 from .base import MODALITIES, LatentBackend, ModalityCodec
 from .validation import check_clip_frames
@@ -155,10 +155,8 @@ class DisparityCodec(ModalityCodec):
         batch_size, _ = check_clip_frames(clip, keys)
         depth: Tensor = clip["depth"]  # type: ignore[assignment]
         mask = valid_depth_mask(depth, clip.get("valid"))  # type: ignore[arg-type]
-        masked = _masked_depth(depth, mask)
-        given = clip.get("dmax")
-        dmax = _dmax_of(masked) if given is None else check_dmax(given, batch_size, depth)
-        return _normalized(masked, dmax), mask, dmax
+        dmax = resolve_dmax(clip, batch_size, depth)
+        return _normalized(_masked_depth(depth, mask), dmax), mask, dmax
 
     def encode_with_dmax(
         self,
@@ -203,6 +201,6 @@ class DisparityCodec(ModalityCodec):
         if clip.get("dmax") is not None:
             dmax = check_dmax(clip["dmax"], x.shape[0], x)
             disparity = disparity * dmax[:, None, None, None]
-            out["depth"] = torch.where(valid, 1.0 / torch.where(valid, disparity, 1.0), 0.0)
+            out["depth"] = torch.where(valid, disparity_to_depth(disparity, floor=0.0)[0], 0.0)
         out["disparity"] = disparity
         return out

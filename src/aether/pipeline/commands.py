@@ -45,9 +45,17 @@ def _parser(command: str, prog: str) -> argparse.ArgumentParser:
         parser.add_argument(
             "--post-reconstruct", action="store_true", help="re-run reconstruction on the generated video"
         )
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="Aether model folder or hub id (transformer/)")
     parser.add_argument(
-        "--base", default=None, help="CogVideoX-5b-I2V folder or hub id (vae/, scheduler/, ...)"
+        "--model",
+        default=DEFAULT_MODEL,
+        help="Aether model folder (e.g. written by `aether export`; its aether_config.json says how to "
+        "build it) or hub id",
+    )
+    parser.add_argument(
+        "--base",
+        default=None,
+        help="CogVideoX-5b-I2V folder or hub id (vae/, scheduler/, ...) for models on the CogVideoX "
+        "backend (default: the one the model's spec names); refused for other backends",
     )
     parser.add_argument("--steps", type=int, default=None, help="denoising steps (task default if omitted)")
     parser.add_argument(
@@ -102,7 +110,13 @@ def _apply_speed_options(pipe, args: argparse.Namespace, device: str) -> None:
     else:
         pipe.to(device)
     pipe.progress = not args.quiet
-    if args.vae_tiling or str(device).startswith("cuda"):
+    for flag in ("vae_tiling", "vae_slicing"):
+        if getattr(args, flag) and not hasattr(pipe.backend, flag.replace("vae", "enable")):
+            name = "--" + flag.replace("_", "-")
+            raise ValueError(
+                f"{name}: this model's latent backend ({type(pipe.backend).__name__}) has no {name[6:]}"
+            )
+    if args.vae_tiling or (str(device).startswith("cuda") and hasattr(pipe.backend, "enable_tiling")):
         pipe.enable_vae_tiling()
     if args.vae_slicing:
         pipe.enable_vae_slicing()

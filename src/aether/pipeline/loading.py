@@ -86,16 +86,21 @@ def load_spec(aether: str | os.PathLike) -> AetherModelSpec:
     """The spec of a local folder or hub id (AetherV1's when the model has none)."""
     if Path(aether).is_dir():
         return AetherModelSpec.load(aether)
-    try:
-        from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import EntryNotFoundError
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
-        try:
-            file = hf_hub_download(str(aether), SPEC_FILE)
-        except EntryNotFoundError:
-            return AETHERV1_SPEC
-    except ImportError:
-        return AETHERV1_SPEC
+    try:
+        file = hf_hub_download(str(aether), SPEC_FILE)
+    except LocalEntryNotFoundError as err:  # offline and not cached: nothing is known
+        raise FileNotFoundError(
+            f"{aether}: not a local model folder, and the hub cannot be reached for its {SPEC_FILE} ({err})"
+        ) from err
+    except EntryNotFoundError:
+        return AETHERV1_SPEC  # the released AetherV1 has no spec
+    except Exception as err:  # offline, unknown repository, network: the hub's own error types
+        raise FileNotFoundError(
+            f"{aether}: not a local model folder, and its {SPEC_FILE} could not be read from the hub ({err})"
+        ) from err
     return AetherModelSpec.load(Path(file).parent)
 
 
@@ -152,7 +157,10 @@ def load_components(
         source = _vae_source(spec, aether, base)
         kwargs = {"subfolder": "vae", **spec.backend_kwargs, "torch_dtype": torch_dtype}
         kwargs.pop("path_or_id", None)
-        backend = CogVideoXBackend.from_pretrained(source, **kwargs)
+        try:
+            backend = CogVideoXBackend.from_pretrained(source, **kwargs)
+        except OSError as err:  # a hub id offline, or a folder without vae/
+            raise FileNotFoundError(f"the CogVideoX VAE of {source!s} could not be loaded ({err})") from err
     else:
         source = None
         backend = spec.build_backend()
@@ -162,7 +170,12 @@ def load_components(
     if local:  # before reading any transformer weight
         config = json.loads(Path(aether, "transformer", "config.json").read_text())
         spec.check_transformer(config, targets.channels, conditions.channels)
-    transformer = AetherTransformer.from_pretrained(aether, subfolder="transformer", torch_dtype=torch_dtype)
+    try:
+        transformer = AetherTransformer.from_pretrained(
+            aether, subfolder="transformer", torch_dtype=torch_dtype
+        )
+    except OSError as err:
+        raise FileNotFoundError(f"the transformer of {aether!s} could not be loaded ({err})") from err
     if not local:
         spec.check_transformer(transformer.config, targets.channels, conditions.channels)
     scheduler = _load_scheduler(spec, aether, source)

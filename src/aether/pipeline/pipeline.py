@@ -245,7 +245,7 @@ class AetherPipeline:
             aether,
             base,
             torch_dtype=torch_dtype,
-            embedding_method="reference" if policy.reference_decode else "float32",
+            embedding_method="reference" if policy.reference_embedding else "float32",
             embedding_cache=embedding_cache,
         )
         return cls(

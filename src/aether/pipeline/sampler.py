@@ -28,6 +28,7 @@ from torch import Tensor
 
 from aether.geometry import fold_raymap, latent_frame_count, raymap_to_cameras, unfold_raymap
 from aether.geometry.depth import MIN_DISPARITY, disparity_validity
+from aether.modalities.clip import ClipGeometry
 from aether.models.spec import AETHERV1_SPEC, AetherModelSpec
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,9 @@ class SamplingPolicy:
         trained_sizes_only: frame counts and frame rates outside the model's trained sets are
             errors (the reference) instead of logged warnings.
         keep_input_colors: reconstruction returns the input frames instead of decoding colour.
+        reference_embedding: a missing (or differently made) empty-prompt embedding is computed as the
+            reference does (T5 in its loaded dtype, autograd enabled) instead of in float32 under
+            ``no_grad`` (see :func:`aether.models.empty_prompt_embedding`).
     """
 
     name: str
@@ -62,6 +66,7 @@ class SamplingPolicy:
     reference_decode: bool
     trained_sizes_only: bool
     keep_input_colors: bool
+    reference_embedding: bool
 
 
 UPSTREAM = SamplingPolicy(
@@ -72,6 +77,7 @@ UPSTREAM = SamplingPolicy(
     reference_decode=True,
     trained_sizes_only=True,
     keep_input_colors=False,
+    reference_embedding=True,
 )
 DEFAULT = SamplingPolicy(
     name="default",
@@ -81,6 +87,7 @@ DEFAULT = SamplingPolicy(
     reference_decode=False,
     trained_sizes_only=False,
     keep_input_colors=True,
+    reference_embedding=False,
 )
 POLICIES: dict[str, SamplingPolicy] = {"default": DEFAULT, "upstream": UPSTREAM}
 
@@ -352,7 +359,7 @@ class AetherSampler:
         """7. (1, F, Ct, h, w) clean latents through the target stack's codecs (batch element 0)."""
         parts = self.targets.split(latents)
         codecs = self.targets.codecs
-        size = {"height": plan.height, "width": plan.width}
+        size = ClipGeometry(plan.num_frames, plan.height, plan.width).side()
         out = SampleOutput(rgb=None, latents=latents.cpu())
         for name, part in parts.items():
             if name == "color":

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from aether.geometry.depth import MIN_DISPARITY, depth_to_disparity
+from aether.geometry.depth import MIN_DISPARITY, depth_to_disparity, disparity_to_depth
 from aether.geometry.raymap import RAY_ORIGIN_SCALE, signed_expm1
 from aether.models.spec import COGVIDEOX_SCHEDULER, AetherModelSpec, build_scheduler
 from aether.training import losses
@@ -341,7 +341,7 @@ class AetherModule(L.LightningModule):
         coverage = _area(valid.float(), size)
         true_low = _area(true_disp, size) / coverage.clamp_min(1e-6)
         low_valid = coverage > 0.999
-        true_depth = torch.where(low_valid, 1.0 / true_low.clamp_min(1e-6), 0.0)
+        true_depth = torch.where(low_valid, disparity_to_depth(true_low, floor=0.0)[0], 0.0)
         pred_points = losses.raymap_points(depth_pred, _metric_rays(rays))
         true_points = losses.raymap_points(true_depth, _metric_rays(true_rays))
         out["pointmap"] = losses.pointmap_loss(

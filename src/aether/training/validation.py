@@ -30,6 +30,7 @@ from aether.evaluation.depth_metrics import video_depth_metrics
 from aether.evaluation.pixel_metrics import video_pixel_metrics
 from aether.evaluation.pose_metrics import camera_pose_metrics, rotation_angle_deg
 from aether.geometry import cameras_to_raymap, disparity_to_depth, invert_pose
+from aether.modalities.clip import ClipGeometry
 
 TASKS = ("reconstruction", "prediction", "planning")
 
@@ -151,7 +152,8 @@ def evaluate_clip(
     target = (video.cpu() + 1) / 2
     raymap = None
     if action and sampler.raymap_channels:
-        dmax = clip["dmax"][index].float() if "dmax" in clip else 1.0
+        dmax = ClipGeometry.of(clip).dmax  # resolved once, as the training encoder did
+        dmax = 1.0 if dmax is None else dmax[index].float()
         raymap = cameras_to_raymap(
             clip["c2w"][index].float(),
             clip["K"][index].float(),
