@@ -130,9 +130,16 @@ def ref_smooth_poses(poses: np.ndarray, window_size: int = 5) -> np.ndarray:
     trans = gaussian_filter1d(poses[:, :3, 3], sigma, axis=0, mode="nearest")
     quats = gaussian_filter1d(quats, sigma, axis=0, mode="nearest")
     quats /= np.linalg.norm(quats, axis=1, keepdims=True)
+    return ref_poses_from(quats, trans)
+
+
+def ref_poses_from(quats: np.ndarray, trans: np.ndarray) -> np.ndarray:
+    """Poses (N, 4, 4) from scipy (x, y, z, w) quaternions and centres, pose by pose as the reference."""
+    from scipy.spatial.transform import Rotation
+
     rots = Rotation.from_quat(quats).as_matrix()
-    out = np.zeros_like(poses)
-    for i in range(n):
+    out = np.zeros((len(quats), 4, 4))
+    for i in range(len(quats)):
         out[i] = np.eye(4)
         out[i, :3, :3], out[i, :3, 3] = rots[i], trans[i]
     return out
@@ -194,12 +201,7 @@ def ref_smooth_trajectory(poses: np.ndarray, window_size: int = 5) -> np.ndarray
         for j, w in zip(range(start, end), weights):
             avg += w * (-quats[j] if np.dot(quats[j], quats[i]) < 0 else quats[j])
         smoothed_quats[i] = avg / np.linalg.norm(avg)
-    rots = Rotation.from_quat(smoothed_quats).as_matrix()
-    out = np.zeros_like(poses)
-    for i in range(n):
-        out[i] = np.eye(4)
-        out[i, :3, :3], out[i, :3, 3] = rots[i], filtered[i]
-    return out
+    return ref_poses_from(smoothed_quats, filtered)
 
 
 def ref_get_rays(pose: np.ndarray, h: int, w: int, focal: np.ndarray):
