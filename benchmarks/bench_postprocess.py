@@ -233,7 +233,8 @@ def reference_postprocess(disparity: np.ndarray, raymap: np.ndarray) -> dict[str
     pose, fov_x, fov_y = ref_raymap_to_poses(raymap)
     focal = ref_fov_to_focal(fov_x, fov_y, raymap.shape[2] * DOWNSAMPLE, raymap.shape[3] * DOWNSAMPLE)
     static, trans, rot = ref_detect_static(pose)
-    if static:  # the reference's wider Gaussian for nearly still windows
+    # a wider Gaussian for nearly still windows (an even width, where the reference asserts, made odd)
+    if static:
         window = min(41, max(5, int(5 * (0.1 / max(trans + rot, 1e-6)))))
         pose = ref_smooth_poses(pose, window | 1)
     else:
