@@ -62,6 +62,19 @@ def test_export_loads_offline_with_its_backend_stacks_and_scheduler(exported, mo
     assert (pipe.height, pipe.width) == (48, 64)
 
 
+def test_a_colour_only_condition_model_samples(tmp_path):
+    module = AetherModule(**tiny_module_kwargs(), condition_modalities=["color"])
+    assert module.transformer.config.in_channels == 56 + 16
+    pipe = AetherPipeline.from_pretrained(export_module(module, tmp_path / "model"))
+    pipe.progress = False
+    world = pipe.plan(torch.zeros(3, 48, 64), torch.zeros(3, 48, 64), num_frames=17, num_inference_steps=1)
+    assert world.c2w.shape == (17, 4, 4)
+    with pytest.raises(ValueError, match="no raymap condition"):
+        pipe.generate(
+            "prediction", observation=torch.zeros(3, 48, 64), num_frames=17, raymap=torch.zeros(17, 6, 6, 8)
+        )
+
+
 def test_a_base_contradicting_the_spec_is_refused(exported, tiny_dirs):
     out, _ = exported
     base, _ = tiny_dirs

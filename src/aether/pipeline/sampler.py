@@ -236,7 +236,7 @@ class AetherSampler:
             num_inference_steps=num_inference_steps,
             guidance_scale=guidance_scale,
             dynamic_cfg=dynamic_cfg,
-            raymap_channels=self.raymap_channels or 24,
+            raymap_channels=self.raymap_channels,
         )
 
     def encode_conditions(
