@@ -26,3 +26,19 @@ def test_cpu_small_variant_reports_every_scenario(tmp_path, monkeypatch):
         assert window["output_size"] == [32, 48]
     assert "torchao" in rows["quantize-int8wo", "predict"]["skipped"]
     assert result["table"].count("\n") == 2 + 12 - 1
+
+
+def test_real_configs_build_the_5b_transformer_and_its_vae():
+    """The transcribed CogVideoX-5b-I2V configs give the published sizes (built on the meta device)."""
+    import torch
+    from diffusers import AutoencoderKLCogVideoX
+
+    from aether.models.transformer import AetherTransformer
+
+    with torch.device("meta"):
+        transformer = AetherTransformer.from_config(bench.COGVIDEOX_5B_I2V_TRANSFORMER)
+        vae = AutoencoderKLCogVideoX(**bench.COGVIDEOX_5B_I2V_VAE)
+    assert (transformer.target_channels, transformer.condition_channels) == (56, 40)
+    assert round(sum(p.numel() for p in transformer.parameters()) / 1e9, 2) == 5.57
+    assert round(sum(p.numel() for p in vae.parameters()) / 1e6) == 216
+    assert bench.real_sizes().height // 8 == transformer.config.sample_height
