@@ -139,7 +139,7 @@ def require_torchao(kind: str) -> tuple[Any, Any]:
     except ImportError as err:
         raise ImportError(
             f"quantize {kind!r} needs torchao, which is not installed: pip install torchao "
-            "(or run without weight quantization)"
+            "(the 'quantization' extra), or run without weight quantization"
         ) from err
     config_cls = getattr(tq, _TORCHAO_CONFIGS[kind], None)
     if config_cls is None:
