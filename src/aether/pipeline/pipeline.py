@@ -276,17 +276,39 @@ class AetherPipeline:
             module.to(**kwargs)
         return self
 
+    # ------------------------------------------------------------------ speed and memory options
+    # (what each does to the results: aether.pipeline.acceleration)
     def enable_model_cpu_offload(self, device: torch.device | str = "cuda") -> None:
-        """Keep the models on the CPU and move each to ``device`` only while it runs."""
+        """Keep the models on the CPU and move each to ``device`` only while it runs (bit-identical)."""
         from accelerate import cpu_offload_with_hook
 
-        self.sampler.execution_device = torch.device(device)
+        device = self._offload_to(device)
         hook = None
         # the diffusers VAE triggers offload hooks from encode/decode, not only forward
-        for module in (getattr(self.backend, "vae", self.backend), self.transformer):
+        for module in (self._vae_module(), self.transformer):
             module.to("cpu")
-            _, hook = cpu_offload_with_hook(module, self.sampler.execution_device, prev_module_hook=hook)
+            _, hook = cpu_offload_with_hook(module, device, prev_module_hook=hook)
             self._hooks.append(hook)
+
+    def enable_sequential_cpu_offload(self, device: torch.device | str = "cuda") -> None:
+        """Keep the weights on the CPU and move each layer's to ``device`` only while that layer runs
+        (accelerate hooks; least memory, slowest; bit-identical)."""
+        from accelerate import cpu_offload
+
+        device = self._offload_to(device)
+        for module in (self._vae_module(), self.transformer):
+            cpu_offload(module.to("cpu"), device)
+
+    def _offload_to(self, device: torch.device | str) -> torch.device:
+        if self._hooks or self.sampler.execution_device is not None:
+            raise ValueError("offloading is already enabled on this pipeline")
+        device = torch.device(device)
+        self.sampler.execution_device = device
+        self.backend.execution_device = device
+        return device
+
+    def _vae_module(self) -> torch.nn.Module:
+        return getattr(self.backend, "vae", self.backend)
 
     def enable_vae_slicing(self) -> None:
         """Decode/encode one batch element at a time."""
@@ -295,6 +317,34 @@ class AetherPipeline:
     def enable_vae_tiling(self) -> None:
         """Decode/encode in overlapping spatial tiles (much less memory at 480×720)."""
         self.backend.enable_tiling()
+
+    def enable_compile(self, **options: Any) -> None:
+        """``torch.compile`` the transformer (static shapes; ``options`` go to ``torch.compile``, e.g.
+        ``mode="max-autotune"``, ``backend=...``). The windows of a video share one compiled graph."""
+        from aether.pipeline.acceleration import compile_transformer
+
+        compile_transformer(self.transformer, **options)
+
+    def enable_cache(self, method: str = "fastercache", **options: Any) -> None:
+        """Feature caching across denoising steps with diffusers' hooks: ``"fastercache"`` or ``"pab"``
+        (``options`` override their config fields). An approximation: results change."""
+        from aether.pipeline.acceleration import FeatureCache
+
+        self.disable_cache()
+        self.sampler.feature_cache = FeatureCache(method, dict(options))
+
+    def disable_cache(self) -> None:
+        """Remove the feature cache (results are again those of the plain transformer)."""
+        if self.sampler.feature_cache is not None:
+            self.sampler.feature_cache.remove(self.transformer)
+            self.sampler.feature_cache = None
+
+    def enable_quantization(self, kind: str = "int8wo") -> None:
+        """Quantize the transformer's weights with torchao (``"int8wo"``, ``"int8dq"``, ``"float8wo"``,
+        ``"float8dq"``); ImportError naming the package when torchao is not installed."""
+        from aether.pipeline.acceleration import quantize_weights
+
+        quantize_weights(self.transformer, kind)
 
     # ------------------------------------------------------------------ sizes
     @property
