@@ -53,6 +53,9 @@ __all__ = [
     "iter_raw_samples",
     "iter_samples",
     "open_url",
+    "prepare_output",
+    "shard_keys",
+    "check_settings",
     "validate_sample",
     "write_shards",
 ]
@@ -365,8 +368,10 @@ def write_shards(
     rgb_codec: str = "png",
     validate: bool = True,
     progress: Callable[[int], None] | None = None,
+    start: int = 0,
 ) -> list[str]:
-    """Write clip samples into WebDataset shards named ``pattern % index`` (e.g. ``out/clips-%06d.tar``).
+    """Write clip samples into WebDataset shards named ``pattern % index`` (e.g. ``out/clips-%06d.tar``),
+    indices from ``start``.
 
     Each shard holds at most ``maxcount`` samples and is closed once it reaches ``maxsize`` bytes.
     Samples are validated first (``validate``). ``progress(n)`` is called after each sample.
@@ -395,7 +400,7 @@ def write_shards(
             if writer is None:
                 writer = wds.ShardWriter(
                     pattern, maxcount=maxcount, maxsize=maxsize, post=opener.commit, opener=opener.open,
-                    verbose=0, encoder=False,
+                    verbose=0, encoder=False, start_shard=start,
                 )  # fmt: skip
             writer.write(encoded)
             if progress is not None:
@@ -408,6 +413,68 @@ def write_shards(
     if writer is not None:
         writer.close()
     return opener.written
+
+
+def prepare_output(out: str | Path, *, overwrite: bool = False, resume: bool = False) -> Path:
+    """Make ``out`` ready for a run's outputs, so runs never mix: a new or empty folder is used as
+    is; a non-empty one is cleared with ``overwrite``, continued with ``resume``, refused otherwise.
+    A path that is a file is refused. Errors are ValueError naming the path. ``.partial`` leftovers
+    of an interrupted run (never read by anything) are removed first and do not count."""
+    import shutil
+
+    out = Path(out)
+    if overwrite and resume:
+        raise ValueError("--overwrite and --resume exclude each other: clear the folder or continue it")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output folder: expected a folder, {out} is a file")
+    for stale in out.glob("*.partial") if out.is_dir() else ():  # an interrupted run's incomplete files
+        stale.unlink()
+    if out.is_dir() and any(out.iterdir()):
+        if overwrite:
+            for entry in out.iterdir():
+                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+        elif not resume:
+            entries = sum(1 for _ in out.iterdir())
+            raise ValueError(
+                f"output folder {out} is not empty ({entries} entries): pass --overwrite to clear it "
+                "or --resume to continue the run that wrote it"
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def check_settings(path: str | Path, settings: dict[str, Any], resume: bool) -> None:
+    """Record a run's ``settings`` at ``path`` (JSON, atomically); on ``resume`` first check that
+    they equal the recorded ones (ValueError listing the differences)."""
+    import os
+
+    path = Path(path)
+    if resume and path.is_file():
+        try:
+            recorded = json.loads(path.read_text())
+        except ValueError as err:
+            raise ValueError(f"{path}: cannot parse the recorded settings ({err})") from err
+        current = json.loads(json.dumps(settings))
+        changed = {k: (recorded.get(k), current.get(k)) for k in sorted(set(recorded) | set(current))}
+        changed = {k: v for k, v in changed.items() if v[0] != v[1]}
+        if changed:
+            listed = ", ".join(f"{k}: {a!r} then, {b!r} now" for k, (a, b) in changed.items())
+            raise ValueError(f"--resume: the settings differ from the run recorded in {path}: {listed}")
+        return
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(json.dumps(settings, indent=2, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def shard_keys(path: str | Path) -> list[str]:
+    """Sample keys of a local tar shard, in order (member headers only)."""
+    keys: list[str] = []
+    with tarfile.open(path, "r:*") as tar:
+        for member in tar:
+            key, _ = _split_name(member.name)
+            if key is not None and (not keys or keys[-1] != key):
+                keys.append(key)
+    return keys
 
 
 # ---------------------------------------------------------------------------------------------
