@@ -42,12 +42,7 @@ class UserError(ValueError):
 USER_ERRORS: tuple[type[BaseException], ...] = (
     UserError,
     ValueError,
-    FileNotFoundError,
-    FileExistsError,
-    NotADirectoryError,
-    IsADirectoryError,
-    PermissionError,
-    KeyError,
+    OSError,  # missing, unreadable or truncated files; FileNotFoundError, PermissionError, ...
     EOFError,
     MemoryError,
     zipfile.BadZipFile,
@@ -65,10 +60,8 @@ def _usage() -> str:
 
 def _one_line(err: BaseException) -> str:
     """The error as one line: its message (the first line for multi-line ones), else its type."""
-    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
-    if isinstance(err, KeyError):
-        text = f"missing key {text!r}"
-    elif isinstance(err, MemoryError):
+    text = str(err)
+    if isinstance(err, MemoryError):
         text = f"out of memory{': ' + text if text else ''} (is a size option too large?)"
     lines = [line for line in text.strip().splitlines() if line.strip()]
     if not lines:
