@@ -567,14 +567,15 @@ def iter_raw_samples(url: str) -> Iterator[dict[str, Any]]:
         error = err
     finally:
         closing = None if stream is None else _close(stream)
-    if error is None and closing is not None:
-        error = OSError(f"closing the source failed: {type(closing).__name__}: {closing}")
-    if error is not None:
+    if error is not None:  # the sample being read is incomplete
         where = None if current is None else current["__key__"]
         yield {"__key__": where, "__url__": url, "__error__": error}
         return
     if current is not None:
         yield current
+    if closing is not None:  # every sample was read whole; the source itself reports a failure
+        error = OSError(f"closing the source failed: {type(closing).__name__}: {closing}")
+        yield {"__key__": None, "__url__": url, "__error__": error}
 
 
 class DuplicateKeyError(ValueError):
