@@ -31,7 +31,7 @@ def _fake(monkeypatch, error):
         (cli.UserError("--out: expected a folder, /x is a file"), "--out: expected a folder, /x is a file"),
         (
             FileNotFoundError(2, "No such file or directory", "/data/a.npz"),
-            "No such file or directory: '/data/a.npz'",
+            "[Errno 2] No such file or directory: '/data/a.npz'",
         ),
         (ValueError("first line\nsecond\nthird"), "first line (+2 more lines; --debug shows all)"),
         (MemoryError(), "out of memory (is a size option too large?)"),
