@@ -63,14 +63,14 @@ def main(argv: list[str], prog: str = "aether annotate") -> int:
     from aether.annotate.slicing import DISFlow, RAFTFlow, SliceConfig, Slicer
     from aether.annotate.tracking import CoTrackerTracker, LucasKanadeTracker
 
+    if args.flow == "raft" and not args.raft_weights:
+        raise ValueError("--flow raft needs --raft-weights (a local torchvision RAFT state dict)")
     clips = iter_clip_sources(args.input, depth_scale=args.depth_scale, fps=args.fps)  # checked now
     categories = tuple(args.categories.split(",")) if args.categories else DEFAULT_CATEGORIES
     if args.masker == "provided":
         masker = ProvidedMasks(categories)
     else:
         masker = GroundedSam2Masker(args.detector, args.segmenter, categories=categories)
-    if args.flow == "raft" and not args.raft_weights:
-        raise ValueError("--flow raft needs --raft-weights (a local torchvision RAFT state dict)")
     flow = RAFTFlow(args.raft_weights) if args.flow == "raft" else DISFlow()
     try:
         config = SliceConfig(**json.loads(args.slice_config)) if args.slice_config else SliceConfig()
