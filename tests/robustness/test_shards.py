@@ -1,6 +1,8 @@
 """The shard reader and the DataModule: implausible or inconsistent samples are skipped and counted
 with a message naming the member; duplicates are yielded once; failing sources never end a stream."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -155,7 +157,7 @@ def test_a_source_failing_at_close_after_its_samples(tmp_path, monkeypatch):
             super().close()
             raise OSError("exit 3")
 
-    monkeypatch.setattr(shards, "open_url", lambda url: FailsAtClose(open(good, "rb").read()))
+    monkeypatch.setattr(shards, "open_url", lambda url: FailsAtClose(Path(good).read_bytes()))
     keys, errors = _read(["pipe:cat g.tar; exit 3"])
     assert keys == ["c0"]  # every sample was whole: kept; the exit status is counted
     assert [e[1] for e in errors] == [None] and "closing the source failed: OSError: exit 3" in str(
