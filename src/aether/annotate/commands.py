@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 
 __all__ = ["main"]
 
@@ -34,28 +36,41 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     )
     p.add_argument("--cotracker-checkpoint", default=None)
     p.add_argument("--slice-config", default=None, help="JSON object overriding slicing thresholds")
-    p.add_argument("--no-resume", action="store_true", help="re-annotate clips that already have a report")
+    p.add_argument(
+        "--resume", action="store_true", help="continue the run in a non-empty --out (same settings)"
+    )
+    p.add_argument("--overwrite", action="store_true", help="clear a non-empty --out first")
+    p.add_argument("--fail-fast", action="store_true", help="stop at the first clip that fails")
     p.add_argument("--maxcount", type=int, default=100, help="samples per shard")
     p.add_argument("--no-pictures", action="store_true", help="skip the per-slice trajectory PNGs")
     return p
 
 
+# options that change what is written (checked to match when a run is resumed)
+_SETTINGS = ("depth_scale", "fps", "estimate_intrinsics", "refine_intrinsics", "masker", "detector")
+_SETTINGS += ("segmenter", "categories", "flow", "tracker", "slice_config", "maxcount")
+
+
 def main(argv: list[str], prog: str = "aether annotate") -> int:
     args = build_parser(prog).parse_args(argv[1:])
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out: expected a folder, {out} is a file")
     from aether.annotate.bundle import BundleAdjuster
-    from aether.annotate.io import iter_inputs
+    from aether.annotate.io import iter_clip_sources
     from aether.annotate.masking import DEFAULT_CATEGORIES, GroundedSam2Masker, ProvidedMasks
     from aether.annotate.pipeline import Annotator, annotate_to_shards
     from aether.annotate.slicing import DISFlow, RAFTFlow, SliceConfig, Slicer
     from aether.annotate.tracking import CoTrackerTracker, LucasKanadeTracker
 
+    if args.flow == "raft" and not args.raft_weights:
+        raise ValueError("--flow raft needs --raft-weights (a local torchvision RAFT state dict)")
+    clips = iter_clip_sources(args.input, depth_scale=args.depth_scale, fps=args.fps)  # checked now
     categories = tuple(args.categories.split(",")) if args.categories else DEFAULT_CATEGORIES
     if args.masker == "provided":
         masker = ProvidedMasks(categories)
     else:
         masker = GroundedSam2Masker(args.detector, args.segmenter, categories=categories)
-    if args.flow == "raft" and not args.raft_weights:
-        raise ValueError("--flow raft needs --raft-weights (a local torchvision RAFT state dict)")
     flow = RAFTFlow(args.raft_weights) if args.flow == "raft" else DISFlow()
     try:
         config = SliceConfig(**json.loads(args.slice_config)) if args.slice_config else SliceConfig()
@@ -72,17 +87,32 @@ def main(argv: list[str], prog: str = "aether annotate") -> int:
         refiner=BundleAdjuster(optimize_intrinsics=args.refine_intrinsics),
         estimate_intrinsics=args.estimate_intrinsics,
     )
-    clips = iter_inputs(args.input, depth_scale=args.depth_scale, fps=args.fps)
     summary = annotate_to_shards(
         clips,
         args.out,
         annotator,
-        resume=not args.no_resume,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        fail_fast=args.fail_fast,
+        settings={name: getattr(args, name) for name in _SETTINGS},
         maxcount=args.maxcount,
         pictures=not args.no_pictures,
     )
     print(
         f"annotated {len(summary['annotated'])} clips ({summary['slices']} slices), "
-        f"skipped {len(summary['skipped'])} finished clips; shards in {args.out}"
+        f"skipped {len(summary['skipped'])} finished clips, {len(summary['failed'])} failed; "
+        f"shards in {args.out}"
     )
+    for failure in summary["failed"]:
+        print(
+            f"{prog}: clip {failure['clip']} ({failure['source']}) failed: {failure['error']}",
+            file=sys.stderr,
+        )
+    if summary["failed"]:
+        print(
+            f"{prog}: {len(summary['failed'])} clip(s) failed, listed in {out / 'reports' / 'summary.json'}; "
+            "rerun with --resume to retry them",
+            file=sys.stderr,
+        )
+        return 1
     return 0

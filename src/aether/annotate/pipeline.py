@@ -4,7 +4,10 @@
 relative to the slice's first frame) and a JSON-able report. :func:`annotate_to_shards` runs it over
 many clips, writing ``OUT/<clip>-NNNNNN.tar`` (atomically, through :func:`aether.data.shards.write_shards`)
 and then ``OUT/reports/<clip>.json`` (atomically, last): a clip whose report exists is finished and
-skipped on a rerun.
+skipped when the run is resumed. ``<clip>`` is the clip's uid (a shard sample's shard name + key),
+so clips sharing a key in different shards are both annotated. A clip that fails is recorded with
+its reason in ``OUT/reports/summary.json`` and the run continues (unless ``fail_fast``); its
+shards, if any were written, are removed.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import numpy as np
 from aether.annotate.bundle import BundleAdjuster, Tracks, reprojection_errors
 from aether.annotate.coarse import CoarseCameraEstimator, PnPCameraEstimator
 from aether.annotate.features import sample_depth, support_mask
-from aether.annotate.io import ClipInput
+from aether.annotate.io import ClipInput, PendingClip
 from aether.annotate.masking import DynamicMasker, ProvidedMasks
 from aether.annotate.slicing import Slicer
 from aether.annotate.tracking import LucasKanadeTracker, Tracker
@@ -157,7 +160,7 @@ class Annotator:
             )
             for stage, sec in ann.report["seconds"].items():
                 seconds[stage] = seconds.get(stage, 0.0) + sec
-            key = f"{_safe(clip.name)}_s{number:02d}"
+            key = f"{_safe(clip.uid)}_s{number:02d}"  # the uid: unique across a run's shards
             report = {"key": key, "frames": [int(idx[0]), int(idx[-1])], **ann.report}
             if clip.gt_c2w is not None:
                 report["ground_truth"] = _ground_truth_errors(ann, clip, idx)
@@ -189,6 +192,10 @@ class Annotator:
             "slices": slice_reports,
             "seconds": seconds,
         }
+        if isinstance(self.masker, ProvidedMasks) and not (
+            clip.extras.get("dynamic") is not None or clip.extras.get("semantic") is not None
+        ):
+            report["masks"] = "none given: every pixel treated as static"
         if clip.extras.get("untextured") is not None:  # flagged by the data (never used for decisions)
             flagged = np.flatnonzero(clip.extras["untextured"]).tolist()
             report["flagged_untextured"] = flagged
@@ -203,13 +210,16 @@ def _safe(name: str) -> str:
 def _ground_truth_errors(ann: SliceAnnotation, clip: ClipInput, idx: np.ndarray) -> dict[str, float]:
     """Errors against ground truth after Sim(3) alignment: ATE (absolute and / trajectory length),
     RPE rotation (degrees, RMSE over consecutive frames) and relative focal error."""
-    from aether.evaluation.pose_metrics import camera_pose_metrics
+    from aether.evaluation.pose_metrics import DegenerateTrajectoryError, camera_pose_metrics
 
     gt = np.linalg.inv(clip.gt_c2w[idx[0]]) @ clip.gt_c2w[idx]
     length = float(np.linalg.norm(np.diff(gt[:, :3, 3], axis=0), axis=1).sum())
     out: dict[str, float] = {"trajectory_length": length}
     for name, c2w in (("coarse", ann.coarse_c2w), ("refined", ann.c2w)):
-        m = camera_pose_metrics(c2w, gt)
+        try:  # a camera that only rotates has no Sim(3) scale: ATE and RPE translation are NaN
+            m = camera_pose_metrics(c2w, gt, sequence=clip.name, static_gt="nan")
+        except DegenerateTrajectoryError:  # the estimate does not move while the truth does
+            m = {"ate": float("nan"), "rpe_rot": float("nan")}
         out[f"{name}_ate"] = m["ate"]
         out[f"{name}_ate_rel"] = m["ate"] / length if length > 0 else float("nan")
         out[f"{name}_rpe_rot_deg"] = m["rpe_rot"]
@@ -228,46 +238,79 @@ def _atomic_write_json(path: Path, data: Any) -> None:
 
 
 def annotate_to_shards(
-    clips: Iterable[ClipInput],
+    clips: Iterable[ClipInput | PendingClip],
     out: str | Path,
     annotator: Annotator | None = None,
     *,
-    resume: bool = True,
+    resume: bool = False,
+    overwrite: bool = False,
+    fail_fast: bool = False,
+    settings: dict[str, Any] | None = None,
     maxcount: int = 100,
     progress: bool = True,
     pictures: bool = True,
 ) -> dict[str, Any]:
-    """Annotate ``clips`` into ``out``: shards ``<clip>-NNNNNN.tar`` and ``reports/<clip>.json``.
+    """Annotate ``clips`` into ``out``: shards ``<uid>-NNNNNN.tar`` and ``reports/<uid>.json``.
 
-    With ``resume``, clips whose report already exists are skipped. With ``pictures``, each slice's
-    camera path is drawn to ``reports/<slice key>_trajectory.png``. Returns a summary with the
-    clips done now, skipped, and the shards written.
+    A non-empty ``out`` is refused unless ``overwrite`` (cleared first) or ``resume`` (clips
+    whose report exists are skipped; ``settings``, when given, must equal the recorded ones).
+    A clip that fails to load or annotate is recorded in the summary with its reason and the run
+    goes on; ``fail_fast`` raises instead (ValueError naming the clip and its source). With
+    ``pictures``, each slice's camera path is drawn to ``reports/<slice key>_trajectory.png``.
+    Returns (and writes to ``reports/summary.json``) the clips annotated now, skipped as
+    finished, failed (clip, source, error), the shards written and the slice count.
     """
     from tqdm import tqdm
 
-    from aether.data.shards import write_shards
+    from aether.data.shards import check_settings, prepare_output
 
-    out = Path(out)
+    out = prepare_output(out, overwrite=overwrite, resume=resume)
+    if settings is not None:
+        check_settings(out / "settings.json", settings, resume)
     annotator = annotator or Annotator()
-    summary: dict[str, Any] = {"annotated": [], "skipped": [], "shards": [], "slices": 0}
-    for clip in tqdm(clips, desc="annotate", unit="clip", disable=not progress):
-        name = _safe(clip.name)
+    summary: dict[str, Any] = {"annotated": [], "skipped": [], "failed": [], "shards": [], "slices": 0}
+    for item in tqdm(clips, desc="annotate", unit="clip", disable=not progress):
+        pending = item if isinstance(item, PendingClip) else PendingClip.of(item)
+        name = _safe(pending.uid)
         report_path = out / "reports" / f"{name}.json"
-        if resume and report_path.is_file():
+        if report_path.is_file():
             summary["skipped"].append(name)
             continue
-        samples, report = annotator.annotate(clip)
-        shards = write_shards(samples, str(out / f"{name}-%06d.tar"), maxcount=maxcount) if samples else []
-        report["shards"] = [Path(s).name for s in shards]
-        if pictures:
-            for sample in samples:
-                plot_trajectories(
-                    out / "reports" / f"{sample['__key__']}_trajectory.png",
-                    {"annotated": sample["c2w"]},
-                    title=f"{sample['__key__']}: annotated cameras",
-                )
+        try:
+            samples, report, shards = _annotate_one(pending, name, out, annotator, maxcount, pictures)
+        except Exception as err:
+            for stale in out.glob(f"{name}-*.tar"):  # nothing of a failed clip stays readable
+                if re.fullmatch(rf"{re.escape(name)}-\d{{6}}\.tar", stale.name):
+                    stale.unlink()
+            reason = f"{type(err).__name__}: {err}"
+            if fail_fast:
+                raise ValueError(f"clip {pending.name} ({pending.source}): {reason}") from err
+            summary["failed"].append(
+                {"clip": pending.name, "uid": name, "source": pending.source, "error": reason}
+            )
+            continue
         _atomic_write_json(report_path, report)
         summary["annotated"].append(name)
         summary["shards"] += shards
         summary["slices"] += len(samples)
+    _atomic_write_json(out / "reports" / "summary.json", summary)
     return summary
+
+
+def _annotate_one(
+    pending: PendingClip, name: str, out: Path, annotator: Annotator, maxcount: int, pictures: bool
+) -> tuple[list[dict[str, Any]], dict[str, Any], list[str]]:
+    from aether.data.shards import write_shards
+
+    clip = pending.load()
+    samples, report = annotator.annotate(clip)
+    shards = write_shards(samples, str(out / f"{name}-%06d.tar"), maxcount=maxcount) if samples else []
+    report["shards"] = [Path(s).name for s in shards]
+    if pictures:
+        for sample in samples:
+            plot_trajectories(
+                out / "reports" / f"{sample['__key__']}_trajectory.png",
+                {"annotated": sample["c2w"]},
+                title=f"{sample['__key__']}: annotated cameras",
+            )
+    return samples, report, shards

@@ -10,7 +10,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["main", "synthesize_shards", "write_preview"]
+__all__ = ["MAX_CLIP_BYTES", "main", "synthesize_shards", "write_preview"]
+
+# memory one rendered clip may take (rgb, depth, labels, masks: about 20 bytes per pixel and frame)
+MAX_CLIP_BYTES = 8 * 2**30
+_BYTES_PER_PIXEL = 20
 
 
 def _render_sample(job: tuple[int, str, float, dict[str, Any]]) -> dict[str, Any]:
@@ -72,38 +76,72 @@ def synthesize_shards(
     preview: int = 0,
     progress: bool = True,
     workers: int = 1,
+    overwrite: bool = False,
+    resume: bool = False,
 ) -> list[str]:
     """Render ``clips`` synthetic clips (seeds ``seed .. seed+clips-1``) into shards
     ``out/<prefix>-NNNNNN.tar``; ``blackout`` is the probability of a lights-out event per clip.
     ``preview`` clips also get a picture under ``out/preview/``; ``workers`` processes render in
     parallel (same clips, same order). Frames are stored as ``rgb_codec`` "npy" (lossless, about 3x
-    faster to stream than "png"; procedural noise textures barely compress). Returns the shard paths."""
+    faster to stream than "png"; procedural noise textures barely compress). Returns the shard paths.
+
+    Runs never mix: a non-empty ``out`` is refused unless ``overwrite`` (cleared first) or
+    ``resume`` (the settings must match the recorded ones; clips already in complete shards are
+    kept, the rest rendered into the following shards)."""
     from tqdm.auto import tqdm
 
-    from aether.data.shards import write_shards
+    from aether.data.shards import check_settings, prepare_output, write_shards
 
-    if clips < 1 or frames < 1:
-        raise ValueError(f"need clips >= 1 and frames >= 1, got {clips} and {frames}")
+    if clips < 1 or frames < 1 or height < 1 or width < 1:
+        raise ValueError(f"need clips, frames, height, width >= 1, got {clips}, {frames}, {height}, {width}")
+    need = height * width * frames * _BYTES_PER_PIXEL
+    if need > MAX_CLIP_BYTES:
+        raise ValueError(
+            f"a {height}x{width} clip of {frames} frames needs about {need / 2**30:.3g} GiB to render, "
+            f"expected at most {MAX_CLIP_BYTES / 2**30:g} GiB (lower --height/--width/--frames)"
+        )
     if not 0.0 <= blackout <= 1.0:
         raise ValueError(f"blackout must be a probability in [0, 1], got {blackout}")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    render_args = {"num_frames": frames, "height": height, "width": width, "fps": fps}
-    render_args.update(scene=scene, trajectory=trajectory)
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    samples = _samples([(seed + i, prefix, blackout, render_args) for i in range(clips)], workers)
+    out = prepare_output(out, overwrite=overwrite, resume=resume)
+    render_args = {"num_frames": frames, "height": height, "width": width, "fps": fps}
+    render_args.update(scene=scene, trajectory=trajectory)
+    settings = {"clips": clips, "seed": seed, "prefix": prefix, **render_args}
+    settings.update(blackout=blackout, rgb_codec=rgb_codec, maxcount=maxcount, maxsize=maxsize)
+    check_settings(out / f"{prefix}.settings.json", settings, resume)
+    done, start = _finished(out, prefix) if resume else ([], 0)
+    finished_seeds = {int(key.rsplit("-", 1)[1]) for shard in done for key in _keys(shard)}
+    seeds = [seed + i for i in range(clips) if seed + i not in finished_seeds]
+    samples = _samples([(s, prefix, blackout, render_args) for s in seeds], workers)
     if preview > 0:
         samples = _with_preview(samples, out / "preview", preview)
-    with tqdm(total=clips, desc="synth", unit="clip", disable=not progress) as bar:
-        shards = write_shards(
+    with tqdm(
+        total=clips, initial=clips - len(seeds), desc="synth", unit="clip", disable=not progress
+    ) as bar:
+        shards = done + write_shards(
             samples, str(out / f"{prefix}-%06d.tar"), maxcount=maxcount, maxsize=maxsize,
-            rgb_codec=rgb_codec, progress=bar.update,
+            rgb_codec=rgb_codec, progress=bar.update, start=start,
         )  # fmt: skip
     manifest = {"clips": clips, "seed": seed, "shards": [Path(s).name for s in shards], **render_args}
     manifest.update(blackout=blackout, rgb_codec=rgb_codec, maxcount=maxcount)
     (out / f"{prefix}.json").write_text(json.dumps(manifest, indent=2))
     return shards
+
+
+def _keys(shard: str) -> list[str]:
+    from aether.data.shards import shard_keys
+
+    return shard_keys(shard)
+
+
+def _finished(out: Path, prefix: str) -> tuple[list[str], int]:
+    """The complete shards of an earlier run (in order) and the index the next shard gets."""
+    import re
+
+    pattern = re.compile(rf"^{re.escape(prefix)}-(\d{{6}})\.tar$")
+    found = sorted((int(m.group(1)), p) for p in out.iterdir() if (m := pattern.match(p.name)))
+    return [str(p) for _, p in found], (found[-1][0] + 1 if found else 0)
 
 
 def _with_preview(samples: Iterator[dict[str, Any]], folder: Path, count: int) -> Iterator[dict[str, Any]]:
@@ -162,6 +200,10 @@ def main(argv: list[str], prog: str = "aether synth") -> int:
     )
     parser.add_argument("--workers", type=int, default=1, help="rendering processes")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--overwrite", action="store_true", help="clear a non-empty output folder first")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the run in a non-empty output folder (same settings)"
+    )
     args = parser.parse_args(argv[1:])
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
@@ -172,7 +214,7 @@ def main(argv: list[str], prog: str = "aether synth") -> int:
         args.out, args.clips, height=args.height, width=args.width, frames=args.frames, seed=args.seed,
         maxcount=args.maxcount, maxsize=args.maxsize, prefix=args.prefix, fps=args.fps, scene=args.scene,
         trajectory=args.trajectory, blackout=args.blackout, rgb_codec=args.rgb_codec, preview=args.preview,
-        progress=not args.quiet, workers=args.workers,
+        progress=not args.quiet, workers=args.workers, overwrite=args.overwrite, resume=args.resume,
     )  # fmt: skip
     print(f"wrote {args.clips} clips into {len(shards)} shard(s) under {args.out}")
     return 0

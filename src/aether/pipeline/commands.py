@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 DEFAULT_MODEL = "AetherWorldModel/AetherV1"
@@ -138,6 +139,8 @@ def main(argv: list[str], prog: str = "aether") -> int:
     if command not in ("reconstruct", "predict", "plan"):
         raise ValueError(f"unknown command {command!r}; expected reconstruct, predict or plan")
     args = _parser(command, prog).parse_args(rest)
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise ValueError(f"--out: expected a folder, {args.out} is a file")
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     formats = tuple(f for f in args.formats.split(",") if f)
 

@@ -55,11 +55,10 @@ from aether.pipeline.sampler import POLICIES, AetherSampler, SampleOutput, Sampl
 from aether.pipeline.trajectory import Trajectory
 from aether.pipeline.windows import (
     WindowResult,
+    cover_size,
     merge_spatial,
     merge_temporal,
-    spatial_offsets,
-    temporal_window_size,
-    window_starts,
+    plan_windows,
 )
 from aether.pipeline.world import World4D
 
@@ -123,12 +122,6 @@ def _resize(frames: Tensor, height: int, width: int) -> Tensor:
     if tuple(frames.shape[-2:]) == (height, width):
         return frames
     return F.interpolate(frames, size=(height, width), mode="bilinear", align_corners=False, antialias=True)
-
-
-def cover_size(height: int, width: int, target_h: int, target_w: int) -> tuple[int, int]:
-    """Size of an image resized (keeping its aspect) to cover ``target_h × target_w``."""
-    scale = max(target_h / height, target_w / width)
-    return max(target_h, round(height * scale)), max(target_w, round(width * scale))
 
 
 class AetherPipeline:
@@ -396,13 +389,12 @@ class AetherPipeline:
         frames = to_frames(video)
         fps = self.sampler.check_fps(fps, policy)
         num_frames = frames.shape[0]
-        size = temporal_window_size(num_frames, window or self.window)
-        starts = window_starts(num_frames, size, min(stride or self.stride, size))
         H, W = self.height, self.width
-        canvas_h, canvas_w = cover_size(frames.shape[2], frames.shape[3], H, W)
+        window, stride = self.window if window is None else window, self.stride if stride is None else stride
+        plan = plan_windows(num_frames, frames.shape[2], frames.shape[3], H, W, window=window, stride=stride)
+        size, starts, offsets, axis = plan.size, plan.starts, plan.offsets, plan.axis
+        canvas_h, canvas_w = plan.canvas
         frames = _resize(frames, canvas_h, canvas_w)
-        axis = "width" if canvas_w > W else "height"
-        offsets = spatial_offsets(canvas_w if axis == "width" else canvas_h, W if axis == "width" else H)
         if len(offsets) > 1:
             logger.info(
                 "aspect differs from the model's %dx%d: %d spatial windows along the %s",
