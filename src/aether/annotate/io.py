@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import json
 import os
+import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +89,11 @@ class PendingClip:
 
     @classmethod
     def of(cls, clip: ClipInput) -> PendingClip:
-        return cls(clip.name, clip.uid, clip.source, lambda: clip)
+        return cls(clip.name, clip.uid, clip.source, partial(_given, clip))
+
+
+def _given(clip: ClipInput) -> ClipInput:
+    return clip
 
 
 def _sorted_files(folder: Path, exts: tuple[str, ...]) -> list[Path]:
@@ -244,14 +250,13 @@ def iter_clip_sources(
     path: str | Path, *, depth_scale: float = 1000.0, fps: float = 24.0
 ) -> Iterator[PendingClip]:
     """Clips under ``path`` (a clip folder, a folder of clip folders, or shards: file, pattern,
-    folder), not loaded yet. A shard sample that cannot be read comes as a PendingClip whose
-    ``load`` raises the reason."""
+    folder), in a deterministic order, not loaded yet; their ``load`` is picklable (it can run in
+    another process). Shards are listed from their member headers; a shard that cannot be listed
+    comes as one PendingClip whose ``load`` raises the reason."""
     p = Path(path)
 
     def folder_clip(folder: Path) -> PendingClip:
-        def load() -> ClipInput:
-            return load_clip_folder(folder, depth_scale=depth_scale, fps=fps)
-
+        load = partial(load_clip_folder, folder, depth_scale=depth_scale, fps=fps)
         return PendingClip(folder.name, folder.name, str(folder), load)
 
     # the input is checked now, before the caller writes anything; clips are read lazily
@@ -270,26 +275,73 @@ def iter_clip_sources(
     raise FileNotFoundError(f"annotation input not found: {path}")
 
 
-def _shard_clips(urls: str) -> Iterator[PendingClip]:
+def _shard_samples(url: str) -> list[str]:
+    """The sample keys of a shard in reading order (a key per sample, as
+    :func:`aether.data.shards.iter_raw_samples` splits them); a local shard is listed from its
+    member headers without reading the data."""
+    from aether.data.shards import _split_name, iter_raw_samples
+
+    if "://" in url or url.startswith("pipe:"):
+        keys = []
+        for raw in iter_raw_samples(url):
+            if "__error__" in raw:
+                if raw["__key__"] is None:
+                    raise ValueError(f"cannot read shard {url}: {raw['__error__']}")
+                keys.append(raw["__key__"])  # its load reports the error
+                break
+            keys.append(raw["__key__"])
+        return keys
+    keys, exts = [], set()
+    with tarfile.open(url, "r:") as tar:
+        for member in tar:
+            key, ext = _split_name(member.name) if member.isfile() else (None, None)
+            if key is None:
+                continue
+            if not keys or keys[-1] != key or ext in exts:
+                keys.append(key)
+                exts = set()
+            exts.add(ext)
+    return keys
+
+
+def _load_shard_sample(url: str, index: int, key: str) -> ClipInput:
+    """Sample ``index`` (key ``key``) of shard ``url``, decoded and validated."""
     from aether.data.shards import iter_samples
 
-    failed: list[PendingClip] = []
+    errors: list[str] = []
 
-    def on_error(url: str, key: str | None, error: Exception) -> None:
-        name = Path(url).name.removesuffix(".tar") + ("" if key is None else f"_{key}")
+    def on_error(_: str, at: str | None, error: Exception) -> None:
+        errors.append(f"{type(error).__name__}: {error}")
 
-        def load() -> ClipInput:
-            what = f"shard {url}" if key is None else f"sample {key!r} of shard {url}"
-            raise ValueError(f"cannot read {what}: {error}")
+    for sample in iter_samples(url, select=lambda i: i == index, on_error=on_error):
+        if sample["__key__"] == key:
+            return _from_sample(sample)
+    reason = errors[0] if errors else "not found where the plan listed it (the shard changed?)"
+    raise ValueError(f"cannot read sample {key!r} of shard {url}: {reason}")
 
-        failed.append(PendingClip(name, name.replace("/", "_"), url, load))
 
-    for sample in iter_samples(urls, on_error=on_error):
-        yield from failed
-        failed.clear()
-        clip = _from_sample(sample)
-        yield PendingClip.of(clip)
-    yield from failed
+def _raise(message: str) -> ClipInput:
+    raise ValueError(message)
+
+
+def _shard_clips(urls: str) -> Iterator[PendingClip]:
+    from aether.data.shards import expand_urls
+
+    for url in expand_urls(urls):
+        shard = Path(url).name.removesuffix(".tar")
+        try:
+            keys = _shard_samples(url)
+        except (OSError, ValueError, tarfile.TarError, EOFError) as err:
+            load = partial(_raise, f"cannot read shard {url}: {type(err).__name__}: {err}")
+            yield PendingClip(shard, shard.replace("/", "_"), url, load)
+            continue
+        seen: set[str] = set()
+        for index, key in enumerate(keys):
+            if key in seen:  # a key repeated in a shard is read once (as the reader does)
+                continue
+            seen.add(key)
+            uid = f"{shard}_{key}".replace("/", "_")
+            yield PendingClip(key.replace("/", "_"), uid, url, partial(_load_shard_sample, url, index, key))
 
 
 def iter_inputs(path: str | Path, *, depth_scale: float = 1000.0, fps: float = 24.0) -> Iterator[ClipInput]:
