@@ -139,4 +139,5 @@ def main(argv: list[str], prog: str = "aether annotate") -> int:
         f"skipped {len(summary['skipped'])} finished clips, {len(summary['failed'])} failed; "
         f"shards in {args.out}"
     )
-    return report_run(summary["plan"], summary["run"], prog)
+    clips = {f["uid"]: f"clip {f['clip']} ({f['source']})" for f in summary["failed"]}
+    return report_run(summary["plan"], summary["run"], prog, lambda uid: clips.get(uid, uid))

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import tarfile
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
@@ -311,7 +312,7 @@ def _load_shard_sample(url: str, index: int, key: str) -> ClipInput:
     errors: list[str] = []
 
     def on_error(_: str, at: str | None, error: Exception) -> None:
-        errors.append(f"{type(error).__name__}: {error}")
+        errors.append(str(error))
 
     for sample in iter_samples(url, select=lambda i: i == index, on_error=on_error):
         if sample["__key__"] == key:
@@ -327,6 +328,7 @@ def _raise(message: str) -> ClipInput:
 def _shard_clips(urls: str) -> Iterator[PendingClip]:
     from aether.data.shards import expand_urls
 
+    first: dict[str, str] = {}  # key -> the shard it was first met in
     for url in expand_urls(urls):
         shard = Path(url).name.removesuffix(".tar")
         try:
@@ -340,6 +342,13 @@ def _shard_clips(urls: str) -> Iterator[PendingClip]:
             if key in seen:  # a key repeated in a shard is read once (as the reader does)
                 continue
             seen.add(key)
+            if first.setdefault(key, url) != url:
+                warnings.warn(
+                    f"key {key!r} of {url} also names a sample of {first[key]}; both are annotated "
+                    "(outputs are named by shard and key)",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
             uid = f"{shard}_{key}".replace("/", "_")
             yield PendingClip(key.replace("/", "_"), uid, url, partial(_load_shard_sample, url, index, key))
 

@@ -144,7 +144,9 @@ class WorkPlan:
         return [u for u in self.units if unit_part(u.id, num_shards) == shard_index]
 
     def is_done(self, unit_id: str) -> bool:
-        return (self.root / "done" / f"{unit_id}.json").is_file()
+        """The unit is recorded as done and the files it wrote are all there."""
+        record = _read_json(self.root / "done" / f"{unit_id}.json")
+        return isinstance(record, dict) and all((self.out / f).is_file() for f in record.get("outputs", ()))
 
     def claim(self, unit_id: str, claim_timeout: float = DEFAULT_CLAIM_TIMEOUT) -> bool:
         """Take the unit for this process; False when a live process holds it."""
@@ -311,9 +313,12 @@ def open_plan(
     return plan
 
 
-def report_run(plan: WorkPlan, run: PlanRun, prog: str) -> int:
-    """Print what the run did and where the whole plan stands; the exit status (1 when units of
-    this run failed or are held by another process)."""
+def report_run(
+    plan: WorkPlan, run: PlanRun, prog: str, name: Callable[[str], str] = lambda unit_id: f"unit {unit_id}"
+) -> int:
+    """Print what the run did and where the whole plan stands, and each failed unit (``name(id)``)
+    with its last error; the exit status (1 when units of this run failed or are held by another
+    process)."""
     import sys
 
     status = plan.status()
@@ -323,7 +328,8 @@ def report_run(plan: WorkPlan, run: PlanRun, prog: str) -> int:
         f"{status['done']}/{status['planned']} done, {status['failed']} failed, {status['pending']} pending"
     )
     for unit_id, errors in run.failed.items():
-        print(f"{prog}: unit {unit_id} failed {len(errors)} time(s): {errors[-1]}", file=sys.stderr)
+        tries = f" ({len(errors)} attempts)" if len(errors) > 1 else ""
+        print(f"{prog}: {name(unit_id)} failed: {errors[-1]}{tries}", file=sys.stderr)
     if run.held:
         print(
             f"{prog}: {len(run.held)} unit(s) are claimed by another live process "
