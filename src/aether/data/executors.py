@@ -35,7 +35,17 @@ class InProcessExecutor:
             yield job, outcome
 
 
-def _one_thread() -> None:
+def _worker_init() -> None:
+    """One torch thread; on Linux the worker is killed when the driver dies (no orphan writing on)."""
+    import sys
+
+    if sys.platform.startswith("linux"):
+        import contextlib
+        import ctypes
+        import signal
+
+        with contextlib.suppress(OSError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     import torch
 
     torch.set_num_threads(1)
@@ -55,7 +65,7 @@ class LocalExecutor:
         from concurrent.futures import ProcessPoolExecutor
 
         context = multiprocessing.get_context("spawn")
-        return ProcessPoolExecutor(self.workers, mp_context=context, initializer=_one_thread)
+        return ProcessPoolExecutor(self.workers, mp_context=context, initializer=_worker_init)
 
     def run(self, fn: Callable[[Any], Any], queue: deque[Job]) -> Iterator[tuple[Job, Any]]:
         from concurrent.futures import FIRST_COMPLETED, wait
