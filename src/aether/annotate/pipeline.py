@@ -14,8 +14,6 @@ continues (unless ``fail_fast``); its shards, if any were written, are removed.
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -32,6 +30,7 @@ from aether.annotate.io import ClipInput, PendingClip
 from aether.annotate.masking import DynamicMasker, ProvidedMasks
 from aether.annotate.slicing import Slicer
 from aether.annotate.tracking import LucasKanadeTracker, Tracker
+from aether.data.workplan import write_json
 from aether.visualize import plot_trajectories
 
 __all__ = ["Annotator", "SliceAnnotation", "annotate_to_shards"]
@@ -232,13 +231,6 @@ def _ground_truth_errors(ann: SliceAnnotation, clip: ClipInput, idx: np.ndarray)
     return out
 
 
-def _atomic_write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(json.dumps(data, indent=1, default=float))
-    os.replace(tmp, path)
-
-
 def annotate_to_shards(
     clips: Iterable[ClipInput | PendingClip],
     out: str | Path,
@@ -306,7 +298,7 @@ def annotate_to_shards(
         ],
         "slices": sum(r["slices"] for r in run.records.values()),
     }
-    _atomic_write_json(plan.out / "reports" / "summary.json", summary)
+    write_json(plan.out / "reports" / "summary.json", summary)
     return {**summary, "run": run, "plan": plan}
 
 
@@ -334,7 +326,7 @@ def annotate_unit(job: dict[str, Any]) -> dict[str, Any]:
     except BaseException:
         _remove_outputs(out, name)  # nothing of a failed clip stays readable
         raise
-    _atomic_write_json(out / "reports" / f"{name}.json", report)
+    write_json(out / "reports" / f"{name}.json", report)
     return {
         "outputs": [Path(s).name for s in shards] + [f"reports/{name}.json"],
         "keys": [sample["__key__"] for sample in samples],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -108,7 +107,7 @@ def synthesize_shards(
     """
     from aether.data.executors import make_executor
     from aether.data.shards import check_settings
-    from aether.data.workplan import WorkUnit, open_plan, run_plan
+    from aether.data.workplan import WorkUnit, open_plan, run_plan, write_json
 
     if clips < 1 or frames < 1 or height < 1 or width < 1:
         raise ValueError(f"need clips, frames, height, width >= 1, got {clips}, {frames}, {height}, {width}")
@@ -147,16 +146,8 @@ def synthesize_shards(
     if len(shards) == len(units):  # the whole plan is done: the manifest lists every shard
         manifest = {"clips": clips, "seed": seed, "shards": [Path(s).name for s in shards], **render_args}
         manifest.update(blackout=blackout, rgb_codec=rgb_codec, maxcount=maxcount)
-        _write_manifest(plan.out / f"{prefix}.json", manifest)
+        write_json(plan.out / f"{prefix}.json", manifest)
     return shards
-
-
-def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
-    import os
-
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    tmp.write_text(json.dumps(manifest, indent=2))
-    os.replace(tmp, path)
 
 
 def _with_preview(samples: Iterator[dict[str, Any]], folder: Path, count: int) -> Iterator[dict[str, Any]]:

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["PlanRun", "UnitFailed", "WorkPlan", "WorkUnit", "open_plan", "report_run", "run_plan"]
-__all__ += ["unit_part"]
+__all__ += ["unit_part", "write_json"]
 
 _ID = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]*$")
 DEFAULT_CLAIM_TIMEOUT = 24 * 3600.0
@@ -67,8 +67,10 @@ def unit_part(unit_id: str, num_shards: int) -> int:
     return int.from_bytes(digest, "big") % num_shards
 
 
-def _write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (a ``.partial`` sibling, then a rename)."""
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically: a ``.partial`` sibling named for this process, then a rename (so
+    processes writing the same file at once never trip over each other's temporary file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
     tmp.write_text(json.dumps(data, indent=1, default=float))
     os.replace(tmp, path)
@@ -176,11 +178,11 @@ class WorkPlan:
         (self.root / "claims" / unit_id).unlink(missing_ok=True)
 
     def mark_done(self, unit_id: str, record: dict[str, Any]) -> None:
-        _write_json(self.root / "done" / f"{unit_id}.json", record)
+        write_json(self.root / "done" / f"{unit_id}.json", record)
         (self.root / "failed" / f"{unit_id}.json").unlink(missing_ok=True)
 
     def mark_failed(self, unit_id: str, record: dict[str, Any]) -> None:
-        _write_json(self.root / "failed" / f"{unit_id}.json", record)
+        write_json(self.root / "failed" / f"{unit_id}.json", record)
 
     def status(self) -> dict[str, Any]:
         """Counts over the whole plan: planned, done, failed (id -> reason), pending, claimed."""
@@ -199,7 +201,7 @@ class WorkPlan:
 
     def write_summary(self) -> dict[str, Any]:
         status = self.status()
-        _write_json(self.root / "summary.json", status)
+        write_json(self.root / "summary.json", status)
         return status
 
 
