@@ -101,17 +101,22 @@ def test_claims_keep_live_runs_apart_and_stale_ones_are_taken_over(tmp_path):
         owners = {
             "live": {"host": host, "pid": holder.pid, "time": time.time()},
             "dead": {"host": host, "pid": _dead_pid(), "time": time.time()},
-            "far": {"host": "other-node", "pid": 1, "time": time.time()},
-            "far_old": {"host": "other-node", "pid": 1, "time": time.time() - 7200},
+            "far": {"host": "other-node", "pid": 1, "time": time.time() - 7200, "driver": "other-node-1"},
+            "far_old": {"host": "other-node", "pid": 2, "time": time.time() - 7200, "driver": "other-node-2"},
         }
         for unit, owner in owners.items():
             (claims / unit).write_text(json.dumps(owner))
+        # other-node-1 beats (its claims hold), other-node-2 stopped beating an hour ago
+        (tmp_path / "plan" / "drivers" / "other-node-1").touch()
+        (tmp_path / "plan" / "drivers" / "other-node-2").touch()
+        os.utime(tmp_path / "plan" / "drivers" / "other-node-2", (time.time() - 3600,) * 2)
         run = run_plan(plan, _write_unit, InProcessExecutor(), claim_timeout=3600, progress=False)
     finally:
         holder.kill()
         holder.wait()
     assert sorted(run.held) == ["far", "live"] and sorted(run.done) == ["dead", "far_old"]
     assert sorted(p.name for p in claims.iterdir()) == ["far", "live"]  # the others' claims stay
+    assert not (tmp_path / "plan" / "drivers" / plan.driver).exists()  # its heartbeat ended
     assert report_run(plan, run, "prog") == 1
     result = verify_output(tmp_path)
     assert result["pending"] == 2 and result["claims"] == ["far", "live"] and not result["ok"]

@@ -247,7 +247,7 @@ def annotate_to_shards(
     num_shards: int = 1,
     shard_index: int = 0,
     retries: int = 0,
-    claim_timeout: float = 24 * 3600.0,
+    claim_timeout: float = 600.0,
 ) -> dict[str, Any]:
     """Annotate ``clips`` into ``out``: shards ``<uid>-NNNNNN.tar`` and ``reports/<uid>.json``.
 

@@ -87,7 +87,7 @@ def synthesize_shards(
     num_shards: int = 1,
     shard_index: int = 0,
     retries: int = 2,
-    claim_timeout: float = 24 * 3600.0,
+    claim_timeout: float = 600.0,
     run: dict[str, Any] | None = None,
 ) -> list[str]:
     """Render ``clips`` synthetic clips (seeds ``seed .. seed+clips-1``) into shards

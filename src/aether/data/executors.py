@@ -180,8 +180,8 @@ def add_executor_arguments(parser: Any) -> None:
     group.add_argument("--shard-index", type=int, default=0, help="job array: the part this process runs")
     group.add_argument("--retries", type=int, default=2, help="extra attempts of a failing unit")
     group.add_argument(
-        "--claim-timeout", type=float, default=24 * 3600.0,
-        help="seconds after which another host's claim on a unit is considered stale",
+        "--claim-timeout", type=float, default=600.0,
+        help="seconds without a heartbeat after which another host's claims are stale",
     )  # fmt: skip
 
 

@@ -9,7 +9,8 @@ disjoint and stable). The plan lives beside the outputs, in ``OUT/plan/``::
     plan.json           {"command", "units": [unit ids]}, written once; a rerun or another member
                         of a job array must list the same units
     claims/<id>         created atomically (O_EXCL) by the process that runs the unit: host, pid,
-                        time; removed when the unit ends
+                        time, driver; removed when the unit ends
+    drivers/<driver>    a heartbeat: its modification time is refreshed by the running process
     done/<id>.json      the unit finished: the files it wrote (relative to OUT), its sample keys,
                         attempts, seconds
     failed/<id>.json    the unit failed on every attempt: the reason of each
@@ -19,8 +20,8 @@ A unit writes its outputs under names derived from its id, each atomically (``.p
 rename), and only then is it recorded as done: a unit interrupted anywhere (a killed worker, a
 killed driver, a pre-empted node) is simply not done and runs again on the next run, rewriting the
 same names, so no output is ever duplicated. Claims keep two live processes off the same unit; a
-claim whose process is gone (same host, pid not running) or that is older than ``claim_timeout``
-seconds (another host) is stale and taken over.
+claim whose process is gone (same host: pid not running; another host: no heartbeat for
+``claim_timeout`` seconds) is stale and taken over.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import json
 import os
 import re
 import socket
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
@@ -41,7 +43,8 @@ __all__ = ["PlanRun", "UnitFailed", "WorkPlan", "WorkUnit", "open_plan", "report
 __all__ += ["unit_part", "write_json"]
 
 _ID = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]*$")
-DEFAULT_CLAIM_TIMEOUT = 24 * 3600.0
+DEFAULT_CLAIM_TIMEOUT = 600.0
+_HEARTBEAT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,7 @@ class WorkPlan:
     def __init__(self, out: str | Path, command: str, units: Sequence[WorkUnit]) -> None:
         self.out = Path(out)
         self.root = self.out / "plan"
+        self.driver = f"{socket.gethostname()}-{os.getpid()}"
         self.command = command
         self.units = list(units)
         seen: set[str] = set()
@@ -111,7 +115,7 @@ class WorkPlan:
 
     def record(self) -> None:
         """Write ``plan.json`` (atomic create), or check that the recorded plan lists the same units."""
-        for sub in ("claims", "done", "failed"):
+        for sub in ("claims", "done", "failed", "drivers"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         path = self.root / "plan.json"
         data = {"command": self.command, "units": [u.id for u in self.units]}
@@ -153,7 +157,7 @@ class WorkPlan:
     def claim(self, unit_id: str, claim_timeout: float = DEFAULT_CLAIM_TIMEOUT) -> bool:
         """Take the unit for this process; False when a live process holds it."""
         path = self.root / "claims" / unit_id
-        owner = {"host": socket.gethostname(), "pid": os.getpid(), "time": time.time()}
+        owner = {"host": socket.gethostname(), "pid": os.getpid(), "time": time.time(), "driver": self.driver}
         for _ in range(2):
             try:
                 fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -168,11 +172,18 @@ class WorkPlan:
             return True
         return False
 
-    @staticmethod
-    def _stale(held: dict[str, Any], claim_timeout: float) -> bool:
+    def _stale(self, held: dict[str, Any], claim_timeout: float) -> bool:
         if held.get("host") == socket.gethostname():
             return held.get("pid") != os.getpid() and not _pid_alive(int(held.get("pid", -1)))
-        return time.time() - float(held.get("time", 0)) > claim_timeout
+        try:
+            beat = (self.root / "drivers" / str(held.get("driver"))).stat().st_mtime
+        except OSError:
+            beat = float(held.get("time", 0))
+        return time.time() - beat > claim_timeout
+
+    def heartbeat(self) -> None:
+        """Tell other hosts that this process (and so its claims) is alive."""
+        (self.root / "drivers" / self.driver).touch()
 
     def release(self, unit_id: str) -> None:
         (self.root / "claims" / unit_id).unlink(missing_ok=True)
@@ -253,6 +264,11 @@ def run_plan(
     errors: dict[str, list[str]] = {}
     started = {unit.id: time.time() for unit, _ in queue}
     bar = tqdm(total=len(units), initial=len(result.skipped), desc=desc, unit="unit", disable=not progress)
+    stop = threading.Event()
+    beating = threading.Thread(
+        target=_beat, args=(plan, stop, min(_HEARTBEAT_S, claim_timeout / 4)), daemon=True
+    )
+    beating.start()
     try:
         for (unit, attempt), outcome in executor.run(fn, queue):
             if isinstance(outcome, BaseException):
@@ -274,11 +290,21 @@ def run_plan(
             result.records[unit.id] = record
             bar.update(1)
     finally:
+        stop.set()
+        beating.join()
+        (plan.root / "drivers" / plan.driver).unlink(missing_ok=True)
         bar.close()
         for unit_id in claimed:  # interrupted: what did not finish is free for the next run
             plan.release(unit_id)
         plan.write_summary()
     return result
+
+
+def _beat(plan: WorkPlan, stop: threading.Event, every: float) -> None:
+    while True:
+        plan.heartbeat()
+        if stop.wait(every):
+            return
 
 
 def open_plan(
