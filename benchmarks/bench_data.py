@@ -7,7 +7,8 @@
   backward, AdamW; one thread) on the same batches;
 - annotate: ``aether annotate`` throughput (clips per minute) on the same synthetic clips with
   1 and 2 local workers and on a local Ray instance with 2 CPUs (wall time of the whole command,
-  worker start-up included; the Ray instance is started before the clock starts).
+  worker start-up included; the Ray instance is started before the clock starts), with the median
+  and largest seconds one clip took where it ran (a worker's first clip pays its imports).
 
     .venv/bin/python benchmarks/bench_data.py [--threads 1] [--device cpu] [--out PATH]
         [--only render,shards,loader,annotate]   # --only updates those sections of an existing JSON
@@ -178,7 +179,15 @@ def bench_annotate(folder: Path, clips: int, frames: int, height: int, width: in
             ray.shutdown()
         if status != 0:
             raise RuntimeError(f"annotate {name} exited with status {status}")
-        result[name] = {"seconds": elapsed, "clips_per_min": 60 * clips / elapsed, "load_average_1min": load}
+        done = (folder / f"annotate-{name}" / "plan" / "done").glob("*.json")
+        units = [json.loads(p.read_text())["seconds"] for p in done]
+        result[name] = {
+            "seconds": elapsed,
+            "clips_per_min": 60 * clips / elapsed,
+            "load_average_1min": load,
+            "unit_seconds_median": statistics.median(units),
+            "unit_seconds_max": max(units),
+        }
     return result
 
 

@@ -130,13 +130,13 @@ class RayExecutor:
     def run(self, fn: Callable[[Any], Any], queue: deque[Job]) -> Iterator[tuple[Job, Any]]:
         import ray
 
-        task = ray.remote(fn).options(num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_retries=0)
+        task = ray.remote(_apply).options(num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_retries=0)
         slots = max(1, int(ray.cluster_resources().get("CPU", 1) / max(self.num_cpus, 1e-3))) * 2
         inflight: dict[Any, Job] = {}
         while queue or inflight:
             while queue and len(inflight) < slots:
                 job = queue.popleft()
-                inflight[task.remote(job[0].payload)] = job
+                inflight[task.remote(fn, job[0].payload)] = job
             (ref,), _ = ray.wait(list(inflight), num_returns=1)
             job = inflight.pop(ref)
             try:
@@ -146,6 +146,10 @@ class RayExecutor:
             except ray.exceptions.RayError as err:  # the worker died, the node was lost, ...
                 outcome = WorkerDied(f"{type(err).__name__}: {str(err).splitlines()[0]}")
             yield job, outcome
+
+
+def _apply(fn: Callable[[Any], Any], payload: Any) -> Any:
+    return fn(payload)
 
 
 def make_executor(

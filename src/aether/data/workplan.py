@@ -26,6 +26,7 @@ claim whose process is gone (same host: pid not running; another host: no heartb
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -262,7 +263,6 @@ def run_plan(
             result.held.append(unit.id)
     claimed = [unit.id for unit, _ in queue]
     errors: dict[str, list[str]] = {}
-    started = {unit.id: time.time() for unit, _ in queue}
     bar = tqdm(total=len(units), initial=len(result.skipped), desc=desc, unit="unit", disable=not progress)
     stop = threading.Event()
     beating = threading.Thread(
@@ -270,7 +270,7 @@ def run_plan(
     )
     beating.start()
     try:
-        for (unit, attempt), outcome in executor.run(fn, queue):
+        for (unit, attempt), outcome in executor.run(functools.partial(_timed, fn), queue):
             if isinstance(outcome, BaseException):
                 errors.setdefault(unit.id, []).append(f"{type(outcome).__name__}: {outcome}")
                 if attempt <= retries:
@@ -283,7 +283,7 @@ def run_plan(
                 if fail_fast:
                     raise UnitFailed(unit.id, errors[unit.id][-1]) from outcome
                 continue
-            record = {**outcome, "attempts": attempt, "seconds": time.time() - started[unit.id]}
+            record = {**outcome, "attempts": attempt}
             plan.mark_done(unit.id, record)
             plan.release(unit.id)
             result.done.append(unit.id)
@@ -298,6 +298,13 @@ def run_plan(
             plan.release(unit_id)
         plan.write_summary()
     return result
+
+
+def _timed(fn: Callable[[Any], dict[str, Any]], payload: Any) -> dict[str, Any]:
+    """``fn(payload)`` with the seconds it took (where it ran) under "seconds"."""
+    start = time.perf_counter()
+    record = fn(payload)
+    return {**record, "seconds": time.perf_counter() - start}
 
 
 def _beat(plan: WorkPlan, stop: threading.Event, every: float) -> None:
