@@ -1,6 +1,8 @@
 """The shard reader and the DataModule: implausible or inconsistent samples are skipped and counted
 with a message naming the member; duplicates are yielded once; failing sources never end a stream."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -143,11 +145,24 @@ def test_a_failing_source_is_counted_and_the_next_one_read(tmp_path, failing):
     assert [b["key"] for b in batches] == [["c0"]] and stream.skipped.value == 1
 
 
-def test_a_pipe_failing_at_close_after_its_samples(tmp_path):
+def test_a_source_failing_at_close_after_its_samples(tmp_path, monkeypatch):
+    import io
+
+    from aether.data import shards
+
     good = write_tar(tmp_path / "g.tar", [raw_sample("c0")])
-    keys, errors = _read([f"pipe:cat {good}; exit 3"])
+
+    class FailsAtClose(io.BytesIO):  # like a pipe: whose command exits non-zero at the end
+        def close(self):
+            super().close()
+            raise OSError("exit 3")
+
+    monkeypatch.setattr(shards, "open_url", lambda url: FailsAtClose(Path(good).read_bytes()))
+    keys, errors = _read(["pipe:cat g.tar; exit 3"])
     assert keys == ["c0"]  # every sample was whole: kept; the exit status is counted
-    assert [e[1] for e in errors] == [None] and "closing the source failed" in str(errors[0][2])
+    assert [e[1] for e in errors] == [None] and "closing the source failed: OSError: exit 3" in str(
+        errors[0][2]
+    )
 
 
 @pytest.mark.parametrize("train", [True, False])

@@ -393,9 +393,12 @@ def write_shards(
     try:
         for sample in samples:
             if validate:
-                validate_sample(
-                    {**sample, "meta": {**(sample.get("meta") or {}), "schema_version": SCHEMA_VERSION}}
-                )
+                try:
+                    validate_sample(
+                        {**sample, "meta": {**(sample.get("meta") or {}), "schema_version": SCHEMA_VERSION}}
+                    )
+                except ValueError as err:
+                    raise ValueError(f"sample {sample.get('__key__')!r}: {err}") from err
             encoded = encode_sample(sample, rgb_codec=rgb_codec)
             if writer is None:
                 writer = wds.ShardWriter(

@@ -22,7 +22,7 @@ from aether.geometry.alignment import align_poses_sim3, umeyama
 from aether.geometry.cameras import check_poses, invert_pose
 
 # a trajectory whose camera centres spread less than this (RMS, scene units) does not move
-STATIC_SPREAD = 1e-9
+STATIC_SPREAD = 1e-12
 # |R^T R - I| allowed in a pose's rotation block (float32 predictions pass, a scaled R does not)
 ROTATION_ATOL = 1e-3
 
