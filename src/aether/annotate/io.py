@@ -276,39 +276,63 @@ def iter_clip_sources(
     raise FileNotFoundError(f"annotation input not found: {path}")
 
 
-def _shard_samples(url: str) -> list[str]:
-    """The sample keys of a shard in reading order (a key per sample, as
-    :func:`aether.data.shards.iter_raw_samples` splits them); a local shard is listed from its
-    member headers without reading the data."""
+# where a sample's members lie in a local shard: (extension, data offset, size) per member
+Members = tuple[tuple[str, int, int], ...]
+
+
+def _shard_samples(url: str) -> list[tuple[str, Members | None]]:
+    """The samples of a shard in reading order, as :func:`aether.data.shards.iter_raw_samples`
+    splits them: (key, members). A local shard is listed from its member headers without reading
+    the data, and each sample's members are located (so loading one reads only its bytes); for
+    other URLs members is None."""
     from aether.data.shards import _split_name, iter_raw_samples
 
     if "://" in url or url.startswith("pipe:"):
-        keys = []
+        found: list[tuple[str, Members | None]] = []
         for raw in iter_raw_samples(url):
             if "__error__" in raw:
                 if raw["__key__"] is None:
                     raise ValueError(f"cannot read shard {url}: {raw['__error__']}")
-                keys.append(raw["__key__"])  # its load reports the error
+                found.append((raw["__key__"], None))  # its load reports the error
                 break
-            keys.append(raw["__key__"])
-        return keys
-    keys, exts = [], set()
-    with tarfile.open(url, "r:") as tar:
-        for member in tar:
-            key, ext = _split_name(member.name) if member.isfile() else (None, None)
-            if key is None:
-                continue
-            if not keys or keys[-1] != key or ext in exts:
-                keys.append(key)
-                exts = set()
-            exts.add(ext)
-    return keys
+            found.append((raw["__key__"], None))
+        return found
+    samples: list[tuple[str, list[tuple[str, int, int]]]] = []
+    try:
+        with tarfile.open(url, "r:") as tar:
+            for member in tar:
+                key, ext = _split_name(member.name) if member.isfile() else (None, None)
+                if key is None:
+                    continue
+                if not samples or samples[-1][0] != key or ext in {e for e, _, _ in samples[-1][1]}:
+                    samples.append((key, []))
+                samples[-1][1].append((ext, member.offset_data, member.size))
+    except (tarfile.TarError, OSError, EOFError):
+        if not samples:
+            raise
+        # a damaged tail: the samples before it stand; the last one is read through the shard
+        # reader, whose error its load reports
+        return [(key, tuple(m)) for key, m in samples[:-1]] + [(samples[-1][0], None)]
+    return [(key, tuple(members)) for key, members in samples]
 
 
-def _load_shard_sample(url: str, index: int, key: str) -> ClipInput:
-    """Sample ``index`` (key ``key``) of shard ``url``, decoded and validated."""
-    from aether.data.shards import iter_samples
+def _load_shard_sample(url: str, index: int, key: str, members: Members | None = None) -> ClipInput:
+    """Sample ``index`` (key ``key``) of shard ``url``, decoded and validated (as the shard reader
+    does); with ``members`` (a local shard) only the sample's own bytes are read."""
+    from aether.data.shards import PLAUSIBLE, decode_sample, iter_samples, validate_sample
 
+    if members is not None:
+        raw: dict[str, Any] = {"__key__": key, "__url__": url}
+        try:
+            with open(url, "rb") as stream:
+                for ext, offset, size in members:
+                    stream.seek(offset)
+                    raw[ext] = stream.read(size)
+                    if len(raw[ext]) != size:
+                        raise ValueError(f"member {key}.{ext} truncated: {len(raw[ext])} of {size} bytes")
+            return _from_sample(validate_sample(decode_sample(raw), plausibility=PLAUSIBLE))
+        except (OSError, ValueError) as err:
+            raise ValueError(f"cannot read sample {key!r} of shard {url}: {err}") from err
     errors: list[str] = []
 
     def on_error(_: str, at: str | None, error: Exception) -> None:
@@ -332,13 +356,13 @@ def _shard_clips(urls: str) -> Iterator[PendingClip]:
     for url in expand_urls(urls):
         shard = Path(url).name.removesuffix(".tar")
         try:
-            keys = _shard_samples(url)
+            listed = _shard_samples(url)
         except (OSError, ValueError, tarfile.TarError, EOFError) as err:
             load = partial(_raise, f"cannot read shard {url}: {type(err).__name__}: {err}")
             yield PendingClip(shard, shard.replace("/", "_"), url, load)
             continue
         seen: set[str] = set()
-        for index, key in enumerate(keys):
+        for index, (key, members) in enumerate(listed):
             if key in seen:  # a key repeated in a shard is read once (as the reader does)
                 continue
             seen.add(key)
@@ -350,7 +374,8 @@ def _shard_clips(urls: str) -> Iterator[PendingClip]:
                     stacklevel=2,
                 )
             uid = f"{shard}_{key}".replace("/", "_")
-            yield PendingClip(key.replace("/", "_"), uid, url, partial(_load_shard_sample, url, index, key))
+            load = partial(_load_shard_sample, url, index, key, members)
+            yield PendingClip(key.replace("/", "_"), uid, url, load)
 
 
 def iter_inputs(path: str | Path, *, depth_scale: float = 1000.0, fps: float = 24.0) -> Iterator[ClipInput]:
