@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("aether.pipeline.commands", "plan the video from an observation to a goal image"),
     "synth": ("aether.data.commands", "render synthetic RGB-D clips into WebDataset shards"),
     "annotate": ("aether.annotate.commands", "annotate RGB-D clips with cameras into shards"),
+    "data": ("aether.data.verify", "data tools: `aether data verify OUT` checks a synth/annotate output"),
     "bench": ("aether.evaluation.commands", "benchmarks: video-depth, camera-pose, prediction, planning"),
 }
 

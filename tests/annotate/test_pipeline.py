@@ -74,8 +74,8 @@ def test_annotate_shards_and_resume(render, tmp_path, capsys):
     with pytest.raises(ValueError, match="settings differ.*slice_config"):
         main(["annotate", str(tmp_path / "in"), "--out", str(out), "--resume"])
 
-    # a crash before the report of "b" was written: only "b" is redone
-    (out / "reports" / "synth-000000_b.json").unlink()
+    # a crash before "b" was recorded as done in the plan: only "b" is redone
+    (out / "plan" / "done" / "synth-000000_b.json").unlink()
     assert main(args) == 0
     assert "annotated 1 clips" in capsys.readouterr().out
     assert (out / "reports" / "synth-000000_a.json").stat().st_mtime_ns == stamps["synth-000000_a.json"]

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
-import sys
 from pathlib import Path
+from typing import Any
+
+from aether.data.executors import add_executor_arguments
 
 __all__ = ["main"]
 
@@ -43,12 +46,51 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--fail-fast", action="store_true", help="stop at the first clip that fails")
     p.add_argument("--maxcount", type=int, default=100, help="samples per shard")
     p.add_argument("--no-pictures", action="store_true", help="skip the per-slice trajectory PNGs")
+    p.add_argument("--device", default="cpu", help="torch device of the model stages (e.g. cuda)")
+    add_executor_arguments(p)
     return p
 
 
 # options that change what is written (checked to match when a run is resumed)
 _SETTINGS = ("depth_scale", "fps", "estimate_intrinsics", "refine_intrinsics", "masker", "detector")
 _SETTINGS += ("segmenter", "categories", "flow", "tracker", "slice_config", "maxcount")
+# options that build the annotator (the settings above plus where models load from and run)
+_BUILD = ("estimate_intrinsics", "refine_intrinsics", "masker", "detector", "segmenter", "categories")
+_BUILD += ("flow", "raft_weights", "tracker", "cotracker_repo", "cotracker_checkpoint", "slice_config")
+_BUILD += ("device",)
+
+
+@functools.lru_cache(maxsize=2)
+def build_annotator(spec: str) -> Any:
+    """The :class:`~aether.annotate.pipeline.Annotator` of the JSON options ``spec`` (the ``_BUILD``
+    options of the command line); built once per process, so models load once per worker."""
+    from aether.annotate.bundle import BundleAdjuster
+    from aether.annotate.masking import DEFAULT_CATEGORIES, GroundedSam2Masker, ProvidedMasks
+    from aether.annotate.pipeline import Annotator
+    from aether.annotate.slicing import DISFlow, RAFTFlow, SliceConfig, Slicer
+    from aether.annotate.tracking import CoTrackerTracker, LucasKanadeTracker
+
+    args = argparse.Namespace(**json.loads(spec))
+    categories = tuple(args.categories.split(",")) if args.categories else DEFAULT_CATEGORIES
+    if args.masker == "provided":
+        masker = ProvidedMasks(categories)
+    else:
+        masker = GroundedSam2Masker(args.detector, args.segmenter, categories=categories, device=args.device)
+    flow = RAFTFlow(args.raft_weights, device=args.device) if args.flow == "raft" else DISFlow()
+    config = SliceConfig(**json.loads(args.slice_config)) if args.slice_config else SliceConfig()
+    if args.tracker == "cotracker":
+        tracker = CoTrackerTracker(
+            repo=args.cotracker_repo, checkpoint=args.cotracker_checkpoint, device=args.device
+        )
+    else:
+        tracker = LucasKanadeTracker()
+    return Annotator(
+        masker,
+        Slicer(config, flow),
+        tracker=tracker,
+        refiner=BundleAdjuster(optimize_intrinsics=args.refine_intrinsics),
+        estimate_intrinsics=args.estimate_intrinsics,
+    )
 
 
 def main(argv: list[str], prog: str = "aether annotate") -> int:
@@ -56,36 +98,25 @@ def main(argv: list[str], prog: str = "aether annotate") -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out: expected a folder, {out} is a file")
-    from aether.annotate.bundle import BundleAdjuster
     from aether.annotate.io import iter_clip_sources
-    from aether.annotate.masking import DEFAULT_CATEGORIES, GroundedSam2Masker, ProvidedMasks
-    from aether.annotate.pipeline import Annotator, annotate_to_shards
-    from aether.annotate.slicing import DISFlow, RAFTFlow, SliceConfig, Slicer
-    from aether.annotate.tracking import CoTrackerTracker, LucasKanadeTracker
+    from aether.annotate.pipeline import annotate_to_shards
+    from aether.annotate.slicing import SliceConfig
+    from aether.data.executors import executor_from_args
+    from aether.data.workplan import report_run
 
     if args.flow == "raft" and not args.raft_weights:
         raise ValueError("--flow raft needs --raft-weights (a local torchvision RAFT state dict)")
-    clips = iter_clip_sources(args.input, depth_scale=args.depth_scale, fps=args.fps)  # checked now
-    categories = tuple(args.categories.split(",")) if args.categories else DEFAULT_CATEGORIES
-    if args.masker == "provided":
-        masker = ProvidedMasks(categories)
-    else:
-        masker = GroundedSam2Masker(args.detector, args.segmenter, categories=categories)
-    flow = RAFTFlow(args.raft_weights) if args.flow == "raft" else DISFlow()
     try:
-        config = SliceConfig(**json.loads(args.slice_config)) if args.slice_config else SliceConfig()
+        SliceConfig(**json.loads(args.slice_config)) if args.slice_config else None
     except (TypeError, json.JSONDecodeError) as err:
         raise ValueError(f"--slice-config must be a JSON object of SliceConfig fields: {err}") from err
-    if args.tracker == "cotracker":
-        tracker = CoTrackerTracker(repo=args.cotracker_repo, checkpoint=args.cotracker_checkpoint)
-    else:
-        tracker = LucasKanadeTracker()
-    annotator = Annotator(
-        masker,
-        Slicer(config, flow),
-        tracker=tracker,
-        refiner=BundleAdjuster(optimize_intrinsics=args.refine_intrinsics),
-        estimate_intrinsics=args.estimate_intrinsics,
+    clips = iter_clip_sources(args.input, depth_scale=args.depth_scale, fps=args.fps)  # checked now
+    spec = json.dumps({name: getattr(args, name) for name in _BUILD}, sort_keys=True)
+    annotator: Any = functools.partial(build_annotator, spec)
+    if args.executor == "local" and args.workers == 1:
+        annotator = build_annotator(spec)  # here: models load now, errors show before any work
+    uses_gpu = args.device != "cpu" and (
+        args.masker == "grounded_sam2" or args.flow == "raft" or args.tracker == "cotracker"
     )
     summary = annotate_to_shards(
         clips,
@@ -97,22 +128,16 @@ def main(argv: list[str], prog: str = "aether annotate") -> int:
         settings={name: getattr(args, name) for name in _SETTINGS},
         maxcount=args.maxcount,
         pictures=not args.no_pictures,
+        executor=executor_from_args(args, gpu=uses_gpu),
+        num_shards=args.num_shards,
+        shard_index=args.shard_index,
+        retries=0 if args.fail_fast else args.retries,
+        claim_timeout=args.claim_timeout,
     )
     print(
         f"annotated {len(summary['annotated'])} clips ({summary['slices']} slices), "
         f"skipped {len(summary['skipped'])} finished clips, {len(summary['failed'])} failed; "
         f"shards in {args.out}"
     )
-    for failure in summary["failed"]:
-        print(
-            f"{prog}: clip {failure['clip']} ({failure['source']}) failed: {failure['error']}",
-            file=sys.stderr,
-        )
-    if summary["failed"]:
-        print(
-            f"{prog}: {len(summary['failed'])} clip(s) failed, listed in {out / 'reports' / 'summary.json'}; "
-            "rerun with --resume to retry them",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+    clips = {f["uid"]: f"clip {f['clip']} ({f['source']})" for f in summary["failed"]}
+    return report_run(summary["plan"], summary["run"], prog, lambda uid: clips.get(uid, uid))

@@ -24,8 +24,11 @@ from __future__ import annotations
 
 import json
 import os
+import tarfile
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +90,11 @@ class PendingClip:
 
     @classmethod
     def of(cls, clip: ClipInput) -> PendingClip:
-        return cls(clip.name, clip.uid, clip.source, lambda: clip)
+        return cls(clip.name, clip.uid, clip.source, partial(_given, clip))
+
+
+def _given(clip: ClipInput) -> ClipInput:
+    return clip
 
 
 def _sorted_files(folder: Path, exts: tuple[str, ...]) -> list[Path]:
@@ -244,14 +251,13 @@ def iter_clip_sources(
     path: str | Path, *, depth_scale: float = 1000.0, fps: float = 24.0
 ) -> Iterator[PendingClip]:
     """Clips under ``path`` (a clip folder, a folder of clip folders, or shards: file, pattern,
-    folder), not loaded yet. A shard sample that cannot be read comes as a PendingClip whose
-    ``load`` raises the reason."""
+    folder), in a deterministic order, not loaded yet; their ``load`` is picklable (it can run in
+    another process). Shards are listed from their member headers; a shard that cannot be listed
+    comes as one PendingClip whose ``load`` raises the reason."""
     p = Path(path)
 
     def folder_clip(folder: Path) -> PendingClip:
-        def load() -> ClipInput:
-            return load_clip_folder(folder, depth_scale=depth_scale, fps=fps)
-
+        load = partial(load_clip_folder, folder, depth_scale=depth_scale, fps=fps)
         return PendingClip(folder.name, folder.name, str(folder), load)
 
     # the input is checked now, before the caller writes anything; clips are read lazily
@@ -270,26 +276,106 @@ def iter_clip_sources(
     raise FileNotFoundError(f"annotation input not found: {path}")
 
 
+# where a sample's members lie in a local shard: (extension, data offset, size) per member
+Members = tuple[tuple[str, int, int], ...]
+
+
+def _shard_samples(url: str) -> list[tuple[str, Members | None]]:
+    """The samples of a shard in reading order, as :func:`aether.data.shards.iter_raw_samples`
+    splits them: (key, members). A local shard is listed from its member headers without reading
+    the data, and each sample's members are located (so loading one reads only its bytes); for
+    other URLs members is None."""
+    from aether.data.shards import _split_name, iter_raw_samples
+
+    if "://" in url or url.startswith("pipe:"):
+        found: list[tuple[str, Members | None]] = []
+        for raw in iter_raw_samples(url):
+            if "__error__" in raw:
+                if raw["__key__"] is None:
+                    raise ValueError(f"cannot read shard {url}: {raw['__error__']}")
+                found.append((raw["__key__"], None))  # its load reports the error
+                break
+            found.append((raw["__key__"], None))
+        return found
+    samples: list[tuple[str, list[tuple[str, int, int]]]] = []
+    try:
+        with tarfile.open(url, "r:") as tar:
+            for member in tar:
+                key, ext = _split_name(member.name) if member.isfile() else (None, None)
+                if key is None:
+                    continue
+                if not samples or samples[-1][0] != key or ext in {e for e, _, _ in samples[-1][1]}:
+                    samples.append((key, []))
+                samples[-1][1].append((ext, member.offset_data, member.size))
+    except (tarfile.TarError, OSError, EOFError):
+        if not samples:
+            raise
+        # a damaged tail: the samples before it stand; the last one is read through the shard
+        # reader, whose error its load reports
+        return [(key, tuple(m)) for key, m in samples[:-1]] + [(samples[-1][0], None)]
+    return [(key, tuple(members)) for key, members in samples]
+
+
+def _load_shard_sample(url: str, index: int, key: str, members: Members | None = None) -> ClipInput:
+    """Sample ``index`` (key ``key``) of shard ``url``, decoded and validated (as the shard reader
+    does); with ``members`` (a local shard) only the sample's own bytes are read."""
+    from aether.data.shards import PLAUSIBLE, decode_sample, iter_samples, validate_sample
+
+    if members is not None:
+        raw: dict[str, Any] = {"__key__": key, "__url__": url}
+        try:
+            with open(url, "rb") as stream:
+                for ext, offset, size in members:
+                    stream.seek(offset)
+                    raw[ext] = stream.read(size)
+                    if len(raw[ext]) != size:
+                        raise ValueError(f"member {key}.{ext} truncated: {len(raw[ext])} of {size} bytes")
+            return _from_sample(validate_sample(decode_sample(raw), plausibility=PLAUSIBLE))
+        except (OSError, ValueError) as err:
+            raise ValueError(f"cannot read sample {key!r} of shard {url}: {err}") from err
+    errors: list[str] = []
+
+    def on_error(_: str, at: str | None, error: Exception) -> None:
+        errors.append(str(error))
+
+    for sample in iter_samples(url, select=lambda i: i == index, on_error=on_error):
+        if sample["__key__"] == key:
+            return _from_sample(sample)
+    reason = errors[0] if errors else "not found where the plan listed it (the shard changed?)"
+    raise ValueError(f"cannot read sample {key!r} of shard {url}: {reason}")
+
+
+def _raise(message: str) -> ClipInput:
+    raise ValueError(message)
+
+
 def _shard_clips(urls: str) -> Iterator[PendingClip]:
-    from aether.data.shards import iter_samples
+    from aether.data.shards import expand_urls
 
-    failed: list[PendingClip] = []
-
-    def on_error(url: str, key: str | None, error: Exception) -> None:
-        name = Path(url).name.removesuffix(".tar") + ("" if key is None else f"_{key}")
-
-        def load() -> ClipInput:
-            what = f"shard {url}" if key is None else f"sample {key!r} of shard {url}"
-            raise ValueError(f"cannot read {what}: {error}")
-
-        failed.append(PendingClip(name, name.replace("/", "_"), url, load))
-
-    for sample in iter_samples(urls, on_error=on_error):
-        yield from failed
-        failed.clear()
-        clip = _from_sample(sample)
-        yield PendingClip.of(clip)
-    yield from failed
+    first: dict[str, str] = {}  # key -> the shard it was first met in
+    for url in expand_urls(urls):
+        shard = Path(url).name.removesuffix(".tar")
+        try:
+            listed = _shard_samples(url)
+        except (OSError, ValueError, tarfile.TarError, EOFError) as err:
+            load = partial(_raise, f"cannot read shard {url}: {type(err).__name__}: {err}")
+            yield PendingClip(shard, shard.replace("/", "_"), url, load)
+            continue
+        seen: set[str] = set()
+        for index, (key, members) in enumerate(listed):
+            if key in seen:  # a key repeated in a shard is read once (as the reader does)
+                continue
+            seen.add(key)
+            if first.setdefault(key, url) != url:
+                warnings.warn(
+                    f"key {key!r} of {url} also names a sample of {first[key]}; both are annotated "
+                    "(outputs are named by shard and key)",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+            uid = f"{shard}_{key}".replace("/", "_")
+            load = partial(_load_shard_sample, url, index, key, members)
+            yield PendingClip(key.replace("/", "_"), uid, url, load)
 
 
 def iter_inputs(path: str | Path, *, depth_scale: float = 1000.0, fps: float = 24.0) -> Iterator[ClipInput]:
