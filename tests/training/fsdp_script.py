@@ -1,0 +1,99 @@
+"""Launched by test_fsdp.py as 2 CPU processes over gloo (RANK/WORLD_SIZE/LOCAL_RANK set by the test).
+
+Usage: python fsdp_script.py OUT_DIR TRAIN_SHARDS VAL_SHARDS
+
+1. FSDP2 on a (1 x 2) mesh, ZeRO-2-like (no resharding), activation checkpointing, float32
+   parameters: 3 steps on fixed per-rank batches (rank r, step s: the synthetic clip of seed
+   2s + r); per-rank losses and the gathered final state go to OUT_DIR/equal_rank{r}.pt, the
+   sharded checkpoint to OUT_DIR/equal.ckpt.
+2. FSDP2 with resharding on the shard stream: 4 steps with a sharded checkpoint every 2 steps,
+   then a fresh module resumed from the step-2 checkpoint; losses go to OUT_DIR/resume_rank{r}.pt.
+"""
+
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+
+sys.path.insert(0, str(Path(__file__).parent))
+from conftest import datamodule, make_module, synthetic_batch
+
+from aether.training.checkpoints import full_state_dict
+from aether.training.sharding import FSDP2Strategy
+
+EQUAL_STEPS, RESUME_STEPS, CHECKPOINT_EVERY = 3, 4, 2
+
+
+def rank_batches(rank: int, steps: int) -> list[dict]:
+    """The batch rank ``rank`` trains on at each step (one clip each)."""
+    return [synthetic_batch(seeds=(2 * step + rank,)) for step in range(steps)]
+
+
+class LossRecorder(Callback):
+    def __init__(self) -> None:
+        self.losses: dict[int, float] = {}
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        self.losses[trainer.global_step] = float(outputs["loss"])
+
+
+def trainer(max_steps: int, root: Path, callbacks: list, **strategy) -> L.Trainer:
+    return L.Trainer(
+        accelerator="cpu",
+        devices=2,
+        strategy=FSDP2Strategy(mesh=[1, 2], param_dtype=None, timeout=timedelta(seconds=120), **strategy),
+        precision="32-true",
+        max_steps=max_steps,
+        gradient_clip_val=1.0,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
+        callbacks=callbacks,
+        default_root_dir=root,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        use_distributed_sampler=False,
+    )
+
+
+def equal_run(out: Path, rank: int) -> None:
+    L.seed_everything(0)
+    module = make_module(stage2_start_step=2)
+    recorder = LossRecorder()
+    fit = trainer(EQUAL_STEPS, out, [recorder], reshard_after_forward=False, activation_checkpointing=True)
+    loader = torch.utils.data.DataLoader(rank_batches(rank, EQUAL_STEPS), batch_size=None)
+    fit.fit(module, train_dataloaders=loader)
+    fit.save_checkpoint(out / "equal.ckpt")  # sharded: a folder of per-rank shards
+    state = full_state_dict(module)
+    torch.save({"losses": recorder.losses, "state": state}, out / f"equal_rank{rank}.pt")
+
+
+def resume_run(out: Path, rank: int, shards: dict[str, str]) -> None:
+    ckpts = out / "ckpts"
+    full = LossRecorder()
+    every = ModelCheckpoint(dirpath=ckpts, every_n_train_steps=CHECKPOINT_EVERY, save_top_k=-1)
+    L.seed_everything(0)
+    trainer(RESUME_STEPS, out, [full, every]).fit(
+        make_module(stage2_start_step=3), datamodule=datamodule(shards, batch_size=1)
+    )
+    torch.manual_seed(1234)  # a fresh start: other initial weights and global RNG
+    resumed = LossRecorder()
+    trainer(RESUME_STEPS, out, [resumed]).fit(
+        make_module(stage2_start_step=3),
+        datamodule=datamodule(shards, batch_size=1),
+        ckpt_path=ckpts / f"epoch=0-step={CHECKPOINT_EVERY}.ckpt",
+    )
+    torch.save({"full": full.losses, "resumed": resumed.losses}, out / f"resume_rank{rank}.pt")
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    out = Path(sys.argv[1])
+    shards = {"train": sys.argv[2], "val": sys.argv[3]}
+    rank = int(__import__("os").environ["RANK"])
+    equal_run(out, rank)
+    resume_run(out, rank, shards)

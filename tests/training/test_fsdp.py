@@ -1,0 +1,151 @@
+"""FSDP2 on 2 CPU processes over gloo: equal to one process, resumes, exports.
+
+``fsdp_script.py`` runs once for the module (two processes started here as a launcher would:
+RANK / LOCAL_RANK / WORLD_SIZE / MASTER_ADDR / MASTER_PORT).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from unittest import mock
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from aether.training.export import export_checkpoint, export_module, load_pipeline
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.xdist_group("fsdp"),
+    pytest.mark.filterwarnings("ignore::UserWarning"),
+]
+
+SCRIPT = Path(__file__).with_name("fsdp_script.py")
+sys.path.insert(0, str(SCRIPT.parent))
+from conftest import make_module  # noqa: E402
+from fsdp_script import EQUAL_STEPS, rank_batches  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch(script: Path, args: list[str], world: int = 2, timeout: float = 300) -> None:
+    """Run ``script`` as ``world`` processes of one gloo group; AssertionError with the logs on failure."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())}
+    env.update(WORLD_SIZE=str(world), NODE_RANK="0")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), *args],
+            env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for r in range(world)
+    ]
+    try:
+        logs = [p.communicate(timeout=timeout)[0] for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    for r, (p, log) in enumerate(zip(procs, logs)):
+        assert p.returncode == 0, f"rank {r} failed:\n{log[-4000:]}"
+
+
+@pytest.fixture(scope="module")
+def fsdp_run(tmp_path_factory, shards) -> Path:
+    out = tmp_path_factory.mktemp("fsdp")
+    launch(SCRIPT, [str(out), shards["train"], shards["val"]])
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """The same 3 steps in one process: both ranks' batches and generators, the mean of their
+    losses, clipping over the whole model, AdamW + OneCycle."""
+    torch.manual_seed(0)  # the script's L.seed_everything(0)
+    module = make_module(stage2_start_step=2)
+    config = module.configure_optimizers()
+    opt, sched = config["optimizer"], config["lr_scheduler"]["scheduler"]
+    generators = [torch.Generator().manual_seed(module.seed + 1_000_003 * r) for r in (0, 1)]
+    batches = [rank_batches(r, EQUAL_STEPS) for r in (0, 1)]
+    losses: list[dict[int, float]] = [{}, {}]
+    for step in range(EQUAL_STEPS):
+        opt.zero_grad()
+        total = 0.0
+        with mock.patch.object(type(module), "in_stage2", lambda self, s=step: s >= 2):
+            for r in (0, 1):
+                module._generator = generators[r]
+                loss = module.training_step(batches[r][step], step)
+                losses[r][step + 1] = float(loss)
+                total = total + loss / 2
+        total.backward()
+        torch.nn.utils.clip_grad_norm_([p for p in module.parameters() if p.requires_grad], 1.0)
+        opt.step()
+        sched.step()
+    return module, losses
+
+
+def test_fsdp2_mesh_equals_one_process(fsdp_run, reference) -> None:
+    module, losses = reference
+    for r in (0, 1):
+        got = torch.load(fsdp_run / f"equal_rank{r}.pt")["losses"]
+        assert sorted(got) == [1, 2, 3]
+        for step, value in losses[r].items():
+            assert got[step] == pytest.approx(value, rel=1e-5, abs=1e-6), (r, step)
+    gathered = torch.load(fsdp_run / "equal_rank0.pt")["state"]
+    state = module.state_dict()
+    assert set(gathered) == set(state)
+    torch.manual_seed(0)
+    initial = make_module(stage2_start_step=2).state_dict()
+    moved = 0
+    for name, value in state.items():
+        torch.testing.assert_close(gathered[name], value, rtol=1e-5, atol=1e-6, msg=name)
+        moved += not torch.equal(initial[name], value)
+    assert moved > len(state) // 2  # the steps changed the weights
+
+
+def test_resume_from_sharded_checkpoint_continues_the_loss_curve(fsdp_run) -> None:
+    for r in (0, 1):
+        run = torch.load(fsdp_run / f"resume_rank{r}.pt")
+        assert sorted(run["full"]) == [1, 2, 3, 4] and sorted(run["resumed"]) == [3, 4]
+        for step in (3, 4):
+            assert run["resumed"][step] == pytest.approx(run["full"][step], rel=1e-5, abs=1e-6), (r, step)
+    assert len({round(v, 6) for v in run["full"].values()}) == 4  # the stream moves on
+    ckpt = fsdp_run / "ckpts" / "epoch=0-step=2.ckpt"
+    assert sorted(p.name for p in ckpt.iterdir()) == [".metadata", "__0_0.distcp", "__1_0.distcp", "meta.pt"]
+
+
+def test_export_of_sharded_checkpoint_equals_unsharded_training(fsdp_run, reference, tmp_path, batch) -> None:
+    module, _ = reference
+    sharded = export_checkpoint(fsdp_run / "equal.ckpt", tmp_path / "sharded")
+    plain = export_module(module, tmp_path / "plain")
+    a = load_file(str(sharded / "transformer" / "diffusion_pytorch_model.safetensors"))
+    b = load_file(str(plain / "transformer" / "diffusion_pytorch_model.safetensors"))
+    assert set(a) == set(b)
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-6, msg=name)
+    video = module.target_stack.prepare(batch)["video"][0]
+    outputs = []
+    for folder in (sharded, plain):
+        pipe = load_pipeline(folder)
+        pipe.progress = False
+        outputs.append(
+            pipe.generate(
+                "reconstruction",
+                video=video,
+                num_frames=video.shape[0],
+                fps=24.0,
+                num_inference_steps=2,
+                generator=torch.Generator().manual_seed(0),
+            )
+        )
+    torch.testing.assert_close(outputs[0]["disparity"], outputs[1]["disparity"], rtol=1e-4, atol=1e-5)
