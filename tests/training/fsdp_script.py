@@ -21,7 +21,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import datamodule, make_module, synthetic_batch
 
-from aether.training.checkpoints import full_state_dict
+from aether.training.checkpoints import unsharded_copy
 from aether.training.sharding import FSDP2Strategy
 
 EQUAL_STEPS, RESUME_STEPS, CHECKPOINT_EVERY = 3, 4, 2
@@ -68,7 +68,8 @@ def equal_run(out: Path, rank: int) -> None:
     loader = torch.utils.data.DataLoader(rank_batches(rank, EQUAL_STEPS), batch_size=None)
     fit.fit(module, train_dataloaders=loader)
     fit.save_checkpoint(out / "equal.ckpt")  # sharded: a folder of per-rank shards
-    state = full_state_dict(module)
+    copy = unsharded_copy(module)  # gathered on rank 0
+    state = copy.state_dict() if copy is not None else {}
     torch.save({"losses": recorder.losses, "state": state}, out / f"equal_rank{rank}.pt")
 
 

@@ -1,4 +1,4 @@
-"""The recipes parse and build their objects: the paper's FSDP setup without a GPU."""
+"""The recipes parse and build their objects: the paper's FSDP2 setup without a GPU."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ from unittest import mock
 import lightning.fabric.accelerators.cuda as fabric_cuda
 import lightning.pytorch.accelerators.cuda as pl_cuda
 import pytest
+import torch
 import yaml
 from diffusers.models.transformers.cogvideox_transformer_3d import CogVideoXBlock
-from lightning.pytorch.strategies import FSDPStrategy
-from torch.distributed.fsdp import ShardingStrategy
 
 from aether.training.cli import apply_overrides, build_cli, load_recipe, resolve_config_args
 from aether.training.module import AetherModule
+from aether.training.progress import StepProgressBar
+from aether.training.sharding import FSDP2Strategy
 
 RECIPES = Path(__file__).parents[2] / "recipes"
 TINY_MODEL = [
@@ -27,7 +28,7 @@ TINY_MODEL = [
 
 
 def _pretend_8_gpus() -> contextlib.ExitStack:
-    """Lightning's FSDP refuses to be constructed without CUDA: pretend a node of 8 GPUs."""
+    """A GPU trainer refuses to be constructed without CUDA: pretend a node of 8 GPUs."""
     stack = contextlib.ExitStack()
     stack.enter_context(mock.patch.object(fabric_cuda, "num_cuda_devices", return_value=8))
     stack.enter_context(mock.patch.object(pl_cuda, "num_cuda_devices", return_value=8))
@@ -37,21 +38,21 @@ def _pretend_8_gpus() -> contextlib.ExitStack:
     return stack
 
 
-def test_paper_recipe_builds_fsdp_trainer_with_a_tiny_model() -> None:
+def test_paper_recipe_builds_fsdp2_trainer_with_a_tiny_model() -> None:
     recipe = apply_overrides(load_recipe(RECIPES / "aether.yaml"), TINY_MODEL)
     recipe.pop("run")
     recipe["trainer"]["logger"] = False
     with _pretend_8_gpus():
         cli = build_cli(recipe)
     trainer, strategy = cli.trainer, cli.trainer.strategy
-    assert isinstance(strategy, FSDPStrategy)
-    assert strategy.sharding_strategy == ShardingStrategy._HYBRID_SHARD_ZERO2
-    assert strategy.kwargs["device_mesh"] == (10, 8)
-    assert set(strategy.kwargs["auto_wrap_policy"]._module_classes) == {CogVideoXBlock}
-    assert set(strategy._activation_checkpointing_kwargs["auto_wrap_policy"]._module_classes) == {
-        CogVideoXBlock
-    }
-    assert (trainer.num_nodes, trainer.num_devices, trainer.precision) == (10, 8, "bf16-mixed")
+    assert isinstance(strategy, FSDP2Strategy)
+    assert strategy.mesh == (10, 8) and strategy.mesh_shape == (10, 8)
+    assert strategy.reshard_after_forward is False  # ZeRO-2 inside a node
+    assert strategy.wrap == (CogVideoXBlock,) and strategy.activation_checkpointing
+    assert strategy.mixed_precision.param_dtype == torch.bfloat16
+    assert strategy.mixed_precision.reduce_dtype == torch.float32
+    assert (trainer.num_nodes, trainer.num_devices, trainer.precision) == (10, 8, "32-true")
+    assert sum(isinstance(c, StepProgressBar) for c in trainer.callbacks) == 1
     assert trainer.max_steps == 30000 and trainer.gradient_clip_val == 1.0
     model = cli.model
     assert isinstance(model, AetherModule)

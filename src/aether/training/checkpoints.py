@@ -100,25 +100,18 @@ def load_module(path: str | Path) -> Any:
     return module
 
 
-def full_state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """``module``'s full state dict on CPU, gathered from the shards when it is sharded (a
-    collective then: every rank must call it; ranks other than 0 get an empty dict)."""
+def unsharded_copy(module: Any) -> Any:
+    """``module`` itself when it is not sharded; otherwise a CPU copy with the gathered weights on
+    rank 0 (None on the other ranks) for export and evaluation. A collective when ``module`` is
+    sharded: every rank must call it."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
     from aether.training.sharding import is_sharded
 
     if not any(is_sharded(m) for m in module.modules()):
-        return {k: v.detach().cpu() for k, v in module.state_dict().items()}
+        return module
     options = StateDictOptions(full_state_dict=True, cpu_offload=True)
-    return get_model_state_dict(module, options=options)
-
-
-def unsharded_copy(module: Any) -> Any:
-    """A CPU copy of a (possibly sharded) AetherModule for export and evaluation on rank 0.
-
-    A collective when ``module`` is sharded (every rank calls it); None on the other ranks.
-    """
-    state = full_state_dict(module)
+    state = get_model_state_dict(module, options=options)  # full on rank 0, empty elsewhere
     if not state:
         return None
     copy = type(module)(**module_kwargs(type(module), dict(module.hparams)))
