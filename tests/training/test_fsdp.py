@@ -13,11 +13,13 @@ import sys
 from pathlib import Path
 from unittest import mock
 
+import lightning as L
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from aether.training.export import export_checkpoint, export_module, load_pipeline
+from aether.training.sharding import FSDP2Strategy
 
 pytestmark = [
     pytest.mark.slow,
@@ -149,3 +151,54 @@ def test_export_of_sharded_checkpoint_equals_unsharded_training(fsdp_run, refere
             )
         )
     torch.testing.assert_close(outputs[0]["disparity"], outputs[1]["disparity"], rtol=1e-4, atol=1e-5)
+
+
+def cpu_trainer(strategy: FSDP2Strategy, root: Path, **kwargs) -> L.Trainer:
+    return L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        strategy=strategy,
+        max_steps=4,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        default_root_dir=root,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        **kwargs,
+    )
+
+
+def test_mesh_must_match_the_world_size(tmp_path, shards, datamodule_factory) -> None:
+    trainer = cpu_trainer(FSDP2Strategy(mesh=[2, 2]), tmp_path)
+    with pytest.raises(ValueError, match=r"mesh \[2, 2\] needs 4 processes but the trainer has world size 1"):
+        trainer.fit(make_module(), datamodule=datamodule_factory(shards))
+    with pytest.raises(ValueError, match=r"mesh must be \[replicas, shards\] of positive integers, got \[0, 2\]"):
+        FSDP2Strategy(mesh=[0, 2])
+
+
+def test_wrap_classes_must_exist_and_match() -> None:
+    with pytest.raises(ValueError, match=r"wrap classes \['Conv3d'\] match no submodule of AetherTransformer"):
+        FSDP2Strategy(wrap=["torch.nn.Conv3d"]).parallelize(make_module().transformer)
+    with pytest.raises(ValueError, match="wrap class 'aether.nowhere.Block' cannot be imported"):
+        FSDP2Strategy(wrap=["aether.nowhere.Block"])
+    with pytest.raises(ValueError, match="floating-point torch dtype name"):
+        FSDP2Strategy(param_dtype="bf16")
+
+
+def test_resuming_onto_another_world_size_asks_for_consolidation(
+    fsdp_run, tmp_path, shards, datamodule_factory, monkeypatch
+) -> None:
+    import torch.distributed as dist
+
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", str(free_port()))
+    ckpt = fsdp_run / "ckpts" / "epoch=0-step=2.ckpt"
+    trainer = cpu_trainer(FSDP2Strategy(mesh=[1, 1], param_dtype=None), tmp_path)
+    try:
+        with pytest.raises(ValueError, match=r"written by 2 ranks but this run has world size 1.*aether export"):
+            trainer.fit(make_module(stage2_start_step=3), datamodule=datamodule_factory(shards), ckpt_path=ckpt)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()

@@ -105,3 +105,58 @@ def test_overrides() -> None:
         apply_overrides(recipe, ["nonsense"])
     with pytest.raises(FileNotFoundError):
         load_recipe("missing.yaml")
+
+
+@pytest.mark.slow
+def test_paper_recipe_runs_two_steps_on_two_cpu_processes(tmp_path, shards) -> None:
+    """`aether run recipes/aether.yaml` with only the model size, the devices and the data replaced:
+    FSDP2 over a (1 x 2) mesh with bf16 parameters, two steps, a sharded checkpoint, export, report."""
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from aether.training.checkpoints import is_sharded_checkpoint
+    from aether.training.export import load_pipeline
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    tiny = (
+        "model.transformer={tiny: {num_layers: 1, num_attention_heads: 2, attention_head_dim: 16, "
+        "text_embed_dim: 8, max_text_seq_length: 2, sample_height: 6, sample_width: 8, sample_frames: 17}}"
+    )
+    overrides = [
+        f"run.output_dir={tmp_path}",
+        "run.evaluate={clips: 1, tasks: [reconstruction], steps: {reconstruction: 1}, pictures: 0}",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "trainer.num_nodes=1",
+        "trainer.strategy.mesh=[1, 2]",
+        "trainer.max_steps=2",
+        "trainer.limit_val_batches=0",
+        tiny,
+        *TINY_MODEL[1:],
+        "model.stage2_start_step=1",
+        f"data.train_urls={shards['train']}",
+        f"data.val_urls={shards['val']}",
+        "data.height=48",
+        "data.width=64",
+        "data.frames=[17]",
+        "data.fps=[24]",
+        "data.batch_size=1",
+        "data.num_workers=0",
+    ]
+    args = [sys.executable, "-m", "aether.cli", "run", str(RECIPES / "aether.yaml")]
+    args += [a for o in overrides for a in ("--set", o)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_PORT": str(port)}
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    out = tmp_path / "aether"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["training"]["steps"] == 2
+    assert is_sharded_checkpoint(out / "checkpoints" / "last.ckpt")
+    assert len(list((out / "checkpoints" / "last.ckpt").glob("*.distcp"))) == 2  # one file per rank
+    pipe = load_pipeline(out / "model")
+    assert pipe.transformer.config.num_layers == 1
