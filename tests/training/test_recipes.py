@@ -160,3 +160,19 @@ def test_paper_recipe_runs_two_steps_on_two_cpu_processes(tmp_path, shards) -> N
     assert len(list((out / "checkpoints" / "last.ckpt").glob("*.distcp"))) == 2  # one file per rank
     pipe = load_pipeline(out / "model")
     assert pipe.transformer.config.num_layers == 1
+
+
+def test_lora_recipe_builds_one_gpu_lora_trainer() -> None:
+    recipe = apply_overrides(load_recipe(RECIPES / "aether_lora.yaml"), TINY_MODEL)
+    recipe.pop("run")
+    recipe["trainer"]["logger"] = False
+    with _pretend_8_gpus():
+        cli = build_cli(recipe)
+    trainer, model = cli.trainer, cli.model
+    assert (trainer.num_nodes, trainer.num_devices, trainer.precision) == (1, 1, "bf16-mixed")
+    assert not isinstance(trainer.strategy, FSDP2Strategy)
+    assert model.lora_config["rank"] == 64 and model.lora_config["full"] == ["patch_embed.proj", "proj_out"]
+    model.configure_model()
+    trained = {n for n, p in model.transformer.named_parameters() if p.requires_grad}
+    assert "proj_out.weight" in trained and "transformer_blocks.0.attn1.to_q.lora_A.default.weight" in trained
+    assert cli.datamodule.batch_size == 2 and trainer.accumulate_grad_batches == 2
