@@ -240,7 +240,12 @@ def paper_scale_estimate(gpus_per_node: int = 8, local_batch: int = 4, frames: i
     ]
     rows += [
         step_estimate(
-            shapes, lora=True, shards=1, reshard_after_forward=False, activation_checkpointing=True, local_batch=b
+            shapes,
+            lora=True,
+            shards=1,
+            reshard_after_forward=False,
+            activation_checkpointing=True,
+            local_batch=b,
         )
         for b in (1, 2, 4)
     ]
@@ -248,7 +253,8 @@ def paper_scale_estimate(gpus_per_node: int = 8, local_batch: int = 4, frames: i
         **shapes,
         "rows": rows,
         "assumptions": (
-            f"estimates, not measurements: {frames} frames at 480x720, local batch {local_batch} unless stated, "
+            f"estimates, not measurements: {frames} frames at 480x720, local batch {local_batch} "
+            "unless stated, "
             f"FSDP2 sharding over {gpus_per_node} GPUs of a node, bf16 compute with float32 master weights, "
             f"AdamW, flash attention, {BLOCK_ACTIVATION_BYTES} activation bytes per token and hidden unit "
             f"per block, {MFU:.0%} MFU of an A100's bf16 peak; LoRA rank {shapes['lora_rank']} on the "
@@ -263,7 +269,8 @@ def table(estimate: dict) -> str:
     """The README's markdown table of :func:`paper_scale_estimate`."""
     lines = [
         "| mode | GPUs sharded | reshard after forward | activation ckpt | local batch | states GiB "
-        "| gathered weights GiB | activations GiB | total GiB/GPU | TFLOP/GPU/step | s/step (A100, 40 % MFU) |",
+        "| gathered weights GiB | activations GiB | total GiB/GPU | TFLOP/GPU/step "
+        "| s/step (A100, 40 % MFU) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in estimate["rows"]:
@@ -293,7 +300,11 @@ def main() -> None:
         result = {**stored, "paper_scale_estimate": paper_scale_estimate()}
     else:
         result = {
-            "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__},
+            "machine": {
+                "cpu_count": os.cpu_count(),
+                "platform": platform.platform(),
+                "torch": torch.__version__,
+            },
             "tiny_recipe_cpu": tiny_benchmark(args.steps, args.threads),
             "paper_scale_estimate": paper_scale_estimate(),
         }

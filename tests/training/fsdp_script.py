@@ -19,10 +19,9 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import datamodule, make_module, synthetic_batch
-
 from aether.training.checkpoints import unsharded_copy
 from aether.training.sharding import FSDP2Strategy
+from conftest import datamodule, make_module, synthetic_batch
 
 EQUAL_STEPS, RESUME_STEPS, CHECKPOINT_EVERY = 3, 4, 2
 

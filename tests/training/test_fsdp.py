@@ -29,8 +29,9 @@ pytestmark = [
 
 SCRIPT = Path(__file__).with_name("fsdp_script.py")
 sys.path.insert(0, str(SCRIPT.parent))
-from conftest import make_module  # noqa: E402
 from fsdp_script import EQUAL_STEPS, rank_batches  # noqa: E402
+
+from conftest import make_module  # noqa: E402
 
 
 def free_port() -> int:
@@ -174,12 +175,16 @@ def test_mesh_must_match_the_world_size(tmp_path, shards, datamodule_factory) ->
     trainer = cpu_trainer(FSDP2Strategy(mesh=[2, 2]), tmp_path)
     with pytest.raises(ValueError, match=r"mesh \[2, 2\] needs 4 processes but the trainer has world size 1"):
         trainer.fit(make_module(), datamodule=datamodule_factory(shards))
-    with pytest.raises(ValueError, match=r"mesh must be \[replicas, shards\] of positive integers, got \[0, 2\]"):
+    with pytest.raises(
+        ValueError, match=r"mesh must be \[replicas, shards\] of positive integers, got \[0, 2\]"
+    ):
         FSDP2Strategy(mesh=[0, 2])
 
 
 def test_wrap_classes_must_exist_and_match() -> None:
-    with pytest.raises(ValueError, match=r"wrap classes \['Conv3d'\] match no submodule of AetherTransformer"):
+    with pytest.raises(
+        ValueError, match=r"wrap classes \['Conv3d'\] match no submodule of AetherTransformer"
+    ):
         FSDP2Strategy(wrap=["torch.nn.Conv3d"]).parallelize(make_module().transformer)
     with pytest.raises(ValueError, match="wrap class 'aether.nowhere.Block' cannot be imported"):
         FSDP2Strategy(wrap=["aether.nowhere.Block"])
@@ -197,8 +202,12 @@ def test_resuming_onto_another_world_size_asks_for_consolidation(
     ckpt = fsdp_run / "ckpts" / "epoch=0-step=2.ckpt"
     trainer = cpu_trainer(FSDP2Strategy(mesh=[1, 1], param_dtype=None), tmp_path)
     try:
-        with pytest.raises(ValueError, match=r"written by 2 ranks but this run has world size 1.*aether export"):
-            trainer.fit(make_module(stage2_start_step=3), datamodule=datamodule_factory(shards), ckpt_path=ckpt)
+        with pytest.raises(
+            ValueError, match=r"written by 2 ranks but this run has world size 1.*aether export"
+        ):
+            trainer.fit(
+                make_module(stage2_start_step=3), datamodule=datamodule_factory(shards), ckpt_path=ckpt
+            )
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()

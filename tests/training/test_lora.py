@@ -64,7 +64,9 @@ def test_loss_on_a_fixed_batch_decreases(module_factory, batch) -> None:
     assert after < 0.9 * before, (before, after)
 
 
-def test_merged_export_is_base_plus_scaled_adapters(tmp_path, shards, module_factory, datamodule_factory) -> None:
+def test_merged_export_is_base_plus_scaled_adapters(
+    tmp_path, shards, module_factory, datamodule_factory
+) -> None:
     module = lora_module(module_factory)
     trainer = L.Trainer(
         accelerator="cpu",
@@ -87,7 +89,10 @@ def test_merged_export_is_base_plus_scaled_adapters(tmp_path, shards, module_fac
     for name, value in merged.items():
         module_name = "transformer." + name.rpartition(".")[0]
         if f"{module_name}.lora_A.default.weight" in state and name.endswith(".weight"):
-            a, b = state[f"{module_name}.lora_A.default.weight"], state[f"{module_name}.lora_B.default.weight"]
+            a, b = (
+                state[f"{module_name}.lora_A.default.weight"],
+                state[f"{module_name}.lora_B.default.weight"],
+            )
             expected = state[f"{module_name}.base_layer.weight"] + scale * b @ a
             assert b.abs().sum() > 0
             checked += 1

@@ -131,7 +131,9 @@ def save_adapter(transformer: torch.nn.Module, out: str | Path, config: dict[str
     return out
 
 
-def load_adapter(transformer: torch.nn.Module, adapter: str | Path, *, merge: bool = False) -> torch.nn.Module:
+def load_adapter(
+    transformer: torch.nn.Module, adapter: str | Path, *, merge: bool = False
+) -> torch.nn.Module:
     """Put an adapter folder written by :func:`save_adapter` onto a base Aether transformer.
 
     Args:
@@ -147,12 +149,16 @@ def load_adapter(transformer: torch.nn.Module, adapter: str | Path, *, merge: bo
     adapter = Path(adapter)
     for name in (LORA_WEIGHTS_FILE, FULL_WEIGHTS_FILE):
         if not (adapter / name).is_file():
-            raise FileNotFoundError(f"{adapter / name} does not exist: not an adapter written by save_adapter")
+            raise FileNotFoundError(
+                f"{adapter / name} does not exist: not an adapter written by save_adapter"
+            )
     params = dict(transformer.named_parameters())
     full = load_file(str(adapter / FULL_WEIGHTS_FILE))
     wrong = {k: tuple(v.shape) for k, v in full.items() if k not in params or params[k].shape != v.shape}
     if wrong:
-        raise ValueError(f"{adapter} does not fit this transformer: parameters {wrong} are absent or shaped otherwise")
+        raise ValueError(
+            f"{adapter} does not fit this transformer: parameters {wrong} are absent or shaped otherwise"
+        )
     transformer.load_lora_adapter(str(adapter), prefix=None, weight_name=LORA_WEIGHTS_FILE)
     with torch.no_grad():
         for name, value in full.items():

@@ -28,7 +28,9 @@ class StepProgressBar(RichProgressBar):
             return super()._get_train_description(current_epoch)
         return f"{'Step':{len(self.validation_description)}}"
 
-    def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         if not self._by_steps():
             return super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
         if not self.is_disabled and self.train_progress_bar_id is None:
