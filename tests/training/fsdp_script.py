@@ -2,10 +2,11 @@
 
 Usage: python fsdp_script.py OUT_DIR TRAIN_SHARDS VAL_SHARDS
 
-1. FSDP2 on a (1 x 2) mesh, ZeRO-2-like (no resharding), activation checkpointing, float32
-   parameters: 3 steps on fixed per-rank batches (rank r, step s: the synthetic clip of seed
-   2s + r); per-rank losses and the gathered final state go to OUT_DIR/equal_rank{r}.pt, the
-   sharded checkpoint to OUT_DIR/equal.ckpt.
+1. FSDP2 with float32 parameters, 3 steps on fixed per-rank batches (rank r, step s: the
+   synthetic clip of seed 2s + r), on a (1 x 2) mesh ("shard": ZeRO-2-like, no resharding,
+   activation checkpointing) and on a (2 x 1) mesh ("replicate": resharding, no checkpointing);
+   per-rank losses and the gathered final state go to OUT_DIR/{tag}_rank{r}.pt, the sharded
+   checkpoint to OUT_DIR/{tag}.ckpt.
 2. FSDP2 with resharding on the shard stream: 4 steps with a sharded checkpoint every 2 steps,
    then a fresh module resumed from the step-2 checkpoint; losses go to OUT_DIR/resume_rank{r}.pt.
 """
@@ -39,11 +40,11 @@ class LossRecorder(Callback):
         self.losses[trainer.global_step] = float(outputs["loss"])
 
 
-def trainer(max_steps: int, root: Path, callbacks: list, **strategy) -> L.Trainer:
+def trainer(max_steps: int, root: Path, callbacks: list, mesh=(1, 2), **strategy) -> L.Trainer:
     return L.Trainer(
         accelerator="cpu",
         devices=2,
-        strategy=FSDP2Strategy(mesh=[1, 2], param_dtype=None, timeout=timedelta(seconds=120), **strategy),
+        strategy=FSDP2Strategy(mesh=mesh, param_dtype=None, timeout=timedelta(seconds=120), **strategy),
         precision="32-true",
         max_steps=max_steps,
         gradient_clip_val=1.0,
@@ -59,17 +60,17 @@ def trainer(max_steps: int, root: Path, callbacks: list, **strategy) -> L.Traine
     )
 
 
-def equal_run(out: Path, rank: int) -> None:
+def equal_run(out: Path, rank: int, tag: str, mesh: tuple[int, int], **strategy) -> None:
     L.seed_everything(0)
     module = make_module(stage2_start_step=2)
     recorder = LossRecorder()
-    fit = trainer(EQUAL_STEPS, out, [recorder], reshard_after_forward=False, activation_checkpointing=True)
+    fit = trainer(EQUAL_STEPS, out, [recorder], mesh=mesh, **strategy)
     loader = torch.utils.data.DataLoader(rank_batches(rank, EQUAL_STEPS), batch_size=None)
     fit.fit(module, train_dataloaders=loader)
-    fit.save_checkpoint(out / "equal.ckpt")  # sharded: a folder of per-rank shards
+    fit.save_checkpoint(out / f"{tag}.ckpt")  # sharded: a folder of per-rank shards
     copy = unsharded_copy(module)  # gathered on rank 0
     state = copy.state_dict() if copy is not None else {}
-    torch.save({"losses": recorder.losses, "state": state}, out / f"equal_rank{rank}.pt")
+    torch.save({"losses": recorder.losses, "state": state}, out / f"{tag}_rank{rank}.pt")
 
 
 def resume_run(out: Path, rank: int, shards: dict[str, str]) -> None:
@@ -95,5 +96,6 @@ if __name__ == "__main__":
     out = Path(sys.argv[1])
     shards = {"train": sys.argv[2], "val": sys.argv[3]}
     rank = int(__import__("os").environ["RANK"])
-    equal_run(out, rank)
+    equal_run(out, rank, "shard", (1, 2), reshard_after_forward=False, activation_checkpointing=True)
+    equal_run(out, rank, "replicate", (2, 1), reshard_after_forward=True, activation_checkpointing=False)
     resume_run(out, rank, shards)

@@ -97,14 +97,15 @@ def reference():
     return module, losses
 
 
-def test_fsdp2_mesh_equals_one_process(fsdp_run, reference) -> None:
+@pytest.mark.parametrize("tag", ["shard", "replicate"])
+def test_fsdp2_mesh_equals_one_process(tag, fsdp_run, reference) -> None:
     module, losses = reference
     for r in (0, 1):
-        got = torch.load(fsdp_run / f"equal_rank{r}.pt")["losses"]
+        got = torch.load(fsdp_run / f"{tag}_rank{r}.pt")["losses"]
         assert sorted(got) == [1, 2, 3]
         for step, value in losses[r].items():
             assert got[step] == pytest.approx(value, rel=1e-5, abs=1e-6), (r, step)
-    gathered = torch.load(fsdp_run / "equal_rank0.pt")["state"]
+    gathered = torch.load(fsdp_run / f"{tag}_rank0.pt")["state"]
     state = module.state_dict()
     assert set(gathered) == set(state)
     torch.manual_seed(0)
@@ -129,7 +130,7 @@ def test_resume_from_sharded_checkpoint_continues_the_loss_curve(fsdp_run) -> No
 
 def test_export_of_sharded_checkpoint_equals_unsharded_training(fsdp_run, reference, tmp_path, batch) -> None:
     module, _ = reference
-    sharded = export_checkpoint(fsdp_run / "equal.ckpt", tmp_path / "sharded")
+    sharded = export_checkpoint(fsdp_run / "shard.ckpt", tmp_path / "sharded")
     plain = export_module(module, tmp_path / "plain")
     a = load_file(str(sharded / "transformer" / "diffusion_pytorch_model.safetensors"))
     b = load_file(str(plain / "transformer" / "diffusion_pytorch_model.safetensors"))
