@@ -17,12 +17,12 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 sys.path.insert(0, str(Path(__file__).parent))
 from aether.training.checkpoints import unsharded_copy
 from aether.training.sharding import FSDP2Strategy
-from conftest import datamodule, make_module, synthetic_batch
+from conftest import LossRecorder, cpu_trainer, datamodule, make_module, synthetic_batch
 
 EQUAL_STEPS, RESUME_STEPS, CHECKPOINT_EVERY = 3, 4, 2
 
@@ -32,30 +32,15 @@ def rank_batches(rank: int, steps: int) -> list[dict]:
     return [synthetic_batch(seeds=(2 * step + rank,)) for step in range(steps)]
 
 
-class LossRecorder(Callback):
-    def __init__(self) -> None:
-        self.losses: dict[int, float] = {}
-
-    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-        self.losses[trainer.global_step] = float(outputs["loss"])
-
-
 def trainer(max_steps: int, root: Path, callbacks: list, mesh=(1, 2), **strategy) -> L.Trainer:
-    return L.Trainer(
-        accelerator="cpu",
+    return cpu_trainer(
+        root,
+        max_steps,
         devices=2,
         strategy=FSDP2Strategy(mesh=mesh, param_dtype=None, timeout=timedelta(seconds=120), **strategy),
         precision="32-true",
-        max_steps=max_steps,
         gradient_clip_val=1.0,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
         callbacks=callbacks,
-        default_root_dir=root,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
         use_distributed_sampler=False,
     )
 

@@ -13,25 +13,21 @@ import sys
 from pathlib import Path
 from unittest import mock
 
-import lightning as L
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from aether.training.export import export_checkpoint, export_module, load_pipeline
 from aether.training.sharding import FSDP2Strategy
+from tests.training.conftest import cpu_trainer, make_module
+from tests.training.fsdp_script import EQUAL_STEPS, rank_batches
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.xdist_group("fsdp"),
     pytest.mark.filterwarnings("ignore::UserWarning"),
 ]
 
 SCRIPT = Path(__file__).with_name("fsdp_script.py")
-sys.path.insert(0, str(SCRIPT.parent))
-from fsdp_script import EQUAL_STEPS, rank_batches  # noqa: E402
-
-from conftest import make_module  # noqa: E402
 
 
 def free_port() -> int:
@@ -40,7 +36,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch(script: Path, args: list[str], world: int = 2, timeout: float = 300) -> None:
+def launch(script: Path, args: list[str], world: int = 2, timeout: float = 600) -> None:
     """Run ``script`` as ``world`` processes of one gloo group; AssertionError with the logs on failure."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())}
     env.update(WORLD_SIZE=str(world), NODE_RANK="0")
@@ -65,8 +61,18 @@ def launch(script: Path, args: list[str], world: int = 2, timeout: float = 300) 
 
 @pytest.fixture(scope="module")
 def fsdp_run(tmp_path_factory, shards) -> Path:
-    out = tmp_path_factory.mktemp("fsdp")
-    launch(SCRIPT, [str(out), shards["train"], shards["val"]])
+    """The script's outputs, made once per session even when xdist spreads this module's tests
+    over workers (they share the session's base folder; a lock lets one of them run it)."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    out = root / "fsdp_run"
+    with FileLock(str(root / "fsdp_run.lock")):
+        if not (out / "done").is_file():
+            out.mkdir(exist_ok=True)
+            launch(SCRIPT, [str(out), shards["train"], shards["val"]])
+            (out / "done").touch()
     return out
 
 
@@ -155,25 +161,8 @@ def test_export_of_sharded_checkpoint_equals_unsharded_training(fsdp_run, refere
     torch.testing.assert_close(outputs[0]["disparity"], outputs[1]["disparity"], rtol=1e-4, atol=1e-5)
 
 
-def cpu_trainer(strategy: FSDP2Strategy, root: Path, **kwargs) -> L.Trainer:
-    return L.Trainer(
-        accelerator="cpu",
-        devices=1,
-        strategy=strategy,
-        max_steps=4,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        default_root_dir=root,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-        **kwargs,
-    )
-
-
 def test_mesh_must_match_the_world_size(tmp_path, shards, datamodule_factory) -> None:
-    trainer = cpu_trainer(FSDP2Strategy(mesh=[2, 2]), tmp_path)
+    trainer = cpu_trainer(tmp_path, 4, strategy=FSDP2Strategy(mesh=[2, 2]))
     with pytest.raises(ValueError, match=r"mesh \[2, 2\] needs 4 processes but the trainer has world size 1"):
         trainer.fit(make_module(), datamodule=datamodule_factory(shards))
     with pytest.raises(
@@ -201,7 +190,7 @@ def test_resuming_onto_another_world_size_asks_for_consolidation(
     monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
     monkeypatch.setenv("MASTER_PORT", str(free_port()))
     ckpt = fsdp_run / "ckpts" / "epoch=0-step=2.ckpt"
-    trainer = cpu_trainer(FSDP2Strategy(mesh=[1, 1], param_dtype=None), tmp_path)
+    trainer = cpu_trainer(tmp_path, 4, strategy=FSDP2Strategy(mesh=[1, 1], param_dtype=None))
     try:
         with pytest.raises(
             ValueError, match=r"written by 2 ranks but this run has world size 1.*aether export"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import lightning as L
 import pytest
 import torch
 
@@ -65,19 +64,10 @@ def test_loss_on_a_fixed_batch_decreases(module_factory, batch) -> None:
 
 
 def test_merged_export_is_base_plus_scaled_adapters(
-    tmp_path, shards, module_factory, datamodule_factory
+    tmp_path, shards, module_factory, datamodule_factory, trainer_factory
 ) -> None:
     module = lora_module(module_factory)
-    trainer = L.Trainer(
-        accelerator="cpu",
-        max_steps=3,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-        default_root_dir=tmp_path,
-    )
+    trainer = trainer_factory(tmp_path, 3)
     trainer.fit(module, datamodule=datamodule_factory(shards))
     ckpt = tmp_path / "lora.ckpt"
     trainer.save_checkpoint(ckpt)

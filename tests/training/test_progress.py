@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import lightning as L
 import pytest
 from lightning.pytorch.callbacks import Callback
 
@@ -20,20 +19,12 @@ class Snapshot(Callback):
         self.seen.append((task.description.strip(), task.completed, task.total))
 
 
-def test_bar_shows_steps_out_of_max_steps(tmp_path, shards, module_factory, datamodule_factory) -> None:
+def test_bar_shows_steps_out_of_max_steps(
+    tmp_path, shards, module_factory, datamodule_factory, trainer_factory
+) -> None:
     bar = StepProgressBar()
     snapshot = Snapshot(bar)  # runs after the bar: callbacks are called in order
-    trainer = L.Trainer(
-        accelerator="cpu",
-        max_steps=3,
-        logger=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        callbacks=[bar, snapshot],
-        default_root_dir=tmp_path,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-    )
+    trainer = trainer_factory(tmp_path, 3, enable_progress_bar=True, callbacks=[bar, snapshot])
     trainer.fit(module_factory(), datamodule=datamodule_factory(shards))
     assert trainer.max_epochs == -1  # the endless epoch whose bar used to read "Epoch 0/-2"
     assert snapshot.seen == [("Step", 1, 3), ("Step", 2, 3), ("Step", 3, 3)]

@@ -151,7 +151,7 @@ def test_paper_recipe_runs_two_steps_on_two_cpu_processes(tmp_path, shards) -> N
     args = [sys.executable, "-m", "aether.cli", "run", str(RECIPES / "aether.yaml")]
     args += [a for o in overrides for a in ("--set", o)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_PORT": str(port)}
-    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     out = tmp_path / "aether"
     metrics = json.loads((out / "metrics.json").read_text())
