@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import lightning as L
 import numpy as np
 import pytest
@@ -36,6 +38,26 @@ class LossRecorder(Callback):
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         self.losses[trainer.global_step] = float(outputs["loss"])
+
+
+DISTRIBUTED_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
+def subprocess_environ(**extra: str) -> dict[str, str]:
+    """This environment without launcher variables (a distributed run in this process leaves
+    LOCAL_RANK behind, and a child seeing it would wait for ranks nobody starts), plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in DISTRIBUTED_VARIABLES}
+    return {**env, "OMP_NUM_THREADS": "1", **extra}
+
+
+@pytest.fixture
+def isolated_environ():
+    """Undo what a distributed run in the test process writes into ``os.environ``."""
+    before = dict(os.environ)
+    yield
+    for key in set(os.environ) - set(before):
+        del os.environ[key]
+    os.environ.update(before)
 
 
 def cpu_trainer(root, max_steps: int, **overrides) -> L.Trainer:

@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 
 from aether.training.export import export_checkpoint, export_module, load_pipeline
 from aether.training.sharding import FSDP2Strategy
-from tests.training.conftest import cpu_trainer, make_module
+from tests.training.conftest import cpu_trainer, make_module, subprocess_environ
 from tests.training.fsdp_script import EQUAL_STEPS, rank_batches
 
 pytestmark = [
@@ -38,8 +38,9 @@ def free_port() -> int:
 
 def launch(script: Path, args: list[str], world: int = 2, timeout: float = 600) -> None:
     """Run ``script`` as ``world`` processes of one gloo group; AssertionError with the logs on failure."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())}
-    env.update(WORLD_SIZE=str(world), NODE_RANK="0")
+    env = subprocess_environ(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()), WORLD_SIZE=str(world), NODE_RANK="0"
+    )
     procs = [
         subprocess.Popen(
             [sys.executable, str(script), *args],
@@ -161,7 +162,7 @@ def test_export_of_sharded_checkpoint_equals_unsharded_training(fsdp_run, refere
     torch.testing.assert_close(outputs[0]["disparity"], outputs[1]["disparity"], rtol=1e-4, atol=1e-5)
 
 
-def test_mesh_must_match_the_world_size(tmp_path, shards, datamodule_factory) -> None:
+def test_mesh_must_match_the_world_size(tmp_path, shards, datamodule_factory, isolated_environ) -> None:
     trainer = cpu_trainer(tmp_path, 4, strategy=FSDP2Strategy(mesh=[2, 2]))
     with pytest.raises(ValueError, match=r"mesh \[2, 2\] needs 4 processes but the trainer has world size 1"):
         trainer.fit(make_module(), datamodule=datamodule_factory(shards))
@@ -183,12 +184,11 @@ def test_wrap_classes_must_exist_and_match() -> None:
 
 
 def test_resuming_onto_another_world_size_asks_for_consolidation(
-    fsdp_run, tmp_path, shards, datamodule_factory, monkeypatch
+    fsdp_run, tmp_path, shards, datamodule_factory, isolated_environ
 ) -> None:
     import torch.distributed as dist
 
-    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
-    monkeypatch.setenv("MASTER_PORT", str(free_port()))
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()))
     ckpt = fsdp_run / "ckpts" / "epoch=0-step=2.ckpt"
     trainer = cpu_trainer(tmp_path, 4, strategy=FSDP2Strategy(mesh=[1, 1], param_dtype=None))
     try:

@@ -112,13 +112,13 @@ def test_paper_recipe_runs_two_steps_on_two_cpu_processes(tmp_path, shards) -> N
     """`aether run recipes/aether.yaml` with only the model size, the devices and the data replaced:
     FSDP2 over a (1 x 2) mesh with bf16 parameters, two steps, a sharded checkpoint, export, report."""
     import json
-    import os
     import socket
     import subprocess
     import sys
 
     from aether.training.checkpoints import is_sharded_checkpoint
     from aether.training.export import load_pipeline
+    from tests.training.conftest import subprocess_environ
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -150,7 +150,7 @@ def test_paper_recipe_runs_two_steps_on_two_cpu_processes(tmp_path, shards) -> N
     ]
     args = [sys.executable, "-m", "aether.cli", "run", str(RECIPES / "aether.yaml")]
     args += [a for o in overrides for a in ("--set", o)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_PORT": str(port)}
+    env = subprocess_environ(MASTER_PORT=str(port))
     proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     out = tmp_path / "aether"
