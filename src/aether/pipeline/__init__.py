@@ -1,7 +1,18 @@
-"""Inference: ``AetherPipeline`` (reconstruct / predict / plan), ``Trajectory`` and the ``World4D`` result."""
+"""Inference: ``AetherPipeline`` (reconstruct / predict / plan) around ``AetherSampler`` (the denoising
+loop and its ``SamplingPolicy``), ``Trajectory`` and the ``World4D`` result."""
 
 from aether.pipeline.pipeline import AetherPipeline
+from aether.pipeline.sampler import DEFAULT, UPSTREAM, AetherSampler, SampleOutput, SamplingPolicy
 from aether.pipeline.trajectory import Trajectory
 from aether.pipeline.world import World4D
 
-__all__ = ["AetherPipeline", "Trajectory", "World4D"]
+__all__ = [
+    "DEFAULT",
+    "UPSTREAM",
+    "AetherPipeline",
+    "AetherSampler",
+    "SampleOutput",
+    "SamplingPolicy",
+    "Trajectory",
+    "World4D",
+]
