@@ -17,7 +17,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from aether.training.export import export_checkpoint, export_module, load_pipeline
+from aether.pipeline import AetherPipeline
+from aether.training.export import export_checkpoint, export_module
 from aether.training.sharding import FSDP2Strategy
 from tests.training.conftest import cpu_trainer, make_module, subprocess_environ
 from tests.training.fsdp_script import EQUAL_STEPS, rank_batches
@@ -147,7 +148,7 @@ def test_export_of_sharded_checkpoint_equals_unsharded_training(fsdp_run, refere
     video = module.target_stack.prepare(batch)["video"][0]
     outputs = []
     for folder in (sharded, plain):
-        pipe = load_pipeline(folder)
+        pipe = AetherPipeline.from_pretrained(folder)
         pipe.progress = False
         outputs.append(
             pipe.generate(
@@ -159,7 +160,7 @@ def test_export_of_sharded_checkpoint_equals_unsharded_training(fsdp_run, refere
                 generator=torch.Generator().manual_seed(0),
             )
         )
-    torch.testing.assert_close(outputs[0]["disparity"], outputs[1]["disparity"], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(outputs[0].disparity, outputs[1].disparity, rtol=1e-4, atol=1e-5)
 
 
 def test_mesh_must_match_the_world_size(tmp_path, shards, datamodule_factory, isolated_environ) -> None:

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from aether.models import AetherTransformer
+from aether.pipeline import AetherPipeline
 from aether.training.commands import main
-from aether.training.export import export_module, load_pipeline
+from aether.training.export import export_module
 from aether.training.lora import check_lora, load_adapter
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -102,14 +103,16 @@ def test_adapter_loads_onto_the_base_model(tmp_path, module_factory, batch) -> N
     ckpt = tmp_path / "lora.ckpt"
     torch.save({"hyper_parameters": dict(module.hparams), "state_dict": module.state_dict()}, ckpt)
     assert main(["export", str(ckpt), str(tmp_path / "adapter"), "--adapter"], prog="aether export") == 0
-    pipe = load_pipeline(tmp_path / "base")
+    pipe = AetherPipeline.from_pretrained(tmp_path / "base")
     load_adapter(pipe.transformer, tmp_path / "adapter")
     noisy, cond = torch.randn(1, 3, 56, 6, 8), torch.randn(1, 3, 40, 6, 8)
     args = (noisy, cond, torch.tensor([500]), torch.zeros(1, 2, 8), 24.0)
     with torch.no_grad():
         expected = module.transformer(*args)
         torch.testing.assert_close(pipe.transformer(*args), expected, rtol=1e-4, atol=1e-5)
-        merged = load_adapter(load_pipeline(tmp_path / "base").transformer, tmp_path / "adapter", merge=True)
+        merged = load_adapter(
+            AetherPipeline.from_pretrained(tmp_path / "base").transformer, tmp_path / "adapter", merge=True
+        )
         assert not any(".lora_" in n for n, _ in merged.named_parameters())
         torch.testing.assert_close(merged(*args), expected, rtol=1e-4, atol=1e-5)
     with pytest.raises(FileNotFoundError, match="not an adapter"):

@@ -114,8 +114,8 @@ def test_paper_recipe_runs_two_steps_on_two_cpu_processes(tmp_path, shards) -> N
     import subprocess
     import sys
 
+    from aether.pipeline import AetherPipeline
     from aether.training.checkpoints import is_sharded_checkpoint
-    from aether.training.export import load_pipeline
     from tests.training.conftest import subprocess_environ
 
     with socket.socket() as s:
@@ -156,7 +156,7 @@ def test_paper_recipe_runs_two_steps_on_two_cpu_processes(tmp_path, shards) -> N
     assert metrics["training"]["steps"] == 2
     assert is_sharded_checkpoint(out / "checkpoints" / "last.ckpt")
     assert len(list((out / "checkpoints" / "last.ckpt").glob("*.distcp"))) == 2  # one file per rank
-    pipe = load_pipeline(out / "model")
+    pipe = AetherPipeline.from_pretrained(out / "model")
     assert pipe.transformer.config.num_layers == 1
 
 
