@@ -5,12 +5,13 @@ Measures, for ``recipes/tiny.yaml`` (model and data as the recipe sets them):
   loader's share of the step time (time waiting for the next batch / total step time);
 - peak resident memory of the process.
 
-Estimates, for ``recipes/aether.yaml`` (CogVideoX-5b-I2V widened to 96/56 channels,
-41 frames at 480x720, local batch 4): parameters (counted on the meta device from the
-published config), step FLOPs per GPU and memory per GPU under FSDP (ZeRO-2-like hybrid
-sharding over 8 GPUs, and full hybrid sharding), with activation checkpointing per block.
+Estimates (analytic, not measured), for ``recipes/aether.yaml`` and ``recipes/aether_lora.yaml``
+(CogVideoX-5b-I2V widened to 96/56 channels, 41 frames at 480x720): parameters (counted on the
+meta device from the published config), step FLOPs and memory per GPU for full fine-tuning and
+LoRA, FSDP2 with and without resharding after forward, with and without activation
+checkpointing, and LoRA on one GPU; printed as the README's table.
 
-    .venv/bin/python benchmarks/bench_training.py [--steps 30] [--threads 1]
+    .venv/bin/python benchmarks/bench_training.py [--steps 30] [--threads 1] [--estimate-only]
 
 Writes benchmarks/results/training.json.
 """
@@ -122,76 +123,195 @@ def tiny_benchmark(steps: int, threads: int) -> dict:
         }
 
 
-def paper_scale_estimate(gpus_per_node: int = 8, local_batch: int = 4, frames: int = 41) -> dict:
-    """FLOPs and memory per GPU for one optimizer step of the paper recipe (analytic)."""
+GIB = 1024**3
+A100_BF16_FLOPS = 312e12  # dense bf16 peak
+MFU = 0.4  # assumed model FLOPs utilisation
+# activation bytes one transformer block keeps per token per hidden unit in bf16 (Korthikanti et
+# al. 2022, "Reducing Activation Recomputation", 34·s·b·h without the s² attention scores that
+# flash attention does not store)
+BLOCK_ACTIVATION_BYTES = 34
+
+
+def paper_shapes(frames: int = 41) -> dict:
+    """Parameter counts of the widened CogVideoX-5b-I2V transformer (meta device) and tokens per clip."""
     from diffusers import CogVideoXTransformer3DModel
+
+    from aether.training.lora import DEFAULT_LORA
 
     config = dict(COGVIDEOX_5B_I2V, in_channels=96, out_channels=56)
     with torch.device("meta"):
         model = CogVideoXTransformer3DModel(**config)
     params = sum(p.numel() for p in model.parameters())
-    hidden = config["num_attention_heads"] * config["attention_head_dim"]
-    layers = config["num_layers"]
+    block = sum(p.numel() for p in model.transformer_blocks[0].parameters())
+    rank = DEFAULT_LORA["rank"]
+    lora = sum(
+        rank * (m.in_features + m.out_features)
+        for n, m in model.named_modules()
+        if isinstance(m, torch.nn.Linear) and any(n.endswith("." + t) for t in DEFAULT_LORA["targets"])
+    )
+    full = sum(p.numel() for f in DEFAULT_LORA["full"] for p in model.get_submodule(f).parameters())
     latent_frames = (frames - 1) // 4 + 1
     patches = (config["sample_height"] // 2) * (config["sample_width"] // 2)
-    tokens = latent_frames * patches + config["max_text_seq_length"]
-    # forward: 2 FLOPs per parameter per token (matmuls) + attention scores and values 4·L²·D per layer
-    forward = 2 * params * tokens + 4 * tokens**2 * hidden * layers
-    # training: forward + backward (2x forward) + recomputed forward under activation checkpointing
-    per_sample = 4 * forward
-    per_gpu_step = per_sample * local_batch
-    # memory (bytes): fp32 master parameters, fp32 gradients, Adam's two fp32 moments
-    shard = gpus_per_node
-    zero2 = 4 * params + (4 + 4 + 8) * params / shard  # parameters kept gathered between fwd and bwd
-    zero3 = (4 + 4 + 4 + 8) * params / shard + 4 * params / layers * 2  # + two gathered blocks
-    checkpoints = tokens * hidden * 2 * layers * local_batch  # bf16 block inputs kept for recompute
-    # one block's activations while it is recomputed and back-propagated (bf16): qkv, attention
-    # output, 4x MLP, norms ~ 16·L·D values plus the flash-attention workspace (no L² scores)
-    block = 16 * tokens * hidden * 2 * local_batch
-    gib = 1024**3
-    a100_bf16 = 312e12
     return {
         "parameters": params,
-        "tokens_per_sample": tokens,
+        "block_parameters": block,
+        "layers": config["num_layers"],
+        "hidden": config["num_attention_heads"] * config["attention_head_dim"],
+        "lora_rank": rank,
+        "lora_parameters": lora,
+        "full_parameters_in_lora": full,
         "latent_frames": latent_frames,
-        "flops_forward_per_sample": forward,
-        "flops_per_gpu_step": per_gpu_step,
-        "seconds_per_step_at_40pct_mfu_a100": per_gpu_step / (0.4 * a100_bf16),
-        "memory_gib_per_gpu": {
-            "hybrid_shard_zero2": {
-                "states": zero2 / gib,
-                "activation_checkpoints": checkpoints / gib,
-                "block": block / gib,
-                "total": (zero2 + checkpoints + block) / gib,
-            },
-            "hybrid_shard": {
-                "states": zero3 / gib,
-                "activation_checkpoints": checkpoints / gib,
-                "block": block / gib,
-                "total": (zero3 + checkpoints + block) / gib,
-            },
+        "tokens_per_sample": latent_frames * patches + config["max_text_seq_length"],
+    }
+
+
+def step_estimate(
+    shapes: dict,
+    *,
+    lora: bool,
+    shards: int,
+    reshard_after_forward: bool,
+    activation_checkpointing: bool,
+    local_batch: int,
+) -> dict:
+    """FLOPs, time and memory per GPU of one optimizer step (analytic).
+
+    Full fine-tuning under FSDP2: float32 sharded master weights, gradients and Adam moments
+    (16 bytes per parameter / shards), bf16 gathered weights (all of them between forward and
+    backward without resharding, two blocks with it). LoRA: the frozen base in float32 (sharded
+    when shards > 1) and 16 bytes per trained parameter (adapters + the full projections).
+    FLOPs: matmuls 2·P per token forward, as much again for the input gradients and, in full
+    fine-tuning, for the weight gradients; attention 4·s²·D per layer forward, twice that
+    backward; activation checkpointing recomputes the forward.
+    """
+    p, s, d, layers = shapes["parameters"], shapes["tokens_per_sample"], shapes["hidden"], shapes["layers"]
+    matmul, attention = 2 * p * s, 4 * s**2 * d * layers
+    backward = (2 if lora else 4) * p * s + 2 * attention
+    per_sample = matmul + attention + backward + (matmul + attention if activation_checkpointing else 0)
+    flops = per_sample * local_batch
+    trained = shapes["lora_parameters"] + shapes["full_parameters_in_lora"] if lora else p
+    states = (4 * p if lora else 0) / shards + 16 * trained / shards
+    if shards == 1:
+        gathered = 0.0  # one GPU: the float32 weights are used directly (bf16 autocast)
+    elif reshard_after_forward:
+        gathered = 2 * 2 * shapes["block_parameters"] + 2 * (p - layers * shapes["block_parameters"])
+    else:
+        gathered = 2 * p
+    block = BLOCK_ACTIVATION_BYTES * s * d * local_batch
+    if activation_checkpointing:
+        activations = 2 * s * d * local_batch * layers + block  # bf16 block inputs + one block live
+    else:
+        activations = block * layers
+    total = states + gathered + activations
+    return {
+        "mode": "lora" if lora else "full",
+        "shards": shards,
+        "reshard_after_forward": reshard_after_forward,
+        "activation_checkpointing": activation_checkpointing,
+        "local_batch": local_batch,
+        "flops_per_gpu_step": flops,
+        "seconds_per_step_a100_at_40pct_mfu": flops / (MFU * A100_BF16_FLOPS),
+        "memory_gib": {
+            "sharded_states": states / GIB,
+            "gathered_bf16_weights": gathered / GIB,
+            "activations": activations / GIB,
+            "total": total / GIB,
         },
+        "fits_80gb": total < 0.95 * 80e9,
+    }
+
+
+def paper_scale_estimate(gpus_per_node: int = 8, local_batch: int = 4, frames: int = 41) -> dict:
+    """The estimate grid: full fine-tuning and LoRA, with and without resharding after forward and
+    activation checkpointing, sharded over a node's GPUs; LoRA also on one GPU."""
+    shapes = paper_shapes(frames)
+    rows = [
+        step_estimate(
+            shapes,
+            lora=lora,
+            shards=gpus_per_node,
+            reshard_after_forward=reshard,
+            activation_checkpointing=ac,
+            local_batch=local_batch,
+        )
+        for lora in (False, True)
+        for reshard in (False, True)
+        for ac in (True, False)
+    ]
+    rows += [
+        step_estimate(
+            shapes,
+            lora=True,
+            shards=1,
+            reshard_after_forward=False,
+            activation_checkpointing=True,
+            local_batch=b,
+        )
+        for b in (1, 2, 4)
+    ]
+    return {
+        **shapes,
+        "rows": rows,
         "assumptions": (
-            f"41 frames at 480x720, local batch {local_batch}, sharding over {gpus_per_node} GPUs of a node, "
-            "bf16 autocast with fp32 master weights, AdamW, activation checkpointing per CogVideoXBlock, "
-            "flash attention; VAE encoding (frozen, run online) and the data loader are not counted."
+            f"estimates, not measurements: {frames} frames at 480x720, local batch {local_batch} "
+            "unless stated, "
+            f"FSDP2 sharding over {gpus_per_node} GPUs of a node, bf16 compute with float32 master weights, "
+            f"AdamW, flash attention, {BLOCK_ACTIVATION_BYTES} activation bytes per token and hidden unit "
+            f"per block, {MFU:.0%} MFU of an A100's bf16 peak; LoRA rank {shapes['lora_rank']} on the "
+            "attention and feed-forward projections with the input/output projections trained in full; "
+            "the frozen VAE encoder, its activations, the allocator's fragmentation and communication "
+            "buffers are not counted."
         ),
     }
+
+
+def table(estimate: dict) -> str:
+    """The README's markdown table of :func:`paper_scale_estimate`."""
+    lines = [
+        "| mode | GPUs sharded | reshard after forward | activation ckpt | local batch | states GiB "
+        "| gathered weights GiB | activations GiB | total GiB/GPU | TFLOP/GPU/step "
+        "| s/step (A100, 40 % MFU) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in estimate["rows"]:
+        m = r["memory_gib"]
+        lines.append(
+            f"| {r['mode']} | {r['shards']} | {'yes' if r['reshard_after_forward'] else 'no'} "
+            f"| {'yes' if r['activation_checkpointing'] else 'no'} | {r['local_batch']} "
+            f"| {m['sharded_states']:.1f} | {m['gathered_bf16_weights']:.1f} | {m['activations']:.1f} "
+            f"| {m['total']:.1f} | {r['flops_per_gpu_step'] / 1e12:.0f} "
+            f"| {r['seconds_per_step_a100_at_40pct_mfu']:.1f} |"
+        )
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--estimate-only",
+        action="store_true",
+        help="recompute the paper-scale estimate and keep the stored CPU measurement (no timing run)",
+    )
     args = parser.parse_args()
-    result = {
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__},
-        "tiny_recipe_cpu": tiny_benchmark(args.steps, args.threads),
-        "paper_scale_estimate": paper_scale_estimate(),
-    }
+    stored = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    if args.estimate_only and "tiny_recipe_cpu" in stored:
+        result = {**stored, "paper_scale_estimate": paper_scale_estimate()}
+    else:
+        result = {
+            "machine": {
+                "cpu_count": os.cpu_count(),
+                "platform": platform.platform(),
+                "torch": torch.__version__,
+            },
+            "tiny_recipe_cpu": tiny_benchmark(args.steps, args.threads),
+            "paper_scale_estimate": paper_scale_estimate(),
+        }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    print(json.dumps(result["tiny_recipe_cpu"], indent=2))
+    print(table(result["paper_scale_estimate"]))
 
 
 if __name__ == "__main__":

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
+import lightning as L
 import numpy as np
 import pytest
 import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 from aether.data.synthetic import render_clip
 from aether.geometry import relative_poses
@@ -24,6 +28,55 @@ TINY_TRANSFORMER = {
 }
 TINY_BACKEND = {"spatial_factor": 8, "latent_channels": 16}
 HEIGHT, WIDTH, FRAMES = 48, 64, 9
+
+
+class LossRecorder(Callback):
+    """``losses[global_step]``: the training loss of each step (this rank's)."""
+
+    def __init__(self) -> None:
+        self.losses: dict[int, float] = {}
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        self.losses[trainer.global_step] = float(outputs["loss"])
+
+
+DISTRIBUTED_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
+def subprocess_environ(**extra: str) -> dict[str, str]:
+    """This environment without launcher variables (a distributed run in this process leaves
+    LOCAL_RANK behind, and a child seeing it would wait for ranks nobody starts), plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in DISTRIBUTED_VARIABLES}
+    return {**env, "OMP_NUM_THREADS": "1", **extra}
+
+
+@pytest.fixture
+def isolated_environ():
+    """Undo what a distributed run in the test process writes into ``os.environ``."""
+    before = dict(os.environ)
+    yield
+    for key in set(os.environ) - set(before):
+        del os.environ[key]
+    os.environ.update(before)
+
+
+def cpu_trainer(root, max_steps: int, **overrides) -> L.Trainer:
+    """A quiet CPU trainer without validation or logger, checkpointing only through a given
+    ModelCheckpoint (``overrides`` win)."""
+    callbacks = overrides.get("callbacks") or []
+    kwargs = {
+        "accelerator": "cpu",
+        "devices": 1,
+        "max_steps": max_steps,
+        "logger": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "enable_checkpointing": any(isinstance(c, ModelCheckpoint) for c in callbacks),
+        "default_root_dir": root,
+        "limit_val_batches": 0,
+        "num_sanity_val_steps": 0,
+    }
+    return L.Trainer(**{**kwargs, **overrides})
 
 
 def make_module(**overrides) -> AetherModule:
@@ -101,3 +154,9 @@ def datamodule(shards: dict[str, str], batch_size: int = 2, seed: int = 0):
 @pytest.fixture
 def datamodule_factory():
     return datamodule
+
+
+@pytest.fixture
+def trainer_factory():
+    """``cpu_trainer(root, max_steps, **overrides)``."""
+    return cpu_trainer

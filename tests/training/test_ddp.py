@@ -10,12 +10,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.training.conftest import subprocess_environ
+
 pytestmark = pytest.mark.slow
 
 
 def test_ddp_two_cpu_processes_keep_identical_weights(tmp_path, shards, module_factory) -> None:
     script = Path(__file__).with_name("ddp_script.py")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_PORT": str(29500 + os.getpid() % 1000)}
+    env = subprocess_environ(MASTER_PORT=str(29500 + os.getpid() % 1000))
     proc = subprocess.run(
         [sys.executable, str(script), shards["train"], shards["val"], str(tmp_path)],
         env=env,

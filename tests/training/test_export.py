@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import lightning as L
 import pytest
 import torch
 
@@ -54,17 +53,8 @@ def test_export_round_trip_and_pipeline(tmp_path, batch, module_factory) -> None
     assert all(p.requires_grad for p in module.transformer.parameters())
 
 
-def test_aether_export_command(tmp_path, shards, module_factory, datamodule_factory) -> None:
-    trainer = L.Trainer(
-        accelerator="cpu",
-        max_steps=1,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-        default_root_dir=tmp_path,
-    )
+def test_aether_export_command(tmp_path, shards, module_factory, datamodule_factory, trainer_factory) -> None:
+    trainer = trainer_factory(tmp_path, 1)
     module = module_factory()
     trainer.fit(module, datamodule=datamodule_factory(shards))
     ckpt = tmp_path / "one.ckpt"

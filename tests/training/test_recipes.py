@@ -1,4 +1,4 @@
-"""The recipes parse and build their objects: the paper's FSDP setup without a GPU."""
+"""The recipes parse and build their objects: the paper's FSDP2 setup without a GPU."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ from unittest import mock
 import lightning.fabric.accelerators.cuda as fabric_cuda
 import lightning.pytorch.accelerators.cuda as pl_cuda
 import pytest
+import torch
 import yaml
 from diffusers.models.transformers.cogvideox_transformer_3d import CogVideoXBlock
-from lightning.pytorch.strategies import FSDPStrategy
-from torch.distributed.fsdp import ShardingStrategy
 
 from aether.training.cli import apply_overrides, build_cli, load_recipe, resolve_config_args
 from aether.training.module import AetherModule
+from aether.training.progress import StepProgressBar
+from aether.training.sharding import FSDP2Strategy
 
 RECIPES = Path(__file__).parents[2] / "recipes"
 TINY_MODEL = [
@@ -27,7 +28,7 @@ TINY_MODEL = [
 
 
 def _pretend_8_gpus() -> contextlib.ExitStack:
-    """Lightning's FSDP refuses to be constructed without CUDA: pretend a node of 8 GPUs."""
+    """A GPU trainer refuses to be constructed without CUDA: pretend a node of 8 GPUs."""
     stack = contextlib.ExitStack()
     stack.enter_context(mock.patch.object(fabric_cuda, "num_cuda_devices", return_value=8))
     stack.enter_context(mock.patch.object(pl_cuda, "num_cuda_devices", return_value=8))
@@ -37,21 +38,21 @@ def _pretend_8_gpus() -> contextlib.ExitStack:
     return stack
 
 
-def test_paper_recipe_builds_fsdp_trainer_with_a_tiny_model() -> None:
+def test_paper_recipe_builds_fsdp2_trainer_with_a_tiny_model() -> None:
     recipe = apply_overrides(load_recipe(RECIPES / "aether.yaml"), TINY_MODEL)
     recipe.pop("run")
     recipe["trainer"]["logger"] = False
     with _pretend_8_gpus():
         cli = build_cli(recipe)
     trainer, strategy = cli.trainer, cli.trainer.strategy
-    assert isinstance(strategy, FSDPStrategy)
-    assert strategy.sharding_strategy == ShardingStrategy._HYBRID_SHARD_ZERO2
-    assert strategy.kwargs["device_mesh"] == (10, 8)
-    assert set(strategy.kwargs["auto_wrap_policy"]._module_classes) == {CogVideoXBlock}
-    assert set(strategy._activation_checkpointing_kwargs["auto_wrap_policy"]._module_classes) == {
-        CogVideoXBlock
-    }
-    assert (trainer.num_nodes, trainer.num_devices, trainer.precision) == (10, 8, "bf16-mixed")
+    assert isinstance(strategy, FSDP2Strategy)
+    assert strategy.mesh == (10, 8) and strategy.mesh_shape == (10, 8)
+    assert strategy.reshard_after_forward is False  # ZeRO-2 inside a node
+    assert strategy.wrap == (CogVideoXBlock,) and strategy.activation_checkpointing
+    assert strategy.mixed_precision.param_dtype == torch.bfloat16
+    assert strategy.mixed_precision.reduce_dtype == torch.float32
+    assert (trainer.num_nodes, trainer.num_devices, trainer.precision) == (10, 8, "32-true")
+    assert sum(isinstance(c, StepProgressBar) for c in trainer.callbacks) == 1
     assert trainer.max_steps == 30000 and trainer.gradient_clip_val == 1.0
     model = cli.model
     assert isinstance(model, AetherModule)
@@ -102,3 +103,74 @@ def test_overrides() -> None:
         apply_overrides(recipe, ["nonsense"])
     with pytest.raises(FileNotFoundError):
         load_recipe("missing.yaml")
+
+
+@pytest.mark.slow
+def test_paper_recipe_runs_two_steps_on_two_cpu_processes(tmp_path, shards) -> None:
+    """`aether run recipes/aether.yaml` with only the model size, the devices and the data replaced:
+    FSDP2 over a (1 x 2) mesh with bf16 parameters, two steps, a sharded checkpoint, export, report."""
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    from aether.pipeline import AetherPipeline
+    from aether.training.checkpoints import is_sharded_checkpoint
+    from tests.training.conftest import subprocess_environ
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    tiny = (
+        "model.transformer={tiny: {num_layers: 1, num_attention_heads: 2, attention_head_dim: 16, "
+        "text_embed_dim: 8, max_text_seq_length: 2, sample_height: 6, sample_width: 8, sample_frames: 17}}"
+    )
+    overrides = [
+        f"run.output_dir={tmp_path}",
+        "run.evaluate={clips: 1, tasks: [reconstruction], steps: {reconstruction: 1}, pictures: 0}",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "trainer.num_nodes=1",
+        "trainer.strategy.mesh=[1, 2]",
+        "trainer.max_steps=2",
+        "trainer.limit_val_batches=0",
+        tiny,
+        *TINY_MODEL[1:],
+        "model.stage2_start_step=1",
+        f"data.train_urls={shards['train']}",
+        f"data.val_urls={shards['val']}",
+        "data.height=48",
+        "data.width=64",
+        "data.frames=[17]",
+        "data.fps=[24]",
+        "data.batch_size=1",
+        "data.num_workers=0",
+    ]
+    args = [sys.executable, "-m", "aether.cli", "run", str(RECIPES / "aether.yaml")]
+    args += [a for o in overrides for a in ("--set", o)]
+    env = subprocess_environ(MASTER_PORT=str(port))
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    out = tmp_path / "aether"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["training"]["steps"] == 2
+    assert is_sharded_checkpoint(out / "checkpoints" / "last.ckpt")
+    assert len(list((out / "checkpoints" / "last.ckpt").glob("*.distcp"))) == 2  # one file per rank
+    pipe = AetherPipeline.from_pretrained(out / "model")
+    assert pipe.transformer.config.num_layers == 1
+
+
+def test_lora_recipe_builds_one_gpu_lora_trainer() -> None:
+    recipe = apply_overrides(load_recipe(RECIPES / "aether_lora.yaml"), TINY_MODEL)
+    recipe.pop("run")
+    recipe["trainer"]["logger"] = False
+    with _pretend_8_gpus():
+        cli = build_cli(recipe)
+    trainer, model = cli.trainer, cli.model
+    assert (trainer.num_nodes, trainer.num_devices, trainer.precision) == (1, 1, "bf16-mixed")
+    assert not isinstance(trainer.strategy, FSDP2Strategy)
+    assert model.lora_config["rank"] == 64 and model.lora_config["full"] == ["patch_embed.proj", "proj_out"]
+    model.configure_model()
+    trained = {n for n, p in model.transformer.named_parameters() if p.requires_grad}
+    assert "proj_out.weight" in trained and "transformer_blocks.0.attn1.to_q.lora_A.default.weight" in trained
+    assert cli.datamodule.batch_size == 2 and trainer.accumulate_grad_batches == 2

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import lightning as L
 import pytest
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from tests.training.conftest import LossRecorder, cpu_trainer
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning")]
-
-
-class LossRecorder(Callback):
-    def __init__(self) -> None:
-        self.losses: dict[int, float] = {}
-
-    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-        self.losses[trainer.global_step] = float(outputs["loss"])
 
 
 def _fit(module, data, root, max_steps, ckpt_path=None, every=None):
@@ -25,18 +18,11 @@ def _fit(module, data, root, max_steps, ckpt_path=None, every=None):
         callbacks.append(
             ModelCheckpoint(dirpath=root, every_n_train_steps=every, save_top_k=-1, save_last=False)
         )
-    trainer = L.Trainer(
-        accelerator="cpu",
-        devices=1,
-        max_steps=max_steps,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
+    trainer = cpu_trainer(
+        root,
+        max_steps,
         gradient_clip_val=1.0,
         callbacks=callbacks,
-        default_root_dir=root,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
     )
     trainer.fit(module, datamodule=data, ckpt_path=ckpt_path)
     return recorder.losses

@@ -1,4 +1,5 @@
-"""Training: the multi-task LightningModule, both stages of losses, the LightningCLI glue.
+"""Training: the multi-task LightningModule, both stages of losses, the LightningCLI glue,
+FSDP2 sharding, sharded checkpoints and LoRA.
 
 Submodules load on first attribute access so ``import aether.training`` stays light.
 """
@@ -11,6 +12,8 @@ _LAZY = {
     "AetherModule": "aether.training.module",
     "EMACallback": "aether.training.ema",
     "export_checkpoint": "aether.training.export",
+    "FSDP2Strategy": "aether.training.sharding",
+    "load_adapter": "aether.training.lora",
     "losses": "aether.training.losses",
 }
 

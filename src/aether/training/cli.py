@@ -31,6 +31,20 @@ class AetherCLI(LightningCLI):
             "--run", type=dict | None, default=None, help="aether run section (ignored by fit)"
         )
 
+    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Any]) -> Any:
+        """The trainer, with :class:`StepProgressBar` unless the recipe disables or picks a bar."""
+        from lightning.pytorch.callbacks import ProgressBar
+
+        from aether.training.progress import StepProgressBar
+
+        given = config.get("callbacks") or []
+        chosen = [*(given if isinstance(given, list) else [given]), *callbacks]
+        if config.get("enable_progress_bar") is not False and not any(
+            isinstance(c, ProgressBar) for c in chosen
+        ):
+            callbacks = [*callbacks, StepProgressBar()]
+        return super()._instantiate_trainer(config, callbacks)
+
 
 def load_recipe(path: str | Path) -> dict[str, Any]:
     """Read a recipe YAML into a dict.

@@ -3,7 +3,9 @@
 - ``aether fit|validate|test -c RECIPE [--trainer.max_steps N ...]``: LightningCLI.
 - ``aether run RECIPE [--set key=value ...]``: the whole recipe (data preparation,
   fit, evaluation of every task on held-out clips, ``outputs/<run>/report.md``).
-- ``aether export CKPT OUT``: an AetherV1-layout model directory the pipeline loads.
+- ``aether export CKPT OUT``: an AetherV1-layout model directory the pipeline loads (CKPT: a
+  checkpoint file or a sharded checkpoint folder; LoRA adapters merged), or with ``--adapter``
+  the LoRA adapter folder that ``aether.training.lora.load_adapter`` puts onto a base model.
 """
 
 from __future__ import annotations
@@ -43,15 +45,27 @@ def _export(rest: list[str], prog: str) -> int:
     parser = argparse.ArgumentParser(
         prog=prog, description="Export a training checkpoint as an AetherV1-layout model."
     )
-    parser.add_argument("ckpt", help="Lightning checkpoint (.ckpt) of an AetherModule")
+    parser.add_argument(
+        "ckpt", help="Lightning checkpoint of an AetherModule: a .ckpt file or a sharded checkpoint folder"
+    )
     parser.add_argument("out", help="output directory (transformer/, scheduler/, aether_config.json)")
     parser.add_argument(
         "--no-ema", action="store_true", help="export the raw weights even when EMA weights exist"
     )
+    parser.add_argument(
+        "--adapter",
+        action="store_true",
+        help="write the LoRA adapter (and the parameters trained in full) instead of a merged model",
+    )
     args = parser.parse_args(rest)
-    from aether.training.export import export_checkpoint
+    if args.adapter:
+        from aether.training.lora import export_adapter
 
-    out = export_checkpoint(args.ckpt, args.out, use_ema=not args.no_ema)
+        out = export_adapter(args.ckpt, args.out)
+    else:
+        from aether.training.export import export_checkpoint
+
+        out = export_checkpoint(args.ckpt, args.out, use_ema=not args.no_ema)
     print(f"exported {args.ckpt} to {out}")
     return 0
 

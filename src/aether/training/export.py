@@ -45,13 +45,16 @@ def export_module(module: Any, out: str | Path, *, use_ema: bool = True) -> Path
 
 
 def export_checkpoint(ckpt: str | Path, out: str | Path, *, use_ema: bool = True) -> Path:
-    """Load a Lightning checkpoint of an AetherModule on CPU and :func:`export_module` it."""
-    from aether.training.module import AetherModule
+    """Load a Lightning checkpoint of an AetherModule on CPU and :func:`export_module` it.
 
-    ckpt = Path(ckpt)
-    if not ckpt.is_file():
-        raise FileNotFoundError(f"checkpoint {ckpt} does not exist")
-    module = AetherModule.load_from_checkpoint(str(ckpt), map_location="cpu", weights_only=False)
+    ``ckpt`` is a file or a sharded checkpoint folder (consolidated on CPU, whatever world size
+    wrote it); LoRA adapters are merged into the exported weights.
+    """
+    from aether.training.checkpoints import load_module
+    from aether.training.lora import merge_lora
+
+    module = load_module(ckpt)
+    merge_lora(module.transformer)
     return export_module(module, out, use_ema=use_ema)
 
 

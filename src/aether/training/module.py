@@ -27,6 +27,8 @@ from aether.geometry.depth import MIN_DISPARITY, depth_to_disparity, disparity_t
 from aether.geometry.raymap import RAY_ORIGIN_SCALE, signed_expm1
 from aether.models.spec import COGVIDEOX_SCHEDULER, AetherModelSpec, build_scheduler
 from aether.training import losses
+from aether.training.checkpoints import RANK_STATES, gather_rank_states, rank_state
+from aether.training.lora import add_lora, check_lora, has_lora
 from aether.training.timesteps import check_timestep_sampling, sample_timesteps
 
 TASK_OF_COLOR_MODE = ("planning", "prediction", "reconstruction", "unconditional")
@@ -112,6 +114,8 @@ class AetherModule(L.LightningModule):
             ``ensemble`` (reconstruction samples averaged, default 1), ``max_batches`` images
             logged.
         seed: seed of the task/timestep/noise generator (offset by the rank).
+        lora: LoRA fine-tuning settings (see :mod:`aether.training.lora`); None trains every
+            transformer parameter.
     """
 
     def __init__(
@@ -134,6 +138,7 @@ class AetherModule(L.LightningModule):
         timestep_sampling: dict[str, Any] | None = None,
         validation: dict[str, Any] | None = None,
         seed: int = 0,
+        lora: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -196,6 +201,7 @@ class AetherModule(L.LightningModule):
             self.ema.requires_grad_(False)
         self.seed = seed
         self._generator: torch.Generator | None = None
+        self.lora_config = check_lora(lora)
 
     # ----------------------------------------------------------------- components
     @property
@@ -258,15 +264,37 @@ class AetherModule(L.LightningModule):
         return self._generator
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["aether_generator_state"] = self.generator.get_state()
+        # every rank's generator: each resumes its own draws (a collective, called on all ranks)
+        checkpoint[RANK_STATES] = gather_rank_states({"generator": self.generator.get_state()})
         if self._trainer is not None and self.trainer.training:
             _record_consumed_batches(
                 checkpoint, self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
             )
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        if "aether_generator_state" in checkpoint:
+        trainer = self._trainer
+        world, path = (trainer.world_size, trainer.ckpt_path) if trainer is not None else (1, None)
+        state = rank_state(checkpoint, self.global_rank, world, path)
+        if state is not None:
+            self.generator.set_state(state["generator"])
+        elif "aether_generator_state" in checkpoint:  # single-process checkpoints of earlier versions
             self.generator.set_state(checkpoint["aether_generator_state"])
+
+    def configure_model(self) -> None:
+        """Attach the LoRA adapters (``lora``), then shard the transformer when the trainer's
+        strategy is :class:`~aether.training.sharding.FSDP2Strategy` (Lightning calls this once
+        the process group and device mesh exist; ``load_from_checkpoint`` calls it too)."""
+        from aether.training.sharding import FSDP2Strategy, is_sharded
+
+        if self.lora_config is not None and not has_lora(self.transformer):
+            if self.ema is not None:
+                raise ValueError("ema_decay is not supported with lora: set one of them to null")
+            add_lora(self.transformer, self.lora_config)
+        strategy = self._trainer.strategy if self._trainer is not None else None
+        if isinstance(strategy, FSDP2Strategy) and not is_sharded(self.transformer):
+            if self.ema is not None:
+                raise ValueError("ema_decay is not supported with FSDP2Strategy: set model.ema_decay to null")
+            strategy.parallelize(self.transformer)
 
     # ----------------------------------------------------------------- latents
     def encode_clip(self, clip: dict[str, Any]) -> dict[str, Tensor]:

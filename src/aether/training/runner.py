@@ -296,7 +296,9 @@ def check_same_settings(ckpt: str, saved: dict[str, Any], module: Any, data: Any
 
 def run_recipe(recipe_path: str | Path, overrides: Sequence[str] = (), name: str | None = None) -> Path:
     """Run a whole recipe; returns the report's path."""
+    from aether.training.checkpoints import load_module, read_checkpoint, unsharded_copy
     from aether.training.export import export_module
+    from aether.training.lora import merge_lora
 
     recipe = apply_overrides(load_recipe(recipe_path), overrides)
     run = dict(recipe.pop("run", None) or {})
@@ -314,6 +316,9 @@ def run_recipe(recipe_path: str | Path, overrides: Sequence[str] = (), name: str
             "init_args": {"save_dir": str(out), "name": "logs"},
         }
     callbacks = list(trainer_cfg.get("callbacks") or [])
+    for c in callbacks:  # checkpoints go where resumption looks for them
+        if isinstance(c, dict) and "ModelCheckpoint" in str(c.get("class_path", "")):
+            c.setdefault("init_args", {}).setdefault("dirpath", str(out / "checkpoints"))
     if not any("ModelCheckpoint" in str(c.get("class_path", "")) for c in callbacks if isinstance(c, dict)):
         callbacks.append(
             {
@@ -329,12 +334,12 @@ def run_recipe(recipe_path: str | Path, overrides: Sequence[str] = (), name: str
     trainer_cfg["callbacks"] = callbacks
     cli = build_cli(recipe)
     trainer, module, data = cli.trainer, cli.model, cli.datamodule
-    last = out / "checkpoints" / "last.ckpt"
-    ckpt = str(last) if run.get("resume", True) and last.is_file() else None
+    last = out / "checkpoints" / "last.ckpt"  # a file, or a folder of shards (FSDP2Strategy)
+    ckpt = str(last) if run.get("resume", True) and last.exists() else None
     start_step = 0
     if ckpt:
         print(f"resuming from {ckpt}", flush=True)
-        saved = torch.load(ckpt, map_location="cpu", weights_only=False)
+        saved = read_checkpoint(ckpt)
         check_same_settings(ckpt, saved, module, data)
         start_step = int(saved.get("global_step", 0))
     t0 = time.perf_counter()
@@ -342,9 +347,7 @@ def run_recipe(recipe_path: str | Path, overrides: Sequence[str] = (), name: str
         print(
             f"the checkpoint is at step {start_step} >= max_steps: evaluating it without training", flush=True
         )
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
-        module.load_state_dict(state["state_dict"])
-        module.on_load_checkpoint(state)
+        module = load_module(ckpt)
         trainer.fit_loop.epoch_loop._batches_that_stepped = start_step
     else:
         trainer.fit(module, datamodule=data, ckpt_path=ckpt)
@@ -362,8 +365,10 @@ def run_recipe(recipe_path: str | Path, overrides: Sequence[str] = (), name: str
         csv_path = Path(getattr(lg, "log_dir", "") or "") / "metrics.csv"
         if csv_path.is_file():
             info["metrics_csv"] = str(csv_path)
+    module = unsharded_copy(module)  # gathers the shards (every rank takes part)
     if trainer.global_rank != 0:
         return out / "report.md"
+    merge_lora(module.transformer)
     export_module(module, out / "model")
     print(f"exported the model to {out / 'model'}", flush=True)
     evaluation = evaluate_module(module, data, run.get("evaluate") or {})

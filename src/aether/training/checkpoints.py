@@ -1,0 +1,120 @@
+"""Training checkpoints of every strategy: per-rank states, both layouts, consolidation on CPU.
+
+A Lightning checkpoint of an :class:`~aether.training.AetherModule` is either a file (one
+process, DDP, or FSDP2 gathering a full checkpoint) or a folder written by
+:class:`~aether.training.sharding.FSDP2Strategy`: every rank's shards of the weights and the
+optimizer (``torch.distributed.checkpoint``) plus ``meta.pt`` with rank 0's loops, OneCycle,
+callbacks and hyper-parameters. Per-rank states (the task/timestep/noise generator) are gathered
+into every checkpoint, so a resumed run continues each rank's draws; they also pin the world size
+a checkpoint resumes onto. :func:`load_module` consolidates either layout into an unsharded
+module on CPU, without the world size it was trained with (``aether export`` uses it).
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+import torch
+
+RANK_STATES = "aether_rank_states"
+META_FILE = "meta.pt"  # Lightning's name for a sharded checkpoint's non-tensor state
+
+
+def is_sharded_checkpoint(path: str | Path) -> bool:
+    """True for a folder written by a distributed (sharded) save."""
+    path = Path(path)
+    return path.is_dir() and (path / META_FILE).is_file()
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint dict on CPU: the whole file, or a sharded folder's ``meta.pt`` (no tensors of
+    the model or the optimizer). FileNotFoundError / ValueError naming the path otherwise."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    if path.is_dir() and not is_sharded_checkpoint(path):
+        raise ValueError(f"{path} is a folder without {META_FILE}: not a sharded checkpoint")
+    source = path / META_FILE if path.is_dir() else path
+    return torch.load(source, map_location="cpu", weights_only=False)
+
+
+def gather_rank_states(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """``state`` of every rank, in rank order (a collective: every rank must call it)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return [state]
+    states: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(states, state)
+    return states
+
+
+def rank_state(checkpoint: dict[str, Any], rank: int, world_size: int, path: Any = None) -> dict | None:
+    """This rank's state from :func:`gather_rank_states` (None in a checkpoint without them).
+
+    ValueError naming both world sizes when the checkpoint was written by another number of
+    ranks: each rank's random stream cannot be split or merged, so such a checkpoint is
+    consolidated into a model (``aether export``) and a new run starts from it.
+    """
+    states = checkpoint.get(RANK_STATES)
+    if states is None:
+        return None
+    if len(states) != world_size:
+        where = path or "the checkpoint"
+        raise ValueError(
+            f"{where} was written by {len(states)} ranks but this run has world size {world_size}: "
+            f"resume it with {len(states)} processes, or consolidate it with `aether export {where} OUT` "
+            "and start a new run from it (model.transformer: {pretrained: OUT, subfolder: transformer})"
+        )
+    return states[rank]
+
+
+def module_kwargs(cls: type, hyper_parameters: dict[str, Any]) -> dict[str, Any]:
+    """The saved hyper-parameters that ``cls.__init__`` takes."""
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    return {k: v for k, v in hyper_parameters.items() if k in accepted}
+
+
+def load_module(path: str | Path) -> Any:
+    """An unsharded :class:`~aether.training.AetherModule` on CPU with a checkpoint's weights.
+
+    Works on a file or a sharded folder (consolidated here, in one process, whatever world size
+    wrote it). LoRA adapters stay attached (see :func:`aether.training.lora.merge_lora`).
+    """
+    from aether.training.module import AetherModule
+
+    checkpoint = read_checkpoint(path)
+    if "hyper_parameters" not in checkpoint:
+        raise ValueError(f"{path} holds no hyper_parameters: not a checkpoint of an AetherModule")
+    module = AetherModule(**module_kwargs(AetherModule, checkpoint["hyper_parameters"]))
+    module.configure_model()
+    if is_sharded_checkpoint(path):
+        import torch.distributed.checkpoint as dcp
+
+        state = {"state_dict": module.state_dict()}
+        dcp.load(state, checkpoint_id=str(path))
+        checkpoint["state_dict"] = state["state_dict"]
+    module.load_state_dict(checkpoint["state_dict"])
+    return module
+
+
+def unsharded_copy(module: Any) -> Any:
+    """``module`` itself when it is not sharded; otherwise a CPU copy with the gathered weights on
+    rank 0 (None on the other ranks) for export and evaluation. A collective when ``module`` is
+    sharded: every rank must call it."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    from aether.training.sharding import is_sharded
+
+    if not any(is_sharded(m) for m in module.modules()):
+        return module
+    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    state = get_model_state_dict(module, options=options)  # full on rank 0, empty elsewhere
+    if not state:
+        return None
+    copy = type(module)(**module_kwargs(type(module), dict(module.hparams)))
+    copy.configure_model()
+    copy.load_state_dict(state)
+    return copy
