@@ -1,0 +1,43 @@
+"""``aether tiny-model | view | app``: a runnable model without downloads, the interactive viewer of
+saved results, and the web app. Heavy imports happen only after the arguments parse."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+COMMANDS = ("tiny-model", "view", "app")
+
+
+def _parser(command: str, prog: str) -> argparse.ArgumentParser:
+    formatter = argparse.ArgumentDefaultsHelpFormatter
+    if command == "tiny-model":
+        parser = argparse.ArgumentParser(
+            prog=prog,
+            formatter_class=formatter,
+            description="Write a tiny random-weight model (no download) that reconstruct, predict, plan, "
+            "view and app run on a CPU in seconds. Its outputs are noise: it shows the commands work.",
+        )
+        parser.add_argument("out", help="folder to write the model to")
+        parser.add_argument("--height", type=int, default=64, help="model frame height (multiple of 16)")
+        parser.add_argument("--width", type=int, default=96, help="model frame width (multiple of 16)")
+        parser.add_argument("--seed", type=int, default=0, help="seed of the random weights")
+    return parser
+
+
+def main(argv: list[str], prog: str = "aether") -> int:
+    """Run ``argv[0]`` (one of :data:`COMMANDS`) with the options in ``argv[1:]``."""
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        raise ValueError(f"unknown command {command!r}; expected one of {', '.join(COMMANDS)}")
+    args = _parser(command, prog).parse_args(rest)
+    if command == "tiny-model":
+        from aether.apps.model import save_tiny_model
+
+        out = save_tiny_model(args.out, height=args.height, width=args.width, seed=args.seed)
+        print(f"wrote a tiny random-weight model to {out}; try: aether reconstruct VIDEO --model {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
