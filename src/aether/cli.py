@@ -21,7 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("aether.data.commands", "render synthetic RGB-D clips into WebDataset shards"),
     "annotate": ("aether.annotate.commands", "annotate RGB-D clips with cameras into shards"),
     "bench": ("aether.evaluation.commands", "benchmarks: video-depth, camera-pose, prediction, planning"),
-    "tiny-model": ("aether.apps.commands", "write a tiny random-weight model (no download) to try the commands"),
+    "tiny-model": ("aether.apps.commands", "write a tiny random-weight model (no download)"),
     "view": ("aether.apps.commands", "open a saved result in the rerun viewer (or write an .rrd)"),
     "app": ("aether.apps.commands", "start the web app: reconstruct, predict and plan in a browser"),
 }

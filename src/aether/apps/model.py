@@ -14,9 +14,7 @@ EXPORT_CONFIG_FILE = "aether_config.json"
 """The model spec ``aether export`` writes beside the weights."""
 
 
-def save_tiny_model(
-    path: str | os.PathLike, *, height: int = 64, width: int = 96, seed: int = 0
-) -> Path:
+def save_tiny_model(path: str | os.PathLike, *, height: int = 64, width: int = 96, seed: int = 0) -> Path:
     """Write a tiny random-weight model at ``path`` that every inference entry point loads offline.
 
     The folder holds an AetherV1-layout transformer (96 → 56 channels, 2 blocks) and, beside it, a
