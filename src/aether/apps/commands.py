@@ -22,6 +22,23 @@ def _parser(command: str, prog: str) -> argparse.ArgumentParser:
         parser.add_argument("--height", type=int, default=64, help="model frame height (multiple of 16)")
         parser.add_argument("--width", type=int, default=96, help="model frame width (multiple of 16)")
         parser.add_argument("--seed", type=int, default=0, help="seed of the random weights")
+    elif command == "view":
+        parser = argparse.ArgumentParser(
+            prog=prog,
+            formatter_class=formatter,
+            description="Open a saved result (the folder `aether reconstruct|predict|plan --out` wrote) in "
+            "the rerun viewer: per-frame point clouds, cameras with frustums, the colour and depth videos on "
+            "one timeline. Needs the optional rerun SDK (pip install 'aether[rerun]').",
+        )
+        parser.add_argument("source", help="result folder (with world.npz) or the world.npz file")
+        parser.add_argument(
+            "--save",
+            default=None,
+            metavar="FILE.rrd",
+            help="write the recording here instead of opening a viewer",
+        )
+        parser.add_argument("--stride", type=int, default=2, help="keep every n-th pixel of each point cloud")
+        parser.add_argument("--max-points", type=int, default=50_000, help="points per frame at most")
     return parser
 
 
@@ -36,6 +53,12 @@ def main(argv: list[str], prog: str = "aether") -> int:
 
         out = save_tiny_model(args.out, height=args.height, width=args.width, seed=args.seed)
         print(f"wrote a tiny random-weight model to {out}; try: aether reconstruct VIDEO --model {out}")
+    elif command == "view":
+        from aether.apps.viewer import view
+
+        written = view(args.source, save=args.save, stride=args.stride, max_points=args.max_points)
+        if written is not None:
+            print(f"wrote {written}; open it with: rerun {written}")
     return 0
 
 
