@@ -39,6 +39,27 @@ def _parser(command: str, prog: str) -> argparse.ArgumentParser:
         )
         parser.add_argument("--stride", type=int, default=2, help="keep every n-th pixel of each point cloud")
         parser.add_argument("--max-points", type=int, default=50_000, help="points per frame at most")
+    elif command == "app":
+        parser = argparse.ArgumentParser(
+            prog=prog,
+            formatter_class=formatter,
+            description="Start the web app (Gradio): reconstruct a video, predict from an image, plan "
+            "between two images, with a 3D view of the result. Needs the optional gradio "
+            "(pip install 'aether[app]').",
+        )
+        parser.add_argument(
+            "--model",
+            default=None,
+            help="model folder or hub id (default: outputs/tiny/model, the model `make demo` trains)",
+        )
+        parser.add_argument(
+            "--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)"
+        )
+        parser.add_argument("--port", type=int, default=7860, help="port to listen on")
+        parser.add_argument("--device", default=None, help="torch device (default: cuda when available)")
+        parser.add_argument(
+            "--share", action="store_true", help="also open a temporary public gradio.live link"
+        )
     return parser
 
 
@@ -59,6 +80,10 @@ def main(argv: list[str], prog: str = "aether") -> int:
         written = view(args.source, save=args.save, stride=args.stride, max_points=args.max_points)
         if written is not None:
             print(f"wrote {written}; open it with: rerun {written}")
+    elif command == "app":
+        from aether.apps.web import serve
+
+        serve(args.model, host=args.host, port=args.port, device=args.device, share=args.share)
     return 0
 
 
