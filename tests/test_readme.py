@@ -5,7 +5,8 @@ The rule (the README's language tags say which blocks run):
 - ```` ```python ```` blocks run, each on its own in a fresh namespace (a reader pastes one block);
 - ```` ```bash ```` blocks run in order, in one working folder, as a reader following the README would;
 - ```` ```console ```` blocks are shown, not run: the setup commands (``make demo``, ``make test``),
-  whole trainings, cluster launches and commands that need the released weights from a hub;
+  whole trainings, cluster launches, servers and viewers that run until stopped (``aether app``,
+  ``rerun``) and commands that need the released weights from a hub;
 - any other tag fails this test, so no block goes unclassified.
 
 The fixture :func:`readme_dir` is the reader's working folder. It holds the small inputs the README
