@@ -37,7 +37,7 @@ def _parser(command: str, prog: str) -> argparse.ArgumentParser:
             metavar="FILE.rrd",
             help="write the recording here instead of opening a viewer",
         )
-        parser.add_argument("--stride", type=int, default=2, help="keep every n-th pixel of each point cloud")
+        parser.add_argument("--stride", type=int, default=1, help="keep every n-th pixel of each point cloud")
         parser.add_argument("--max-points", type=int, default=50_000, help="points per frame at most")
     elif command == "app":
         parser = argparse.ArgumentParser(

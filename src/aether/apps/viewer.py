@@ -6,8 +6,9 @@ Entities (OpenCV axes, ``world`` is right-handed, y down)::
     world/trajectory         LineStrips3D static: the camera centres in frame order
     world/camera             Transform3D per frame: the camera-to-world pose
     world/camera/image       Pinhole     per frame: K and the frame size (drawn as a frustum)
-    world/camera/image/rgb   Image       per frame: the colour frame
-    world/camera/image/depth DepthImage  per frame: the depth map (scene units)
+    world/camera/image/rgb   Image       per frame: the colour frame (also drawn inside the frustum)
+    depth                    DepthImage  per frame: the depth map (scene units; outside the camera, so
+                                         rerun shows it as a picture, not as a second point cloud)
 
 on the timelines ``frame`` (index) and ``time`` (seconds at the world's fps), with a layout of a 3D
 view beside the colour and depth videos.
@@ -27,11 +28,11 @@ ENTITIES = (
     "world/camera",
     "world/camera/image",
     "world/camera/image/rgb",
-    "world/camera/image/depth",
+    "depth",
 )
 
 
-def log_world(rec: Any, world: Any, *, stride: int = 2, max_points: int = 50_000) -> None:
+def log_world(rec: Any, world: Any, *, stride: int = 1, max_points: int = 50_000) -> None:
     """Log ``world`` to the rerun recording stream ``rec``.
 
     Args:
@@ -55,7 +56,7 @@ def log_world(rec: Any, world: Any, *, stride: int = 2, max_points: int = 50_000
         rec.set_time("frame", sequence=t)
         rec.set_time("time", duration=t / world.fps)
         points, colors = world.point_cloud(frames=t, stride=stride, max_points=max_points, seed=t)
-        rec.log("world/points", rr.Points3D(points, colors=colors, radii=rr.Radius.ui_points(1.5)))
+        rec.log("world/points", rr.Points3D(points, colors=colors, radii=rr.Radius.ui_points(2.0)))
         rec.log("world/camera", rr.Transform3D(translation=world.c2w[t, :3, 3], mat3x3=world.c2w[t, :3, :3]))
         rec.log(
             "world/camera/image",
@@ -68,9 +69,7 @@ def log_world(rec: Any, world: Any, *, stride: int = 2, max_points: int = 50_000
             ),
         )
         rec.log("world/camera/image/rgb", rr.Image(world.rgb[t]))
-        rec.log(
-            "world/camera/image/depth", rr.DepthImage(np.where(world.valid[t], world.depth[t], 0), meter=1.0)
-        )
+        rec.log("depth", rr.DepthImage(np.where(world.valid[t], world.depth[t], 0), meter=1.0))
 
 
 def blueprint() -> Any:
@@ -82,7 +81,7 @@ def blueprint() -> Any:
             rrb.Spatial3DView(origin="world", name="4D scene"),
             rrb.Vertical(
                 rrb.Spatial2DView(origin="world/camera/image", contents="$origin/rgb", name="colour"),
-                rrb.Spatial2DView(origin="world/camera/image", contents="$origin/depth", name="depth"),
+                rrb.Spatial2DView(origin="depth", name="depth"),
             ),
             column_shares=[3, 2],
         ),
@@ -94,7 +93,7 @@ def view(
     source: str | os.PathLike,
     *,
     save: str | os.PathLike | None = None,
-    stride: int = 2,
+    stride: int = 1,
     max_points: int = 50_000,
 ) -> Path | None:
     """Open the World4D saved at ``source`` (a folder with ``world.npz`` or the npz) in the rerun viewer,
