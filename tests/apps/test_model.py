@@ -69,3 +69,10 @@ def test_default_model_says_how_to_make_one(tmp_path, monkeypatch):
         default_model()
     (tmp_path / "outputs" / "tiny" / "model").mkdir(parents=True)
     assert default_model().is_dir()
+
+
+def test_app_without_a_model_says_how_to_make_one(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["app"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "make demo" in err and "aether tiny-model" in err and len(err.splitlines()) == 1

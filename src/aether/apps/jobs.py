@@ -193,48 +193,40 @@ class AppRunner:
             )
         return self.package(world, "reconstruction")
 
-    def predict(
-        self,
-        image: str | os.PathLike | None,
-        *,
-        trajectory: str | os.PathLike | None = None,
-        preset: str = "none",
-        num_frames: int = 17,
-        steps: int | None = None,
-        seed: int = 0,
-    ) -> AppResult:
-        observation = read_upload_image(image, "image")
-        traj = self.trajectory(trajectory, preset, int(num_frames), observation)
-        frames = len(traj) if traj is not None else int(num_frames)
-        with self._lock:
-            world = self.pipe.predict(
-                observation, traj, num_frames=frames, num_inference_steps=steps or None, seed=seed
-            )
-        return self.package(world, "prediction", traj)
+    def predict(self, image: str | os.PathLike | None, **options: Any) -> AppResult:
+        """Prediction from an uploaded image; ``options`` as :meth:`generate`."""
+        return self.generate("prediction", [read_upload_image(image, "image")], **options)
 
     def plan(
-        self,
-        observation: str | os.PathLike | None,
-        goal: str | os.PathLike | None,
-        *,
-        trajectory: str | os.PathLike | None = None,
-        preset: str = "none",
-        num_frames: int = 17,
-        steps: int | None = None,
-        seed: int = 0,
+        self, observation: str | os.PathLike | None, goal: str | os.PathLike | None, **options: Any
     ) -> AppResult:
+        """Planning between two uploaded images of one size; ``options`` as :meth:`generate`."""
         obs = read_upload_image(observation, "observation image")
         target = read_upload_image(goal, "goal image")
         if obs.shape != target.shape:
             sizes = f"{obs.shape[1]}x{obs.shape[0]} and {target.shape[1]}x{target.shape[0]}"
             raise ValueError(f"the observation and goal images must have the same size, got {sizes}")
-        traj = self.trajectory(trajectory, preset, int(num_frames), obs)
+        return self.generate("planning", [obs, target], **options)
+
+    def generate(
+        self,
+        task: str,
+        images: list[np.ndarray],
+        *,
+        trajectory: str | os.PathLike | None = None,
+        preset: str = "none",
+        num_frames: int = 17,
+        steps: int | None = None,
+        seed: int = 0,
+    ) -> AppResult:
+        """Run "prediction" or "planning" on ``images`` along the trajectory file, else the preset motion
+        (``num_frames`` frames; a file sets its own length); ``steps`` 0 or None: the task's default."""
+        traj = self.trajectory(trajectory, preset, int(num_frames), images[0])
         frames = len(traj) if traj is not None else int(num_frames)
+        run = self.pipe.predict if task == "prediction" else self.pipe.plan
         with self._lock:
-            world = self.pipe.plan(
-                obs, target, traj, num_frames=frames, num_inference_steps=steps or None, seed=seed
-            )
-        return self.package(world, "planning", traj)
+            world = run(*images, traj, num_frames=frames, num_inference_steps=steps or None, seed=seed)
+        return self.package(world, task, traj)
 
     # ------------------------------------------------------------------ outputs
     def package(self, world: Any, task: str, requested: Any = None) -> AppResult:

@@ -73,34 +73,20 @@ def build_app(runner: AppRunner, model_name: str) -> Any:
         progress(0.0, desc="reconstructing")
         return guarded(lambda: runner.reconstruct(video, steps=int(steps), seed=int(seed)))
 
+    def options(trajectory, preset, frames, steps, seed) -> dict:
+        numbers = {"num_frames": int(frames), "steps": int(steps), "seed": int(seed)}
+        return {"trajectory": trajectory, "preset": preset, **numbers}
+
     def predict(image, trajectory, preset, frames, steps, seed, progress=gr.Progress(track_tqdm=True)):
         progress(0.0, desc="predicting")
-        return guarded(
-            lambda: runner.predict(
-                image,
-                trajectory=trajectory,
-                preset=preset,
-                num_frames=int(frames),
-                steps=int(steps),
-                seed=int(seed),
-            )
-        )
+        return guarded(lambda: runner.predict(image, **options(trajectory, preset, frames, steps, seed)))
 
     def plan(
         observation, goal, trajectory, preset, frames, steps, seed, progress=gr.Progress(track_tqdm=True)
     ):
         progress(0.0, desc="planning")
-        return guarded(
-            lambda: runner.plan(
-                observation,
-                goal,
-                trajectory=trajectory,
-                preset=preset,
-                num_frames=int(frames),
-                steps=int(steps),
-                seed=int(seed),
-            )
-        )
+        settings = options(trajectory, preset, frames, steps, seed)
+        return guarded(lambda: runner.plan(observation, goal, **settings))
 
     def preview(path):
         if not path:
@@ -135,6 +121,13 @@ def build_app(runner: AppRunner, model_name: str) -> Any:
         seed = gr.Number(value=0, precision=0, label="seed")
         return steps, seed
 
+    def action_inputs(preset: str) -> list:
+        """The camera path file, the preset motion, the frame count, the steps and the seed."""
+        trajectory = gr.File(label="camera path (optional: .json, raymap .npy, TUM .txt)")
+        motion = gr.Dropdown(list(PRESETS), value=preset, label="or a preset camera motion")
+        frames = gr.Dropdown(list(FRAME_CHOICES), value=17, label="frames (without a path file)")
+        return [trajectory, motion, frames, *settings("50")]
+
     size = f"{runner.pipe.width}x{runner.pipe.height}"
     with gr.Blocks(title="AETHER") as app:
         gr.Markdown(INTRO.format(model=model_name, size=size))
@@ -152,15 +145,12 @@ def build_app(runner: AppRunner, model_name: str) -> Any:
             with gr.Row():
                 with gr.Column(scale=2):
                     image = image_input("image")
-                    trajectory = gr.File(label="camera path (optional: .json, raymap .npy, TUM .txt)")
-                    preset = gr.Dropdown(list(PRESETS), value="forward", label="or a preset camera motion")
-                    frames = gr.Dropdown(list(FRAME_CHOICES), value=17, label="frames (without a path file)")
-                    steps, seed = settings("50")
+                    action = action_inputs("forward")
                     run = gr.Button("Predict", variant="primary")
                     gr.Examples([[str(examples["observation"])]], inputs=[image], label="example")
                 with gr.Column(scale=3):
                     panel = result_panel("predict")
-            run.click(predict, [image, trajectory, preset, frames, steps, seed], panel, api_name="predict")
+            run.click(predict, [image, *action], panel, api_name="predict")
         with gr.Tab("Plan", id="plan"):
             with gr.Row():
                 with gr.Column(scale=2):
@@ -169,10 +159,7 @@ def build_app(runner: AppRunner, model_name: str) -> Any:
                             observation = image_input("observation")
                         with gr.Column():
                             goal = image_input("goal")
-                    trajectory = gr.File(label="camera path (optional: .json, raymap .npy, TUM .txt)")
-                    preset = gr.Dropdown(list(PRESETS), value="none", label="or a preset camera motion")
-                    frames = gr.Dropdown(list(FRAME_CHOICES), value=17, label="frames (without a path file)")
-                    steps, seed = settings("50")
+                    action = action_inputs("none")
                     run = gr.Button("Plan", variant="primary")
                     gr.Examples(
                         [[str(examples["observation"]), str(examples["goal"])]],
@@ -181,9 +168,7 @@ def build_app(runner: AppRunner, model_name: str) -> Any:
                     )
                 with gr.Column(scale=3):
                     panel = result_panel("plan")
-            run.click(
-                plan, [observation, goal, trajectory, preset, frames, steps, seed], panel, api_name="plan"
-            )
+            run.click(plan, [observation, goal, *action], panel, api_name="plan")
     return app
 
 
@@ -201,8 +186,8 @@ def serve(
     from aether.apps.extras import require
     from aether.apps.model import default_model, load_model
 
+    source = default_model() if model is None else model  # fails in an instant when there is none
     gr = require("gradio", "aether app")
-    source = default_model() if model is None else model
     import torch
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
