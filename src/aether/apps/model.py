@@ -10,9 +10,6 @@ from typing import Any
 DEMO_MODEL_DIR = Path("outputs") / "tiny" / "model"
 """Where ``make demo`` (``aether run recipes/tiny.yaml``) exports its trained model."""
 
-EXPORT_CONFIG_FILE = "aether_config.json"
-"""The model spec ``aether export`` writes beside the weights."""
-
 
 def save_tiny_model(path: str | os.PathLike, *, height: int = 64, width: int = 96, seed: int = 0) -> Path:
     """Write a tiny random-weight model at ``path`` that every inference entry point loads offline.
@@ -49,10 +46,9 @@ def load_model(model: str | os.PathLike, **kwargs: Any) -> Any:
     ``AetherPipeline.from_pretrained``. ``kwargs`` go to the loader (``torch_dtype``, ``mode``).
     """
     from aether.pipeline import AetherPipeline
+    from aether.training.export import EXPORT_CONFIG_FILE, load_pipeline
 
     if Path(model, EXPORT_CONFIG_FILE).is_file():
-        from aether.training.export import load_pipeline
-
         return load_pipeline(model, **kwargs)
     return AetherPipeline.from_pretrained(model, **kwargs)
 
