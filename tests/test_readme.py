@@ -11,8 +11,8 @@ The rule (the README's language tags say which blocks run):
 
 The fixture :func:`readme_dir` is the reader's working folder. It holds the small inputs the README
 names, rendered from the synthetic world: ``clip.mp4`` (17 frames, 480×720, 12 fps), ``obs.png`` and
-``goal.png`` (480×720), ``path.json`` (41 camera poses, the ``Trajectory.from_json`` format),
-``traj.txt`` (the same poses in TUM format) and ``my_clips/walk/`` (a 25-frame 120×160 RGB-D clip
+``goal.png`` (480×720), ``path.json`` (17 camera poses, the ``Trajectory.from_json`` format),
+``traj.txt`` (the same poses in TUM format) and ``my_clips/walk/`` (a 17-frame 120×160 RGB-D clip
 folder: ``rgb/``, 16-bit millimetre ``depth/`` and dynamic ``masks/``). Models are made by the
 README's own blocks (``aether tiny-model models/tiny``). A bash block whose every command is an
 ``aether`` command runs those commands in this process through ``aether.cli.main`` (the same code as
@@ -67,16 +67,16 @@ def _write_inputs(root: Path) -> None:
     from aether.pipeline.export import tum_lines, write_trajectory_json
 
     big = (720, 480)  # the README's intrinsics (500 500 360 240) are for 720 x 480 images
-    scene = render_clip(7, num_frames=41, height=64, width=96, trajectory="orbit", scene="room", fps=12)
+    scene = render_clip(7, num_frames=17, height=64, width=96, trajectory="orbit", scene="room", fps=12)
     frames = np.stack([cv2.resize(f, big, interpolation=cv2.INTER_LINEAR) for f in scene.rgb])
-    iio.imwrite(root / "clip.mp4", frames[:17], plugin="pyav", codec="libx264", fps=12)
+    iio.imwrite(root / "clip.mp4", frames, plugin="pyav", codec="libx264", fps=12)
     iio.imwrite(root / "obs.png", frames[0])
     iio.imwrite(root / "goal.png", frames[-1])
     c2w = np.linalg.inv(scene.c2w[0]) @ scene.c2w  # relative to the first frame
     K = scene.K * np.array([[7.5], [7.5], [1.0]])
     write_trajectory_json(root / "path.json", c2w, K, *big)
     (root / "traj.txt").write_text(tum_lines(c2w, np.arange(len(c2w)) / 12))
-    clip = render_clip(3, num_frames=25, height=120, width=160, trajectory="turn", fps=12)
+    clip = render_clip(3, num_frames=17, height=120, width=160, trajectory="turn", fps=12)
     folder = root / "my_clips" / "walk"
     for sub in ("rgb", "depth", "masks"):
         (folder / sub).mkdir(parents=True)

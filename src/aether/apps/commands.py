@@ -19,8 +19,8 @@ def _parser(command: str, prog: str) -> argparse.ArgumentParser:
             "view and app run on a CPU in seconds. Its outputs are noise: it shows the commands work.",
         )
         parser.add_argument("out", help="folder to write the model to")
-        parser.add_argument("--height", type=int, default=64, help="model frame height (multiple of 16)")
-        parser.add_argument("--width", type=int, default=96, help="model frame width (multiple of 16)")
+        parser.add_argument("--height", type=int, default=32, help="model frame height (multiple of 16)")
+        parser.add_argument("--width", type=int, default=48, help="model frame width (multiple of 16)")
         parser.add_argument("--seed", type=int, default=0, help="seed of the random weights")
     elif command == "view":
         parser = argparse.ArgumentParser(

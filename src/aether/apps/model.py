@@ -11,7 +11,7 @@ DEMO_MODEL_DIR = Path("outputs") / "tiny" / "model"
 """Where ``make demo`` (``aether run recipes/tiny.yaml``) exports its trained model."""
 
 
-def save_tiny_model(path: str | os.PathLike, *, height: int = 64, width: int = 96, seed: int = 0) -> Path:
+def save_tiny_model(path: str | os.PathLike, *, height: int = 32, width: int = 48, seed: int = 0) -> Path:
     """Write a tiny random-weight model at ``path`` that every inference entry point loads offline.
 
     The folder holds an AetherV1-layout transformer (96 → 56 channels, 2 blocks) and, beside it, a
