@@ -199,13 +199,17 @@ def serve(
     runner = AppRunner(pipe)
     app = build_app(runner, str(source))
     app.queue(default_concurrency_limit=1)
-    app.launch(
-        server_name=host,
-        server_port=port,
-        share=share,
-        max_file_size="500mb",
-        prevent_thread_lock=not block,
-        allowed_paths=[str(runner.workdir)],
-        theme=gr.themes.Soft(),
-    )
+    try:
+        app.launch(
+            server_name=host,
+            server_port=port,
+            share=share,
+            max_file_size="500mb",
+            prevent_thread_lock=not block,
+            allowed_paths=[str(runner.workdir)],
+            theme=gr.themes.Soft(),
+        )
+    finally:
+        if block:  # served until interrupted (or failed to start): remove this run's files
+            runner.cleanup()
     return app
