@@ -27,6 +27,7 @@ _LAZY: dict[str, str] = {
     "World4D": "aether.pipeline",
     "Trajectory": "aether.pipeline",
     "AetherTransformer": "aether.models",
+    "AetherModelSpec": "aether.models",
     "AetherDataModule": "aether.data",
     "AetherModule": "aether.training",
 }

@@ -85,8 +85,11 @@ def test_camera_pose_cli_on_synthetic(tmp_path, synthetic_predictions):
     for k, v in direct.items():
         assert result["per_sequence"][seq1][k] == pytest.approx(v, rel=1e-9)
         assert result["mean"][k] == pytest.approx(v / 2, abs=1e-5)
-    assert result["settings"]["windows"] == {"window": 41, "stride": 32}
-    assert "AETHER (paper)" not in table  # the paper has no synthetic numbers
+    assert result["settings"]["protocol"] == "paper" and result["settings"]["departures"] == {}
+    assert result["settings"]["model_run"]["source"].startswith("saved predictions")
+    assert "AETHER (paper)" not in table and "not reported" in table  # no synthetic numbers in the paper
+    static = result["baselines"]["static camera"]
+    assert static["ate"] > result["mean"]["ate"] and "| static camera (baseline) |" in table
     assert (tmp_path / "plots" / f"trajectory_synthetic_{seq1}.png").is_file()
 
 
@@ -142,20 +145,28 @@ def test_sintel_format_through_the_cli_shows_paper_numbers(tmp_path, formats):
         cli(["bench", "camera-pose", *common, "--predictions", str(preds), "--out", str(tmp_path / "o")]) == 0
     )
     result, table = _read(tmp_path / "o", "camera-pose_sintel")
-    assert result["paper"] == {"ate": 0.189, "rpe_trans": 0.054, "rpe_rot": 0.694}
+    assert result["paper"] == {"AETHER (paper)": {"ate": 0.189, "rpe_trans": 0.054, "rpe_rot": 0.694}}
     assert "| AETHER (paper) | 0.1890 | 0.0540 | 0.6940 |" in table
+    assert result["settings"]["departures"] == {"sequences": ["alley_2"]}
     assert (
         cli(["bench", "video-depth", *common, "--predictions", str(preds), "--out", str(tmp_path / "o")]) == 0
     )
-    result, _ = _read(tmp_path / "o", "video-depth_sintel")
+    result, table = _read(tmp_path / "o", "video-depth_sintel")
     assert result["mean"]["abs_rel"] == pytest.approx(0, abs=1e-9)
-    assert result["settings"]["max_depth"] == 70
+    assert result["settings"]["max_depth"] == 70 and result["settings"]["post_clip_max"] == 70
+    assert "| AETHER (paper) | 0.3240 | – | – | – | 0.5020 |" in table  # Table 1, per-sequence scale
+    assert (tmp_path / "o" / "pictures" / "depth_sintel_alley_2.png").is_file()
+    args = ["bench", "video-depth", *common, "--predictions", str(preds), "--out", str(tmp_path / "e")]
+    assert cli([*args, "--align", "scale&shift-exact", "--mask-edge"]) == 0
+    result, table = _read(tmp_path / "e", "video-depth_sintel")
+    assert result["settings"]["departures"]["align"] == "scale&shift-exact"
+    assert result["settings"]["departures"]["mask_edge"] is True and result["paper"] == {}
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
     assert cli(["bench", "video-depth", *SYN, "--predictions", str(tmp_path), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "seed1000000.npz: missing; expected the predictions" in err
+    assert "no predictions for sequence 'seed1000000'" in err
     assert (
         cli(
             [
@@ -174,6 +185,13 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
         == 2
     )
     assert "x: missing; expected the tum dataset directory" in capsys.readouterr().err
+    args = ["bench", "video-depth", *SYN, "--predictions", str(tmp_path), "--out", str(tmp_path)]
+    with pytest.raises(SystemExit):
+        cli([*args, "--align", "median"])
+    assert "scale&shift-exact" in capsys.readouterr().err  # the valid alignments are listed
+    with pytest.raises(SystemExit):
+        cli([*args, "--protocol", "cut3r"])
+    assert "'paper', 'library'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli(
             ["bench", "video-depth", "--dataset", "synthetic", "--out", str(tmp_path)]

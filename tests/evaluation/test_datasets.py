@@ -44,7 +44,9 @@ def test_cam_round_trip(tmp_path, formats):
 def test_png_depth_scale(tmp_path, formats, scale):
     depth = np.array([[0.0, 1.0], [2.5, 10.0]])
     formats.write_png_depth(tmp_path / "d.png", depth, scale)
-    np.testing.assert_allclose(read_png_depth(tmp_path / "d.png", scale), depth, atol=0.5 / scale)
+    read = read_png_depth(tmp_path / "d.png", scale)
+    assert read.dtype == np.float64 and read[0, 0] == -1.0  # a hole, as the protocol reads it
+    np.testing.assert_allclose(read[depth > 0], depth[depth > 0], atol=0.5 / scale)
     formats.write_rgb(tmp_path / "rgb.png", np.zeros((2, 2, 3), np.uint8))
     with pytest.raises(ValueError, match="rgb.png: expected a single-channel 16-bit depth png"):
         read_png_depth(tmp_path / "rgb.png", scale)
@@ -121,37 +123,37 @@ def test_bonn_layout(tmp_path, formats):
     (seq,) = ds.sequences("camera-pose")
     np.testing.assert_allclose(seq.c2w, c2w[:3], atol=1e-8)
     np.testing.assert_allclose(seq.depth()[:, 0, 0], [1.0, 2.0, 3.0])
+    assert seq.depth().dtype == np.float64 and ds.max_depth == 70 and ds.post_clip_max is None
     with pytest.raises(FileNotFoundError, match="missing sequences"):
         build_dataset("bonn", tmp_path).sequences("video-depth")  # the five default sequences
 
 
-def test_kitti_layout(tmp_path, formats):
+def test_kitti_gathered_layout(tmp_path, formats):
     base = tmp_path / "depth_selection" / "val_selection_cropped"
-    for drive in ("2011_09_26_drive_0002_sync", "2011_09_26_drive_0005_sync"):
+    with pytest.raises(
+        FileNotFoundError, match=r"expected the layout .*image_gathered.*first missing path: .*image_gathered"
+    ):
+        build_dataset("kitti", tmp_path).sequences("video-depth")
+    for drive in ("2011_09_26_drive_0002_sync_02", "2011_09_26_drive_0005_sync_02"):
         for idx in (7, 5, 6):
-            formats.write_rgb(base / "image" / f"{drive}_image_{idx:010d}_image_02.png", _rgb(idx))
+            formats.write_rgb(base / "image_gathered" / drive / f"{idx:010d}.png", _rgb(idx))
+            depth = np.full((4, 6), float(idx))
+            depth[0, 1] = 0.0  # a hole
             formats.write_png_depth(
-                base / "groundtruth_depth" / f"{drive}_groundtruth_depth_{idx:010d}_image_02.png",
-                np.full((4, 6), float(idx)),
-                256.0,
+                base / "groundtruth_depth_gathered" / drive / f"{idx:010d}.png", depth, 256.0
             )
-    ds = build_dataset("kitti", tmp_path, max_frames=2)
+    ds = build_dataset("kitti", tmp_path)
     assert ds.max_depth is None and ds.post_clip_max is None
     seqs = ds.sequences("video-depth")
-    assert [s.name for s in seqs] == [
-        "2011_09_26_drive_0002_sync_image_02",
-        "2011_09_26_drive_0005_sync_image_02",
-    ]
-    np.testing.assert_allclose(seqs[0].depth()[:, 0, 0], [5.0, 6.0])  # sorted by frame, first 2
-    (
-        base / "groundtruth_depth" / "2011_09_26_drive_0002_sync_groundtruth_depth_0000000006_image_02.png"
-    ).unlink()
-    with pytest.raises(FileNotFoundError, match="0000000006_image_02.png: missing; expected the matching"):
+    assert [s.name for s in seqs] == ["2011_09_26_drive_0002_sync_02", "2011_09_26_drive_0005_sync_02"]
+    depth = seqs[0].depth()
+    assert depth.dtype == np.float64 and depth.shape == (3, 4, 6)  # uncropped, every gathered frame
+    np.testing.assert_array_equal(depth[:, 0, 0], [5.0, 6.0, 7.0])  # sorted by frame name
+    assert (depth[:, 0, 1] == -1.0).all()  # holes read as -1, as the protocol
+    assert seqs[0].rgb()[0, 0, 0, 0] == _rgb(5)[0, 0, 0]
+    (base / "groundtruth_depth_gathered" / "2011_09_26_drive_0002_sync_02" / "0000000006.png").unlink()
+    with pytest.raises(ValueError, match="unmatched: \\['0000000006.png'\\]"):
         ds.sequences("video-depth")
-    with pytest.raises(ValueError, match="expected a benchmark among"):
-        from aether.evaluation import run_camera_pose
-
-        run_camera_pose(ds, None)
 
 
 def test_tum_layout_associates_timestamps(tmp_path, formats):
@@ -210,3 +212,19 @@ def test_synthetic_is_held_out_and_deterministic():
     np.testing.assert_array_equal(a[1].rgb(), b[1].rgb())
     assert a[0].depth().shape == (5, 16, 24) and a[0].c2w.shape == (5, 4, 4)
     assert all(np.ptp(s.c2w[:, :3, 3], axis=0).max() > 0 for s in a)  # moving cameras
+
+
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("sintel", r"training/\{final.*first missing path: .*final"),
+        ("bonn", r"rgbd_bonn_<seq>.*first missing path: .*rgbd_bonn_balloon2"),
+        ("tum", r"rgb_90.*first missing path: .*rgbd_dataset_freiburg3_"),
+        ("scannet", r"color_90.*first missing path: .*scene"),
+    ],
+)
+def test_wrong_layout_names_the_expected_layout_and_first_missing_path(tmp_path, name, expected):
+    (tmp_path / "something_else").mkdir()
+    task = "camera-pose" if name in ("tum", "scannet") else "video-depth"
+    with pytest.raises(FileNotFoundError, match=expected):
+        build_dataset(name, tmp_path).sequences(task)

@@ -133,7 +133,19 @@ def test_benchmarks_through_the_tiny_pipeline(tmp_path):
     assert cli(["bench", "video-depth", *args]) == 0
     result = json.loads((tmp_path / "o" / "video-depth_synthetic.json").read_text())
     assert 0 <= result["mean"]["delta_1_25"] <= 1 and np.isfinite(result["mean"]["abs_rel"])
+    run = result["settings"]["model_run"]
+    assert result["settings"]["protocol"] == "paper" and result["settings"]["departures"] == {}
+    assert (run["policy"], run["seed"], run["stride"]) == ("upstream", 3407, 8)
+    assert "frame-mean depth" in result["baselines"]
+    assert (tmp_path / "o" / "pictures" / "depth_synthetic_seed1000000.png").is_file()
+    assert cli(["bench", "camera-pose", *args, "--no-plots"]) == 0
+    result = json.loads((tmp_path / "o" / "camera-pose_synthetic.json").read_text())
+    (report,) = result["per_sequence"]["seed1000000"]["window_smoothing"]
+    assert result["settings"]["model_run"]["seed"] == 42 and report["window"] >= 5
+    assert cli(["bench", "video-depth", *args, "--protocol", "library", "--no-plots"]) == 0
+    result = json.loads((tmp_path / "o" / "video-depth_synthetic.json").read_text())
     assert result["settings"]["windows_not_applied"] == ["spatial_window", "spatial_overlap"]
+    assert result["settings"]["departures"]["protocol"] == "library"
     assert cli(["bench", "planning", *args, "--steps", "2", "--action", "--no-plots"]) == 0
     result = json.loads((tmp_path / "o" / "planning_synthetic.json").read_text())
     assert np.isfinite(result["mean"]["psnr"]) and result["mean"]["lpips"] is None
@@ -182,5 +194,5 @@ def test_saved_predictions_read_world4d_directories(tmp_path):
     source = SavedPredictions(tmp_path)
     np.testing.assert_allclose(source.reconstruct(seq, "camera-pose")["c2w"], seq.c2w, atol=1e-6)
     np.testing.assert_array_equal(source.predict(seq), seq.rgb())
-    with pytest.raises(FileNotFoundError, match="other.npz: missing; expected the predictions"):
+    with pytest.raises(FileNotFoundError, match="no predictions for sequence 'other'"):
         source.reconstruct(type(seq)("other"), "video-depth")

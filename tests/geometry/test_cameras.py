@@ -87,3 +87,42 @@ def test_checks_raise_with_expected_and_received():
         check_poses(bottom)
     with pytest.raises(ValueError, match="divisible by 8"):
         pixel_grid(20, 24, downsample=8)
+
+
+def _project(K: torch.Tensor, point: torch.Tensor) -> torch.Tensor:
+    uvw = K @ point
+    return uvw[:2] / uvw[2]
+
+
+def test_resize_intrinsics_keeps_pixel_centres_at_integers():
+    from aether.geometry import resize_intrinsics
+
+    K = torch.tensor([[50.0, 0.3, 31.2], [0.0, 47.0, 20.7], [0.0, 0.0, 1.0]], dtype=torch.float64)
+    point = torch.tensor([0.4, -0.25, 2.0], dtype=torch.float64)
+    src, dst = (40, 64), (30, 96)  # anisotropic: y × 0.75, x × 1.5
+    u, v = _project(K, point)
+    # a continuous source coordinate maps to (c + 0.5)·s − 0.5: pixel centres to pixel centres
+    expected = torch.stack([(u + 0.5) * 1.5 - 0.5, (v + 0.5) * 0.75 - 0.5])
+    resized = resize_intrinsics(K, src, dst)
+    torch.testing.assert_close(_project(resized, point), expected, rtol=0, atol=1e-9)
+    # ×2: source pixel 0 ([-0.5, 0.5]) becomes target pixels 0 and 1, its centre 0.5 between them
+    doubled = resize_intrinsics(torch.eye(3, dtype=torch.float64), (2, 4), (4, 8))
+    assert doubled[0, 2].item() == 0.5 and doubled[1, 2].item() == 0.5 and doubled[0, 0].item() == 2.0
+    cropped = resize_intrinsics(K, src, dst, crop=(3, 5))
+    torch.testing.assert_close(
+        _project(cropped, point), expected - torch.tensor([5.0, 3.0], dtype=torch.float64)
+    )
+
+
+def test_data_loader_and_trajectory_resize_give_the_same_intrinsics():
+    from aether.data.datamodule import resize_and_crop
+    from aether.pipeline import Trajectory
+
+    K = torch.tensor([[50.0, 0.0, 31.2], [0.0, 47.0, 20.7], [0.0, 0.0, 1.0]])
+    T, h, w = 2, 40, 64
+    video, depth = torch.zeros(T, 3, h, w), torch.ones(T, h, w)
+    _, _, K_loader, _ = resize_and_crop(video, depth, K.expand(T, 3, 3).clone(), 48, 64)
+    # the loader covers 48 × 64 by resizing to 48 × 77 (round(64·1.2)) and centre-cropping 6 columns
+    traj = Trajectory(torch.eye(4).expand(T, 4, 4).clone(), K.expand(T, 3, 3).clone(), width=w, height=h)
+    K_traj = traj.resized(48, 77, (0, 6, 48, 64)).K
+    torch.testing.assert_close(K_traj.float(), K_loader, rtol=0, atol=1e-5)

@@ -42,5 +42,5 @@ def test_missing_cache_without_base_or_wrong_length_raises(base, tmp_path):
     with pytest.raises(ValueError, match="no base model"):
         empty_prompt_embedding(None, cache=tmp_path)
     empty_prompt_embedding(base, cache=tmp_path, max_length=TINY_TEXT_LENGTH)
-    with pytest.raises(ValueError, match="expected \\(1, 226, D\\)"):
+    with pytest.raises(ValueError, match="is not \\(1, 226, D\\)"):
         empty_prompt_embedding(None, cache=tmp_path, max_length=226)

@@ -94,7 +94,7 @@ def test_upstream_mode_draws_posterior_samples_then_noise_from_one_generator(ups
     assert torch.equal(seen["condition"][:, :1, :16], expected)
     noise = torch.randn((1, 5, 56, HEIGHT // 8, WIDTH // 8), generator=g, dtype=torch.bfloat16)
     assert torch.equal(seen["initial_latents"], noise)
-    assert out["latents"].dtype == torch.bfloat16
+    assert out.latents.dtype == torch.bfloat16
 
 
 @pytest.mark.parametrize("task,batches", [("reconstruction", [1]), ("prediction", [2])])

@@ -179,11 +179,11 @@ def test_ensemble_averages_independent_samples(pipe, random_video):
     assert init.shape[0] == final.shape[0] == 3 and seen["condition"].shape[0] == 3
     torch.testing.assert_close(init[:1], seen1["initial_latents"])  # the same generator stream
     assert not torch.equal(init[0], init[1]) and not torch.equal(final[0], final[1])
-    torch.testing.assert_close(out["latents"], final.mean(0, keepdim=True))
-    assert out["latents"].shape == single["latents"].shape and out["disparity"].shape == (17, 32, 48)
+    torch.testing.assert_close(out.latents, final.mean(0, keepdim=True))
+    assert out.latents.shape == single.latents.shape and out.disparity.shape == (17, 32, 48)
     # the average of 8 samples varies over seeds about 8 times less than one sample does
-    one = torch.stack([_generate(pipe, video, s)[0]["latents"] for s in range(8)])
-    eight = torch.stack([_generate(pipe, video, s, num_samples=8)[0]["latents"] for s in range(8)])
+    one = torch.stack([_generate(pipe, video, s)[0].latents for s in range(8)])
+    eight = torch.stack([_generate(pipe, video, s, num_samples=8)[0].latents for s in range(8)])
     assert float(eight.var(0).mean()) < 0.3 * float(one.var(0).mean())
     world = pipe.reconstruct(random_video(17), ensemble_size=2)
     assert world.depth.shape == (17, 32, 48)

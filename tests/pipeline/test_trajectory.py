@@ -40,7 +40,9 @@ def test_relative_to_first_frame_and_model_resolution():
     traj = Trajectory.from_poses(_poses(), K, width=96, height=64)
     c2w, Km = traj.resized(32, 48).for_model(5, 32, 48)
     np.testing.assert_allclose(c2w[0].numpy(), np.eye(4), atol=1e-6)
-    np.testing.assert_allclose(Km[0].numpy(), [[20, 0, 12], [0, 20, 8], [0, 0, 1]])
+    np.testing.assert_allclose(
+        Km[0].numpy(), [[20, 0, 11.75], [0, 20, 7.75], [0, 0, 1]]
+    )  # pixel centres at integers
     with pytest.raises(ValueError, match="5 poses, expected 17"):
         traj.for_model(17, 64, 96)
     with pytest.raises(ValueError, match="resized"):

@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from aether.models import AetherTransformer
+from aether.pipeline import AetherPipeline
 from aether.training.commands import main
-from aether.training.export import export_module, load_pipeline
-from aether.training.validation import evaluate_batch, pipeline_for
+from aether.training.export import export_module
+from aether.training.validation import evaluate_batch, sampler_for
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -30,7 +31,7 @@ def test_export_round_trip_and_pipeline(tmp_path, batch, module_factory) -> None
         torch.testing.assert_close(loaded.state_dict()[name], value, rtol=0, atol=0)
     clip = module.target_stack.prepare(batch)
     video = clip["video"][0]
-    pipe = load_pipeline(out)
+    pipe = AetherPipeline.from_pretrained(out)
     pipe.progress = False
     a = pipe.generate(
         "reconstruction",
@@ -39,17 +40,17 @@ def test_export_round_trip_and_pipeline(tmp_path, batch, module_factory) -> None
         fps=24.0,
         generator=torch.Generator().manual_seed(0),
     )
-    with pipeline_for(module) as live:
-        b = live.generate(
+    with sampler_for(module) as live:
+        b = live(
             "reconstruction",
             video=video,
             num_frames=video.shape[0],
             fps=24.0,
             generator=torch.Generator().manual_seed(0),
         )
-    torch.testing.assert_close(a["disparity"], b["disparity"])
-    torch.testing.assert_close(a["c2w"], b["c2w"])
-    # the pipeline froze the transformer only while it ran
+    torch.testing.assert_close(a.disparity, b.disparity)
+    torch.testing.assert_close(a.c2w, b.c2w)
+    # the sampler froze the transformer only while it ran
     assert all(p.requires_grad for p in module.transformer.parameters())
 
 

@@ -39,17 +39,12 @@ def save_tiny_model(path: str | os.PathLike, *, height: int = 32, width: int = 4
 
 
 def load_model(model: str | os.PathLike, **kwargs: Any) -> Any:
-    """An :class:`~aether.pipeline.AetherPipeline` for a model folder or hub id.
-
-    Folders written by ``aether export`` (a model spec beside the weights) are rebuilt from their
-    spec; everything else (an AetherV1 folder or hub id, a ``aether tiny-model`` folder) goes through
-    ``AetherPipeline.from_pretrained``. ``kwargs`` go to the loader (``torch_dtype``, ``mode``).
+    """An :class:`~aether.pipeline.AetherPipeline` for a model folder or hub id: a folder written by
+    ``aether export`` (built from its model spec), an AetherV1 folder or hub id, or an ``aether
+    tiny-model`` folder. ``kwargs`` go to ``AetherPipeline.from_pretrained`` (``torch_dtype``, ``mode``).
     """
     from aether.pipeline import AetherPipeline
-    from aether.training.export import EXPORT_CONFIG_FILE, load_pipeline
 
-    if Path(model, EXPORT_CONFIG_FILE).is_file():
-        return load_pipeline(model, **kwargs)
     return AetherPipeline.from_pretrained(model, **kwargs)
 
 

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from aether.data.shards import expand_urls, iter_samples
+from aether.geometry.cameras import resize_intrinsics
 
 __all__ = [
     "AetherDataModule",
@@ -95,9 +96,7 @@ def resize_and_crop(
     src_h, src_w = depth.shape[-2:]
     scale = max(height / src_h, width / src_w)
     new_h, new_w = max(height, round(src_h * scale)), max(width, round(src_w * scale))
-    K = K.clone()
     if (new_h, new_w) != (src_h, src_w):
-        sy, sx = new_h / src_h, new_w / src_w
         video = F.interpolate(
             video, size=(new_h, new_w), mode="bilinear", align_corners=False, antialias=True
         )
@@ -106,15 +105,9 @@ def resize_and_crop(
             dynamic = (
                 F.interpolate(dynamic[:, None].float(), size=(new_h, new_w), mode="nearest-exact")[:, 0] > 0.5
             )
-        K[:, 0, 0] *= sx
-        K[:, 1, 1] *= sy
-        K[:, 0, 1] *= sx
-        K[:, 0, 2] = (K[:, 0, 2] + 0.5) * sx - 0.5
-        K[:, 1, 2] = (K[:, 1, 2] + 0.5) * sy - 0.5
     top = int(round((new_h - height) * offset[0]))
     left = int(round((new_w - width) * offset[1]))
-    K[:, 0, 2] -= left
-    K[:, 1, 2] -= top
+    K = resize_intrinsics(K, (src_h, src_w), (new_h, new_w), crop=(top, left))
     crop = (slice(top, top + height), slice(left, left + width))
     video = video[..., crop[0], crop[1]]
     depth = depth[..., crop[0], crop[1]]

@@ -3,7 +3,9 @@
 Examples::
 
     aether bench video-depth --dataset sintel --root data/sintel \
-        --model AetherV1 --base CogVideoX-5b-I2V --out results
+        --model AetherV1 --base CogVideoX-5b-I2V --out results            # the paper's protocol
+    aether bench video-depth --dataset sintel --root data/sintel --model AetherV1 \
+        --align 'scale&shift-exact' --protocol library --out results      # our options
     aether bench camera-pose --dataset tum --root data/tum --predictions preds/tum --out results
     aether bench prediction --dataset clips --root val/ \
         --baseline-model CogVideoX-5b-I2V --prompts prompts.json --out results
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from aether.evaluation.datasets import DATASETS, build_dataset
 from aether.evaluation.depth_metrics import ALIGNMENTS
+from aether.evaluation.protocol import PROTOCOLS, SMOOTHING
 from aether.evaluation.runners import BENCHMARKS
 
 
@@ -36,7 +39,28 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, help="output directory for JSON, markdown and plots")
     p.add_argument(
-        "--align", default="scale", choices=ALIGNMENTS, help="video-depth alignment (default: scale)"
+        "--protocol",
+        default="paper",
+        choices=PROTOCOLS,
+        help="paper: the published evaluation's model runs (default); library: AetherPipeline.reconstruct",
+    )
+    p.add_argument(
+        "--align",
+        default="scale",
+        choices=ALIGNMENTS,
+        help="video-depth alignment (default: scale; scale&shift is the protocol's Adam, "
+        "scale&shift-exact our exact L1 optimum)",
+    )
+    p.add_argument("--mask-edge", action="store_true", help="video depth: leave out ground-truth depth edges")
+    p.add_argument(
+        "--policy",
+        choices=("upstream", "default"),
+        help="sampling policy for --model (default: upstream with --protocol paper, else default)",
+    )
+    p.add_argument(
+        "--pose-smoothing",
+        choices=SMOOTHING,
+        help="camera pose with --protocol paper: the reference smoothing (default) or none",
     )
     p.add_argument("--sequences", help="comma-separated subset of sequences")
     p.add_argument(
@@ -52,7 +76,9 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         default=1,
         help="processes to launch with Lightning on --device's type (sequences are split across them)",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seed", type=int, default=None, help="default: the protocol's (3407 depth, 42 poses), 0 otherwise"
+    )
     p.add_argument("--steps", type=int, default=None, help="denoising steps for --model (default: per task)")
     p.add_argument(
         "--ensemble", type=int, default=1, help="reconstruction samples averaged per window for --model"
@@ -105,7 +131,9 @@ def _source(args: argparse.Namespace, device: str) -> object:
             )
         if not args.prompts:
             raise ValueError("--baseline-model: expected --prompts FILE with per-clip prompts, received none")
-        return runners.CogVideoXBaseline(args.baseline_model, args.prompts, device=device, seed=args.seed)
+        return runners.CogVideoXBaseline(
+            args.baseline_model, args.prompts, device=device, seed=0 if args.seed is None else args.seed
+        )
     return runners.PipelineSource(
         args.model,
         base=args.base,
@@ -114,6 +142,10 @@ def _source(args: argparse.Namespace, device: str) -> object:
         seed=args.seed,
         num_inference_steps=args.steps,
         ensemble=args.ensemble,
+        protocol=args.protocol,
+        # the protocol's policy for the reconstruction benchmarks; prediction and planning keep ours
+        policy=args.policy or (None if args.benchmark in ("video-depth", "camera-pose") else "default"),
+        smoothing=args.pose_smoothing,
     )
 
 
@@ -135,7 +167,15 @@ def main(argv: list[str], prog: str = "aether bench") -> int:
     out = Path(args.out)
     progress = rank == 0
     if args.benchmark == "video-depth":
-        result = runners.run_video_depth(dataset, source, align=args.align, progress=progress)
+        pictures = None if args.no_plots else out / "pictures"
+        result = runners.run_video_depth(
+            dataset,
+            source,
+            align=args.align,
+            progress=progress,
+            mask_edge=args.mask_edge,
+            picture_dir=pictures,
+        )
     elif args.benchmark == "camera-pose":
         plots = None if args.no_plots else out / "plots"
         result = runners.run_camera_pose(dataset, source, plot_dir=plots, progress=progress)

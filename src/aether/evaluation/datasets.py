@@ -5,9 +5,13 @@ may be the named directory or its parent):
 
 - ``sintel``: ``training/final/<seq>/frame_XXXX.png``, ``training/depth/<seq>/frame_XXXX.dpt``,
   ``training/camdata_left/<seq>/frame_XXXX.cam``; the 14-sequence pose list (all sequences for depth).
-- ``bonn``: ``rgbd_bonn_<seq>/{rgb_110,depth_110}/*.png`` (depth in 1/5000 m), ``groundtruth_110.txt``.
-- ``kitti``: ``depth_selection/val_selection_cropped/{image,groundtruth_depth}/*.png`` (depth in 1/256 m),
-  grouped into sequences by drive and camera (or the ``*_gathered/<seq>/`` layout).
+  Depth float32 as stored.
+- ``bonn``: ``rgbd_bonn_dataset/rgbd_bonn_<seq>/{rgb_110,depth_110}/*.png`` (frames 30-140 of each
+  sequence; depth png / 5000 m as float64, holes -1), ``groundtruth_110.txt``.
+- ``kitti``: the gathered layout of the evaluation's preparation script,
+  ``depth_selection/val_selection_cropped/{image_gathered,groundtruth_depth_gathered}/<drive>_02/*.png``
+  (the first 110 annotated frames of each drive's left colour camera ``image_02``, uncropped; depth
+  png / 256 m as float64, holes -1).
 - ``tum``: ``rgbd_dataset_freiburg3_*/rgb_90/<timestamp>.png`` + ``groundtruth_90.txt`` (TUM format,
   associated by timestamp).
 - ``scannet``: ``scene*/color_90/*.jpg`` + ``pose_90.txt`` (a flattened 4×4 c2w per line, or TUM lines).
@@ -17,7 +21,6 @@ may be the named directory or its parent):
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +36,16 @@ SINTEL_POSE_SEQUENCES = (
     "market_5", "market_6", "shaman_3", "sleeping_1", "sleeping_2", "temple_2", "temple_3",
 )  # fmt: skip
 BONN_SEQUENCES = ("balloon2", "crowd2", "crowd3", "person_tracking2", "synchronous")
+SINTEL_LAYOUT = (
+    "training/{final/<seq>/frame_XXXX.png, depth/<seq>/frame_XXXX.dpt, camdata_left/<seq>/frame_XXXX.cam}"
+)
+BONN_LAYOUT = "rgbd_bonn_dataset/rgbd_bonn_<seq>/{rgb_110/, depth_110/, groundtruth_110.txt}"
+KITTI_LAYOUT = (
+    "depth_selection/val_selection_cropped/{image_gathered, groundtruth_depth_gathered}"
+    "/<drive>_02/<frame>.png"
+)
+TUM_LAYOUT = "rgbd_dataset_freiburg3_<seq>/{rgb_90/<timestamp>.png, groundtruth_90.txt}"
+SCANNET_LAYOUT = "scene<id>/{color_90/frame_XXXX.jpg, pose_90.txt}"
 SYNTHETIC_SEED_OFFSET = 1_000_000  # held out: training data uses seeds below this
 # camera paths with translation (the Sim(3) alignment of the pose protocol needs a moving camera)
 SYNTHETIC_TRAJECTORIES = ("forward", "orbit", "strafe", "handheld")
@@ -81,7 +94,8 @@ def read_cam(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def read_png_depth(path: str | Path, scale: float) -> np.ndarray:
-    """16-bit depth png divided by ``scale`` (5000 for Bonn/TUM, 256 for KITTI) -> (H,W) float32 m."""
+    """16-bit depth png divided by ``scale`` (5000 for Bonn/TUM, 256 for KITTI) -> (H,W) float64 m,
+    holes (value 0) set to -1 as the evaluation protocol reads them."""
     import cv2
 
     path = _require(Path(path), f"a 16-bit depth png (value / {scale:g} = metres)")
@@ -89,7 +103,9 @@ def read_png_depth(path: str | Path, scale: float) -> np.ndarray:
     if png is None or png.ndim != 2 or png.dtype != np.uint16:
         found = "unreadable" if png is None else f"{png.dtype} with shape {png.shape}"
         raise ValueError(f"{path}: expected a single-channel 16-bit depth png, found {found}")
-    return png.astype(np.float32) / np.float32(scale)
+    depth = png.astype(np.float64) / scale
+    depth[png == 0] = -1.0
+    return depth
 
 
 def read_rgb(path: str | Path) -> np.ndarray:
@@ -215,7 +231,8 @@ class EvalSequence:
         return self.arrays["rgb"]
 
     def depth(self) -> np.ndarray | None:
-        """float32 (T,H,W) metres (0 = invalid), or None without depth ground truth."""
+        """(T,H,W) metres in the dtype the dataset stores (invalid ≤ 0 or non-finite), or None
+        without depth ground truth."""
         if "depth" not in self.arrays and self.depth_files and self.depth_reader is not None:
             self.arrays["depth"] = np.stack([self.depth_reader(p) for p in self.depth_files])
         return self.arrays.get("depth")
@@ -263,6 +280,13 @@ class EvalDataset:
         raise NotImplementedError
 
 
+def _layout(dataset: str, expected: str, path: Path) -> Path:
+    """``path`` if it exists, else a FileNotFoundError naming the expected layout and the path."""
+    if not path.exists():
+        raise FileNotFoundError(f"{dataset}: expected the layout {expected}; first missing path: {path}")
+    return path
+
+
 def _sorted_files(directory: Path, patterns: tuple[str, ...], what: str) -> list[Path]:
     _require(directory, f"a directory of {what}")
     files = sorted(p for pat in patterns for p in directory.glob(pat))
@@ -281,7 +305,11 @@ class Sintel(EvalDataset):
 
     def sequences(self, task: str) -> list[EvalSequence]:
         base = self._subdir("training", "sintel/training")
-        final = _require(base / "final", "Sintel's final-pass frames (training/final/<seq>/)")
+        final = _layout(self.name, SINTEL_LAYOUT, base / "final")
+        if task == "camera-pose":
+            _layout(self.name, SINTEL_LAYOUT, base / "camdata_left")
+        else:
+            _layout(self.name, SINTEL_LAYOUT, base / "depth")
         found = [p.name for p in final.iterdir() if p.is_dir()]
         names = self._names(found, SINTEL_POSE_SEQUENCES if task == "camera-pose" else None)
         out = []
@@ -305,18 +333,23 @@ class Sintel(EvalDataset):
 
 @DATASETS.register("bonn")
 class Bonn(EvalDataset):
-    """Bonn RGB-D dynamic: the 110-frame subsets (depth png / 5000)."""
+    """Bonn RGB-D dynamic: the 110-frame subsets (depth png / 5000); valid gt < 70 m, the aligned
+    prediction is not capped (as the protocol)."""
 
     name = "bonn"
     max_depth = 70.0
-    post_clip_max = 70.0
+    post_clip_max = None
 
     def sequences(self, task: str) -> list[EvalSequence]:
         base = self._subdir("rgbd_bonn_dataset")
+        if not any(base.glob("rgbd_bonn_*")):
+            _layout(self.name, BONN_LAYOUT, base / "rgbd_bonn_balloon2")
         found = [p.name.removeprefix("rgbd_bonn_") for p in base.glob("rgbd_bonn_*") if p.is_dir()]
         out = []
         for n in self._names(found, BONN_SEQUENCES):
             d = base / f"rgbd_bonn_{n}"
+            for sub in ("rgb_110", "depth_110") + (("groundtruth_110.txt",) if task == "camera-pose" else ()):
+                _layout(self.name, BONN_LAYOUT, d / sub)
             frames = _sorted_files(d / "rgb_110", ("*.png",), "110 RGB frames")
             depth = _sorted_files(d / "depth_110", ("*.png",), "110 depth pngs (1/5000 m)")
             if len(depth) != len(frames):
@@ -330,51 +363,30 @@ class Bonn(EvalDataset):
 
 @DATASETS.register("kitti")
 class Kitti(EvalDataset):
-    """KITTI depth selection, val cropped (depth png / 256), sequences by drive and camera."""
+    """KITTI in the evaluation's gathered layout: per drive, the first 110 annotated frames of the
+    left colour camera (``<drive>_02``), uncropped; valid gt > 0 without a cap, no post-clip."""
 
     name = "kitti"
     tasks = ("video-depth",)
 
-    def __init__(
-        self, root: str | Path | None = None, sequences: list[str] | None = None, max_frames: int = 110
-    ) -> None:
-        super().__init__(root, sequences)
-        self.max_frames = max_frames
-
     def sequences(self, task: str) -> list[EvalSequence]:
         base = self._subdir("depth_selection/val_selection_cropped", "val_selection_cropped")
-        groups: dict[str, tuple[list[Path], list[Path]]] = {}
-        if (base / "image_gathered").is_dir():
-            for d in sorted(p for p in (base / "image_gathered").iterdir() if p.is_dir()):
-                gt = base / "groundtruth_depth_gathered" / d.name
-                groups[d.name] = (
-                    sorted(d.glob("*.png")),
-                    sorted(_require(gt, "gathered depth pngs").glob("*.png")),
-                )
-        else:
-            images = _sorted_files(
-                base / "image", ("*.png",), "KITTI val images *_image_XXXXXXXXXX_image_0N.png"
-            )
-            pattern = re.compile(r"^(?P<drive>.+)_image_(?P<idx>\d+)_image_(?P<cam>\d+)$")
-            for img in images:
-                m = pattern.match(img.stem)
-                if m is None:
-                    raise ValueError(f"{img}: expected a name '<drive>_image_<frame>_image_<cam>.png'")
-                gt = (
-                    base
-                    / "groundtruth_depth"
-                    / f"{m['drive']}_groundtruth_depth_{m['idx']}_image_{m['cam']}.png"
-                )
-                g = groups.setdefault(f"{m['drive']}_image_{m['cam']}", ([], []))
-                g[0].append(img)
-                g[1].append(_require(gt, "the matching groundtruth_depth png (depth / 256)"))
+        images = _layout(self.name, KITTI_LAYOUT, base / "image_gathered")
+        depths = _layout(self.name, KITTI_LAYOUT, base / "groundtruth_depth_gathered")
+        found = sorted(p.name for p in images.iterdir() if p.is_dir())
+        if not found:
+            _layout(self.name, KITTI_LAYOUT, images / "2011_09_26_drive_0002_sync_02")
         out = []
-        for n in self._names(list(groups)):
-            frames, depth = groups[n]
-            if len(frames) != len(depth):
-                raise ValueError(f"{base}: sequence {n} has {len(frames)} images but {len(depth)} depth maps")
-            k = self.max_frames
-            out.append(EvalSequence(n, frames[:k], depth[:k], lambda p: read_png_depth(p, 256.0), fps=10.0))
+        for n in self._names(found):
+            frames = _sorted_files(images / n, ("*.png",), "KITTI frames <frame>.png")
+            depth = _sorted_files(_layout(self.name, KITTI_LAYOUT, depths / n), ("*.png",), "depth pngs")
+            if [p.name for p in frames] != [p.name for p in depth]:
+                extra = sorted({p.name for p in frames} ^ {p.name for p in depth})
+                raise ValueError(
+                    f"{images / n}: expected one groundtruth_depth_gathered png per image (same names), "
+                    f"unmatched: {extra[:3]}"
+                )
+            out.append(EvalSequence(n, frames, depth, lambda p: read_png_depth(p, 256.0), fps=10.0))
         return out
 
 
@@ -391,6 +403,11 @@ class TumDynamics(EvalDataset):
             for p in self.root.glob("rgbd_dataset_freiburg3_*")
             if p.is_dir()
         }
+        if not found:
+            _layout(self.name, TUM_LAYOUT, self.root / "rgbd_dataset_freiburg3_walking_xyz")
+        for d in found.values():
+            _layout(self.name, TUM_LAYOUT, d / "rgb_90")
+            _layout(self.name, TUM_LAYOUT, d / "groundtruth_90.txt")
         out = []
         for n in self._names(list(found)):
             frames = _sorted_files(found[n] / "rgb_90", ("*.png",), "90 RGB frames named by timestamp")
@@ -410,7 +427,13 @@ class ScanNet(EvalDataset):
     tasks = ("camera-pose",)
 
     def sequences(self, task: str) -> list[EvalSequence]:
-        found = {p.name: p for p in self.root.glob("scene*") if (p / "color_90").is_dir()}
+        scenes = sorted(p for p in self.root.glob("scene*") if p.is_dir())
+        if not scenes:
+            _layout(self.name, SCANNET_LAYOUT, self.root / "scene0707_00")
+        for d in scenes:
+            _layout(self.name, SCANNET_LAYOUT, d / "color_90")
+            _layout(self.name, SCANNET_LAYOUT, d / "pose_90.txt")
+        found = {p.name: p for p in scenes}
         out = []
         for n in self._names(list(found)):
             frames = _sorted_files(found[n] / "color_90", ("*.jpg", "*.png"), "90 colour frames")

@@ -1,8 +1,23 @@
-"""Video depth metrics with the CUT3R protocol: one alignment per sequence, Abs Rel and δ<1.25.
+"""Video depth metrics with the protocol of the published evaluation (CUT3R's, as AETHER runs it).
 
-A sequence's prediction (T,H,W) is resized to the ground truth's size (bicubic), aligned to the
-ground truth on the valid pixels (0 < gt < max_depth, finite, optional mask) with one of the
-protocol's alignments, clipped to the cap, and scored over all valid pixels of the sequence.
+A sequence's prediction (T,h,w) is resized to the ground truth's size (OpenCV bicubic, per frame),
+aligned to the ground truth on the valid pixels (0 < gt < max_depth; optionally off depth edges)
+with one per-sequence alignment, clipped to the dataset's cap, and scored: Abs Rel, Sq Rel, RMSE on
+the aligned prediction; log RMSE and the δ thresholds after clamping it to ≥ 1e-5.
+
+Arithmetic follows the protocol: every tensor stays in the dtype it arrives in (Sintel ground
+truth float32, Bonn and KITTI float64, predictions float64 after window blending) and mixes by
+torch's promotion rules, and each alignment runs the protocol's operations in its order:
+
+- ``scale``: s = mean(gt) / mean(pred), then 10 Weiszfeld steps s = Σ w·pred·gt / Σ w·pred² with
+  w = 1 / (|s·pred − gt| + 1e-8), clamped to ≥ 1e-3;
+- ``scale&shift``: Adam (lr 1e-4, at most 1000 steps) on Σ|s·pred + t − gt| from
+  s = median(gt) / median(pred) (torch's lower median), t = 0, s and t in the prediction's dtype,
+  stopping when the loss changes by less than 1e-6;
+- ``scale&shiftl2``: least squares (LAPACK gelsd through numpy, as the protocol);
+- ``metric``: none.
+
+``scale&shift-exact`` (not in the protocol) is the exact L1 optimum of the same loss.
 """
 
 from __future__ import annotations
@@ -15,7 +30,11 @@ import torch
 import torch.nn.functional as F
 from torchmetrics import Metric
 
-ALIGNMENTS = ("scale", "scale&shift", "scale&shiftl2", "metric")
+PROTOCOL_ALIGNMENTS = ("scale", "scale&shift", "scale&shiftl2", "metric")
+ALIGNMENTS = (*PROTOCOL_ALIGNMENTS, "scale&shift-exact")
+METRICS = ("abs_rel", "sq_rel", "rmse", "log_rmse", "delta_1_25", "delta_1_25_2", "delta_1_25_3")
+PRED_FLOOR = 1e-5  # the aligned prediction is clamped to this before log RMSE and δ
+EDGE_RTOL = 0.03  # mask_edge: relative depth jump over a 3x3 neighbourhood marking an edge
 
 
 def as_tensor(x: Any, name: str, dtype: torch.dtype = torch.float64) -> torch.Tensor:
@@ -27,27 +46,105 @@ def as_tensor(x: Any, name: str, dtype: torch.dtype = torch.float64) -> torch.Te
     raise ValueError(f"{name}: expected an array or tensor, received {type(x).__name__}")
 
 
+def as_depth_tensor(x: Any, name: str) -> torch.Tensor:
+    """A depth array as a tensor in the dtype it arrives in (floating arrays keep theirs, others
+    become float64); numpy arrays share memory."""
+    if isinstance(x, torch.Tensor):
+        return x if x.is_floating_point() else x.double()
+    if isinstance(x, np.ndarray) or np.isscalar(x) or isinstance(x, list | tuple):
+        a = np.asarray(x)
+        return torch.from_numpy(a if np.issubdtype(a.dtype, np.floating) else a.astype(np.float64))
+    raise ValueError(f"{name}: expected an array or tensor, received {type(x).__name__}")
+
+
 def resize_depth(pred: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Bicubic resize of a depth video (T,h,w) to (T,*size); a no-op when sizes agree."""
+    """Resize a depth video (T,h,w) to (T,*size) frame by frame with OpenCV's bicubic (INTER_CUBIC),
+    in its dtype; a no-op when sizes agree."""
+    import cv2
+
     if tuple(pred.shape[-2:]) == tuple(size):
         return pred
-    return F.interpolate(pred[:, None], size=size, mode="bicubic", align_corners=False)[:, 0]
+    frames = pred.detach().cpu().numpy()
+    out = np.stack([cv2.resize(f, (size[1], size[0]), interpolation=cv2.INTER_CUBIC) for f in frames])
+    return torch.from_numpy(out).to(pred.device)
 
 
-def _l1_weights(residual: torch.Tensor) -> torch.Tensor:
-    """IRLS weights 1 / (|r| + 1e-8), computed in place on the residual buffer."""
-    return residual.abs_().add_(1e-8).reciprocal_()
+def depth_edges(depth: torch.Tensor, rtol: float = EDGE_RTOL, kernel_size: int = 3) -> torch.Tensor:
+    """Pixels of a depth image (H,W) where (max − min over the 3x3 neighbourhood) / depth > rtol.
+
+    The protocol runs this on the sequence's frames stacked into one (T·H, W) image, so
+    neighbourhoods cross frame borders; invalid pixels keep their stored value (−1 for Bonn and
+    KITTI), which makes their neighbours edges."""
+    x = depth.reshape(1, 1, *depth.shape[-2:])
+    pad = kernel_size // 2
+    spread = F.max_pool2d(x, kernel_size, 1, pad) + F.max_pool2d(-x, kernel_size, 1, pad)
+    return ((spread / x).nan_to_num_() > rtol).reshape(depth.shape)
+
+
+def _promoted_like(gt: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
+    """gt converted (exactly) to pred's dtype when every product with pred is in that dtype anyway,
+    so the loops below skip a per-operation conversion without changing any rounding."""
+    if gt.dtype != pred.dtype and torch.promote_types(pred.dtype, gt.dtype) == pred.dtype:
+        return gt.to(pred.dtype)
+    return gt
 
 
 def scale_l1_weiszfeld(pred: torch.Tensor, gt: torch.Tensor, iterations: int = 10) -> torch.Tensor:
-    """L1 scale ``s`` minimising Σ|s·pred − gt| (pred, gt (N,)): the protocol's 10 Weiszfeld
-    reweighted least-squares steps from mean(gt)/mean(pred), clamped to ≥ 1e-3."""
-    s = gt.mean() / pred.mean()
-    pg, pp = pred * gt, pred * pred
+    """The protocol's L1 scale for pred, gt (N,): s = mean(gt) / mean(pred) (nan-means), then
+    ``iterations`` Weiszfeld steps s = Σ(w·pred·gt) / Σ(w·pred²), w = 1 / (|s·pred − gt| + 1e-8),
+    each product and sum in this order and in the inputs' dtypes; clamped to ≥ 1e-3. Returns a
+    0-dim tensor."""
+    s = torch.nanmean(gt) / torch.nanmean(pred)
+    gt = _promoted_like(gt, pred)
+    pp = pred**2
     for _ in range(iterations):
-        w = _l1_weights(torch.sub(pred * s, gt))
-        s = torch.dot(w, pg) / torch.dot(w, pp)
+        r = torch.mul(s, pred)
+        r = r.sub_(gt) if r.dtype == torch.promote_types(r.dtype, gt.dtype) else r - gt
+        w = r.abs_().add_(1e-8).reciprocal_()  # 1 / (|s·pred − gt| + 1e-8)
+        num = torch.sum(torch.mul(w, pred).mul_(gt))
+        s = num / torch.sum(w.mul_(pp))
     return s.clamp(min=1e-3)
+
+
+def scale_shift_adam(
+    pred: torch.Tensor,
+    gt: torch.Tensor,
+    lr: float = 1e-4,
+    max_iters: int = 1000,
+    tol: float = 1e-6,
+) -> tuple[float, float]:
+    """The protocol's ``scale&shift``: Adam on Σ|s·pred + t − gt| (pred, gt (N,)).
+
+    Starts from s = median(gt) / median(pred) (torch's lower medians), t = 0, both one-element
+    tensors in pred's dtype on its device. Per step: evaluate the loss, set the gradients, take an
+    Adam step; then stop when |previous loss − loss| < ``tol`` (the loss evaluated before the
+    step). The gradients (Σ sign(r)·pred, Σ sign(r), r = s·pred + t − gt) are formed in one reused
+    buffer with the same roundings and reductions as autograd's, so (s, t) equal the autograd loop
+    bit for bit at about half the memory traffic. Returns (s, t) as Python floats."""
+    s_init = (torch.median(gt) / torch.median(pred)).item()
+    s = torch.tensor([s_init], dtype=pred.dtype, device=pred.device)
+    t = torch.zeros(1, dtype=pred.dtype, device=pred.device)
+    s.grad, t.grad = torch.zeros_like(s), torch.zeros_like(t)
+    opt = torch.optim.Adam([s, t], lr=lr)
+    gt = _promoted_like(gt, pred)
+    a = torch.empty_like(pred)  # s·pred + t, in pred's dtype; then the sign of the residual
+    r = a if torch.promote_types(pred.dtype, gt.dtype) == pred.dtype else torch.empty_like(gt)
+    prev = None
+    for _ in range(max_iters):
+        torch.mul(s, pred, out=a)
+        a.add_(t)
+        torch.sub(a, gt, out=r)
+        loss = torch.sum(torch.abs(r))
+        r.sign_()
+        if r is not a:  # autograd casts the gradient to the dtype of s·pred + t
+            a.copy_(r)
+        t.grad.copy_(a.sum().reshape(1))
+        s.grad.copy_(a.mul_(pred).sum().reshape(1))
+        opt.step()
+        if prev is not None and torch.abs(prev - loss) < tol:
+            break
+        prev = loss.item()
+    return s.item(), t.item()
 
 
 # Scale & shift L1 alignment. The loss F(s, t) = Σ w·|c − d·s − t| (d = pred, c = gt) is convex
@@ -236,24 +333,42 @@ def scale_shift_l1(pred: torch.Tensor, gt: torch.Tensor) -> tuple[torch.Tensor, 
 
 
 def scale_shift_l2(pred: torch.Tensor, gt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Ordinary least squares (s, t) minimising Σ(s·pred + t − gt)² (pred, gt (N,))."""
-    A = torch.stack([pred, torch.ones_like(pred)], dim=1)
-    sol = torch.linalg.lstsq(A, gt[:, None]).solution[:, 0]
-    return sol[0], sol[1]
+    """Least-squares (s, t) minimising Σ(s·pred + t − gt)² (pred, gt (N,)), solved as the protocol
+    does (numpy ``lstsq`` of [pred, 1] against gt, rcond=None, in their promoted dtype). Returns
+    one-element tensors in that dtype."""
+    p = pred.detach().cpu().numpy().reshape(-1, 1)
+    sol = np.linalg.lstsq(
+        np.hstack([p, np.ones_like(p)]), gt.detach().cpu().numpy().reshape(-1, 1), rcond=None
+    )[0]
+    return torch.tensor(sol[0], device=pred.device), torch.tensor(sol[1], device=pred.device)
 
 
-def align_depth(pred: torch.Tensor, gt: torch.Tensor, align: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Scale and shift aligning valid predictions to the ground truth (pred, gt (N,))."""
-    if align == "scale":
-        return scale_l1_weiszfeld(pred, gt), torch.zeros((), dtype=pred.dtype, device=pred.device)
-    if align == "scale&shift":
-        return scale_shift_l1(pred, gt)
-    if align == "scale&shiftl2":
-        return scale_shift_l2(pred, gt)
+def check_alignment(align: str) -> str:
+    """``align`` if it names an alignment, else a ValueError listing the valid ones."""
+    if align not in ALIGNMENTS:
+        raise ValueError(f"align: expected one of {', '.join(ALIGNMENTS)}; received {align!r}")
+    return align
+
+
+def aligned_prediction(pred: torch.Tensor, gt: torch.Tensor, align: str) -> tuple[torch.Tensor, float, float]:
+    """The aligned prediction s·pred + t (pred, gt (N,)) with the arithmetic of the protocol, and
+    (s, t) as floats."""
+    check_alignment(align)
     if align == "metric":
-        one = torch.ones((), dtype=pred.dtype, device=pred.device)
-        return one, torch.zeros_like(one)
-    raise ValueError(f"align: expected one of {ALIGNMENTS}, received {align!r}")
+        return pred, 1.0, 0.0
+    if align == "scale":
+        s = scale_l1_weiszfeld(pred, gt)
+        return s * pred, float(s), 0.0
+    if align == "scale&shift":
+        s, t = scale_shift_adam(pred, gt)
+    elif align == "scale&shiftl2":
+        s_t, t_t = scale_shift_l2(pred, gt)
+        return s_t * pred + t_t, float(s_t), float(t_t)
+    else:
+        common = torch.promote_types(pred.dtype, gt.dtype)
+        s_e, t_e = scale_shift_l1(pred.to(common), gt.to(common))
+        s, t = float(s_e), float(t_e)
+    return s * pred + t, s, t
 
 
 def _check_video(x: torch.Tensor, name: str) -> None:
@@ -268,44 +383,77 @@ def depth_sequence_stats(
     max_depth: float | None = None,
     mask: Any = None,
     post_clip_max: float | None = None,
-) -> dict[str, float]:
-    """Score one sequence; returns abs_rel, delta_1_25, valid (pixel count), scale and shift.
+    mask_edge: bool = False,
+    name: str = "sequence",
+) -> dict[str, Any]:
+    """Score one sequence with the protocol: the seven metrics, ``valid`` (pixel count), ``scale``,
+    ``shift`` and ``nonpositive_pred`` (valid pixels whose aligned prediction was ≤ 0 and was
+    clamped to 1e-5 for log RMSE and δ).
 
-    pred_depth (T,h,w), gt_depth (T,H,W) (pred resized bicubically to (H,W)); mask (T,H,W) bool
-    restricts the valid pixels further. The aligned prediction is clipped to ``post_clip_max``.
+    pred_depth (T,h,w), gt_depth (T,H,W) arrays or tensors, each kept in its dtype; pred is resized
+    bicubically to (H,W). Valid = 0 < gt (< max_depth), finite, and off depth edges with
+    ``mask_edge``; the alignment uses all valid pixels. ``mask`` (T,H,W) bool then restricts the
+    pixels scored (as the protocol's custom mask). The aligned prediction is clipped to
+    ``post_clip_max``. A prediction that is non-finite, or nowhere positive, on the valid pixels
+    raises a ValueError naming ``name``.
     """
-    gt = as_tensor(gt_depth, "gt_depth")
-    pred = as_tensor(pred_depth, "pred_depth").to(gt.device)
+    check_alignment(align)
+    gt = as_depth_tensor(gt_depth, "gt_depth")
+    pred = as_depth_tensor(pred_depth, "pred_depth").to(gt.device)
     _check_video(gt, "gt_depth")
     _check_video(pred, "pred_depth")
     if pred.shape[0] != gt.shape[0]:
-        raise ValueError(f"pred_depth: expected {gt.shape[0]} frames like gt_depth, received {pred.shape[0]}")
+        raise ValueError(
+            f"{name}: pred_depth has {pred.shape[0]} frames, expected {gt.shape[0]} like gt_depth"
+        )
     pred = resize_depth(pred, tuple(gt.shape[-2:]))
-    valid = torch.isfinite(gt) & (gt > 0)
+    flat_gt = gt.reshape(-1, gt.shape[-1])  # the protocol scores the frames stacked as (T·H, W)
+    valid = (flat_gt > 0) & torch.isfinite(flat_gt)
     if max_depth is not None:
-        valid &= gt < max_depth
+        valid &= flat_gt < max_depth
+    if mask_edge:
+        valid &= ~depth_edges(flat_gt)
+    p, g = pred.reshape(-1, gt.shape[-1])[valid], flat_gt[valid]
+    if p.numel() == 0:
+        raise ValueError(f"{name}: gt_depth has no valid pixels (expected 0 < gt < max_depth somewhere)")
+    if not bool(torch.isfinite(p).all()):
+        bad = int((~torch.isfinite(p)).sum())
+        raise ValueError(f"{name}: pred_depth has {bad} non-finite values on valid ground-truth pixels")
+    if not bool((p > 0).any()):
+        raise ValueError(
+            f"{name}: pred_depth is nowhere positive on the valid ground-truth pixels "
+            "(expected depth, received zeros or negative values: disparity or an inverted sign?)"
+        )
+    p, s, t = aligned_prediction(p, g, align)
+    if post_clip_max is not None:
+        p = torch.clamp(p, max=post_clip_max)
     if mask is not None:
         m = as_tensor(mask, "mask", torch.bool).to(gt.device)
         if m.shape != gt.shape:
-            raise ValueError(f"mask: expected shape {tuple(gt.shape)}, received {tuple(m.shape)}")
-        valid &= m
-    p, g = pred[valid], gt[valid]
-    if p.numel() == 0:
-        raise ValueError("gt_depth: no valid pixels (expected 0 < gt < max_depth somewhere)")
-    if not torch.isfinite(p).all():
-        raise ValueError("pred_depth: non-finite values on valid ground-truth pixels")
-    s, t = align_depth(p, g, align)
-    p = s * p + t
-    if post_clip_max is not None:
-        p = p.clamp(max=post_clip_max)
-    ratio = torch.maximum(p / g, g / p)
-    return {
-        "abs_rel": float(((p - g).abs() / g).mean()),
-        "delta_1_25": float((ratio < 1.25).double().mean()),
-        "valid": int(p.numel()),
-        "scale": float(s),
-        "shift": float(t),
+            raise ValueError(f"{name}: mask has shape {tuple(m.shape)}, expected {tuple(gt.shape)}")
+        keep = m.reshape(valid.shape)[valid]
+        p, g = p[keep], g[keep]
+        if p.numel() == 0:
+            raise ValueError(f"{name}: mask leaves no valid pixel to score")
+    stats = protocol_metrics(p, g)
+    return {**stats, "valid": int(p.numel()), "scale": s, "shift": t, "nonpositive_pred": int((p <= 0).sum())}
+
+
+def protocol_metrics(p: torch.Tensor, g: torch.Tensor) -> dict[str, float]:
+    """The seven metrics of an aligned, clipped prediction p against g (N,), in the protocol's
+    order: Abs Rel, Sq Rel, RMSE; then p clamped to ≥ 1e-5; log RMSE, δ < 1.25, 1.25², 1.25³."""
+    err = p - g
+    out = {
+        "abs_rel": torch.mean(torch.abs(err) / g).item(),
+        "sq_rel": torch.mean(err**2 / g).item(),
+        "rmse": torch.sqrt(torch.mean(err**2)).item(),
     }
+    p = torch.clamp(p, min=PRED_FLOOR)
+    out["log_rmse"] = torch.sqrt(torch.mean((torch.log(p) - torch.log(g)) ** 2)).item()
+    ratio = torch.maximum(p / g, g / p)
+    for key, bound in (("delta_1_25", 1.25), ("delta_1_25_2", 1.25**2), ("delta_1_25_3", 1.25**3)):
+        out[key] = torch.mean((ratio < bound).float()).item()
+    return out
 
 
 def video_depth_metrics(
@@ -315,50 +463,49 @@ def video_depth_metrics(
     max_depth: float | None = None,
     mask: Any = None,
     post_clip_max: float | None = None,
+    mask_edge: bool = False,
 ) -> dict[str, float]:
-    """Abs Rel and δ<1.25 of one depth video after one per-sequence alignment.
-
-    pred_depth (T,h,w) and gt_depth (T,H,W) arrays or tensors; align in
-    ``"scale" | "scale&shift" | "scale&shiftl2" | "metric"``; valid = finite & 0 < gt < max_depth
-    (& mask). The aligned prediction is clipped to ``post_clip_max`` (default: ``max_depth``).
-    Returns ``{"abs_rel", "delta_1_25"}``.
-    """
+    """The seven video depth metrics (``METRICS``) of one depth video after one per-sequence
+    alignment (see :func:`depth_sequence_stats`; the aligned prediction is clipped to
+    ``post_clip_max``, default ``max_depth``)."""
     clip = max_depth if post_clip_max is None else post_clip_max
-    stats = depth_sequence_stats(pred_depth, gt_depth, align, max_depth, mask, clip)
-    return {"abs_rel": stats["abs_rel"], "delta_1_25": stats["delta_1_25"]}
+    stats = depth_sequence_stats(pred_depth, gt_depth, align, max_depth, mask, clip, mask_edge)
+    return {k: stats[k] for k in METRICS}
 
 
 class VideoDepthMetric(Metric):
     """Dataset-level video depth metric: each ``update`` scores one sequence; ``compute`` returns
-    the means weighted by each sequence's valid-pixel count (the protocol's dataset mean).
-    States are sums, so distributed ranks reduce correctly; ``sequence_stats`` keeps this
-    process's per-sequence results (abs_rel, delta_1_25, valid, scale, shift) in update order."""
+    each metric's mean weighted by the sequences' valid-pixel counts (the protocol's dataset
+    mean). States are sums, so distributed ranks reduce correctly; ``sequence_stats`` keeps this
+    process's per-sequence results in update order."""
 
     full_state_update = False
+    higher_is_better = False
 
     def __init__(
         self,
         align: str = "scale",
         max_depth: float | None = None,
         post_clip_max: float | None = None,
+        mask_edge: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if align not in ALIGNMENTS:
-            raise ValueError(f"align: expected one of {ALIGNMENTS}, received {align!r}")
-        self.align, self.max_depth, self.post_clip_max = align, max_depth, post_clip_max
-        for name in ("abs_rel_sum", "delta_sum", "valid"):
+        self.align = check_alignment(align)
+        self.max_depth, self.post_clip_max, self.mask_edge = max_depth, post_clip_max, mask_edge
+        for name in (*METRICS, "valid", "nonpositive_pred"):
             self.add_state(name, default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
-        self.sequence_stats: list[dict[str, float]] = []
+        self.sequence_stats: list[dict[str, Any]] = []
 
-    def update(self, pred_depth: Any, gt_depth: Any, mask: Any = None) -> None:  # type: ignore[override]
+    def update(self, pred_depth: Any, gt_depth: Any, mask: Any = None, name: str = "sequence") -> None:  # type: ignore[override]
         """Score one sequence: pred (T,h,w), gt (T,H,W), optional mask (T,H,W) bool."""
         stats = depth_sequence_stats(
-            pred_depth, gt_depth, self.align, self.max_depth, mask, self.post_clip_max
+            pred_depth, gt_depth, self.align, self.max_depth, mask, self.post_clip_max, self.mask_edge, name
         )
-        self.abs_rel_sum += stats["abs_rel"] * stats["valid"]
-        self.delta_sum += stats["delta_1_25"] * stats["valid"]
+        for key in METRICS:
+            setattr(self, key, getattr(self, key) + stats[key] * stats["valid"])
         self.valid += stats["valid"]
+        self.nonpositive_pred += stats["nonpositive_pred"]
         self.sequence_stats.append(stats)
 
     def reset(self) -> None:
@@ -369,4 +516,5 @@ class VideoDepthMetric(Metric):
         n = float(self.valid)
         if n == 0:
             raise ValueError("VideoDepthMetric: no sequence was scored (expected update() calls)")
-        return {"abs_rel": float(self.abs_rel_sum) / n, "delta_1_25": float(self.delta_sum) / n}
+        out = {key: float(getattr(self, key)) / n for key in METRICS}
+        return {**out, "nonpositive_pred": int(self.nonpositive_pred)}

@@ -10,12 +10,49 @@ from typing import Any
 
 import numpy as np
 
-# The AETHER numbers the paper states in its text, by (benchmark, dataset).
-PAPER_NUMBERS: dict[tuple[str, str], dict[str, float]] = {
-    ("camera-pose", "sintel"): {"ate": 0.189, "rpe_trans": 0.054, "rpe_rot": 0.694},
-    ("camera-pose", "tum"): {"rpe_trans": 0.012},
+# The paper's numbers: Table 1 (video depth, per alignment), Table 2 (camera pose), and the VBench
+# weighted averages of Tables 3-4 (on the paper's own prompt set, as fractions; with and without
+# the action), by (benchmark, dataset or None for any, variant or None).
+PAPER_NUMBERS: dict[tuple[str, str | None, str | None], dict[str, dict[str, float]]] = {
+    ("video-depth", "sintel", "scale"): {"AETHER (paper)": {"abs_rel": 0.324, "delta_1_25": 0.502}},
+    ("video-depth", "bonn", "scale"): {"AETHER (paper)": {"abs_rel": 0.273, "delta_1_25": 0.594}},
+    ("video-depth", "kitti", "scale"): {"AETHER (paper)": {"abs_rel": 0.056, "delta_1_25": 0.978}},
+    ("video-depth", "sintel", "scale&shift"): {"AETHER (paper)": {"abs_rel": 0.314, "delta_1_25": 0.604}},
+    ("video-depth", "bonn", "scale&shift"): {"AETHER (paper)": {"abs_rel": 0.308, "delta_1_25": 0.602}},
+    ("video-depth", "kitti", "scale&shift"): {"AETHER (paper)": {"abs_rel": 0.054, "delta_1_25": 0.977}},
+    ("camera-pose", "sintel", None): {"AETHER (paper)": {"ate": 0.189, "rpe_trans": 0.054, "rpe_rot": 0.694}},
+    ("camera-pose", "tum", None): {"AETHER (paper)": {"ate": 0.092, "rpe_trans": 0.012, "rpe_rot": 1.106}},
+    ("camera-pose", "scannet", None): {
+        "AETHER (paper)": {"ate": 0.176, "rpe_trans": 0.028, "rpe_rot": 1.204}
+    },
+    ("prediction", None, "no action"): {
+        "AETHER (paper, its VBench set)": {"total": 0.8004},
+        "CogVideoX (paper, its VBench set)": {"total": 0.7851},
+    },
+    ("prediction", None, "action"): {
+        "AETHER (paper, its VBench set)": {"total": 0.8071},
+        "CogVideoX (paper, its VBench set)": {"total": 0.7992},
+    },
 }
-LOWER_IS_BETTER = {"abs_rel", "ate", "rpe_trans", "rpe_rot", "lpips"}
+LOWER_IS_BETTER = {
+    "abs_rel",
+    "sq_rel",
+    "rmse",
+    "log_rmse",
+    "ate",
+    "rpe_trans",
+    "rpe_rot",
+    "lpips",
+    "nonpositive_pred",
+}
+
+
+def paper_rows(benchmark: str, dataset: str, variant: str | None = None) -> dict[str, dict[str, float]]:
+    """The paper's rows for a benchmark on a dataset ({label: {metric: value}}; empty if none)."""
+    for key in ((benchmark, dataset, variant), (benchmark, None, variant), (benchmark, dataset, None)):
+        if key in PAPER_NUMBERS:
+            return PAPER_NUMBERS[key]
+    return {}
 
 
 def _fmt(v: Any) -> str:
@@ -29,12 +66,14 @@ def _fmt(v: Any) -> str:
 
 
 def markdown_table(result: Mapping[str, Any]) -> str:
-    """Per-sequence rows, the mean, and the paper's AETHER row where it states numbers."""
-    keys = list(result["mean"])
+    """Per-sequence rows, the mean, the baselines, and the paper's rows (or a line saying the paper
+    reports none for this dataset), then the protocol and every setting departing from it."""
+    keys = [k for k in result["mean"] if not isinstance(result["mean"][k], Mapping)]
     arrows = [f"{k} {'↓' if k in LOWER_IS_BETTER else '↑'}" for k in keys]
+    settings = result.get("settings", {})
     lines = [
         f"### {result['benchmark']} on {result['dataset']}"
-        + (f" ({result['settings']['align']})" if "align" in result.get("settings", {}) else ""),
+        + (f" ({settings['align']})" if "align" in settings else ""),
         "",
         "| sequence | " + " | ".join(arrows) + " |",
         "|---" * (len(keys) + 1) + "|",
@@ -42,11 +81,28 @@ def markdown_table(result: Mapping[str, Any]) -> str:
     for name, row in result["per_sequence"].items():
         lines.append(f"| {name} | " + " | ".join(_fmt(row.get(k)) for k in keys) + " |")
     lines.append("| **mean (ours)** | " + " | ".join(f"**{_fmt(result['mean'][k])}**" for k in keys) + " |")
-    paper = result.get("paper") or {}
-    if paper:
+    for label, row in (result.get("baselines") or {}).items():
         lines.append(
-            "| AETHER (paper) | " + " | ".join(_fmt(paper[k]) if k in paper else "–" for k in keys) + " |"
+            f"| {label} (baseline) | " + " | ".join(_fmt(row[k]) if k in row else "–" for k in keys) + " |"
         )
+    paper = result.get("paper") or {}
+    for label, row in paper.items():
+        lines.append(f"| {label} | " + " | ".join(_fmt(row[k]) if k in row else "–" for k in keys) + " |")
+    if not paper:
+        lines.append("| paper | " + " | ".join("not reported" for _ in keys) + " |")
+    if "protocol" in settings:
+        departures = settings.get("departures") or {}
+        lines += [
+            "",
+            f"Protocol: {settings['protocol']}"
+            + (
+                f" ({settings['model_run']['source']})"
+                if "source" in (settings.get("model_run") or {})
+                else ""
+            )
+            + "; departures: "
+            + (", ".join(f"{k}={v}" for k, v in departures.items()) if departures else "none"),
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -82,14 +138,21 @@ def plot_per_sequence(result: Mapping[str, Any], path: Path) -> None:
         vals = [result["per_sequence"][n].get(k) for n in names]
         ax.bar(range(len(names)), [np.nan if v is None else float(v) for v in vals], color="tab:blue")
         ax.axhline(result["mean"][k], color="k", ls="--", lw=1, label="mean")
-        if k in (result.get("paper") or {}):
-            ax.axhline(result["paper"][k], color="tab:red", ls=":", lw=1, label="AETHER (paper)")
+        for label, row in (result.get("paper") or {}).items():
+            if k in row:
+                ax.axhline(row[k], color="tab:red", ls=":", lw=1, label=label)
         ax.set_ylabel(k)
         ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=7)
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def write_report(result: Mapping[str, Any], out_dir: str | Path, plots: bool = True) -> dict[str, Path]:
@@ -102,8 +165,8 @@ def write_report(result: Mapping[str, Any], out_dir: str | Path, plots: bool = T
         "markdown": out / f"{stem}.md",
         "plot": out / f"{stem}_per_sequence.png",
     }
-    paths["json"].write_text(json.dumps(_jsonable(result), indent=2) + "\n")
-    paths["markdown"].write_text(markdown_table(result))
+    _write_atomic(paths["json"], json.dumps(_jsonable(result), indent=2) + "\n")
+    _write_atomic(paths["markdown"], markdown_table(result))
     if plots:
         plot_per_sequence(result, paths["plot"])
     return paths

@@ -1,10 +1,12 @@
 """Benchmark runners: video depth, camera pose, prediction (VBench) and planning (pixel metrics).
 
 A runner takes an :class:`~aether.evaluation.datasets.EvalDataset` and a prediction source
-(saved predictions, the AETHER pipeline with the protocol's windowing, or the CogVideoX
-image-to-video baseline), scores every sequence and returns one result dict (per-sequence and
-mean metrics, settings, the paper's numbers). Launched distributed, each rank takes every
-world-size-th sequence and the results are gathered, so every rank returns the whole result.
+(saved predictions, the AETHER pipeline run with the published protocol or the library's own
+windowing, or the CogVideoX image-to-video baseline), scores every sequence and returns one
+result dict (per-sequence and mean metrics, the protocol and every setting that departs from it,
+the paper's numbers, and on synthetic data the trivial baselines). Launched distributed, each rank
+takes every world-size-th sequence and the results are gathered, so every rank returns the whole
+result.
 """
 
 from __future__ import annotations
@@ -20,16 +22,25 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from aether.evaluation.baselines import frame_mean_depth, static_camera_metrics
 from aether.evaluation.datasets import EvalDataset, EvalSequence
-from aether.evaluation.depth_metrics import VideoDepthMetric
+from aether.evaluation.depth_metrics import METRICS, VideoDepthMetric, check_alignment
 from aether.evaluation.pixel_metrics import VideoPixelMetric
 from aether.evaluation.pose_metrics import CameraPoseMetric, sim3_align_trajectory
-from aether.evaluation.report import PAPER_NUMBERS
+from aether.evaluation.protocol import (
+    PAPER_METRICS,
+    PAPER_RUNS,
+    SMOOTHING,
+    check_protocol,
+    run_depth,
+    run_poses,
+)
+from aether.evaluation.report import paper_rows
 from aether.evaluation.vbench import DIMENSIONS, VBenchModels, vbench_scores, weighted_total
 from aether.visualize import plot_trajectories
 
 BENCHMARKS = ("video-depth", "camera-pose", "prediction", "planning")
-# The published protocols' windowing, passed to the pipeline's reconstruct().
+# The library protocol's windowing, passed to the pipeline's reconstruct() (``--protocol library``).
 WINDOWS: dict[str, dict[str, Any]] = {
     "video-depth": {
         "window": 41,
@@ -116,7 +127,13 @@ class SavedPredictions:
 
             world = World4D.load(self.dir / seq.name)
             return np.asarray({"c2w": world.c2w, "depth": world.depth, "rgb": world.rgb}[key])
-        raise FileNotFoundError(f"{path}: missing; expected the predictions of sequence {seq.name!r}")
+        raise FileNotFoundError(
+            f"{self.dir}: no predictions for sequence {seq.name!r} (expected {path.name} or {seq.name}/)"
+        )
+
+    def run_settings(self, task: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Saved predictions: the model run is not made here (no departures to record)."""
+        return {"source": f"saved predictions in {self.dir}"}, {}
 
     def reconstruct(self, seq: EvalSequence, task: str) -> dict[str, np.ndarray]:
         return {
@@ -139,13 +156,14 @@ def _accepted_kwargs(fn: Callable[..., Any], kwargs: Mapping[str, Any]) -> tuple
 
 
 class PipelineSource:
-    """Runs :class:`aether.pipeline.AetherPipeline` with the protocol's windowing per benchmark
-    (``WINDOWS``; options the pipeline does not take are listed in ``ignored_windowing``, e.g. the
-    spatial windows, which the pipeline chooses itself at its model resolution).
+    """Runs :class:`aether.pipeline.AetherPipeline` on each sequence.
 
-    ``action=True`` passes the ground-truth trajectory (relative to frame 0) to predict/plan;
-    ``num_inference_steps`` overrides the tasks' defaults (4 for reconstruction, 50 otherwise);
-    ``ensemble`` reconstruction samples are averaged per window (the pipeline's test-time ensemble)."""
+    ``protocol="paper"`` (default) reproduces the published model runs
+    (:mod:`aether.evaluation.protocol`: sampling policy "upstream", seeds 3407 / 42, its windows,
+    merges, depth cap and camera smoothing); ``"library"`` runs ``reconstruct`` with the library's
+    own windowing (``WINDOWS``), merging and policy. ``policy``, ``seed``, ``num_inference_steps``,
+    ``ensemble`` and ``smoothing`` override single settings (recorded as departures).
+    ``action=True`` passes the ground-truth trajectory (relative to frame 0) to predict/plan."""
 
     def __init__(
         self,
@@ -153,27 +171,62 @@ class PipelineSource:
         base: str | Path | None = None,
         device: str | None = None,
         action: bool = False,
-        seed: int = 0,
+        seed: int | None = None,
         num_inference_steps: int | None = None,
         ensemble: int = 1,
+        protocol: str = "paper",
+        policy: str | None = None,
+        smoothing: str | None = None,
     ) -> None:
         from aether.pipeline import AetherPipeline
 
+        self.protocol = check_protocol(protocol)
+        if smoothing is not None and smoothing not in SMOOTHING:
+            raise ValueError(f"smoothing: expected one of {', '.join(SMOOTHING)}; received {smoothing!r}")
+        self.policy = policy or ("upstream" if protocol == "paper" else "default")
         kwargs = {} if base is None else {"base": str(base)}
-        self.pipe = AetherPipeline.from_pretrained(str(model_dir), **kwargs)
+        self.pipe = AetherPipeline.from_pretrained(str(model_dir), mode=self.policy, **kwargs)
         if device is not None and hasattr(self.pipe, "to"):
             self.pipe = self.pipe.to(device)
         self.action, self.seed = action, seed
+        self.num_inference_steps = num_inference_steps
         self.steps = {} if num_inference_steps is None else {"num_inference_steps": num_inference_steps}
-        self.ensemble = ensemble
+        self.ensemble, self.smoothing = ensemble, smoothing
         self.ignored_windowing: list[str] = []
+        self.window_reports: dict[str, list[dict[str, Any]]] = {}
+
+    def run_settings(self, task: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(the model-run settings used for ``task``, those departing from the paper's)."""
+        paper = PAPER_RUNS.get(task, {})
+        overrides = {
+            "policy": self.policy,
+            "seed": self.seed,
+            "steps": self.num_inference_steps,
+            "ensemble": self.ensemble,
+            "smoothing": self.smoothing if task == "camera-pose" else None,
+        }
+        if self.protocol == "library":
+            used = {"windows": WINDOWS.get(task), "merge": "the library's (AetherPipeline.reconstruct)"}
+            used |= {k: v for k, v in overrides.items() if v is not None}
+            used.setdefault("seed", 0)
+            return used, {"protocol": "library", **used}
+        used = {**paper, **{k: v for k, v in overrides.items() if v is not None}}
+        return used, {k: v for k, v in used.items() if paper.get(k) != v}
 
     def reconstruct(self, seq: EvalSequence, task: str) -> dict[str, np.ndarray]:
+        if self.protocol == "paper":
+            settings = self.run_settings(task)[0]
+            if task == "video-depth":
+                return {"depth": run_depth(self.pipe, seq.rgb(), settings)}
+            c2w, reports = run_poses(self.pipe, seq.rgb(), settings)
+            self.window_reports[seq.name] = reports
+            return {"c2w": c2w}
         kwargs, ignored = _accepted_kwargs(self.pipe.reconstruct, WINDOWS[task])
         self.ignored_windowing = ignored
         world = self.pipe.reconstruct(
-            seq.rgb(), seed=self.seed, ensemble_size=self.ensemble, **self.steps, **kwargs
-        )
+            seq.rgb(), seed=0 if self.seed is None else self.seed, ensemble_size=self.ensemble,
+            **self.steps, **kwargs,
+        )  # fmt: skip
         return {"depth": _numpy(world.depth), "c2w": _numpy(world.c2w)}
 
     def _trajectory(self, seq: EvalSequence) -> Any:
@@ -196,7 +249,7 @@ class PipelineSource:
     def predict(self, seq: EvalSequence) -> np.ndarray:
         rgb = seq.rgb()
         world = self.pipe.predict(
-            rgb[0], trajectory=self._trajectory(seq), num_frames=len(rgb), seed=self.seed, **self.steps
+            rgb[0], trajectory=self._trajectory(seq), num_frames=len(rgb), seed=self.seed or 0, **self.steps
         )
         return to_uint8_video(world.rgb)
 
@@ -209,7 +262,7 @@ class PipelineSource:
             rgb[-1],
             trajectory=traj,
             num_frames=len(rgb),
-            seed=self.seed,
+            seed=self.seed or 0,
             guidance_scale=1.0,
             **self.steps,
         )
@@ -291,7 +344,12 @@ def _numpy(x: Any) -> np.ndarray:
 
 # --------------------------------------------------------------------------- runners
 def _result(
-    benchmark: str, dataset: EvalDataset, per_seq: dict[str, Any], mean: dict[str, Any], **settings: Any
+    benchmark: str,
+    dataset: EvalDataset,
+    per_seq: dict[str, Any],
+    mean: dict[str, Any],
+    variant: str | None = None,
+    **settings: Any,
 ) -> dict[str, Any]:
     order = sorted(per_seq)
     return {
@@ -300,8 +358,25 @@ def _result(
         "settings": settings,
         "per_sequence": {k: per_seq[k] for k in order},
         "mean": mean,
-        "paper": PAPER_NUMBERS.get((benchmark, dataset.name), {}),
+        "paper": paper_rows(benchmark, dataset.name, variant),
     }
+
+
+def _protocol_settings(source: Any, task: str, dataset: EvalDataset, **metric: Any) -> dict[str, Any]:
+    """The protocol record of a result: the model run, the metric settings, the departures."""
+    run, departures = source.run_settings(task) if hasattr(source, "run_settings") else ({}, {})
+    departures = dict(departures)
+    for key, value in metric.items():
+        if (
+            key in PAPER_METRICS
+            and value != PAPER_METRICS[key]
+            and not (key == "align" and value in ("scale", "scale&shift", "scale&shiftl2", "metric"))
+        ):
+            departures[key] = value
+    if getattr(dataset, "only", None):
+        departures["sequences"] = list(dataset.only)
+    protocol = "library" if "protocol" in departures else "paper"
+    return {"protocol": protocol, "model_run": run, **metric, "departures": departures}
 
 
 def _sequences(dataset: EvalDataset, task: str) -> list[EvalSequence]:
@@ -314,10 +389,19 @@ def _sequences(dataset: EvalDataset, task: str) -> list[EvalSequence]:
 
 
 def run_video_depth(
-    dataset: EvalDataset, source: Any, align: str = "scale", progress: bool = True
+    dataset: EvalDataset,
+    source: Any,
+    align: str = "scale",
+    progress: bool = True,
+    mask_edge: bool = False,
+    picture_dir: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Abs Rel and δ<1.25 per sequence and valid-pixel-weighted means over the dataset."""
-    metric = VideoDepthMetric(align, dataset.max_depth, dataset.post_clip_max)
+    """The seven depth metrics per sequence and their valid-pixel-weighted dataset means, with the
+    dataset's max_depth / post-clip; depth pictures per sequence when ``picture_dir`` is given; on
+    synthetic data also the frame-mean-depth baseline."""
+    check_alignment(align)
+    metric = VideoDepthMetric(align, dataset.max_depth, dataset.post_clip_max, mask_edge)
+    baseline = VideoDepthMetric(align, dataset.max_depth, dataset.post_clip_max, mask_edge)
     per_seq = {}
     for seq in tqdm(
         split_for_rank(_sequences(dataset, "video-depth")), desc="video depth", disable=not progress
@@ -325,14 +409,31 @@ def run_video_depth(
         gt = seq.depth()
         if gt is None:
             raise ValueError(f"{dataset.name}/{seq.name}: expected ground-truth depth, found none")
-        metric.update(source.reconstruct(seq, "video-depth")["depth"], gt)
+        pred = source.reconstruct(seq, "video-depth")["depth"]
+        metric.update(pred, gt, name=f"{dataset.name}/{seq.name}")
         per_seq[seq.name] = metric.sequence_stats[-1]
+        if dataset.name == "synthetic":
+            g = torch.as_tensor(gt)
+            baseline.update(frame_mean_depth(g, (g > 0) & torch.isfinite(g)), gt, name=seq.name)
+        if picture_dir is not None:
+            from aether.evaluation.pictures import depth_pictures
+
+            depth_pictures(
+                Path(picture_dir) / f"depth_{dataset.name}_{seq.name}.png", seq.rgb(), gt, pred,
+                metric.sequence_stats[-1], dataset.max_depth, dataset.post_clip_max,
+            )  # fmt: skip
     per_seq = gather_dicts(per_seq)
-    return _result(
-        "video-depth", dataset, per_seq, metric.compute(), align=align,
-        max_depth=dataset.max_depth, post_clip_max=dataset.post_clip_max, windows=WINDOWS["video-depth"],
+    result = _result(
+        "video-depth", dataset, per_seq, metric.compute(), align,
+        **_protocol_settings(source, "video-depth", dataset, align=align, mask_edge=mask_edge),
+        max_depth=dataset.max_depth, post_clip_max=dataset.post_clip_max,
         windows_not_applied=getattr(source, "ignored_windowing", []),
     )  # fmt: skip
+    if dataset.name == "synthetic":
+        result["baselines"] = {
+            "frame-mean depth": {k: v for k, v in baseline.compute().items() if k in METRICS}
+        }
+    return result
 
 
 def run_camera_pose(
@@ -341,7 +442,7 @@ def run_camera_pose(
     """ATE, RPE translation and rotation per sequence and their means; trajectory plots when
     ``plot_dir`` is given. Frames whose ground-truth pose is not finite are left out."""
     metric = CameraPoseMetric()
-    per_seq = {}
+    per_seq, static = {}, {}
     for seq in tqdm(
         split_for_rank(_sequences(dataset, "camera-pose")), desc="camera pose", disable=not progress
     ):
@@ -356,6 +457,10 @@ def run_camera_pose(
         gt, pred = seq.c2w[keep], pred[keep]
         metric.update(pred, gt)
         per_seq[seq.name] = {**metric.sequence_stats[-1], "frames": int(keep.sum())}
+        if seq.name in getattr(source, "window_reports", {}):
+            per_seq[seq.name]["window_smoothing"] = source.window_reports[seq.name]
+        if dataset.name == "synthetic":
+            static[seq.name] = static_camera_metrics(torch.as_tensor(gt))
         if plot_dir is not None:
             Path(plot_dir).mkdir(parents=True, exist_ok=True)
             aligned = sim3_align_trajectory(
@@ -367,10 +472,19 @@ def run_camera_pose(
                 title=seq.name,
             )
     per_seq = gather_dicts(per_seq)
-    return _result(
-        "camera-pose", dataset, per_seq, metric.compute(), windows=WINDOWS["camera-pose"],
+    result = _result(
+        "camera-pose", dataset, per_seq, metric.compute(),
+        **_protocol_settings(source, "camera-pose", dataset),
         windows_not_applied=getattr(source, "ignored_windowing", []),
     )  # fmt: skip
+    static = gather_dicts(static)
+    if static:
+        result["baselines"] = {
+            "static camera": {
+                k: float(np.mean([v[k] for v in static.values()])) for k in ("ate", "rpe_trans", "rpe_rot")
+            }
+        }
+    return result
 
 
 def run_prediction(
@@ -386,7 +500,9 @@ def run_prediction(
     scores = vbench_scores(videos, models)
     per_seq = gather_dicts(scores["per_video"])
     dims = _vbench_means(per_seq, videos, scores)
-    return _result("prediction", dataset, per_seq, dims, missing=scores["missing"])
+    variant = "action" if getattr(source, "action", False) else "no action"
+    run = source.run_settings("prediction")[0] if hasattr(source, "run_settings") else {}
+    return _result("prediction", dataset, per_seq, dims, variant, missing=scores["missing"], model_run=run)
 
 
 def _vbench_means(per_seq: dict[str, Any], videos: dict[str, Any], local: dict[str, Any]) -> dict[str, Any]:
@@ -434,7 +550,9 @@ def run_planning(
         if vbench_models is not None:
             videos[seq.name] = (planned, seq.fps)
     mean: dict[str, Any] = metric.compute()
-    settings: dict[str, Any] = {}
+    settings: dict[str, Any] = {
+        "model_run": source.run_settings("planning")[0] if hasattr(source, "run_settings") else {}
+    }
     if vbench_models is not None:
         scores = vbench_scores(videos, vbench_models)
         for name, row in scores["per_video"].items():

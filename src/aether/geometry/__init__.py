@@ -12,8 +12,10 @@ from aether.geometry.cameras import (
     pixel_grid,
     pixel_rays,
     relative_poses,
+    resize_intrinsics,
     world_rays,
 )
+from aether.geometry.depth import MIN_DISPARITY, depth_to_disparity, disparity_to_depth, disparity_validity
 from aether.geometry.folding import FOLD_LAYOUTS, fold_raymap, latent_frame_count, unfold_raymap
 from aether.geometry.pointmaps import depth_edge_mask, depth_to_points
 from aether.geometry.raymap import (
@@ -33,6 +35,11 @@ from aether.geometry.smoothing import (
 )
 
 __all__ = [
+    "MIN_DISPARITY",
+    "depth_to_disparity",
+    "disparity_to_depth",
+    "disparity_validity",
+    "resize_intrinsics",
     "DEPTH_ALIGN_MODES",
     "align_depth_lstsq",
     "align_poses_sim3",

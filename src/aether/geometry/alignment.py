@@ -85,8 +85,14 @@ def align_depth_lstsq(
     mask: Tensor | None = None,
     mode: str = "scale",
     dims: int | Sequence[int] = (-2, -1),
+    *,
+    check: bool = True,
 ) -> tuple[Tensor, Tensor]:
     """Masked closed-form least squares of ``scale * pred + shift ~ target`` over ``dims``.
+
+    The one masked scale / scale-and-shift solver of the library (window merging, the training
+    SSI loss). Differentiable; the scale-and-shift fit uses centred sums (cov / var) for float32
+    stability.
 
     Args:
         pred, target: equal shapes, e.g. (..., H, W) with the default ``dims=(-2, -1)``, or (..., N)
@@ -94,6 +100,8 @@ def align_depth_lstsq(
         mask: optional bool of the same shape, True where the pair is used.
         mode: "scale" (shift = 0) or "scale_shift".
         dims: the dimensions reduced into one fit.
+        check: raise when a fit has fewer valid pixels than unknowns (a host sync); with False,
+            such fits (and degenerate ones) give scale 0 and the masked target mean as shift.
 
     Returns:
         scale, shift with the shape of ``pred`` without ``dims``.
@@ -108,22 +116,24 @@ def align_depth_lstsq(
             raise ValueError(f"mask: expected shape {tuple(pred.shape)}, got {tuple(mask.shape)}")
         valid = valid & mask.bool()
     dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    tiny = torch.finfo(pred.dtype).tiny
     m = valid.to(pred.dtype)
     p = torch.where(valid, pred, torch.zeros_like(pred))
     q = torch.where(valid, target.to(pred.dtype), torch.zeros_like(pred))
-    n = m.sum(dims)
+    n = m.sum(dims, keepdim=True)
     need = 1 if mode == "scale" else 2
-    if bool((n < need).any()):
+    if check and bool((n < need).any()):
         raise ValueError(f"mask: expected at least {need} valid finite pixel(s) per fit, got {int(n.min())}")
-    spp = (p * p).sum(dims)
-    spq = (p * q).sum(dims)
+    spp = (p * p).sum(dims, keepdim=True)
     if mode == "scale":
-        return spq / spp.clamp_min(torch.finfo(pred.dtype).tiny), torch.zeros_like(spq)
-    sp = p.sum(dims)
-    sq = q.sum(dims)
-    det = n * spp - sp * sp
-    safe = det.abs() > torch.finfo(pred.dtype).eps * (n * spp).clamp_min(torch.finfo(pred.dtype).tiny)
-    det = torch.where(safe, det, torch.ones_like(det))
-    scale = torch.where(safe, (n * spq - sp * sq) / det, torch.zeros_like(det))
-    shift = torch.where(safe, (spp * sq - sp * spq) / det, sq / n)
-    return scale, shift
+        scale = (p * q).sum(dims, keepdim=True) / spp.clamp_min(tiny)
+        return scale.squeeze(dims), torch.zeros_like(scale).squeeze(dims)
+    count = n.clamp_min(1.0)
+    mean_p, mean_q = p.sum(dims, keepdim=True) / count, q.sum(dims, keepdim=True) / count
+    dp = (p - mean_p) * m
+    cov = (dp * (q - mean_q)).sum(dims, keepdim=True)
+    var = (dp * dp).sum(dims, keepdim=True)
+    safe = var > torch.finfo(pred.dtype).eps * spp.clamp_min(tiny)
+    scale = torch.where(safe, cov / torch.where(safe, var, torch.ones_like(var)), torch.zeros_like(var))
+    shift = mean_q - scale * mean_p
+    return scale.squeeze(dims), shift.squeeze(dims)

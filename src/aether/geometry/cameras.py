@@ -201,3 +201,34 @@ def world_rays(c2w: Tensor, K: Tensor, height: int, width: int, downsample: int 
     check_intrinsics(K)
     M = c2w[..., :3, :3] @ intrinsics_inverse(K)
     return c2w[..., :3, 3], _apply_to_grid(M, height, width, downsample).movedim(-3, -1)
+
+
+def resize_intrinsics(
+    K: Tensor,
+    src_size: tuple[int, int],
+    dst_size: tuple[int, int],
+    crop: tuple[int, int] | None = None,
+) -> Tensor:
+    """Intrinsics (..., 3, 3) of an image resized from ``src_size`` to ``dst_size`` (height, width),
+    then cropped at ``crop`` = (top, left) (None: no crop).
+
+    Pixel centres sit at integer coordinates (pixel i spans [i - 0.5, i + 0.5]), so a resize by s maps
+    u to (u + 0.5)·s − 0.5: focal lengths and skew scale by s, the principal point by that affine
+    map; a crop subtracts its offset.
+    """
+    _check_square(K, 3, "K")
+    (src_h, src_w), (dst_h, dst_w) = src_size, dst_size
+    if min(src_h, src_w, dst_h, dst_w) <= 0:
+        raise ValueError(f"sizes: expected positive (height, width), got {src_size} -> {dst_size}")
+    sx, sy = dst_w / src_w, dst_h / src_h
+    K = K.clone()
+    K[..., 0, 0] = K[..., 0, 0] * sx
+    K[..., 0, 1] = K[..., 0, 1] * sx
+    K[..., 1, 1] = K[..., 1, 1] * sy
+    K[..., 0, 2] = (K[..., 0, 2] + 0.5) * sx - 0.5
+    K[..., 1, 2] = (K[..., 1, 2] + 0.5) * sy - 0.5
+    if crop is not None:
+        top, left = crop
+        K[..., 0, 2] = K[..., 0, 2] - left
+        K[..., 1, 2] = K[..., 1, 2] - top
+    return K

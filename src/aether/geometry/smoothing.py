@@ -1,5 +1,11 @@
 """Pose interpolation (slerp + lerp) and trajectory smoothing, vectorised over frames.
 
+Two families. Ours: a Gaussian or a fixed-interval (Rauch-Tung-Striebel) constant-velocity Kalman
+smoother, each one linear filter. The reference's (``*_reference``, the smoother of the published
+camera pose evaluation, selected as ``"reference"`` in ``POSE_SMOOTHERS``): a Gaussian pre-smoothing,
+a forward-only Kalman filter of the centres and Gaussian-weighted quaternion means, plus the
+static-window rule that applies a wider Gaussian to nearly still windows.
+
 Both smoothers are linear filters along time applied at once to the camera centres and to the
 sign-continuous unit quaternions of the rotations (renormalised afterwards): a Gaussian kernel, or the
 fixed-interval (Rauch-Tung-Striebel) smoother of a constant-velocity Kalman filter. The Kalman gains do
@@ -18,7 +24,14 @@ from torch import Tensor
 from aether.geometry.cameras import check_poses
 
 __all__ = [
+    "POSE_SMOOTHERS",
+    "detect_static_poses",
     "interpolate_poses",
+    "matrix_to_quaternion",
+    "quaternion_xyzw_to_matrix",
+    "smooth_poses_gaussian_reference",
+    "smooth_trajectory_reference",
+    "smooth_window_reference",
     "kalman_smoother_matrix",
     "quaternion_slerp",
     "smooth_poses_gaussian",
@@ -167,3 +180,160 @@ def smooth_poses_kalman(c2w: Tensor, process_noise: float = 1e-3, measurement_no
     """
     num = _num_frames(c2w)
     return _filter_poses(c2w, _kalman_smoother_matrix(num, float(process_noise), float(measurement_noise)))
+
+
+# --------------------------------------------------------------------------- the reference smoother
+POSE_SMOOTHERS = ("reference", "none")
+
+
+def matrix_to_quaternion(R: Tensor) -> Tensor:
+    """Unit quaternions (..., 4) in (x, y, z, w) order of rotation matrices (..., 3, 3), by the
+    largest-component (Shepperd) branch; exact to rounding (no epsilon inside the square root)."""
+    m = R
+    trace = m[..., 0, 0] + m[..., 1, 1] + m[..., 2, 2]
+    diag = torch.stack([m[..., 0, 0], m[..., 1, 1], m[..., 2, 2], trace], dim=-1)
+    k = diag.argmax(-1)
+    cand = []
+    for i in range(3):
+        j, o = (i + 1) % 3, (i + 2) % 3
+        q = torch.empty(*m.shape[:-2], 4, dtype=m.dtype, device=m.device)
+        q[..., i] = 1 - trace + 2 * m[..., i, i]
+        q[..., j] = m[..., j, i] + m[..., i, j]
+        q[..., o] = m[..., o, i] + m[..., i, o]
+        q[..., 3] = m[..., o, j] - m[..., j, o]
+        cand.append(q)
+    q = torch.stack(
+        [m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0], m[..., 1, 0] - m[..., 0, 1], 1 + trace], -1
+    )
+    cand.append(q)
+    q = torch.stack(cand, -2).gather(-2, k[..., None, None].expand(*k.shape, 1, 4))[..., 0, :]
+    return q / torch.linalg.vector_norm(q, dim=-1, keepdim=True)
+
+
+def quaternion_xyzw_to_matrix(q: Tensor) -> Tensor:
+    """Rotation matrices (..., 3, 3) of quaternions (..., 4) in (x, y, z, w) order (normalised first)."""
+    return quaternion_to_rotation_matrix(torch.nn.functional.normalize(q, dim=-1)[..., [3, 0, 1, 2]])
+
+
+def _sign_continuous(q: Tensor) -> Tensor:
+    """Flip quaternions (T, 4) so each has a non-negative dot product with the previous (flipped) one."""
+    dots = (q[1:] * q[:-1]).sum(-1)
+    flips = torch.where(dots < 0, -1.0, 1.0).to(q.dtype)
+    signs = torch.cat([torch.ones_like(flips[:1]), torch.cumprod(flips, 0)])
+    return q * signs[:, None]
+
+
+def _gaussian_nearest_matrix(num: int, sigma: float, dtype: torch.dtype, truncate: float = 4.0) -> Tensor:
+    """(T, T) matrix of a 1-D Gaussian filter (σ = ``sigma``, kernel radius int(truncate·σ + 0.5),
+    weights normalised over the full kernel) with edges extended by their nearest value."""
+    radius = int(truncate * sigma + 0.5)
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    weights = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    weights = weights / weights.sum()
+    rows = torch.arange(num)[:, None].expand(num, 2 * radius + 1)
+    cols = (rows + torch.arange(-radius, radius + 1)[None]).clamp(0, num - 1)
+    M = torch.zeros(num, num, dtype=torch.float64)
+    M.index_put_((rows, cols), weights.expand(num, -1).clone(), accumulate=True)
+    return M.to(dtype)
+
+
+def _compose_xyzw(q: Tensor, t: Tensor) -> Tensor:
+    """Poses (..., 4, 4) from quaternions (..., 4) in (x, y, z, w) order (normalised) and centres."""
+    return _compose(torch.nn.functional.normalize(q, dim=-1)[..., [3, 0, 1, 2]], t)
+
+
+def _check_trajectory(c2w: Tensor) -> int:
+    if not isinstance(c2w, Tensor) or c2w.ndim != 3:
+        shape = tuple(c2w.shape) if isinstance(c2w, Tensor) else type(c2w).__name__
+        raise ValueError(f"c2w: expected shape (T, 4, 4), got {shape}")
+    check_poses(c2w)
+    return c2w.shape[0]
+
+
+def smooth_poses_gaussian_reference(c2w: Tensor, window: int = 5) -> Tensor:
+    """The reference's Gaussian pose smoothing of a trajectory (T, 4, 4): σ = window / 6 frames,
+    edges extended by the nearest pose, centres and sign-continuous quaternions filtered, the
+    quaternions renormalised. (The reference accepts odd windows only; any window works here.)"""
+    num = _check_trajectory(c2w)
+    M = _gaussian_nearest_matrix(num, window / 6.0, c2w.dtype).to(c2w.device)
+    q = _sign_continuous(matrix_to_quaternion(c2w[:, :3, :3]))
+    return _compose_xyzw(M @ q, M @ c2w[:, :3, 3])
+
+
+def _kalman_forward(z: Tensor, noise: float = 0.1) -> Tensor:
+    """Forward constant-velocity Kalman filter of positions z (T, 3): state (x, v) per axis,
+    F = [[1, 1], [0, 1]], R = Q = ``noise``·I, P₀ = I, x₀ = (z₀, 0); Joseph-form covariance update.
+    The covariance recursion is the same for every axis and independent of the data."""
+    num = z.shape[0]
+    out = torch.empty_like(z)
+    out[0] = z[0]
+    F = torch.tensor([[1.0, 1.0], [0.0, 1.0]], dtype=z.dtype, device=z.device)
+    Q = noise * torch.eye(2, dtype=z.dtype, device=z.device)
+    P = torch.eye(2, dtype=z.dtype, device=z.device)
+    x = torch.stack([z[0], torch.zeros_like(z[0])])  # (2, 3): position and velocity rows
+    for i in range(1, num):
+        x = F @ x
+        P = F @ P @ F.T + Q
+        gain = P[:, 0] / (P[0, 0] + noise)  # (2,)
+        x = x + gain[:, None] * (z[i] - x[0])[None]
+        A = torch.eye(2, dtype=z.dtype, device=z.device)
+        A[:, 0] -= gain
+        P = A @ P @ A.T + noise * gain[:, None] * gain[None, :]
+        out[i] = x[0]
+    return out
+
+
+def smooth_trajectory_reference(c2w: Tensor, window: int = 5) -> Tensor:
+    """The reference trajectory smoother (T, 4, 4) -> (T, 4, 4).
+
+    Centres: :func:`smooth_poses_gaussian_reference` with ``window``, then a forward-only
+    constant-velocity Kalman filter (R = Q = 0.1·I, P₀ = I, no backward pass). Rotations: for each
+    frame the Gaussian-weighted (σ = (window // 2) / 2) mean of the input quaternions within
+    ±window // 2 frames (weights renormalised at the ends, each quaternion sign-matched to the
+    frame's own), renormalised."""
+    num = _check_trajectory(c2w)
+    centres = _kalman_forward(smooth_poses_gaussian_reference(c2w, window)[:, :3, 3])
+    q = matrix_to_quaternion(c2w[:, :3, :3])
+    half = window // 2
+    offsets = torch.arange(-half, half + 1, device=c2w.device)
+    idx = torch.arange(num, device=c2w.device)[:, None] + offsets[None]
+    inside = (idx >= 0) & (idx < num)
+    weights = torch.exp(-0.5 * (offsets.to(c2w.dtype) / (half / 2)) ** 2)[None] * inside
+    weights = weights / weights.sum(-1, keepdim=True)
+    neighbours = q[idx.clamp(0, num - 1)]  # (T, 2·half+1, 4)
+    signs = torch.where((neighbours * q[:, None]).sum(-1) < 0, -1.0, 1.0).to(c2w.dtype)
+    mean = (weights[..., None] * signs[..., None] * neighbours).sum(1)
+    return _compose_xyzw(mean, centres)
+
+
+def detect_static_poses(c2w: Tensor, threshold: float = 0.01) -> tuple[bool, float, float]:
+    """(static, Δt, ΔR) of a trajectory (T, 4, 4): Δt the mean frame-to-frame centre distance, ΔR
+    the mean Frobenius norm of consecutive rotation differences; static when both < threshold."""
+    _check_trajectory(c2w)
+    dt = float(torch.linalg.vector_norm(c2w[1:, :3, 3] - c2w[:-1, :3, 3], dim=-1).mean())
+    dr = float(torch.linalg.matrix_norm(c2w[1:, :3, :3] - c2w[:-1, :3, :3]).mean())
+    return dt < threshold and dr < threshold, dt, dr
+
+
+def smooth_window_reference(c2w: Tensor, threshold: float = 0.01) -> tuple[Tensor, dict[str, float]]:
+    """The reference's per-window camera smoothing of a window's trajectory (T, 4, 4).
+
+    A static window (:func:`detect_static_poses`) gets :func:`smooth_poses_gaussian_reference` with
+    window min(41, max(5, int(5·0.1 / max(Δt + ΔR, 1e-6)))); any other gets
+    :func:`smooth_trajectory_reference` with window 5. The reference asserts an odd Gaussian window
+    and so stops on an even one; here an even window is used as computed (σ = window / 6) and
+    reported (``even_window``). Returns the smoothed poses and {static, trans_diff, rot_diff,
+    window, even_window}."""
+    static, dt, dr = detect_static_poses(c2w, threshold)
+    if not static:
+        info = {"static": False, "trans_diff": dt, "rot_diff": dr, "window": 5, "even_window": False}
+        return smooth_trajectory_reference(c2w, 5), info
+    window = min(41, max(5, int(5 * (0.1 / max(dt + dr, 1e-6)))))
+    info = {
+        "static": True,
+        "trans_diff": dt,
+        "rot_diff": dr,
+        "window": window,
+        "even_window": window % 2 == 0,
+    }
+    return smooth_poses_gaussian_reference(c2w, window), info

@@ -6,6 +6,7 @@ Registries: ``LATENT_BACKENDS`` ("cogvideox", "tiny") and ``MODALITIES`` ("color
 """
 
 from .base import LATENT_BACKENDS, MODALITIES, LatentBackend, ModalityCodec
+from .clip import ClipGeometry
 from .cogvideox import CogVideoXBackend, load_cogvideox_vae
 from .color import ColorCodec
 from .disparity import (
@@ -23,6 +24,7 @@ from .validation import check_num_frames, check_spatial_size
 __all__ = [
     "AETHERV1_CONDITION",
     "AETHERV1_TARGET",
+    "ClipGeometry",
     "LATENT_BACKENDS",
     "MODALITIES",
     "CogVideoXBackend",

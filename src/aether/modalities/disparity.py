@@ -7,6 +7,8 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
+from aether.geometry.depth import MIN_DISPARITY, disparity_to_depth
+
 from .base import MODALITIES, LatentBackend, ModalityCodec
 from .validation import check_clip_frames
 
@@ -129,14 +131,15 @@ class DisparityCodec(ModalityCodec):
 
     Args:
         backend: latent backend.
-        min_disparity: smallest normalised disparity decoded as valid depth.
+        min_disparity: smallest normalised disparity decoded as valid depth (the shared floor
+            :data:`aether.geometry.depth.MIN_DISPARITY` by default).
     """
 
     name = "disparity"
     inputs = ("depth",)
     optional_inputs = ("valid", "dmax")
 
-    def __init__(self, backend: LatentBackend, min_disparity: float = 1e-6) -> None:
+    def __init__(self, backend: LatentBackend, min_disparity: float = MIN_DISPARITY) -> None:
         super().__init__(backend)
         if not min_disparity > 0:
             raise ValueError(f"expected min_disparity > 0, got {min_disparity!r}")
@@ -152,10 +155,8 @@ class DisparityCodec(ModalityCodec):
         batch_size, _ = check_clip_frames(clip, keys)
         depth: Tensor = clip["depth"]  # type: ignore[assignment]
         mask = valid_depth_mask(depth, clip.get("valid"))  # type: ignore[arg-type]
-        masked = _masked_depth(depth, mask)
-        given = clip.get("dmax")
-        dmax = _dmax_of(masked) if given is None else check_dmax(given, batch_size, depth)
-        return _normalized(masked, dmax), mask, dmax
+        dmax = resolve_dmax(clip, batch_size, depth)
+        return _normalized(_masked_depth(depth, mask), dmax), mask, dmax
 
     def encode_with_dmax(
         self,
@@ -200,6 +201,6 @@ class DisparityCodec(ModalityCodec):
         if clip.get("dmax") is not None:
             dmax = check_dmax(clip["dmax"], x.shape[0], x)
             disparity = disparity * dmax[:, None, None, None]
-            out["depth"] = torch.where(valid, 1.0 / torch.where(valid, disparity, 1.0), 0.0)
+            out["depth"] = torch.where(valid, disparity_to_depth(disparity, floor=0.0)[0], 0.0)
         out["disparity"] = disparity
         return out

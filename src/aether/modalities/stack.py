@@ -8,7 +8,6 @@ import torch
 from torch import Tensor, nn
 
 from .base import LATENT_BACKENDS, MODALITIES, LatentBackend, ModalityCodec
-from .disparity import resolve_dmax
 from .validation import FRAME_KEYS, check_clip_frames, check_latents
 
 AETHERV1_TARGET = ("color", "disparity", "raymap")
@@ -65,12 +64,17 @@ class ModalityStack(nn.Module):
         return tuple(dict.fromkeys(k for codec in self.codecs.values() for k in codec.inputs))
 
     def prepare(self, clip: Mapping[str, object]) -> dict[str, object]:
-        """A shallow copy of ``clip`` with "dmax" filled in from "depth"/"valid" when missing, so that
-        every codec normalises with the same value."""
+        """A shallow copy of ``clip`` with its :class:`ClipGeometry` resolved once (clip["geometry"])
+        and "dmax" filled in from it, so that every codec normalises with the same value."""
+        from .clip import ClipGeometry
+
         clip = dict(clip)
-        depth = clip.get("depth")
-        if clip.get("dmax") is None and isinstance(depth, Tensor):
-            clip["dmax"] = resolve_dmax(clip, depth.shape[0], depth)
+        if not any(isinstance(clip.get(k), Tensor) for k in FRAME_KEYS):
+            return clip
+        geometry = ClipGeometry.of(clip)
+        clip["geometry"] = geometry
+        if clip.get("dmax") is None and geometry.dmax is not None:
+            clip["dmax"] = geometry.dmax
         return clip
 
     def encode(

@@ -131,3 +131,27 @@ def save_tiny_aether(path: str | os.PathLike, *, height: int = 32, width: int = 
     root = Path(path)
     tiny_aether_transformer(height=height, width=width, seed=seed).save_pretrained(root / "transformer")
     return root
+
+
+def tiny_module_kwargs(*, height: int = 48, width: int = 64, frames: int = 17) -> dict[str, Any]:
+    """Keyword arguments of a tiny ``AetherModule`` on the weight-free ``tiny`` codec (one
+    transformer layer, width 32) for clips of ``frames`` × ``height`` × ``width``."""
+    return {
+        "transformer": {
+            "tiny": {
+                "num_layers": 1,
+                "num_attention_heads": 2,
+                "attention_head_dim": 16,
+                "text_embed_dim": 8,
+                "max_text_seq_length": 2,
+                "sample_height": height // 8,
+                "sample_width": width // 8,
+                "sample_frames": frames,
+            }
+        },
+        "latent_backend": "tiny",
+        "backend_kwargs": {"spatial_factor": 8, "latent_channels": 16},
+        "optimizer": {"lr": 3e-3},
+        "lr_scheduler": {"total_steps": 1000, "pct_start": 0.01},
+        "seed": 0,
+    }

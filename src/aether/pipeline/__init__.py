@@ -1,4 +1,5 @@
-"""Inference: ``AetherPipeline`` (reconstruct / predict / plan), ``Trajectory`` and the ``World4D`` result.
+"""Inference: ``AetherPipeline`` (reconstruct / predict / plan) around ``AetherSampler`` (the denoising
+loop and its ``SamplingPolicy``), ``Trajectory`` and the ``World4D`` result.
 
 Names load on first use, so ``aether reconstruct --help`` parses its options without importing torch.
 """
@@ -8,7 +9,12 @@ from __future__ import annotations
 from aether.lazy import lazy_attributes
 
 _LAZY: dict[str, str] = {
+    "DEFAULT": "aether.pipeline.sampler",
+    "UPSTREAM": "aether.pipeline.sampler",
     "AetherPipeline": "aether.pipeline.pipeline",
+    "AetherSampler": "aether.pipeline.sampler",
+    "SampleOutput": "aether.pipeline.sampler",
+    "SamplingPolicy": "aether.pipeline.sampler",
     "Trajectory": "aether.pipeline.trajectory",
     "World4D": "aether.pipeline.world",
 }

@@ -47,9 +47,17 @@ def _parser(command: str, prog: str) -> argparse.ArgumentParser:
         parser.add_argument(
             "--post-reconstruct", action="store_true", help="re-run reconstruction on the generated video"
         )
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="Aether model folder or hub id (transformer/)")
     parser.add_argument(
-        "--base", default=None, help="CogVideoX-5b-I2V folder or hub id (vae/, scheduler/, ...)"
+        "--model",
+        default=DEFAULT_MODEL,
+        help="Aether model folder (e.g. written by `aether export`; its aether_config.json says how to "
+        "build it) or hub id",
+    )
+    parser.add_argument(
+        "--base",
+        default=None,
+        help="CogVideoX-5b-I2V folder or hub id (vae/, scheduler/, ...) for models on the CogVideoX "
+        "backend (default: the one the model's spec names); refused for other backends",
     )
     parser.add_argument("--steps", type=int, default=None, help="denoising steps (task default if omitted)")
     parser.add_argument(
@@ -124,7 +132,7 @@ def main(argv: list[str], prog: str = "aether") -> int:
     pipe = AetherPipeline.from_pretrained(args.model, base=args.base, torch_dtype=dtype, mode=args.mode)
     pipe.to(device)
     pipe.progress = not args.quiet
-    if str(device).startswith("cuda"):
+    if str(device).startswith("cuda") and hasattr(pipe.backend, "enable_tiling"):
         pipe.enable_vae_tiling()
     common = {
         "num_inference_steps": args.steps,

@@ -50,12 +50,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from aether.geometry import fold_raymap, latent_frame_count
-from aether.models import AetherTransformer, empty_prompt_embedding
-from aether.models.text import EMPTY_PROMPT_FILE
+from aether.models.spec import AETHERV1_FPS, AetherModelSpec
+from aether.pipeline.sampler import POLICIES, AetherSampler, SampleOutput, SamplingPolicy, resolve_policy
 from aether.pipeline.trajectory import Trajectory
 from aether.pipeline.windows import (
-    AETHERV1_FRAMES,
     WindowResult,
     merge_spatial,
     merge_temporal,
@@ -67,10 +65,8 @@ from aether.pipeline.world import World4D
 
 logger = logging.getLogger(__name__)
 
-MODES = ("default", "upstream")
-AETHERV1_FPS = (8, 10, 12, 15, 24)
-DEFAULT_BASE = "THUDM/CogVideoX-5b-I2V"
-MIN_DISPARITY = 1e-3
+MODES = tuple(POLICIES)
+__all__ = ["AETHERV1_FPS", "AetherPipeline", "cover_size", "load_trajectory", "to_frames", "to_image"]
 
 
 def _as_generator(
@@ -136,44 +132,79 @@ def cover_size(height: int, width: int, target_h: int, target_w: int) -> tuple[i
 
 
 class AetherPipeline:
-    """Reconstruction, prediction and planning with an Aether transformer.
+    """Reconstruction, prediction and planning with an Aether model: loading, windows and the three
+    task front-ends around an :class:`~aether.pipeline.sampler.AetherSampler`.
 
     Args:
         transformer: the Aether transformer (in 96 / out 56 for AetherV1).
         backend: latent backend (``aether.modalities.CogVideoXBackend`` for AetherV1).
         scheduler: ``CogVideoXDPMScheduler`` (the base model's config).
         prompt_embeds: (1, L, D) empty-prompt embedding.
-        mode: "default" or "upstream" (see the module docstring).
+        spec: the model definition (default: AetherV1's); it decides the target and condition stacks.
+        mode: "default" or "upstream" (see the module docstring), or a ``SamplingPolicy``.
         window, stride: temporal sliding windows for long videos.
     """
 
     def __init__(
         self,
-        transformer: AetherTransformer,
+        transformer: Any,
         backend: Any,
         scheduler: Any,
         prompt_embeds: Tensor,
         *,
-        mode: str = "default",
+        spec: AetherModelSpec | None = None,
+        mode: str | SamplingPolicy = "default",
         window: int = 41,
         stride: int = 24,
     ) -> None:
-        from aether.modalities import ModalityStack
-
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        self.transformer = transformer.eval().requires_grad_(False)
-        self.backend = backend.eval().requires_grad_(False)
-        self.scheduler = scheduler
-        self.prompt_embeds = prompt_embeds
-        self.mode = mode
-        self.window, self.stride = window, stride
-        self.targets = ModalityStack(
-            ["color", "disparity", "raymap"], backend, options={"disparity": {"min_disparity": MIN_DISPARITY}}
+        self.policy = resolve_policy(mode)
+        self.sampler = AetherSampler(
+            transformer.eval().requires_grad_(False),
+            backend.eval().requires_grad_(False),
+            scheduler,
+            prompt_embeds,
+            spec=spec,
         )
-        self.progress = True
-        self._execution_device: torch.device | None = None
+        self.window, self.stride = window, stride
         self._hooks: list[Any] = []
+
+    # ------------------------------------------------------------------ components
+    @property
+    def mode(self) -> str:
+        return self.policy.name
+
+    @property
+    def spec(self) -> AetherModelSpec:
+        return self.sampler.spec
+
+    @property
+    def transformer(self) -> Any:
+        return self.sampler.transformer
+
+    @property
+    def backend(self) -> Any:
+        return self.sampler.backend
+
+    @property
+    def scheduler(self) -> Any:
+        return self.sampler.scheduler
+
+    @property
+    def prompt_embeds(self) -> Tensor:
+        return self.sampler.prompt_embeds
+
+    @property
+    def targets(self) -> Any:
+        """The target ``ModalityStack`` (what the model decodes)."""
+        return self.sampler.targets
+
+    @property
+    def progress(self) -> bool:
+        return self.sampler.progress
+
+    @progress.setter
+    def progress(self, value: bool) -> None:
+        self.sampler.progress = bool(value)
 
     # ------------------------------------------------------------------ loading and placement
     @classmethod
@@ -187,51 +218,54 @@ class AetherPipeline:
         embedding_cache: str | os.PathLike | None = None,
         **kwargs: Any,
     ) -> AetherPipeline:
-        """Load an Aether model (``transformer/``) and the base model's VAE, scheduler and empty-prompt
-        embedding (``vae/``, ``scheduler/``, and ``tokenizer/`` + ``text_encoder/`` only to fill the cache).
+        """Load a model folder or hub id as its spec (``aether_config.json``) says.
+
+        The folder's ``transformer/`` is always loaded; the latent backend, target and condition stacks
+        and scheduler follow the spec (a folder without one is the released AetherV1: the CogVideoX
+        VAE, scheduler and text encoder of ``base``). See :func:`aether.pipeline.loading.load_components`
+        for the checks made before any weight is read.
 
         Args:
-            aether: AetherV1-layout folder or hub id.
-            base: CogVideoX-5b-I2V-layout folder or hub id (default: ``aether`` when it has ``vae/``,
-                else THUDM/CogVideoX-5b-I2V).
-            torch_dtype: dtype of the transformer and VAE (default float32; bfloat16 in upstream mode).
+            aether: model folder (written by ``aether export``, or AetherV1's layout) or hub id.
+            base: CogVideoX-5b-I2V-layout folder or hub id for models on the CogVideoX backend
+                (default: ``aether`` when it has ``vae/``, else the spec's base); refused for models
+                whose spec uses no base model.
+            torch_dtype: dtype of the transformer and backend (default float32; bfloat16 in upstream mode).
+            mode: "default" or "upstream"; upstream computes a missing empty-prompt embedding the
+                reference's way (see :func:`aether.models.empty_prompt_embedding`).
             embedding_cache: where the empty-prompt embedding is cached (default: next to the model
                 when it is a local folder, else ``~/.cache/aether/<id>``).
         """
-        from diffusers import CogVideoXDPMScheduler
+        from aether.pipeline.loading import load_components
 
-        from aether.modalities import CogVideoXBackend
-
-        if base is None:
-            base = aether if Path(aether, "vae").is_dir() else DEFAULT_BASE
+        policy = resolve_policy(mode)
         if torch_dtype is None:
-            torch_dtype = torch.bfloat16 if mode == "upstream" else torch.float32
-        transformer = AetherTransformer.from_pretrained(
-            aether, subfolder="transformer", torch_dtype=torch_dtype
+            torch_dtype = torch.bfloat16 if policy.latents_in_model_dtype else torch.float32
+        parts = load_components(
+            aether,
+            base,
+            torch_dtype=torch_dtype,
+            embedding_method="reference" if policy.reference_embedding else "float32",
+            embedding_cache=embedding_cache,
         )
-        backend = CogVideoXBackend.from_pretrained(base, subfolder="vae", torch_dtype=torch_dtype)
-        scheduler = CogVideoXDPMScheduler.from_pretrained(base, subfolder="scheduler")
-        if embedding_cache is None:
-            if Path(aether).is_dir():
-                embedding_cache = Path(aether) / EMPTY_PROMPT_FILE
-            else:
-                safe = str(aether).replace("/", "--")
-                embedding_cache = Path.home() / ".cache" / "aether" / safe / EMPTY_PROMPT_FILE
-        prompt = empty_prompt_embedding(
-            base, cache=embedding_cache, max_length=int(transformer.config.max_text_seq_length)
+        return cls(
+            parts.transformer,
+            parts.backend,
+            parts.scheduler,
+            parts.prompt_embeds,
+            spec=parts.spec,
+            mode=policy,
+            **kwargs,
         )
-        return cls(transformer, backend, scheduler, prompt, mode=mode, **kwargs)
 
     @property
     def device(self) -> torch.device:
         """Where the denoising runs (the offload device when offloading)."""
-        if self._execution_device is not None:
-            return self._execution_device
-        return next(self.transformer.parameters()).device
+        return self.sampler.device
 
     @property
     def dtype(self) -> torch.dtype:
-        return next(self.transformer.parameters()).dtype
+        return self.sampler.dtype
 
     def to(
         self, device: torch.device | str | None = None, dtype: torch.dtype | None = None
@@ -246,12 +280,12 @@ class AetherPipeline:
         """Keep the models on the CPU and move each to ``device`` only while it runs."""
         from accelerate import cpu_offload_with_hook
 
-        self._execution_device = torch.device(device)
+        self.sampler.execution_device = torch.device(device)
         hook = None
         # the diffusers VAE triggers offload hooks from encode/decode, not only forward
         for module in (getattr(self.backend, "vae", self.backend), self.transformer):
             module.to("cpu")
-            _, hook = cpu_offload_with_hook(module, self._execution_device, prev_module_hook=hook)
+            _, hook = cpu_offload_with_hook(module, self.sampler.execution_device, prev_module_hook=hook)
             self._hooks.append(hook)
 
     def enable_vae_slicing(self) -> None:
@@ -266,199 +300,17 @@ class AetherPipeline:
     @property
     def height(self) -> int:
         """Model resolution (pixels)."""
-        return int(self.transformer.config.sample_height) * int(self.backend.spatial_factor)
+        return self.sampler.height
 
     @property
     def width(self) -> int:
-        return int(self.transformer.config.sample_width) * int(self.backend.spatial_factor)
-
-    def _check_fps(self, fps: float | None, mode: str) -> float:
-        fps = 12.0 if fps is None else float(fps)
-        if fps not in AETHERV1_FPS:
-            if mode == "upstream":
-                raise ValueError(f"fps must be one of {AETHERV1_FPS}, got {fps}")
-            logger.warning("fps %s is outside the trained set %s; RoPE is interpolated", fps, AETHERV1_FPS)
-        return fps
+        return self.sampler.width
 
     # ------------------------------------------------------------------ core sampler
-    @torch.no_grad()
-    def generate(
-        self,
-        task: str,
-        *,
-        video: Tensor | None = None,
-        observation: Tensor | None = None,
-        goal: Tensor | None = None,
-        raymap: Tensor | None = None,
-        num_frames: int = 41,
-        fps: float = 12.0,
-        num_inference_steps: int | None = None,
-        guidance_scale: float | None = None,
-        dynamic_cfg: bool | None = None,
-        generator: torch.Generator | None = None,
-        mode: str | None = None,
-        hook: Any = None,
-        decode_color: bool = True,
-        num_samples: int = 1,
-    ) -> dict[str, Tensor]:
-        """Denoise one clip at the model's resolution and decode it.
-
-        Args:
-            task: "reconstruction", "prediction" or "planning" (any registered task).
-            video: (T, 3, H, W) in [-1, 1] for reconstruction.
-            observation, goal: (3, H, W) in [-1, 1].
-            raymap: (T, 6, H/8, W/8) action raymap, or None.
-            decode_color: decode the color latents (rgb is None otherwise).
-            num_samples: test-time ensemble size: this many samples are denoised in one batch
-                from independent initial noise and their clean latents averaged before decoding
-                (a Monte-Carlo estimate of the posterior mean E[z₀ | conditions], which lowers
-                the error of depth and cameras; it blurs generated video).
-            hook: optional callable ``hook(name, tensor)`` called with the "condition" and
-                "unconditional" latents fed to the transformer, the "initial_latents" and the
-                "final_latents" (num_samples, F, 56, h, w) before averaging (for inspection).
-
-        Returns:
-            rgb (T, H, W, 3) float32 in [0, 1] (None without ``decode_color``); disparity (T, H, W)
-            float32; valid (T, H, W) bool; raymap (T, 6, h, w) float32; c2w (T, 4, 4); K (T, 3, 3);
-            latents (1, F, 56, h, w).
-        """
-        from diffusers.utils.torch_utils import randn_tensor
-
-        from aether.tasks import TASKS
-
-        mode = mode or self.mode
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-            raise ValueError(f"num_samples: expected an integer >= 1, got {num_samples!r}")
-        if mode == "upstream":  # upstream: `guidance_scale or default`, `use_dynamic_cfg or default`
-            guidance_scale = guidance_scale or None
-            dynamic_cfg = dynamic_cfg or None
-        task_obj = TASKS.build(
-            task,
-            num_inference_steps=num_inference_steps,
-            guidance_scale=guidance_scale,
-            dynamic_cfg=dynamic_cfg,
-        )
-        if num_frames not in AETHERV1_FRAMES and mode == "upstream":
-            raise ValueError(f"num_frames must be one of {AETHERV1_FRAMES}, got {num_frames}")
-        device = self.device
-        tdtype = self.dtype
-        ldtype = tdtype if mode == "upstream" else torch.float32
-        height, width = self.height, self.width
-        sf = int(self.backend.spatial_factor)
-        h, w = height // sf, width // sf
-        num_latent = latent_frame_count(num_frames)
-
-        # conditions: one posterior sample per encode call in upstream mode (image, goal, video)
-        sample = mode == "upstream"
-        color: dict[str, Tensor] = {}
-        for name, x in (("observation", observation), ("goal", goal), ("video", video)):
-            if x is None:
-                continue
-            # contiguous (1, T, 3, H, W) as upstream: other layouts give other bf16 convolution results
-            x = (x[None, None] if x.ndim == 3 else x[None]).contiguous()
-            if tuple(x.shape[-2:]) != (height, width):
-                raise ValueError(f"{name}: expected {height}x{width} frames, got {tuple(x.shape[-2:])}")
-            color[name] = self.backend.encode(
-                x.to(device), sample=sample, generator=generator if sample else None
-            ).to(ldtype)
-        if "video" in color and color["video"].shape[1] != num_latent:
-            raise ValueError(f"video: expected {num_frames} frames, got {video.shape[0]}")
-        action = None
-        if raymap is not None:
-            if tuple(raymap.shape) != (num_frames, 6, h, w):
-                raise ValueError(f"raymap: expected {(num_frames, 6, h, w)}, got {tuple(raymap.shape)}")
-            action = fold_raymap(raymap[None].to(device=device, dtype=ldtype))
-        condition = task_obj.build_condition(color, action, num_latent).to(ldtype)
-        condition = condition.expand(num_samples, *condition.shape[1:])
-
-        self.scheduler.set_timesteps(task_obj.num_inference_steps, device=device)
-        timesteps = self.scheduler.timesteps
-        steps = timesteps.tolist()  # host values for the scheduler: no syncs inside the loop
-        shape = (num_samples, num_latent, self.transformer.target_channels, h, w)
-        latents = randn_tensor(shape, generator=generator, device=device, dtype=ldtype)
-        latents = latents * self.scheduler.init_noise_sigma
-
-        cfg = task_obj.do_classifier_free_guidance
-        if cfg:
-            unconditional = task_obj.build_unconditional(condition)
-            model_condition = torch.cat([unconditional, condition])
-            weights = [task_obj.guidance_at(t, task_obj.num_inference_steps) for t in steps]
-        else:
-            unconditional, model_condition, weights = None, condition, []
-        if hook is not None:
-            hook("condition", condition)
-            if unconditional is not None:
-                hook("unconditional", unconditional)
-            hook("initial_latents", latents)
-        # a contiguous copy per batch row, as upstream: an expanded view takes other bf16 matmul paths
-        prompt = self.prompt_embeds.to(device=device, dtype=tdtype).repeat(model_condition.shape[0], 1, 1)
-        rope = self.transformer.rotary_embedding(num_latent, h, w, fps, device)
-        model_condition = model_condition.to(tdtype)
-
-        old_pred = None
-        from tqdm.auto import tqdm
-
-        for i, t in enumerate(tqdm(steps, desc=task, disable=not self.progress, leave=False)):
-            x = torch.cat([latents, latents]) if cfg else latents
-            v = self.transformer(
-                x.to(tdtype), model_condition, timesteps[i], prompt, image_rotary_emb=rope
-            ).float()
-            if cfg:
-                v_uncond, v_cond = v.chunk(2)
-                v = v_uncond + weights[i] * (v_cond - v_uncond)
-            latents, old_pred = self.scheduler.step(
-                v, old_pred, t, steps[i - 1] if i > 0 else None, latents,
-                eta=0.0, generator=generator, return_dict=False,
-            )  # fmt: skip
-            latents = latents.to(ldtype)
-        if hook is not None:
-            hook("final_latents", latents)
-        if num_samples > 1:
-            latents = latents.float().mean(0, keepdim=True).to(ldtype)
-        return self._decode(latents, num_frames, height, width, mode, decode_color)
-
-    def _upstream_decode(self, latents: Tensor) -> Tensor:
-        """VAE decode as upstream writes it: ``vae.decode(1 / scaling_factor * z)`` in the VAE dtype."""
-        vae = getattr(self.backend, "vae", None)
-        if vae is None:
-            return self.backend.decode(latents)
-        frames = vae.decode(1 / self.backend.scaling_factor * latents.permute(0, 2, 1, 3, 4)).sample
-        return frames.permute(0, 2, 1, 3, 4)
-
-    def _decode(
-        self, latents: Tensor, num_frames: int, height: int, width: int, mode: str, decode_color: bool = True
-    ) -> dict[str, Tensor]:
-        from aether.geometry import raymap_to_cameras, unfold_raymap
-
-        parts = self.targets.split(latents)
-        rgb = None
-        if mode == "upstream":
-            if decode_color:
-                rgb = (self._upstream_decode(parts["color"]) / 2 + 0.5).clamp(0, 1).float()
-            d = self._upstream_decode(parts["disparity"]).mean(dim=2)
-            disparity = torch.square(d * 0.5 + 0.5).float()
-            raymap = unfold_raymap(parts["raymap"].float(), num_frames)
-            c2w, K = raymap_to_cameras(raymap, height, width, downsample=int(self.backend.spatial_factor))
-            valid = disparity >= MIN_DISPARITY
-        else:
-            size = {"height": height, "width": width}
-            codecs = self.targets.codecs
-            if decode_color:
-                rgb = (codecs["color"].decode(parts["color"].float())["video"].float() / 2 + 0.5).clamp(0, 1)
-            out = codecs["disparity"].decode(parts["disparity"].float(), size)
-            out.update(codecs["raymap"].decode(parts["raymap"].float(), size))
-            disparity, valid, raymap, c2w, K = (out[k] for k in ("disparity", "valid", "raymap", "c2w", "K"))
-        return {
-            "rgb": None if rgb is None else rgb[0].permute(0, 2, 3, 1).cpu(),
-            "disparity": disparity[0].float().cpu(),
-            "valid": valid[0].cpu(),
-            "raymap": raymap[0].float().cpu(),
-            "c2w": c2w[0].float().cpu(),
-            "K": K[0].float().cpu(),
-            "latents": latents.cpu(),
-        }
+    def generate(self, task: str, *, mode: str | SamplingPolicy | None = None, **kwargs: Any) -> SampleOutput:
+        """Denoise one clip at the model's resolution and decode it with the pipeline's policy (or
+        ``mode``); the keyword arguments are :class:`~aether.pipeline.sampler.AetherSampler`'s."""
+        return self.sampler(task, policy=self.policy if mode is None else resolve_policy(mode), **kwargs)
 
     # ------------------------------------------------------------------ tasks
     def reconstruct(
@@ -482,11 +334,17 @@ class AetherPipeline:
         draws from a generator reseeded with ``seed`` unless ``generator`` is given. The colors are the
         input frames (resized); upstream mode returns the decoded color latents as the reference does.
         ``ensemble_size`` > 1 averages that many samples per window (see :meth:`generate`'s
-        ``num_samples``).
+        ``num_samples``). Needs a model with disparity and raymap targets.
         """
-        mode = mode or self.mode
+        policy = self.policy if mode is None else resolve_policy(mode)
+        missing = [m for m in ("disparity", "raymap") if m not in self.targets.names]
+        if missing:
+            raise ValueError(
+                f"reconstruction needs disparity and raymap targets; this model's targets are "
+                f"{self.targets.names} (no {', '.join(missing)})"
+            )
         frames = to_frames(video)
-        fps = self._check_fps(fps, mode)
+        fps = self.sampler.check_fps(fps, policy)
         num_frames = frames.shape[0]
         size = temporal_window_size(num_frames, window or self.window)
         starts = window_starts(num_frames, size, min(stride or self.stride, size))
@@ -506,7 +364,6 @@ class AetherPipeline:
         kwargs = {
             "num_inference_steps": num_inference_steps,
             "guidance_scale": guidance_scale,
-            "mode": mode,
             "num_samples": ensemble_size,
         }
         spatial = []
@@ -518,19 +375,17 @@ class AetherPipeline:
             for start in starts:
                 gen = _as_generator(generator, seed, self.device)
                 clip = crop[start : start + size]
-                out = self.generate(
-                    "reconstruction", video=clip, num_frames=size, fps=fps, generator=gen,
-                    decode_color=mode == "upstream", **kwargs,
+                out = self.sampler(
+                    "reconstruction", policy=policy, video=clip, num_frames=size, fps=fps, generator=gen,
+                    decode_color=not policy.keep_input_colors, **kwargs,
                 )  # fmt: skip
-                rgb = (
-                    out["rgb"] if out["rgb"] is not None else ((clip + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1)
-                )
-                results.append(WindowResult(rgb, out["disparity"], out["c2w"], out["K"]))
+                rgb = out.rgb if out.rgb is not None else ((clip + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1)
+                results.append(WindowResult(rgb, out.disparity, out.c2w, out.K))
             spatial.append(merge_temporal(results, starts) if len(results) > 1 else results[0])
         merged = merge_spatial(spatial, offsets, axis, canvas_w if axis == "width" else canvas_h)
         meta = {
             "task": "reconstruction",
-            "mode": mode,
+            "mode": policy.name,
             "windows": starts,
             "window": size,
             "spatial_windows": offsets,
@@ -562,6 +417,43 @@ class AetherPipeline:
             "planning", {"observation": observation, "goal": goal}, trajectory, **kwargs
         )
 
+    def _crop_images(self, images: dict[str, Any]) -> tuple[dict[str, Tensor], tuple[Any, ...]]:
+        """The images resized to cover the model's size and centre-cropped to it (a logged crop)."""
+        H, W = self.height, self.width
+        tensors, crop = {}, None
+        for name, image in images.items():
+            x = to_image(image)
+            ch, cw = cover_size(x.shape[1], x.shape[2], H, W)
+            top, left = (ch - H) // 2, (cw - W) // 2
+            if (ch, cw) != (H, W):
+                logger.info(
+                    "%s: %dx%d resized to %dx%d and cropped to the model's %dx%d at (top %d, left %d)",
+                    name, x.shape[2], x.shape[1], cw, ch, W, H, top, left,
+                )  # fmt: skip
+            if crop is None:
+                crop = (ch, cw, (top, left, H, W), x.shape[1:])
+            tensors[name] = _resize(x[None], ch, cw)[0, :, top : top + H, left : left + W]
+        return tensors, crop
+
+    def _action_raymap(
+        self, trajectory: Trajectory | None, crop: tuple[Any, ...], num_frames: int
+    ) -> Tensor | None:
+        """The trajectory's raymap at the model's size (its intrinsics follow the images' crop)."""
+        if trajectory is None:
+            return None
+        H, W = self.height, self.width
+        size = (trajectory.height, trajectory.width)
+        if size == (None, None) or size == (H, W):
+            traj = trajectory
+        elif size == tuple(crop[3]):
+            traj = trajectory.resized(crop[0], crop[1], crop[2])
+        else:
+            raise ValueError(
+                f"trajectory intrinsics are for {trajectory.width}x{trajectory.height}; expected "
+                f"the image's {crop[3][1]}x{crop[3][0]} or the model's {W}x{H}"
+            )
+        return traj.raymap(num_frames, H, W, downsample=int(self.backend.spatial_factor))
+
     def _generate_task(
         self,
         task: str,
@@ -578,82 +470,67 @@ class AetherPipeline:
         mode: str | None = None,
         post_reconstruct: bool = False,
     ) -> World4D:
-        mode = mode or self.mode
-        fps = self._check_fps(fps, mode)
+        policy = self.policy if mode is None else resolve_policy(mode)
+        fps = self.sampler.check_fps(fps, policy)
         if num_frames is None:
             num_frames = len(trajectory) if trajectory is not None else 41
-        if num_frames not in AETHERV1_FRAMES:
-            raise ValueError(f"num_frames must be one of {AETHERV1_FRAMES}, got {num_frames}")
+        self.sampler.check_frames(num_frames, policy, strict=True)
         if trajectory is not None and len(trajectory) != num_frames:
             raise ValueError(
                 f"the trajectory has {len(trajectory)} poses, expected {num_frames} (one per frame)"
             )
-        H, W = self.height, self.width
-        tensors, crop = {}, None
-        for name, image in images.items():
-            x = to_image(image)
-            ch, cw = cover_size(x.shape[1], x.shape[2], H, W)
-            top, left = (ch - H) // 2, (cw - W) // 2
-            if (ch, cw) != (H, W):
-                logger.info(
-                    "%s: %dx%d resized to %dx%d and cropped to the model's %dx%d at (top %d, left %d)",
-                    name, x.shape[2], x.shape[1], cw, ch, W, H, top, left,
-                )  # fmt: skip
-            if crop is None:
-                crop = (ch, cw, (top, left, H, W), x.shape[1:])
-            tensors[name] = _resize(x[None], ch, cw)[0, :, top : top + H, left : left + W]
-        raymap = None
-        if trajectory is not None:
-            size = (trajectory.height, trajectory.width)
-            if size == (None, None) or size == (H, W):
-                traj = trajectory
-            elif size == tuple(crop[3]):
-                traj = trajectory.resized(crop[0], crop[1], crop[2])
-            else:
-                raise ValueError(
-                    f"trajectory intrinsics are for {trajectory.width}x{trajectory.height}; expected "
-                    f"the image's {crop[3][1]}x{crop[3][0]} or the model's {W}x{H}"
-                )
-            raymap = traj.raymap(num_frames, H, W, downsample=int(self.backend.spatial_factor))
+        tensors, crop = self._crop_images(images)
+        raymap = self._action_raymap(trajectory, crop, num_frames)
         gen = _as_generator(generator, seed, self.device)
-        out = self.generate(
-            task, num_frames=num_frames, fps=fps, raymap=raymap, num_inference_steps=num_inference_steps,
-            guidance_scale=guidance_scale, dynamic_cfg=dynamic_cfg, generator=gen, mode=mode, **tensors,
+        out = self.sampler(
+            task, policy=policy, num_frames=num_frames, fps=fps, raymap=raymap,
+            num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, dynamic_cfg=dynamic_cfg,
+            generator=gen, **tensors,
         )  # fmt: skip
-        result = WindowResult(out["rgb"], out["disparity"], out["c2w"], out["K"])
-        meta = {"task": task, "mode": mode, "num_frames": num_frames, "action": trajectory is not None}
+        result = WindowResult(out.rgb, out.disparity, out.c2w, out.K)
+        meta = {"task": task, "mode": policy.name, "num_frames": num_frames, "action": trajectory is not None}
         if post_reconstruct:
             recon = self.reconstruct(
-                out["rgb"].permute(0, 3, 1, 2) * 2 - 1, fps=fps, generator=None, seed=seed, mode=mode
+                out.rgb.permute(0, 3, 1, 2) * 2 - 1, fps=fps, generator=None, seed=seed, mode=policy.name
             )
             result = WindowResult(
-                out["rgb"],
+                out.rgb,
                 torch.from_numpy(recon.disparity),
                 torch.from_numpy(recon.c2w),
                 torch.from_numpy(recon.K),
             )
             meta["post_reconstruct"] = True
-        return self._world(result, fps, meta, raymap=out["raymap"])
+        return self._world(result, fps, meta, raymap=out.raymap, extras=out.extras)
 
-    @staticmethod
     def _world(
-        result: WindowResult, fps: float, meta: dict[str, Any], raymap: Tensor | None = None
+        self,
+        result: WindowResult,
+        fps: float,
+        meta: dict[str, Any],
+        raymap: Tensor | None = None,
+        extras: dict[str, Tensor] | None = None,
     ) -> World4D:
-        """The World4D of a result, cameras made relative to the first frame."""
-        from aether.geometry import relative_poses
+        """The World4D of a result (what the model decodes), cameras made relative to the first frame."""
+        from aether.geometry import disparity_to_depth, relative_poses
 
-        disparity = result.disparity.float()
-        valid = torch.isfinite(disparity) & (disparity >= MIN_DISPARITY)
-        depth = torch.where(valid, 1.0 / torch.where(valid, disparity, 1.0), 0.0)
+        depth = disparity = valid = c2w = K = None
+        if result.disparity is not None:
+            depth, valid = disparity_to_depth(result.disparity.float(), self.sampler.min_disparity)
+            disparity = torch.where(valid, result.disparity.float(), 0.0).numpy()
+            depth, valid = depth.numpy(), valid.numpy()
+        if result.c2w is not None:
+            c2w = relative_poses(result.c2w.double()).float().numpy()
+            K = result.K.float().numpy()
         return World4D(
             rgb=result.rgb.float().numpy(),
-            depth=depth.numpy(),
-            disparity=torch.where(valid, disparity, 0.0).numpy(),
-            c2w=relative_poses(result.c2w.double()).float().numpy(),
-            K=result.K.float().numpy(),
-            valid=valid.numpy(),
+            depth=depth,
+            disparity=disparity,
+            c2w=c2w,
+            K=K,
+            valid=valid,
             fps=fps,
             raymap=None if raymap is None else raymap.numpy(),
+            modalities={k: v.float().numpy() for k, v in (extras or {}).items()},
             meta=meta,
         )
 

@@ -193,16 +193,16 @@ class Trajectory:
 
     def resized(self, height: int, width: int, crop: tuple[int, int, int, int] | None = None) -> Trajectory:
         """K for the image resized from ``self.width × self.height`` to ``width × height`` and then cropped
-        to ``crop`` = (top, left, crop_height, crop_width) (None: no crop)."""
+        to ``crop`` = (top, left, crop_height, crop_width) (None: no crop); pixel centres at integer
+        coordinates (:func:`aether.geometry.resize_intrinsics`)."""
+        from aether.geometry import resize_intrinsics
+
         if self.width is None or self.height is None:
             return self
-        K = self.K.clone()
-        K[:, 0] *= width / self.width
-        K[:, 1] *= height / self.height
+        offset = None if crop is None else (crop[0], crop[1])
+        K = resize_intrinsics(self.K, (self.height, self.width), (height, width), crop=offset)
         if crop is not None:
-            top, left, height, width = crop
-            K[:, 0, 2] -= left
-            K[:, 1, 2] -= top
+            height, width = crop[2], crop[3]
         return replace(self, K=K, width=width, height=height)
 
     def for_model(self, num_frames: int, height: int, width: int) -> tuple[Tensor, Tensor]:

@@ -25,28 +25,34 @@ DEFAULT_FORMATS = ("mp4", "npz", "ply", "glb", "json", "tum", "png")
 
 @dataclass
 class World4D:
-    """A 4D scene: per frame color, depth and camera.
+    """A 4D scene: per frame color, and the depth, cameras and other modalities the model decodes.
+
+    Colour is always there; depth (with disparity and valid) only from models with a disparity
+    target, cameras (c2w, K) only from models with a raymap target; the decoded outputs of other
+    target modalities are under ``modalities``. Exporters skip what is absent, saying so.
 
     Attributes:
         rgb: uint8 (T, H, W, 3).
-        depth: float32 (T, H, W), relative units (1 = nearest point of the clip), 0 where invalid.
-        disparity: float32 (T, H, W), the model's normalised disparity (1 / depth on valid pixels).
-        c2w: float32 (T, 4, 4) OpenCV camera-to-world poses, the first frame at the origin.
-        K: float32 (T, 3, 3) intrinsics in pixels of the H × W frames.
-        valid: bool (T, H, W).
+        depth: float32 (T, H, W), relative units (1 = nearest point of the clip), 0 where invalid; or None.
+        disparity: float32 (T, H, W), the model's normalised disparity (1 / depth on valid pixels); or None.
+        c2w: float32 (T, 4, 4) OpenCV camera-to-world poses, the first frame at the origin; or None.
+        K: float32 (T, 3, 3) intrinsics in pixels of the H × W frames; or None.
+        valid: bool (T, H, W) (with depth); or None.
         fps: frames per second.
         raymap: optional float32 (T, 6, H/8, W/8), the raw decoded raymap.
+        modalities: decoded outputs of the model's other target modalities, {name: float32 (T, ...)}.
         meta: free-form information (task, steps, seed, ...).
     """
 
     rgb: np.ndarray
-    depth: np.ndarray
-    disparity: np.ndarray
-    c2w: np.ndarray
-    K: np.ndarray
-    valid: np.ndarray
+    depth: np.ndarray | None = None
+    disparity: np.ndarray | None = None
+    c2w: np.ndarray | None = None
+    K: np.ndarray | None = None
+    valid: np.ndarray | None = None
     fps: float = 12.0
     raymap: np.ndarray | None = None
+    modalities: dict[str, np.ndarray] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -56,18 +62,47 @@ class World4D:
         if self.rgb.ndim != 4 or self.rgb.shape[-1] != 3:
             raise ValueError(f"rgb: expected (T, H, W, 3), got {self.rgb.shape}")
         t, h, w = self.rgb.shape[:3]
-        for name, shape in (("depth", (t, h, w)), ("disparity", (t, h, w)), ("valid", (t, h, w))):
+        depth_fields = ("depth", "disparity", "valid")
+        given = [name for name in depth_fields if getattr(self, name) is not None]
+        if given and len(given) != len(depth_fields):
+            raise ValueError(f"depth, disparity and valid: expected all or none, got only {given}")
+        for name in given:
             value = np.asarray(getattr(self, name))
-            if value.shape != shape:
-                raise ValueError(f"{name}: expected {shape}, got {value.shape}")
+            if value.shape != (t, h, w):
+                raise ValueError(f"{name}: expected {(t, h, w)}, got {value.shape}")
             setattr(self, name, value.astype(bool if name == "valid" else np.float32))
-        self.c2w = np.asarray(self.c2w, dtype=np.float32)
-        self.K = np.asarray(self.K, dtype=np.float32)
-        if self.c2w.shape != (t, 4, 4) or self.K.shape != (t, 3, 3):
-            raise ValueError(
-                f"c2w, K: expected ({t}, 4, 4), ({t}, 3, 3), got {self.c2w.shape}, {self.K.shape}"
-            )
+        if (self.c2w is None) != (self.K is None):
+            raise ValueError("c2w and K: expected both or neither")
+        if self.c2w is not None:
+            self.c2w = np.asarray(self.c2w, dtype=np.float32)
+            self.K = np.asarray(self.K, dtype=np.float32)
+            if self.c2w.shape != (t, 4, 4) or self.K.shape != (t, 3, 3):
+                raise ValueError(
+                    f"c2w, K: expected ({t}, 4, 4), ({t}, 3, 3), got {self.c2w.shape}, {self.K.shape}"
+                )
+        self.modalities = {
+            str(k): np.asarray(v, dtype=np.float32) for k, v in (self.modalities or {}).items()
+        }
+        for name, value in self.modalities.items():
+            if value.ndim < 1 or value.shape[0] != t:
+                raise ValueError(f"modalities[{name!r}]: expected {t} frames first, got shape {value.shape}")
         self.fps = float(self.fps)
+
+    @property
+    def has_depth(self) -> bool:
+        return self.depth is not None
+
+    @property
+    def has_cameras(self) -> bool:
+        return self.c2w is not None
+
+    def _require(self, *what: str) -> None:
+        missing = [w for w in what if not getattr(self, f"has_{w}")]
+        if missing:
+            raise ValueError(
+                f"this World4D has no {' or '.join(missing)}: the model that made it decodes no "
+                f"{'disparity' if 'depth' in missing else 'raymap'} target"
+            )
 
     @property
     def poses(self) -> np.ndarray:
@@ -92,7 +127,8 @@ class World4D:
         return int(self.rgb.shape[2])
 
     def points(self) -> np.ndarray:
-        """World points (T, H, W, 3) float32 (mask them with ``valid``)."""
+        """World points (T, H, W, 3) float32 (mask them with ``valid``); needs depth and cameras."""
+        self._require("depth", "cameras")
         pts = depth_to_points(
             torch.from_numpy(self.depth), torch.from_numpy(self.K), torch.from_numpy(self.c2w)
         )
@@ -103,6 +139,7 @@ class World4D:
     ) -> np.ndarray:
         """Valid colored points as a PLY vertex array (N,) of ``frames`` (index, slice or None for all),
         every ``stride``-th pixel in each direction, randomly subsampled to at most ``max_points``."""
+        self._require("depth", "cameras")
         sel = slice(None) if frames is None else frames
         pick = (lambda a: a[sel][None]) if isinstance(sel, int) else (lambda a: a[sel])
         vertices = export.point_vertices(
@@ -121,6 +158,7 @@ class World4D:
         """A copy with smoothed cameras (``method`` "kalman" (RTS smoother) or "gaussian" (``sigma``))."""
         from aether.geometry.smoothing import smooth_poses_gaussian, smooth_poses_kalman
 
+        self._require("cameras")
         c2w = torch.from_numpy(self.c2w).double()
         if method == "kalman":
             c2w = smooth_poses_kalman(c2w, **kwargs)
@@ -132,6 +170,7 @@ class World4D:
 
     def depth_video(self) -> np.ndarray:
         """Colorised disparity (near = warm) uint8 (T, H, W, 3), normalised over the whole clip."""
+        self._require("depth")
         return export.colorize(self.disparity, self.valid)
 
     def save(
@@ -154,13 +193,24 @@ class World4D:
         unknown = set(formats) - set(ALL_FORMATS)
         if unknown:
             raise ValueError(f"unknown formats {sorted(unknown)}; known: {', '.join(ALL_FORMATS)}")
+        needs = {"ply": ("depth", "cameras"), "glb": ("depth", "cameras"), "rrd": ("depth", "cameras")}
+        needs |= {"json": ("cameras",), "tum": ("cameras",), "png": ("cameras",)}
+        skipped = [f for f in formats if not all(getattr(self, f"has_{w}") for w in needs.get(f, ()))]
+        if skipped:
+            absent = [w for w in ("depth", "cameras") if not getattr(self, f"has_{w}")]
+            logger.warning(
+                "skipping %s: this result has no %s (the model decodes no such target)",
+                ", ".join(skipped),
+                " or ".join(absent),
+            )
+            formats = tuple(f for f in formats if f not in skipped)
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         written: dict[str, Path] = {}
         if "npz" in formats:
             written["npz"] = self._save_npz(out / "world.npz")
         if "mp4" in formats:
-            frames = np.concatenate([self.rgb, self.depth_video()], axis=2)
+            frames = np.concatenate([self.rgb, self.depth_video()], axis=2) if self.has_depth else self.rgb
             written["mp4"] = write_video(out / "video.mp4", frames, self.fps)
         vertices = cloud = None
         if {"ply", "glb", "rrd"} & set(formats):
@@ -196,14 +246,17 @@ class World4D:
         return written
 
     def _save_npz(self, path: Path) -> Path:
-        arrays = {
-            f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("meta", "raymap", "fps")
-        }
+        skip = ("meta", "raymap", "fps", "modalities")
+        arrays = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
+        arrays = {k: v for k, v in arrays.items() if v is not None}
         if self.raymap is not None:
             arrays["raymap"] = self.raymap
+        arrays |= {f"modality:{k}": v for k, v in self.modalities.items()}
         arrays["fps"] = np.float64(self.fps)
         arrays["meta"] = np.array(json.dumps(self.meta, default=str))
-        np.savez_compressed(path, **arrays)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez_compressed(tmp, **arrays)
+        tmp.replace(path)
         return path
 
     @classmethod
@@ -217,5 +270,8 @@ class World4D:
         with np.load(path, allow_pickle=False) as data:
             kwargs = {k: data[k] for k in data.files}
         kwargs["fps"] = float(kwargs["fps"])
+        kwargs["modalities"] = {
+            k.split(":", 1)[1]: kwargs.pop(k) for k in list(kwargs) if k.startswith("modality:")
+        }
         kwargs["meta"] = json.loads(str(kwargs["meta"]))
         return cls(**kwargs)

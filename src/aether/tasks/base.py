@@ -30,7 +30,8 @@ class Task:
         num_inference_steps: override of the default number of denoising steps.
         guidance_scale: override of the default guidance weight (1 = no guidance).
         dynamic_cfg: override of whether the guidance weight follows the dynamic schedule.
-        raymap_channels: raymap condition channels Cr (24 for AetherV1).
+        raymap_channels: raymap condition channels Cr (24 for AetherV1; 0 for models conditioned on
+            colour only).
     """
 
     name: ClassVar[str] = ""
@@ -54,8 +55,8 @@ class Task:
         scale = self.default_guidance_scale if guidance_scale is None else float(guidance_scale)
         if not scale >= 0:
             raise ValueError(f"expected guidance_scale >= 0, got {guidance_scale!r}")
-        if raymap_channels < 1:
-            raise ValueError(f"expected raymap_channels >= 1, got {raymap_channels}")
+        if raymap_channels < 0:
+            raise ValueError(f"expected raymap_channels >= 0, got {raymap_channels}")
         self.num_inference_steps = int(steps)
         self.guidance_scale = scale
         self.dynamic_cfg = self.default_dynamic_cfg if dynamic_cfg is None else bool(dynamic_cfg)

@@ -17,6 +17,8 @@ import torch
 from pytorch_msssim import ms_ssim
 from torch import Tensor
 
+from aether.geometry.alignment import align_depth_lstsq
+
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
 
 
@@ -124,19 +126,6 @@ def ms_ssim_loss(pred: Tensor, target: Tensor) -> Tensor:
     return 1.0 - score.reshape(b, t).mean(1)
 
 
-def _masked_scale_shift(pred: Tensor, target: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-    """Closed-form (s, t) = argmin Σ mask·(s·pred + t − target)² per sample; inputs (B, N)."""
-    m = mask.to(pred.dtype)
-    n = m.sum(1).clamp_min(1.0)
-    mp = (m * pred).sum(1) / n
-    mt = (m * target).sum(1) / n
-    dp = (pred - mp[:, None]) * m
-    cov = (dp * (target - mt[:, None])).sum(1)
-    var = (dp * dp).sum(1).clamp_min(1e-12)
-    scale = cov / var
-    return scale, mt - scale * mp
-
-
 def ssi_loss(pred: Tensor, target: Tensor, mask: Tensor, alpha: float = 0.5, scales: int = 4) -> Tensor:
     """Scale-and-shift-invariant loss with MiDaS' multi-scale gradient matching.
 
@@ -162,7 +151,7 @@ def ssi_loss(pred: Tensor, target: Tensor, mask: Tensor, alpha: float = 0.5, sca
     pred, target = pred.float(), target.float()
     m = mask & torch.isfinite(target)
     target = torch.where(m, target, torch.zeros_like(target))
-    scale, shift = _masked_scale_shift(pred.flatten(1), target.flatten(1), m.flatten(1))
+    scale, shift = align_depth_lstsq(pred, target, m, mode="scale_shift", dims=(1, 2, 3), check=False)
     residual = (scale[:, None, None, None] * pred + shift[:, None, None, None] - target) * m
     mf = m.float()
     data = residual.abs().flatten(1).sum(1) / mf.flatten(1).sum(1).clamp_min(1.0)

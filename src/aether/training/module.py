@@ -23,28 +23,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from aether.geometry.depth import MIN_DISPARITY, depth_to_disparity, disparity_to_depth
 from aether.geometry.raymap import RAY_ORIGIN_SCALE, signed_expm1
+from aether.models.spec import COGVIDEOX_SCHEDULER, AetherModelSpec, build_scheduler
 from aether.training import losses
 from aether.training.timesteps import check_timestep_sampling, sample_timesteps
 
 TASK_OF_COLOR_MODE = ("planning", "prediction", "reconstruction", "unconditional")
 """Name of the task each ``TaskSampler`` colour mode trains (0 obs+goal, 1 obs, 2 video, 3 none)."""
-
-COGVIDEOX_SCHEDULER = {
-    "_class_name": "CogVideoXDPMScheduler",
-    "num_train_timesteps": 1000,
-    "beta_start": 0.00085,
-    "beta_end": 0.012,
-    "beta_schedule": "scaled_linear",
-    "clip_sample": False,
-    "prediction_type": "v_prediction",
-    "rescale_betas_zero_snr": True,
-    "set_alpha_to_one": True,
-    "snr_shift_scale": 1.0,
-    "steps_offset": 0,
-    "timestep_spacing": "trailing",
-}
-"""The CogVideoX-5b-I2V scheduler config (v-prediction, zero terminal SNR, trailing steps)."""
 
 DEFAULT_STAGE2 = {
     "color": 1.0,
@@ -55,18 +41,6 @@ DEFAULT_STAGE2 = {
 }
 DEFAULT_OPTIMIZER = {"lr": 1e-4, "betas": (0.9, 0.95), "weight_decay": 1e-4, "eps": 1e-8}
 DEFAULT_LR_SCHEDULER = {"pct_start": 0.05, "div_factor": 25.0, "final_div_factor": 1e4, "total_steps": None}
-
-
-def build_scheduler(config: dict[str, Any]) -> Any:
-    """A diffusers scheduler from a config dict whose ``_class_name`` names the class."""
-    import diffusers
-
-    config = dict(config)
-    name = config.pop("_class_name", "CogVideoXDPMScheduler")
-    cls = getattr(diffusers, name, None)
-    if cls is None or not hasattr(cls, "from_config"):
-        raise ValueError(f"scheduler _class_name must name a diffusers scheduler, got {name!r}")
-    return cls.from_config(config)
 
 
 def build_transformer(spec: dict[str, Any], in_channels: int, out_channels: int) -> torch.nn.Module:
@@ -117,6 +91,7 @@ class AetherModule(L.LightningModule):
         target_modalities: ``MODALITIES`` names of the denoised latents, in channel order.
         condition_modalities: ``MODALITIES`` names of the condition latents ("color" and
             optionally "raymap").
+        modality_options: per-modality codec options (e.g. ``{"disparity": {"min_disparity": 1e-3}}``).
         scheduler: diffusers scheduler config (``_class_name`` + config keys); its
             ``prediction_type`` picks the regression target.
         task_probabilities: colour-condition mix for ``TaskSampler`` (paper: observation_goal
@@ -146,6 +121,7 @@ class AetherModule(L.LightningModule):
         backend_kwargs: dict[str, Any] | None = None,
         target_modalities: list[str] | None = None,
         condition_modalities: list[str] | None = None,
+        modality_options: dict[str, dict[str, Any]] | None = None,
         scheduler: dict[str, Any] | None = None,
         task_probabilities: dict[str, float] | None = None,
         action_keep: float = 0.5,
@@ -161,25 +137,27 @@ class AetherModule(L.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        from aether.modalities import LATENT_BACKENDS, ModalityStack
         from aether.tasks import TaskSampler
 
-        target_modalities = list(target_modalities or ["color", "disparity", "raymap"])
-        condition_modalities = list(condition_modalities or ["color", "raymap"])
-        if "color" not in target_modalities or condition_modalities[:1] != ["color"]:
-            raise ValueError(
-                "target_modalities must contain 'color' and condition_modalities must start with 'color', "
-                f"got {target_modalities} and {condition_modalities}"
-            )
-        self.target_modalities, self.condition_modalities = target_modalities, condition_modalities
-        backend = LATENT_BACKENDS.build(latent_backend, **(backend_kwargs or {})).requires_grad_(False).eval()
+        self.noise_scheduler = build_scheduler(scheduler or COGVIDEOX_SCHEDULER)
+        self.prediction_type = self.noise_scheduler.config.prediction_type
+        self.spec = AetherModelSpec(
+            latent_backend=latent_backend,
+            backend_kwargs=backend_kwargs or {},
+            target_modalities=tuple(target_modalities or ("color", "disparity", "raymap")),
+            condition_modalities=tuple(condition_modalities or ("color", "raymap")),
+            modality_options=modality_options or {},
+            prediction_type=self.prediction_type,
+            frames=None,  # any 4k + 1 frames and any rate: the data module decides what is trained
+            fps=None,
+        )
+        self.target_modalities = list(self.spec.target_modalities)
+        self.condition_modalities = list(self.spec.condition_modalities)
+        backend = self.spec.build_backend().requires_grad_(False).eval()
+        target_stack, condition_stack = self.spec.build_stacks(backend)
         # The frozen codecs are kept out of the module tree: they are not sharded by FSDP (each
         # rank runs the VAE encoder on its own batch, as in DDP) and not stored in checkpoints.
-        self._frozen = {
-            "backend": backend,
-            "target": ModalityStack(target_modalities, backend),
-            "condition": ModalityStack(condition_modalities, backend),
-        }
+        self._frozen = {"backend": backend, "target": target_stack, "condition": condition_stack}
         self.transformer = build_transformer(
             transformer,
             self.target_stack.channels + self.condition_stack.channels,
@@ -187,8 +165,6 @@ class AetherModule(L.LightningModule):
         )
         if gradient_checkpointing:
             self.transformer.enable_gradient_checkpointing()
-        self.noise_scheduler = build_scheduler(scheduler or COGVIDEOX_SCHEDULER)
-        self.prediction_type = self.noise_scheduler.config.prediction_type
         self.register_buffer(
             "alphas_cumprod",
             torch.as_tensor(self.noise_scheduler.alphas_cumprod, dtype=torch.float32),
@@ -353,9 +329,7 @@ class AetherModule(L.LightningModule):
         valid = clip["valid"] & (clip["depth"] > 0)
         side = {"video": clip["video"]}  # frame count and size, no dmax: normalised outputs
         disp = codecs["disparity"].decode(parts["disparity"], side)["disparity"]
-        true_disp = (
-            torch.where(valid, 1.0 / clip["depth"].clamp_min(1e-6), 0.0) / clip["dmax"][:, None, None, None]
-        )
+        true_disp = depth_to_disparity(clip["depth"], valid) / clip["dmax"][:, None, None, None]
         out["depth"] = losses.ssi_loss(disp, true_disp, valid, alpha=self.stage2["gradient_alpha"])
         if "raymap" not in parts:
             return out
@@ -363,11 +337,11 @@ class AetherModule(L.LightningModule):
         true_rays = codecs["raymap"].decode(true_parts["raymap"], side)["raymap"]
         size = rays.shape[-2:]
         # stop-gradient through the disparity: the pointmap loss only trains the raymap
-        depth_pred = 1.0 / _area(disp.detach(), size).clamp_min(1e-3)
+        depth_pred = 1.0 / _area(disp.detach(), size).clamp_min(MIN_DISPARITY)
         coverage = _area(valid.float(), size)
         true_low = _area(true_disp, size) / coverage.clamp_min(1e-6)
         low_valid = coverage > 0.999
-        true_depth = torch.where(low_valid, 1.0 / true_low.clamp_min(1e-6), 0.0)
+        true_depth = torch.where(low_valid, disparity_to_depth(true_low, floor=0.0)[0], 0.0)
         pred_points = losses.raymap_points(depth_pred, _metric_rays(rays))
         true_points = losses.raymap_points(true_depth, _metric_rays(true_rays))
         out["pointmap"] = losses.pointmap_loss(

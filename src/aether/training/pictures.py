@@ -98,16 +98,16 @@ def task_pictures(
     root.mkdir(parents=True, exist_ok=True)
     rgb = ((batch["video"][index].float().cpu() + 1) / 2).permute(0, 2, 3, 1).numpy()
     if task == "reconstruction":
-        depth = batch["depth"][index].float().cpu().numpy()
-        valid = (batch["valid"][index].cpu() & (batch["depth"][index].cpu() > 0)).numpy()
-        return [
-            depth_figure(root / f"{prefix}_{task}_depth.png", result.outputs["depth"], depth, valid, rgb),
-            trajectory_figure(
-                root / f"{prefix}_{task}_trajectory.png",
-                result.outputs["c2w"],
-                batch["c2w"][index].cpu().numpy(),
-            ),
-        ]
+        paths = []
+        if "depth" in result.outputs:  # models with a disparity target
+            depth = batch["depth"][index].float().cpu().numpy()
+            valid = (batch["valid"][index].cpu() & (batch["depth"][index].cpu() > 0)).numpy()
+            path = root / f"{prefix}_{task}_depth.png"
+            paths.append(depth_figure(path, result.outputs["depth"], depth, valid, rgb))
+        if "c2w" in result.outputs:  # models with a raymap target
+            path = root / f"{prefix}_{task}_trajectory.png"
+            paths.append(trajectory_figure(path, result.outputs["c2w"], batch["c2w"][index].cpu().numpy()))
+        return paths
     title = (
         "prediction from the first frame" if task == "prediction" else "plan from the first to the last frame"
     )

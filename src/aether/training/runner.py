@@ -122,7 +122,7 @@ def margin_checks(summary: dict[str, Any]) -> list[dict[str, Any]]:
     """The learning-margin checks: model ≤ factor × baseline."""
     checks = []
     for (task, key), factor in MARGINS.items():
-        if task not in summary:
+        if task not in summary or key not in summary[task]["metrics"]:  # e.g. no depth without disparity
             continue
         model, base = summary[task]["metrics"][key], summary[task]["baseline"][key]
         ratio = model / base if base > 0 else math.inf

@@ -1,10 +1,13 @@
-"""Evaluation of a training module on held-out clips, through the inference pipeline.
+"""Evaluation of a training module on held-out clips, through the inference sampler.
 
-For each clip and task the pipeline samples exactly as at inference time; the outputs are
-scored against the ground truth and against simple baselines:
+For each clip and task the module's weights are sampled by the same
+:class:`~aether.pipeline.sampler.AetherSampler` as at inference time, composed from the module's
+own model spec (so any target modalities sample); the outputs are scored against the ground truth
+and against simple baselines:
 
 - reconstruction: depth Abs Rel / δ<1.25 (per-sequence scale alignment) against predicting
-  each frame's mean depth; camera ATE / RPE against a static camera;
+  each frame's mean depth (models with a disparity target); camera ATE / RPE against a static
+  camera (models with a raymap target);
 - prediction and planning (action-conditioned with the true trajectory, no CFG as in the
   paper's planning protocol): PSNR / SSIM of the generated frames that were not given,
   against copying the first frame.
@@ -23,10 +26,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from aether.evaluation.baselines import frame_mean_depth, static_camera_metrics
 from aether.evaluation.depth_metrics import video_depth_metrics
 from aether.evaluation.pixel_metrics import video_pixel_metrics
-from aether.evaluation.pose_metrics import camera_pose_metrics, rotation_angle_deg
-from aether.geometry import cameras_to_raymap, invert_pose
+from aether.evaluation.pose_metrics import camera_pose_metrics
+from aether.geometry import cameras_to_raymap, disparity_to_depth
+from aether.modalities.clip import ClipGeometry
 
 TASKS = ("reconstruction", "prediction", "planning")
 
@@ -40,22 +45,9 @@ class TaskResult:
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def static_camera_metrics(gt_c2w: Tensor) -> dict[str, float]:
-    """ATE / RPE of a static camera after the best Sim(3) alignment (closed form).
-
-    A static trajectory aligns to a single point (scale 0); the best point is the centroid of
-    the true positions, so ATE = RMS distance to it, RPE = the RMS true relative motions.
-
-    Args:
-        gt_c2w: (T,4,4) true poses.
-    """
-    gt = gt_c2w.double()
-    pos = gt[:, :3, 3]
-    ate = (pos - pos.mean(0)).square().sum(-1).mean().sqrt()
-    rel = invert_pose(gt[:-1]) @ gt[1:]
-    rpe_trans = rel[:, :3, 3].square().sum(-1).mean().sqrt()
-    rpe_rot = rotation_angle_deg(rel[:, :3, :3]).square().mean().sqrt()
-    return {"ate": float(ate), "rpe_trans": float(rpe_trans), "rpe_rot": float(rpe_rot)}
+def _depth_columns(scores: dict[str, float]) -> dict[str, float]:
+    """The report's depth columns (Abs Rel, δ<1.25) of the full video depth metric set."""
+    return {k: scores[k] for k in ("abs_rel", "delta_1_25")}
 
 
 def _pose_metrics(pred: Tensor, gt: Tensor) -> dict[str, float]:
@@ -65,21 +57,16 @@ def _pose_metrics(pred: Tensor, gt: Tensor) -> dict[str, float]:
     return camera_pose_metrics(pred.double(), gt.double())
 
 
-def _frame_mean_depth(depth: Tensor, valid: Tensor) -> Tensor:
-    """Baseline (T,H,W): each frame's mean valid depth everywhere."""
-    v = valid.float()
-    mean = (depth * v).flatten(1).sum(1) / v.flatten(1).sum(1).clamp_min(1.0)
-    return mean[:, None, None].expand_as(depth).clone()
-
-
 @contextlib.contextmanager
-def pipeline_for(module: Any, *, progress: bool = False) -> Iterator[Any]:
-    """An :class:`~aether.pipeline.AetherPipeline` on the module's inference weights.
+def sampler_for(module: Any, *, progress: bool = False) -> Iterator[Any]:
+    """An :class:`~aether.pipeline.sampler.AetherSampler` on the module's inference weights, its
+    backend, target stack and spec, and a copy of its noise scheduler.
 
-    The pipeline freezes its transformer; the trainable flags are restored on exit.
+    The transformer is frozen and put in eval mode while sampling; its trainable flags and mode are
+    restored on exit.
     """
-    from aether.pipeline import AetherPipeline
-    from aether.training.module import build_scheduler
+    from aether.models.spec import build_scheduler
+    from aether.pipeline.sampler import AetherSampler
 
     transformer = module.inference_transformer()
     flags = [p.requires_grad for p in transformer.parameters()]
@@ -87,10 +74,18 @@ def pipeline_for(module: Any, *, progress: bool = False) -> Iterator[Any]:
     scheduler = build_scheduler(
         {"_class_name": type(module.noise_scheduler).__name__, **dict(module.noise_scheduler.config)}
     )
-    pipe = AetherPipeline(transformer, module.backend, scheduler, module.prompt_embedding.detach())
-    pipe.progress = progress
+    transformer.eval().requires_grad_(False)
+    sampler = AetherSampler(
+        transformer,
+        module.backend,
+        scheduler,
+        module.prompt_embedding.detach(),
+        spec=module.spec,
+        targets=module.target_stack,
+    )
+    sampler.progress = progress
     try:
-        yield pipe
+        yield sampler
     finally:
         for p, flag in zip(transformer.parameters(), flags):
             p.requires_grad_(flag)
@@ -98,7 +93,7 @@ def pipeline_for(module: Any, *, progress: bool = False) -> Iterator[Any]:
 
 
 def evaluate_clip(
-    pipe: Any,
+    sampler: Any,
     clip: dict[str, Any],
     index: int,
     *,
@@ -112,7 +107,7 @@ def evaluate_clip(
     """Run each task on clip ``index`` of a batch and score it.
 
     Args:
-        pipe: the pipeline (see :func:`pipeline_for`).
+        sampler: the sampler (see :func:`sampler_for`).
         clip: a DataModule batch (video (B,T,3,H,W) in [-1,1], depth, valid, K, c2w, fps, dmax).
         index: which clip of the batch.
         tasks: task names among reconstruction / prediction / planning.
@@ -126,7 +121,7 @@ def evaluate_clip(
     if unknown:
         raise ValueError(f"tasks must be among {TASKS}, got {unknown}")
     steps = steps or {}
-    device = pipe.device
+    device = sampler.device
     video = clip["video"][index].float()
     num_frames, _, height, width = video.shape
     fps = float(clip["fps"][index])
@@ -137,15 +132,16 @@ def evaluate_clip(
     gt_c2w = clip["c2w"][index].float().cpu()
     target = (video.cpu() + 1) / 2
     raymap = None
-    if action:
-        dmax = clip["dmax"][index].float() if "dmax" in clip else 1.0
+    if action and sampler.raymap_channels:
+        dmax = ClipGeometry.of(clip).dmax  # resolved once, as the training encoder did
+        dmax = 1.0 if dmax is None else dmax[index].float()
         raymap = cameras_to_raymap(
             clip["c2w"][index].float(),
             clip["K"][index].float(),
             height,
             width,
             dmax=dmax,
-            downsample=int(pipe.backend.spatial_factor),
+            downsample=int(sampler.backend.spatial_factor),
         )
     results: dict[str, TaskResult] = {}
     for task in tasks:
@@ -157,25 +153,30 @@ def evaluate_clip(
             "num_inference_steps": steps.get(task),
         }
         if task == "reconstruction":
-            out = pipe.generate(task, video=video.to(device), num_samples=ensemble, **kwargs)
-            disp = out["disparity"].float()
-            pred_valid = out["valid"] & (disp > 0)
-            pred_depth = torch.where(pred_valid, 1.0 / disp.clamp_min(1e-6), 0.0)
-            # invalid predictions take the largest predicted depth (the sky / far field)
-            far = pred_depth[pred_valid].max() if bool(pred_valid.any()) else torch.tensor(1.0)
-            pred_depth = torch.where(pred_valid, pred_depth, far)
-            metrics = video_depth_metrics(pred_depth, depth, align="scale", mask=valid)
-            metrics |= _pose_metrics(out["c2w"].float(), gt_c2w)
-            baseline = video_depth_metrics(_frame_mean_depth(depth, valid), depth, align="scale", mask=valid)
-            baseline |= static_camera_metrics(gt_c2w)
-            outputs = {"depth": pred_depth.numpy(), "c2w": out["c2w"].numpy(), "rgb": out["rgb"].numpy()}
+            out = sampler(task, video=video.to(device), num_samples=ensemble, **kwargs)
+            metrics, baseline, outputs = {}, {}, {"rgb": out.rgb.numpy()}
+            if out.disparity is not None:
+                pred_depth, pred_valid = disparity_to_depth(out.disparity.float(), sampler.min_disparity)
+                pred_valid = pred_valid & out.valid
+                # invalid predictions take the largest predicted depth (the sky / far field)
+                far = pred_depth[pred_valid].max() if bool(pred_valid.any()) else torch.tensor(1.0)
+                pred_depth = torch.where(pred_valid, pred_depth, far)
+                metrics |= _depth_columns(video_depth_metrics(pred_depth, depth, align="scale", mask=valid))
+                baseline |= _depth_columns(
+                    video_depth_metrics(frame_mean_depth(depth, valid), depth, align="scale", mask=valid)
+                )
+                outputs["depth"] = pred_depth.numpy()
+            if out.c2w is not None:
+                metrics |= _pose_metrics(out.c2w.float(), gt_c2w)
+                baseline |= static_camera_metrics(gt_c2w)
+                outputs["c2w"] = out.c2w.numpy()
         else:
             images = {"observation": video[0].to(device)}
             given = [0]
             if task == "planning":
                 images["goal"] = video[-1].to(device)
                 given.append(num_frames - 1)
-            out = pipe.generate(
+            out = sampler(
                 task,
                 raymap=None if raymap is None else raymap.to(device),
                 guidance_scale=guidance,
@@ -183,11 +184,11 @@ def evaluate_clip(
                 **kwargs,
             )
             keep = [t for t in range(num_frames) if t not in given]
-            pred = out["rgb"].permute(0, 3, 1, 2).float()
+            pred = out.rgb.permute(0, 3, 1, 2).float()
             metrics = _pixels(video_pixel_metrics(pred[keep], target[keep]))
             copy = target[:1].expand(len(keep), -1, -1, -1)
             baseline = _pixels(video_pixel_metrics(copy, target[keep]))
-            outputs = {"rgb": out["rgb"].numpy()}
+            outputs = {"rgb": out.rgb.numpy()}
         results[task] = TaskResult(metrics=metrics, baseline=baseline, outputs=outputs)
     return results
 
@@ -208,18 +209,13 @@ def evaluate_batch(
 ) -> dict[str, TaskResult]:
     """Evaluate every clip of a batch (see :func:`evaluate_clip`); metrics are averaged over the
     clips (outputs of clip 0 kept)."""
-    if list(module.target_modalities) != ["color", "disparity", "raymap"]:
-        raise ValueError(
-            "evaluation samples through AetherPipeline, which decodes the target layout "
-            f"['color', 'disparity', 'raymap']; this model's targets are {list(module.target_modalities)}"
-        )
     batch = module.target_stack.prepare(batch)
     per_clip = []
-    with pipeline_for(module) as pipe:
+    with sampler_for(module) as sampler:
         for i in range(batch["video"].shape[0]):
             per_clip.append(
                 evaluate_clip(
-                    pipe, batch, i, tasks=tasks, steps=steps, action=action, seed=seed, ensemble=ensemble
+                    sampler, batch, i, tasks=tasks, steps=steps, action=action, seed=seed, ensemble=ensemble
                 )
             )
     return {

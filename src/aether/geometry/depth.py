@@ -1,0 +1,58 @@
+"""Depth ⇄ disparity, with the one disparity floor shared by training and inference.
+
+Disparity is 1 / depth on valid pixels (0 elsewhere). Decoded disparity below
+:data:`MIN_DISPARITY` (in units of the clip's dmax, i.e. farther than 1000× the nearest point) is
+invalid: depth 0 there. The disparity codec, the training losses and the pipeline all use these
+functions, so a pixel is valid for the same reason everywhere.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+MIN_DISPARITY = 1e-3
+"""Smallest normalised disparity decoded as valid depth."""
+
+
+def _check_float(x: Tensor, name: str) -> None:
+    if not isinstance(x, Tensor) or not x.is_floating_point():
+        got = x.dtype if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"{name}: expected a float tensor, got {got}")
+
+
+def disparity_validity(disparity: Tensor, floor: float = MIN_DISPARITY) -> Tensor:
+    """Bool mask (same shape) of finite disparity at or above ``floor``."""
+    _check_float(disparity, "disparity")
+    return torch.isfinite(disparity) & (disparity >= floor)
+
+
+def disparity_to_depth(disparity: Tensor, floor: float = MIN_DISPARITY) -> tuple[Tensor, Tensor]:
+    """Depth 1/disparity where the disparity is valid (>= ``floor``, finite), 0 elsewhere.
+
+    Args:
+        disparity: (...) float disparity.
+        floor: smallest valid disparity.
+
+    Returns:
+        depth (...) and valid (...) bool. Differentiable where valid.
+    """
+    valid = disparity_validity(disparity, floor)
+    depth = torch.where(valid, 1.0 / torch.where(valid, disparity, torch.ones_like(disparity)), 0.0)
+    return depth, valid
+
+
+def depth_to_disparity(depth: Tensor, valid: Tensor | None = None) -> Tensor:
+    """Disparity 1/depth on valid pixels (``valid``, default finite depth > 0), 0 elsewhere.
+
+    Args:
+        depth: (...) float depth.
+        valid: optional bool mask of the same shape.
+    """
+    _check_float(depth, "depth")
+    usable = torch.isfinite(depth) & (depth > 0)
+    if valid is not None:
+        if valid.shape != depth.shape:
+            raise ValueError(f"valid: expected shape {tuple(depth.shape)}, got {tuple(valid.shape)}")
+        usable = usable & valid.bool()
+    return torch.where(usable, 1.0 / torch.where(usable, depth, torch.ones_like(depth)), 0.0)

@@ -1,0 +1,226 @@
+"""``AetherModelSpec``: the model definition saved beside the weights and read by every loader.
+
+One small typed record says what a model is made of: its latent backend (and that backend's
+keyword arguments), the target and condition modality stacks in channel order with per-modality
+options, the scheduler's prediction type and the frame counts / frame rates it was trained on.
+The training module is built from it, ``aether export`` writes it as ``aether_config.json``, and
+``AetherPipeline.from_pretrained`` reads it to build the right backend, stacks and scheduler. A
+model folder without the file is the released AetherV1 (:data:`AETHERV1_SPEC`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+SPEC_FILE = "aether_config.json"
+AETHERV1_BASE = "THUDM/CogVideoX-5b-I2V"
+AETHERV1_FRAMES = (17, 25, 33, 41)
+AETHERV1_FPS = (8.0, 10.0, 12.0, 15.0, 24.0)
+PREDICTION_TYPES = ("v_prediction", "epsilon", "sample")
+
+COGVIDEOX_SCHEDULER: dict[str, Any] = {
+    "_class_name": "CogVideoXDPMScheduler",
+    "num_train_timesteps": 1000,
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "clip_sample": False,
+    "prediction_type": "v_prediction",
+    "rescale_betas_zero_snr": True,
+    "set_alpha_to_one": True,
+    "snr_shift_scale": 1.0,
+    "steps_offset": 0,
+    "timestep_spacing": "trailing",
+}
+"""The CogVideoX-5b-I2V scheduler config (v-prediction, zero terminal SNR, trailing steps)."""
+
+
+def build_scheduler(config: Mapping[str, Any]) -> Any:
+    """A diffusers scheduler from a config dict whose ``_class_name`` names the class."""
+    import diffusers
+
+    config = dict(config)
+    name = config.pop("_class_name", "CogVideoXDPMScheduler")
+    cls = getattr(diffusers, name, None)
+    if cls is None or not hasattr(cls, "from_config"):
+        raise ValueError(f"scheduler _class_name must name a diffusers scheduler, got {name!r}")
+    return cls.from_config(config)
+
+
+def _frozen_options(options: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, Any]]:
+    return {str(k): dict(v) for k, v in (options or {}).items()}
+
+
+@dataclass(frozen=True)
+class AetherModelSpec:
+    """What an Aether model is composed of (the registry names and their options).
+
+    Attributes:
+        latent_backend: ``LATENT_BACKENDS`` name ("cogvideox", "tiny", or a plug-in's).
+        backend_kwargs: keyword arguments of the backend (for "cogvideox": ``path_or_id`` of the base
+            model whose ``vae/`` is used).
+        target_modalities: ``MODALITIES`` names of the denoised latents, in channel order; "color"
+            must be one of them.
+        condition_modalities: ``MODALITIES`` names of the condition latents; "color" first.
+        modality_options: per-modality constructor options, e.g. ``{"disparity": {"min_disparity":
+            1e-3}}`` (applied to the modality in both stacks).
+        prediction_type: the scheduler's regression target ("v_prediction", "epsilon", "sample").
+        frames: frame counts the model was trained on (None: any 4k + 1).
+        fps: frame rates the model was trained on (None: any).
+    """
+
+    latent_backend: str = "cogvideox"
+    backend_kwargs: Mapping[str, Any] = field(default_factory=lambda: {"path_or_id": AETHERV1_BASE})
+    target_modalities: tuple[str, ...] = ("color", "disparity", "raymap")
+    condition_modalities: tuple[str, ...] = ("color", "raymap")
+    modality_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    prediction_type: str = "v_prediction"
+    frames: tuple[int, ...] | None = AETHERV1_FRAMES
+    fps: tuple[float, ...] | None = AETHERV1_FPS
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "target_modalities", _names(self.target_modalities, "target_modalities"))
+        set_(self, "condition_modalities", _names(self.condition_modalities, "condition_modalities"))
+        set_(self, "backend_kwargs", dict(self.backend_kwargs or {}))
+        set_(self, "modality_options", _frozen_options(self.modality_options))
+        if self.frames is not None:
+            set_(self, "frames", tuple(int(t) for t in self.frames))
+        if self.fps is not None:
+            set_(self, "fps", tuple(float(f) for f in self.fps))
+        if "color" not in self.target_modalities or self.condition_modalities[:1] != ("color",):
+            raise ValueError(
+                "target_modalities must contain 'color' and condition_modalities must start with 'color', "
+                f"got {list(self.target_modalities)} and {list(self.condition_modalities)}"
+            )
+        if self.condition_modalities not in (("color",), ("color", "raymap")):
+            raise ValueError(
+                "condition_modalities must be ['color'] or ['color', 'raymap'] (the tasks compose these), "
+                f"got {list(self.condition_modalities)}"
+            )
+        if self.prediction_type not in PREDICTION_TYPES:
+            raise ValueError(
+                f"prediction_type must be one of {PREDICTION_TYPES}, got {self.prediction_type!r}"
+            )
+        stacked = set(self.target_modalities) | set(self.condition_modalities)
+        unknown = sorted(set(self.modality_options) - stacked)
+        if unknown:
+            raise ValueError(
+                f"modality_options name modalities {unknown} that are not stacked ({sorted(stacked)})"
+            )
+
+    # ------------------------------------------------------------------ registry checks and builds
+    def check_registered(self) -> None:
+        """ValueError naming the unknown backend / modalities and listing the registered ones."""
+        from aether.modalities import LATENT_BACKENDS, MODALITIES
+
+        if self.latent_backend not in LATENT_BACKENDS:
+            raise ValueError(
+                f"unknown latent backend {self.latent_backend!r}; known: {', '.join(LATENT_BACKENDS.names())}"
+            )
+        names = dict.fromkeys((*self.target_modalities, *self.condition_modalities))
+        unknown = [n for n in names if n not in MODALITIES]
+        if unknown:
+            raise ValueError(f"unknown modalities {unknown}; known: {', '.join(MODALITIES.names())}")
+
+    def build_backend(self, **overrides: Any) -> Any:
+        """The latent backend (``backend_kwargs`` updated with ``overrides``)."""
+        from aether.modalities import LATENT_BACKENDS
+
+        self.check_registered()
+        return LATENT_BACKENDS.build(self.latent_backend, **{**self.backend_kwargs, **overrides})
+
+    def build_stacks(self, backend: Any) -> tuple[Any, Any]:
+        """The target and condition ``ModalityStack`` on ``backend``."""
+        from aether.modalities import ModalityStack
+
+        self.check_registered()
+
+        def options(names: Sequence[str]) -> dict[str, dict[str, Any]]:
+            return {k: v for k, v in self.modality_options.items() if k in names}
+
+        target = ModalityStack(self.target_modalities, backend, options(self.target_modalities))
+        condition = ModalityStack(self.condition_modalities, backend, options(self.condition_modalities))
+        return target, condition
+
+    def check_transformer(
+        self, config: Mapping[str, Any], target_channels: int, condition_channels: int
+    ) -> None:
+        """ValueError unless the transformer config's channels match the stacks' (naming both)."""
+        got_in, got_out = int(config["in_channels"]), int(config["out_channels"])
+        want_in = target_channels + condition_channels
+        if (got_in, got_out) != (want_in, target_channels):
+            raise ValueError(
+                f"the transformer config has in_channels={got_in}, out_channels={got_out}, but the model "
+                f"spec's modalities need in_channels={want_in} (targets {list(self.target_modalities)}: "
+                f"{target_channels}, conditions {list(self.condition_modalities)}: {condition_channels}) "
+                f"and out_channels={target_channels}"
+            )
+
+    # ------------------------------------------------------------------ files
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for key in ("target_modalities", "condition_modalities", "frames", "fps"):
+            if out[key] is not None:
+                out[key] = list(out[key])
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "spec") -> AetherModelSpec:
+        """A spec from a mapping (unknown keys are refused; ``training`` records are ignored)."""
+        known = set(cls.__dataclass_fields__)
+        data = {k: v for k, v in data.items() if k != "training"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(
+                f"{source}: unknown model spec keys {unknown}; expected keys among {sorted(known)}"
+            )
+        kwargs = dict(data)
+        for key in ("target_modalities", "condition_modalities", "frames", "fps"):
+            if kwargs.get(key) is not None:
+                kwargs[key] = tuple(kwargs[key])
+        return cls(**kwargs)
+
+    def save(self, directory: str | os.PathLike, *, extra: Mapping[str, Any] | None = None) -> Path:
+        """Write ``directory/aether_config.json`` atomically (``extra`` keys such as ``training`` are
+        added for the record); returns its path."""
+        path = Path(directory) / SPEC_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {**self.to_dict(), **dict(extra or {})}
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> AetherModelSpec:
+        """The spec of a model folder: its ``aether_config.json``, else :data:`AETHERV1_SPEC`."""
+        path = Path(directory) / SPEC_FILE
+        if not path.is_file():
+            return AETHERV1_SPEC
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ValueError(f"{path}: unreadable model spec ({err})") from err
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
+        return cls.from_dict(data, source=str(path))
+
+    def replace(self, **changes: Any) -> AetherModelSpec:
+        return replace(self, **changes)
+
+
+def _names(names: Sequence[str] | str, what: str) -> tuple[str, ...]:
+    names = (names,) if isinstance(names, str) else tuple(str(n) for n in names)
+    if not names or len(set(names)) != len(names):
+        raise ValueError(f"{what}: expected a non-empty list of distinct modality names, got {list(names)}")
+    return names
+
+
+AETHERV1_SPEC = AetherModelSpec()
+"""The released AetherV1: CogVideoX VAE, targets color | disparity | raymap, conditions color | raymap."""
