@@ -4,9 +4,14 @@
 - shards: write and read throughput (clips/s, MB/s) of 49-frame clips, PNG and npy frame codecs;
 - loader: training samples per second of ``AetherDataModule`` with 2 workers at 64x96, T = 17
   (the tiny recipe's resolution), next to the tiny recipe model's training step time (forward,
-  backward, AdamW; one thread) on the same batches.
+  backward, AdamW; one thread) on the same batches;
+- annotate: ``aether annotate`` throughput (clips per minute) on the same synthetic clips with
+  1 and 2 local workers and on a local Ray instance with 2 CPUs (wall time of the whole command,
+  worker start-up included; the Ray instance is started before the clock starts), with the median
+  and largest seconds one clip took where it ran (a worker's first clip pays its imports).
 
     .venv/bin/python benchmarks/bench_data.py [--threads 1] [--device cpu] [--out PATH]
+        [--only render,shards,loader,annotate]   # --only updates those sections of an existing JSON
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import platform
 import statistics
 import tempfile
@@ -27,6 +33,7 @@ from aether.data.commands import synthesize_shards
 from aether.data.synthetic import SCENES
 
 RESULTS = Path(__file__).parent / "results"
+SECTIONS = ("render", "shards", "loader", "annotate")
 
 
 def bench_render(height: int, width: int, frames: int, device: str, repeats: int = 2) -> dict:
@@ -143,36 +150,90 @@ def tiny_step_time(shards: list[str], steps: int = 5) -> float:
     return statistics.median(times[1:])
 
 
+def bench_annotate(folder: Path, clips: int, frames: int, height: int, width: int) -> dict:
+    """Clips per minute of ``aether annotate`` on ``clips`` strafing synthetic clips: 1 and 2 local
+    workers, and Ray with 2 CPUs (when installed)."""
+
+    from aether.annotate.commands import main as annotate
+
+    source = folder / "annotate-input"
+    synthesize_shards(source, clips, frames=frames, height=height, width=width, trajectory="strafe",
+                      fps=12.0, maxcount=clips, progress=False)  # fmt: skip
+    args = [str(source), "--slice-config", '{"min_length": 5}', "--no-pictures", "--retries", "0"]
+    result = {"clips": clips, "frames": frames, "height": height, "width": width}
+    runs = {"local_1_worker": ["--workers", "1"], "local_2_workers": ["--workers", "2"]}
+    runs["ray_2_cpus"] = ["--executor", "ray"]
+    for name, extra in runs.items():
+        if name == "ray_2_cpus":  # started after the local runs, so its idle processes do not load them
+            try:
+                import ray
+            except ImportError:
+                result[name] = "not measured: ray is not installed"
+                continue
+            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        load = os.getloadavg()[0]
+        start = time.perf_counter()
+        status = annotate(["annotate", *args, "--out", str(folder / f"annotate-{name}"), *extra])
+        elapsed = time.perf_counter() - start
+        if name == "ray_2_cpus":
+            ray.shutdown()
+        if status != 0:
+            raise RuntimeError(f"annotate {name} exited with status {status}")
+        done = (folder / f"annotate-{name}" / "plan" / "done").glob("*.json")
+        units = [json.loads(p.read_text())["seconds"] for p in done]
+        result[name] = {
+            "seconds": elapsed,
+            "clips_per_min": 60 * clips / elapsed,
+            "load_average_1min": load,
+            "unit_seconds_median": statistics.median(units),
+            "unit_seconds_max": max(units),
+        }
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--large-frames", type=int, default=3, help="frames per clip at 480x720")
     parser.add_argument("--out", type=Path, default=RESULTS / "data.json")
+    parser.add_argument("--only", default="render,shards,loader,annotate", help="sections to run")
+    parser.add_argument("--annotate-clips", type=int, default=12)
+    parser.add_argument("--annotate-frames", type=int, default=17)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    report = {
+    sections = set(args.only.split(","))
+    report = json.loads(args.out.read_text()) if args.out.is_file() and sections != {*SECTIONS} else {}
+    report.update({
         "machine": {
             "platform": platform.platform(),
             "processor": platform.processor(),
             "torch": torch.__version__,
             "threads": args.threads,
             "device": args.device if args.device == "cpu" else torch.cuda.get_device_name(args.device),
+            "cpu_count": os.cpu_count(),
+            "load_average_1_5_15min": os.getloadavg(),
         },
-        "render": [
+    })  # fmt: skip
+    if "render" in sections:
+        report["render"] = [
             bench_render(64, 96, 17, args.device),
             bench_render(480, 720, args.large_frames, args.device),
-        ],
-    }
-    print(json.dumps(report["render"], indent=1), flush=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        report["shards"] = [
-            bench_shards(Path(tmp), 16, 64, 96, 49),
-            bench_shards(Path(tmp), 2, 480, 720, 5),
         ]
-        print(json.dumps(report["shards"], indent=1), flush=True)
-        report["loader"] = bench_loader(Path(tmp), batches=20, workers=2)
-        print(json.dumps(report["loader"], indent=1), flush=True)
+        print(json.dumps(report["render"], indent=1), flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        if "shards" in sections:
+            report["shards"] = [
+                bench_shards(Path(tmp), 16, 64, 96, 49),
+                bench_shards(Path(tmp), 2, 480, 720, 5),
+            ]
+            print(json.dumps(report["shards"], indent=1), flush=True)
+        if "loader" in sections:
+            report["loader"] = bench_loader(Path(tmp), batches=20, workers=2)
+            print(json.dumps(report["loader"], indent=1), flush=True)
+        if "annotate" in sections:
+            report["annotate"] = bench_annotate(Path(tmp), args.annotate_clips, args.annotate_frames, 96, 128)
+            print(json.dumps(report["annotate"], indent=1), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")

@@ -150,7 +150,7 @@ def make_clip(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def timed(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, dict[str, float]]:
-    """Wall times in seconds (median and min over ``repeats``) of each function, after one warm-up call.
+    """Wall times in seconds (median, min and every round's) of each function, after one warm-up call.
 
     The functions run interleaved, round after round, so a change in machine load hits all of them.
     """
@@ -162,7 +162,7 @@ def timed(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, dict[
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
-    return {name: {"median": statistics.median(t), "min": min(t)} for name, t in times.items()}
+    return {name: {"median": statistics.median(t), "min": min(t), "rounds": t} for name, t in times.items()}
 
 
 def rotation_error_deg(R_a: torch.Tensor, R_b: torch.Tensor) -> float:

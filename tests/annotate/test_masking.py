@@ -18,7 +18,9 @@ def test_provided_masks_from_labels_match_the_generator(render):
     np.testing.assert_array_equal(from_labels, clip.dynamic)
     np.testing.assert_array_equal(ProvidedMasks()(clip.rgb, {"dynamic": clip.dynamic}), clip.dynamic)
     with pytest.raises(ValueError, match="needs 'dynamic'"):
-        ProvidedMasks()(clip.rgb, {})
+        ProvidedMasks(missing="error")(clip.rgb, {})
+    none = ProvidedMasks()(clip.rgb, {})  # masks are optional: nothing is marked dynamic
+    assert none.shape == clip.rgb.shape[:3] and not none.any()
     with pytest.raises(ValueError, match=r"\(T,H,W\)"):
         ProvidedMasks()(clip.rgb, {"dynamic": clip.dynamic[:3]})
 

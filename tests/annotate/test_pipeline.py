@@ -32,33 +32,54 @@ def test_annotate_shards_and_resume(render, tmp_path, capsys):
         == 0
     )
     samples = list(iter_samples(str(out)))
-    assert sorted(s["__key__"] for s in samples) == ["a_s00", "b_s00"]
+    # outputs are named by source shard + key
+    assert sorted(s["__key__"] for s in samples) == ["synth-000000_a_s00", "synth-000000_b_s00"]
     for sample in samples:
         np.testing.assert_allclose(sample["c2w"][0], np.eye(4), atol=1e-9)
         assert sample["rgb"].shape == (12, 96, 128, 3) and sample["dynamic"].any()
     reports = {p.stem: json.loads(p.read_text()) for p in (out / "reports").glob("*.json")}
-    assert set(reports) == {"a", "b"}
+    assert set(reports) == {"synth-000000_a", "synth-000000_b", "summary"}
+    assert reports.pop("summary")["failed"] == []
     for report in reports.values():
         assert report["status"] == "done" and report["kept_frames"] == 12
         ba = report["slices"][0]["reprojection_px"]
         assert ba["refined"]["median"] < ba["coarse"]["median"]
         assert "refined_ate" in report["slices"][0]["ground_truth"]
     pictures = sorted(p.name for p in (out / "reports").glob("*.png"))
-    assert pictures == ["a_s00_trajectory.png", "b_s00_trajectory.png"]
+    assert pictures == ["synth-000000_a_s00_trajectory.png", "synth-000000_b_s00_trajectory.png"]
 
-    # rerun: everything is finished, nothing is rewritten
-    stamps = {p.name: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    # rerun into the used folder: refused without --resume / --overwrite
+    with pytest.raises(ValueError, match="not empty"):
+        main(["annotate", str(tmp_path / "in"), "--out", str(out), "--slice-config", '{"min_length": 5}'])
+    # resumed: everything is finished, nothing is rewritten but the summary
+    stamps = {
+        p.name: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p.name != "summary.json"
+    }
     capsys.readouterr()
-    assert main(["annotate", str(tmp_path / "in"), "--out", str(out)]) == 0
+    args = [
+        "annotate",
+        str(tmp_path / "in"),
+        "--out",
+        str(out),
+        "--slice-config",
+        '{"min_length": 5}',
+        "--resume",
+    ]
+    assert main(args) == 0
     assert "annotated 0 clips" in capsys.readouterr().out
-    assert stamps == {p.name: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    assert stamps == {
+        p.name: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p.name != "summary.json"
+    }
+    # resuming with other settings is refused
+    with pytest.raises(ValueError, match="settings differ.*slice_config"):
+        main(["annotate", str(tmp_path / "in"), "--out", str(out), "--resume"])
 
-    # a crash before the report of "b" was written: only "b" is redone
-    (out / "reports" / "b.json").unlink()
-    assert main(["annotate", str(tmp_path / "in"), "--out", str(out)]) == 0
+    # a crash before "b" was recorded as done in the plan: only "b" is redone
+    (out / "plan" / "done" / "synth-000000_b.json").unlink()
+    assert main(args) == 0
     assert "annotated 1 clips" in capsys.readouterr().out
-    assert (out / "reports" / "a.json").stat().st_mtime_ns == stamps["a.json"]
-    assert (out / "reports" / "b.json").is_file()
+    assert (out / "reports" / "synth-000000_a.json").stat().st_mtime_ns == stamps["synth-000000_a.json"]
+    assert (out / "reports" / "synth-000000_b.json").is_file()
     assert not list(out.rglob("*.partial"))
 
 

@@ -185,7 +185,7 @@ def test_dataset_mean_is_the_valid_pixel_weighted_average():
     refs = []
     for seed in range(3):
         pred, gt = _case(seed, np.float32, np.float64, shape=(2 + seed, 12, 16), small=(6, 8))
-        metric.update(pred, gt, name=f"s{seed}")
+        metric.update(pred, gt, sequence=f"s{seed}")
         refs.append(reference(pred, gt, "scale", 70.0, 70.0))
     out = metric.compute()
     weights = [r["valid"] for r in refs]

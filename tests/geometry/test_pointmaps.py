@@ -71,3 +71,22 @@ def test_bad_inputs_raise():
         depth_to_points(torch.ones(4, 4, dtype=torch.float64), intrinsics(-1.0, 1.0, 0.0, 0.0))
     with pytest.raises(ValueError, match="rtol"):
         depth_edge_mask(torch.ones(4, 4), rtol=0.0)
+
+
+def test_points_written_into_an_earlier_result_equal_fresh_ones():
+    g = torch.Generator().manual_seed(1)
+    depth = torch.rand(4, 5, 7, generator=g) + 0.5
+    K = intrinsics(20.0, 25.0, 3.5, 2.0).expand(4, 3, 3).float()
+    c2w = smooth_trajectory(4).float()
+    fresh = depth_to_points(depth, K, c2w)
+    out = depth_to_points(torch.ones_like(depth), K, c2w[[1, 2, 3, 0]])
+    result = depth_to_points(depth, K, c2w, out=out)
+    assert result.data_ptr() == out.data_ptr()
+    assert torch.equal(result, fresh)
+    assert torch.equal(depth_to_points(depth, K, out=depth_to_points(depth, K)), depth_to_points(depth, K))
+    with pytest.raises(ValueError, match="out: expected an earlier depth_to_points result"):
+        depth_to_points(depth, K, c2w, out=torch.empty(4, 5, 7, 3))  # channel-last memory
+    with pytest.raises(ValueError, match="out: expected"):
+        depth_to_points(depth, K, c2w, out=fresh[:3])
+    with pytest.raises(ValueError, match="out: expected"):
+        depth_to_points(depth, K, c2w, out=fresh.double())

@@ -13,7 +13,7 @@ from aether.annotate.coarse import (
     PnPCameraEstimator,
     estimate_focal,
 )
-from aether.annotate.io import ClipInput, iter_inputs, load_clip_folder
+from aether.annotate.io import ClipInput, PendingClip, iter_clip_sources, iter_inputs, load_clip_folder
 from aether.annotate.masking import MASKERS, DynamicMasker, GroundedSam2Masker, ProvidedMasks
 from aether.annotate.pipeline import Annotator, SliceAnnotation, annotate_to_shards
 from aether.annotate.slicing import FLOW_BACKENDS, DISFlow, FlowBackend, RAFTFlow, SliceConfig, Slicer
@@ -36,6 +36,7 @@ __all__ = [
     "FlowBackend",
     "GroundedSam2Masker",
     "LucasKanadeTracker",
+    "PendingClip",
     "PnPCameraEstimator",
     "ProvidedMasks",
     "RAFTFlow",
@@ -46,6 +47,7 @@ __all__ = [
     "Tracks",
     "annotate_to_shards",
     "estimate_focal",
+    "iter_clip_sources",
     "iter_inputs",
     "load_clip_folder",
     "reprojection_errors",

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+from pathlib import Path
+from typing import Any
+
+from aether.data.executors import add_executor_arguments
 
 __all__ = ["main"]
 
@@ -34,55 +39,105 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     )
     p.add_argument("--cotracker-checkpoint", default=None)
     p.add_argument("--slice-config", default=None, help="JSON object overriding slicing thresholds")
-    p.add_argument("--no-resume", action="store_true", help="re-annotate clips that already have a report")
+    p.add_argument(
+        "--resume", action="store_true", help="continue the run in a non-empty --out (same settings)"
+    )
+    p.add_argument("--overwrite", action="store_true", help="clear a non-empty --out first")
+    p.add_argument("--fail-fast", action="store_true", help="stop at the first clip that fails")
     p.add_argument("--maxcount", type=int, default=100, help="samples per shard")
     p.add_argument("--no-pictures", action="store_true", help="skip the per-slice trajectory PNGs")
+    p.add_argument("--device", default="cpu", help="torch device of the model stages (e.g. cuda)")
+    add_executor_arguments(p)
     return p
 
 
-def main(argv: list[str], prog: str = "aether annotate") -> int:
-    args = build_parser(prog).parse_args(argv[1:])
+# options that change what is written (checked to match when a run is resumed)
+_SETTINGS = ("depth_scale", "fps", "estimate_intrinsics", "refine_intrinsics", "masker", "detector")
+_SETTINGS += ("segmenter", "categories", "flow", "tracker", "slice_config", "maxcount")
+# options that build the annotator (the settings above plus where models load from and run)
+_BUILD = ("estimate_intrinsics", "refine_intrinsics", "masker", "detector", "segmenter", "categories")
+_BUILD += ("flow", "raft_weights", "tracker", "cotracker_repo", "cotracker_checkpoint", "slice_config")
+_BUILD += ("device",)
+
+
+@functools.lru_cache(maxsize=2)
+def build_annotator(spec: str) -> Any:
+    """The :class:`~aether.annotate.pipeline.Annotator` of the JSON options ``spec`` (the ``_BUILD``
+    options of the command line); built once per process, so models load once per worker."""
     from aether.annotate.bundle import BundleAdjuster
-    from aether.annotate.io import iter_inputs
     from aether.annotate.masking import DEFAULT_CATEGORIES, GroundedSam2Masker, ProvidedMasks
-    from aether.annotate.pipeline import Annotator, annotate_to_shards
+    from aether.annotate.pipeline import Annotator
     from aether.annotate.slicing import DISFlow, RAFTFlow, SliceConfig, Slicer
     from aether.annotate.tracking import CoTrackerTracker, LucasKanadeTracker
 
+    args = argparse.Namespace(**json.loads(spec))
     categories = tuple(args.categories.split(",")) if args.categories else DEFAULT_CATEGORIES
     if args.masker == "provided":
         masker = ProvidedMasks(categories)
     else:
-        masker = GroundedSam2Masker(args.detector, args.segmenter, categories=categories)
-    if args.flow == "raft" and not args.raft_weights:
-        raise ValueError("--flow raft needs --raft-weights (a local torchvision RAFT state dict)")
-    flow = RAFTFlow(args.raft_weights) if args.flow == "raft" else DISFlow()
-    try:
-        config = SliceConfig(**json.loads(args.slice_config)) if args.slice_config else SliceConfig()
-    except (TypeError, json.JSONDecodeError) as err:
-        raise ValueError(f"--slice-config must be a JSON object of SliceConfig fields: {err}") from err
+        masker = GroundedSam2Masker(args.detector, args.segmenter, categories=categories, device=args.device)
+    flow = RAFTFlow(args.raft_weights, device=args.device) if args.flow == "raft" else DISFlow()
+    config = SliceConfig(**json.loads(args.slice_config)) if args.slice_config else SliceConfig()
     if args.tracker == "cotracker":
-        tracker = CoTrackerTracker(repo=args.cotracker_repo, checkpoint=args.cotracker_checkpoint)
+        tracker = CoTrackerTracker(
+            repo=args.cotracker_repo, checkpoint=args.cotracker_checkpoint, device=args.device
+        )
     else:
         tracker = LucasKanadeTracker()
-    annotator = Annotator(
+    return Annotator(
         masker,
         Slicer(config, flow),
         tracker=tracker,
         refiner=BundleAdjuster(optimize_intrinsics=args.refine_intrinsics),
         estimate_intrinsics=args.estimate_intrinsics,
     )
-    clips = iter_inputs(args.input, depth_scale=args.depth_scale, fps=args.fps)
+
+
+def main(argv: list[str], prog: str = "aether annotate") -> int:
+    args = build_parser(prog).parse_args(argv[1:])
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out: expected a folder, {out} is a file")
+    from aether.annotate.io import iter_clip_sources
+    from aether.annotate.pipeline import annotate_to_shards
+    from aether.annotate.slicing import SliceConfig
+    from aether.data.executors import executor_from_args
+    from aether.data.workplan import report_run
+
+    if args.flow == "raft" and not args.raft_weights:
+        raise ValueError("--flow raft needs --raft-weights (a local torchvision RAFT state dict)")
+    try:
+        SliceConfig(**json.loads(args.slice_config)) if args.slice_config else None
+    except (TypeError, json.JSONDecodeError) as err:
+        raise ValueError(f"--slice-config must be a JSON object of SliceConfig fields: {err}") from err
+    clips = iter_clip_sources(args.input, depth_scale=args.depth_scale, fps=args.fps)  # checked now
+    spec = json.dumps({name: getattr(args, name) for name in _BUILD}, sort_keys=True)
+    annotator: Any = functools.partial(build_annotator, spec)
+    if args.executor == "local" and args.workers == 1:
+        annotator = build_annotator(spec)  # here: models load now, errors show before any work
+    uses_gpu = args.device != "cpu" and (
+        args.masker == "grounded_sam2" or args.flow == "raft" or args.tracker == "cotracker"
+    )
     summary = annotate_to_shards(
         clips,
         args.out,
         annotator,
-        resume=not args.no_resume,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        fail_fast=args.fail_fast,
+        settings={name: getattr(args, name) for name in _SETTINGS},
         maxcount=args.maxcount,
         pictures=not args.no_pictures,
+        executor=executor_from_args(args, gpu=uses_gpu),
+        num_shards=args.num_shards,
+        shard_index=args.shard_index,
+        retries=0 if args.fail_fast else args.retries,
+        claim_timeout=args.claim_timeout,
     )
     print(
         f"annotated {len(summary['annotated'])} clips ({summary['slices']} slices), "
-        f"skipped {len(summary['skipped'])} finished clips; shards in {args.out}"
+        f"skipped {len(summary['skipped'])} finished clips, {len(summary['failed'])} failed; "
+        f"shards in {args.out}"
     )
-    return 0
+    clips = {f["uid"]: f"clip {f['clip']} ({f['source']})" for f in summary["failed"]}
+    return report_run(summary["plan"], summary["run"], prog, lambda uid: clips.get(uid, uid))

@@ -39,10 +39,16 @@ class DynamicMasker:
 @MASKERS.register("provided")
 class ProvidedMasks(DynamicMasker):
     """Masks supplied with the data: ``extras["dynamic"]`` (T,H,W), else ``extras["semantic"]`` (T,H,W)
-    labels with ``extras["classes"]`` {id: name}: pixels whose class is in ``categories``."""
+    labels with ``extras["classes"]`` {id: name}: pixels whose class is in ``categories``.
 
-    def __init__(self, categories: Sequence[str] = DEFAULT_CATEGORIES) -> None:
+    Masks are optional: a clip with neither gets no dynamic pixels (``missing="static"``, the
+    report says so) or is refused (``missing="error"``)."""
+
+    def __init__(self, categories: Sequence[str] = DEFAULT_CATEGORIES, missing: str = "static") -> None:
+        if missing not in ("static", "error"):
+            raise ValueError(f"missing: expected 'static' or 'error', got {missing!r}")
         self.categories = tuple(categories)
+        self.missing = missing
 
     def __call__(self, frames: np.ndarray, extras: dict[str, Any]) -> np.ndarray:
         shape = frames.shape[:3]
@@ -51,6 +57,8 @@ class ProvidedMasks(DynamicMasker):
         elif extras.get("semantic") is not None and extras.get("classes"):
             ids = [int(i) for i, name in extras["classes"].items() if name in self.categories]
             mask = np.isin(extras["semantic"], ids)
+        elif self.missing == "static":
+            mask = np.zeros(shape, dtype=bool)
         else:
             raise ValueError(
                 "the 'provided' masker needs 'dynamic' masks or 'semantic' labels with 'classes'"

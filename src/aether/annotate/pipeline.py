@@ -2,18 +2,21 @@
 
 :class:`Annotator` runs the four stages on one clip and returns shard samples (one per slice, c2w
 relative to the slice's first frame) and a JSON-able report. :func:`annotate_to_shards` runs it over
-many clips, writing ``OUT/<clip>-NNNNNN.tar`` (atomically, through :func:`aether.data.shards.write_shards`)
-and then ``OUT/reports/<clip>.json`` (atomically, last): a clip whose report exists is finished and
-skipped on a rerun.
+many clips, writing ``OUT/<clip>-NNNNNN.tar`` (atomically, through
+:func:`aether.data.shards.write_shards`) and then ``OUT/reports/<clip>.json`` (atomically). Each
+clip is a work unit of the plan in ``OUT/plan/`` (:mod:`aether.data.workplan`), recorded as done
+last and skipped when the run is resumed; clips run in this process, in local worker processes, on
+Ray, or split over a job array. ``<clip>`` is the clip's uid (a shard sample's shard name + key),
+so clips sharing a key in different shards are both annotated. A clip that fails is retried, then
+recorded with its reason (``OUT/plan/failed/``, ``OUT/reports/summary.json``) and the run
+continues (unless ``fail_fast``); its shards, if any were written, are removed.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,10 +26,11 @@ import numpy as np
 from aether.annotate.bundle import BundleAdjuster, Tracks, reprojection_errors
 from aether.annotate.coarse import CoarseCameraEstimator, PnPCameraEstimator
 from aether.annotate.features import sample_depth, support_mask
-from aether.annotate.io import ClipInput
+from aether.annotate.io import ClipInput, PendingClip
 from aether.annotate.masking import DynamicMasker, ProvidedMasks
 from aether.annotate.slicing import Slicer
 from aether.annotate.tracking import LucasKanadeTracker, Tracker
+from aether.data.workplan import write_json
 from aether.visualize import plot_trajectories
 
 __all__ = ["Annotator", "SliceAnnotation", "annotate_to_shards"]
@@ -157,7 +161,7 @@ class Annotator:
             )
             for stage, sec in ann.report["seconds"].items():
                 seconds[stage] = seconds.get(stage, 0.0) + sec
-            key = f"{_safe(clip.name)}_s{number:02d}"
+            key = f"{_safe(clip.uid)}_s{number:02d}"  # the uid: unique across a run's shards
             report = {"key": key, "frames": [int(idx[0]), int(idx[-1])], **ann.report}
             if clip.gt_c2w is not None:
                 report["ground_truth"] = _ground_truth_errors(ann, clip, idx)
@@ -189,6 +193,10 @@ class Annotator:
             "slices": slice_reports,
             "seconds": seconds,
         }
+        if isinstance(self.masker, ProvidedMasks) and not (
+            clip.extras.get("dynamic") is not None or clip.extras.get("semantic") is not None
+        ):
+            report["masks"] = "none given: every pixel treated as static"
         if clip.extras.get("untextured") is not None:  # flagged by the data (never used for decisions)
             flagged = np.flatnonzero(clip.extras["untextured"]).tolist()
             report["flagged_untextured"] = flagged
@@ -203,13 +211,16 @@ def _safe(name: str) -> str:
 def _ground_truth_errors(ann: SliceAnnotation, clip: ClipInput, idx: np.ndarray) -> dict[str, float]:
     """Errors against ground truth after Sim(3) alignment: ATE (absolute and / trajectory length),
     RPE rotation (degrees, RMSE over consecutive frames) and relative focal error."""
-    from aether.evaluation.pose_metrics import camera_pose_metrics
+    from aether.evaluation.pose_metrics import DegenerateTrajectoryError, camera_pose_metrics
 
     gt = np.linalg.inv(clip.gt_c2w[idx[0]]) @ clip.gt_c2w[idx]
     length = float(np.linalg.norm(np.diff(gt[:, :3, 3], axis=0), axis=1).sum())
     out: dict[str, float] = {"trajectory_length": length}
     for name, c2w in (("coarse", ann.coarse_c2w), ("refined", ann.c2w)):
-        m = camera_pose_metrics(c2w, gt)
+        try:  # a camera that only rotates has no Sim(3) scale: ATE and RPE translation are NaN
+            m = camera_pose_metrics(c2w, gt, sequence=clip.name, static_gt="nan")
+        except DegenerateTrajectoryError:  # the estimate does not move while the truth does
+            m = {"ate": float("nan"), "rpe_rot": float("nan")}
         out[f"{name}_ate"] = m["ate"]
         out[f"{name}_ate_rel"] = m["ate"] / length if length > 0 else float("nan")
         out[f"{name}_rpe_rot_deg"] = m["rpe_rot"]
@@ -220,54 +231,123 @@ def _ground_truth_errors(ann: SliceAnnotation, clip: ClipInput, idx: np.ndarray)
     return out
 
 
-def _atomic_write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(json.dumps(data, indent=1, default=float))
-    os.replace(tmp, path)
-
-
 def annotate_to_shards(
-    clips: Iterable[ClipInput],
+    clips: Iterable[ClipInput | PendingClip],
     out: str | Path,
-    annotator: Annotator | None = None,
+    annotator: Annotator | Callable[[], Annotator] | None = None,
     *,
-    resume: bool = True,
+    resume: bool = False,
+    overwrite: bool = False,
+    fail_fast: bool = False,
+    settings: dict[str, Any] | None = None,
     maxcount: int = 100,
     progress: bool = True,
     pictures: bool = True,
+    executor: Any = None,
+    num_shards: int = 1,
+    shard_index: int = 0,
+    retries: int = 0,
+    claim_timeout: float = 600.0,
 ) -> dict[str, Any]:
-    """Annotate ``clips`` into ``out``: shards ``<clip>-NNNNNN.tar`` and ``reports/<clip>.json``.
+    """Annotate ``clips`` into ``out``: shards ``<uid>-NNNNNN.tar`` and ``reports/<uid>.json``.
 
-    With ``resume``, clips whose report already exists are skipped. With ``pictures``, each slice's
-    camera path is drawn to ``reports/<slice key>_trajectory.png``. Returns a summary with the
-    clips done now, skipped, and the shards written.
+    Each clip is one work unit of a :class:`aether.data.workplan.WorkPlan` in ``out/plan/`` (id:
+    its uid), run on ``executor`` (default: this process; worker processes and Ray need picklable
+    clips and an ``annotator`` given as a picklable factory, e.g. a ``functools.partial``), or by
+    every member of a job array (``num_shards``, ``shard_index``: each annotates its part).
+    A non-empty ``out`` is refused unless ``overwrite`` (cleared first) or ``resume`` (done clips
+    are skipped; ``settings``, when given, must equal the recorded ones). A clip that fails to load
+    or annotate is tried ``retries`` more times, then recorded with its reason and the run goes on
+    (``fail_fast``: ValueError naming the clip instead); nothing of it stays readable. With
+    ``pictures``, each slice's camera path is drawn to ``reports/<slice key>_trajectory.png``.
+    Returns (and writes to ``reports/summary.json``) the clips annotated now, skipped as done,
+    failed (clip, uid, source, error), the shards written, the slice count, and the run's
+    :class:`~aether.data.workplan.PlanRun` and plan (keys "run", "plan").
     """
-    from tqdm import tqdm
+    from aether.data.executors import InProcessExecutor
+    from aether.data.shards import check_settings
+    from aether.data.workplan import UnitFailed, WorkUnit, open_plan, run_plan
 
+    pending = [item if isinstance(item, PendingClip) else PendingClip.of(item) for item in clips]
+    job = {"annotator": annotator or Annotator(), "maxcount": maxcount, "pictures": pictures}
+    units = [WorkUnit(_safe(p.uid), {**job, "clip": p}) for p in pending]
+    plan = open_plan(out, "annotate", units, overwrite=overwrite, resume=resume, num_shards=num_shards)
+    for unit in units:
+        unit.payload["out"] = str(plan.out)
+    if settings is not None:
+        check_settings(plan.out / "settings.json", settings, resume or num_shards > 1)
+    try:
+        run = run_plan(
+            plan, annotate_unit, executor or InProcessExecutor(), units=plan.part(num_shards, shard_index),
+            retries=retries, claim_timeout=claim_timeout, fail_fast=fail_fast, progress=progress,
+            desc="annotate",
+        )  # fmt: skip
+    except UnitFailed as err:  # fail_fast: name the clip
+        clip = next(u.payload["clip"] for u in units if u.id == err.unit_id)
+        raise ValueError(f"clip {clip.name} ({clip.source}): {err.reason}") from err
+    by_id = {u.id: u.payload["clip"] for u in units}
+    summary: dict[str, Any] = {
+        "annotated": run.done,
+        "skipped": run.skipped,
+        "failed": [
+            {"clip": by_id[i].name, "uid": i, "source": by_id[i].source, "error": errors[-1]}
+            for i, errors in run.failed.items()
+        ],
+        "shards": [
+            str(plan.out / f) for r in run.records.values() for f in r["outputs"] if f.endswith(".tar")
+        ],
+        "slices": sum(r["slices"] for r in run.records.values()),
+    }
+    write_json(plan.out / "reports" / "summary.json", summary)
+    return {**summary, "run": run, "plan": plan}
+
+
+def _remove_outputs(out: Path, name: str) -> None:
+    """The shards (and their ``.partial`` files) of clip ``name``: an earlier attempt's leftovers."""
+    pattern = re.compile(rf"{re.escape(name)}-\d{{6}}\.tar(\.partial)?")
+    for stale in out.glob(f"{name}-*.tar*"):
+        if pattern.fullmatch(stale.name):
+            stale.unlink()
+
+
+def annotate_unit(job: dict[str, Any]) -> dict[str, Any]:
+    """One work unit: annotate ``job["clip"]`` (a PendingClip) into ``job["out"]``; the record of
+    its outputs (module level: runs in worker processes and Ray tasks)."""
+    out, pending = Path(job["out"]), job["clip"]
+    annotator = job["annotator"]
+    if callable(annotator):  # a factory (built once per worker process where it caches)
+        annotator = annotator()
+    name = _safe(pending.uid)
+    _remove_outputs(out, name)
+    try:
+        samples, report, shards = _annotate_one(
+            pending, name, out, annotator, job["maxcount"], job["pictures"]
+        )
+    except BaseException:
+        _remove_outputs(out, name)  # nothing of a failed clip stays readable
+        raise
+    write_json(out / "reports" / f"{name}.json", report)
+    return {
+        "outputs": [Path(s).name for s in shards] + [f"reports/{name}.json"],
+        "keys": [sample["__key__"] for sample in samples],
+        "slices": len(samples),
+    }
+
+
+def _annotate_one(
+    pending: PendingClip, name: str, out: Path, annotator: Annotator, maxcount: int, pictures: bool
+) -> tuple[list[dict[str, Any]], dict[str, Any], list[str]]:
     from aether.data.shards import write_shards
 
-    out = Path(out)
-    annotator = annotator or Annotator()
-    summary: dict[str, Any] = {"annotated": [], "skipped": [], "shards": [], "slices": 0}
-    for clip in tqdm(clips, desc="annotate", unit="clip", disable=not progress):
-        name = _safe(clip.name)
-        report_path = out / "reports" / f"{name}.json"
-        if resume and report_path.is_file():
-            summary["skipped"].append(name)
-            continue
-        samples, report = annotator.annotate(clip)
-        shards = write_shards(samples, str(out / f"{name}-%06d.tar"), maxcount=maxcount) if samples else []
-        report["shards"] = [Path(s).name for s in shards]
-        if pictures:
-            for sample in samples:
-                plot_trajectories(
-                    out / "reports" / f"{sample['__key__']}_trajectory.png",
-                    {"annotated": sample["c2w"]},
-                    title=f"{sample['__key__']}: annotated cameras",
-                )
-        _atomic_write_json(report_path, report)
-        summary["annotated"].append(name)
-        summary["shards"] += shards
-        summary["slices"] += len(samples)
-    return summary
+    clip = pending.load()
+    samples, report = annotator.annotate(clip)
+    shards = write_shards(samples, str(out / f"{name}-%06d.tar"), maxcount=maxcount) if samples else []
+    report["shards"] = [Path(s).name for s in shards]
+    if pictures:
+        for sample in samples:
+            plot_trajectories(
+                out / "reports" / f"{sample['__key__']}_trajectory.png",
+                {"annotated": sample["c2w"]},
+                title=f"{sample['__key__']}: annotated cameras",
+            )
+    return samples, report, shards

@@ -11,6 +11,7 @@ _LAZY: dict[str, str] = {
     "AetherDataModule": "aether.data.datamodule",
     "ClipStream": "aether.data.datamodule",
     "ClipLoader": "aether.data.datamodule",
+    "Plausibility": "aether.data.shards",
     "ShardReader": "aether.data.shards",
     "iter_samples": "aether.data.shards",
     "write_shards": "aether.data.shards",

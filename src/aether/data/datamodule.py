@@ -9,6 +9,11 @@ Training streams are resampled (shards drawn with replacement, infinite) and shu
 buffer; validation streams visit every clip exactly once across ranks × workers. All randomness
 comes from ``seed``, the epoch, the rank and the worker, so a run (and a resumed run) draws the
 same stream.
+
+Nothing bad reaches a batch: samples failing the schema or the :class:`Plausibility` bounds
+(``plausibility``; the clip's dmax after resizing too) are skipped and counted in
+``skipped_samples``; a source that cannot be opened, read or closed is counted and the stream
+moves on; a stream whose every source fails ends with one error listing them.
 """
 
 from __future__ import annotations
@@ -26,13 +31,14 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from aether.data.shards import expand_urls, iter_samples
+from aether.data.shards import PLAUSIBLE, Plausibility, expand_urls, iter_samples
 from aether.geometry.cameras import resize_intrinsics
 
 __all__ = [
     "AetherDataModule",
     "ClipLoader",
     "ClipStream",
+    "check_frames_fps",
     "choose_window",
     "collate_clips",
     "prepare_clip",
@@ -41,6 +47,18 @@ __all__ = [
 
 FRAMES = (17, 25, 33, 41)
 FPS = (8, 10, 12, 15, 24)
+
+
+def check_frames_fps(frames: Sequence[int], fps: Sequence[float]) -> None:
+    """ValueError unless ``frames`` are positive integers and ``fps`` finite positive numbers."""
+    if not frames or not fps:
+        raise ValueError(f"frames and fps must be non-empty, got {frames!r} and {fps!r}")
+    for t in frames:
+        if isinstance(t, bool) or not isinstance(t, int | np.integer) or t < 1:
+            raise ValueError(f"frames: expected positive integers (frame counts), got {list(frames)!r}")
+    for f in fps:
+        if isinstance(f, bool) or not isinstance(f, int | float | np.number) or not np.isfinite(f) or f <= 0:
+            raise ValueError(f"fps: expected finite positive numbers, got {list(fps)!r}")
 
 
 def choose_window(
@@ -126,10 +144,12 @@ def prepare_clip(
     rng: np.random.Generator,
     random_crop: bool = False,
     tolerance: float = 0.01,
+    max_dmax: float = PLAUSIBLE.max_dmax,
 ) -> dict[str, Any] | None:
     """Turn a validated shard sample into one training clip, or None when no (T, fps) fits or no
-    pixel has valid depth. A sample decoded for a window carries it as ``__window__`` =
-    (T, stride, start, fps) (see :func:`choose_window`) and holds just those frames.
+    pixel has valid depth; ValueError when the clip's dmax is not finite or exceeds ``max_dmax``.
+    A sample decoded for a window carries it as ``__window__`` = (T, stride, start, fps) (see
+    :func:`choose_window`) and holds just those frames.
 
     Returns "video" float32 (T,3,H,W) in [-1,1], "depth" float32 (T,H,W) (0 = invalid), "valid"
     bool (T,H,W), "K" float32 (T,3,3), "c2w" float32 (T,4,4) relative to the window's first frame,
@@ -160,6 +180,11 @@ def prepare_clip(
         return None
     depth = torch.where(valid, depth, torch.zeros_like(depth))
     c2w = relative_poses(torch.from_numpy(np.ascontiguousarray(sample["c2w"][index], dtype=np.float64)))
+    dmax = float(clip_dmax(depth[None], valid[None])[0])
+    if not np.isfinite(dmax) or dmax > max_dmax:
+        raise ValueError(
+            f"depth.npy: expected the clip's dmax (1 / min depth) <= {max_dmax:g}, got {dmax:.3g}"
+        )
     clip = {
         "video": (video / 127.5 - 1.0).clamp(-1, 1).contiguous(),
         "depth": depth.contiguous(),
@@ -167,7 +192,7 @@ def prepare_clip(
         "K": K.float(),
         "c2w": c2w.float(),
         "fps": float(target),
-        "dmax": float(clip_dmax(depth[None], valid[None])[0]),
+        "dmax": dmax,
         "key": sample["__key__"],
     }
     if dynamic is not None:
@@ -213,6 +238,7 @@ class ClipStream(IterableDataset):
         rank, world_size: override the distributed rank / size (default: torch.distributed or the
             RANK / WORLD_SIZE environment variables).
         skipped: a shared counter (``multiprocessing.Value``) incremented for every bad sample.
+        plausibility: bounds a sample must meet (see :class:`aether.data.shards.Plausibility`).
     """
 
     def __init__(
@@ -233,6 +259,7 @@ class ClipStream(IterableDataset):
         rank: int | None = None,
         world_size: int | None = None,
         skipped: Any = None,
+        plausibility: Plausibility | None = PLAUSIBLE,
     ) -> None:
         super().__init__()
         self.urls = expand_urls(urls)
@@ -240,8 +267,7 @@ class ClipStream(IterableDataset):
             raise ValueError(f"no shards found for {urls!r}")
         if batch_size < 1 or height < 1 or width < 1:
             raise ValueError(f"need batch_size, height, width >= 1, got {batch_size}, {height}, {width}")
-        if not frames or not fps:
-            raise ValueError(f"frames and fps must be non-empty, got {frames!r} and {fps!r}")
+        check_frames_fps(frames, fps)
         self.height, self.width = height, width
         self.frames, self.fps = tuple(int(t) for t in frames), tuple(float(f) for f in fps)
         self.batch_size, self.train, self.resampled = batch_size, train, resampled
@@ -249,12 +275,22 @@ class ClipStream(IterableDataset):
         self.seed, self.fps_tolerance = seed, fps_tolerance
         self.rank, self.world_size = rank, world_size
         self.skipped = skipped if skipped is not None else multiprocessing.Value("q", 0)
+        self.plausibility = plausibility
         self.epoch = 0
+        self.failed_sources: dict[str, str] = {}  # url -> error, of sources that failed in this process
 
     def _report(self, url: str, key: str | None, error: Exception) -> None:
         with self.skipped.get_lock():
             self.skipped.value += 1
-        warnings.warn(f"skipping sample {key!r} of shard {url}: {error}", RuntimeWarning, stacklevel=2)
+        if key is None:
+            self.failed_sources[url] = f"{type(error).__name__}: {error}"
+        what = f"source {url}" if key is None else f"sample {key!r} of shard {url}"
+        warnings.warn(f"skipping {what}: {error}", RuntimeWarning, stacklevel=2)
+
+    def _all_failed(self, urls: list[str], draws: int | None = None) -> RuntimeError:
+        listed = "; ".join(f"{url} ({self.failed_sources.get(url, 'no readable sample')})" for url in urls)
+        drawn = "" if draws is None else f" in {draws} draws"
+        return RuntimeError(f"no readable sample from any of {len(urls)} source(s){drawn}: {listed}")
 
     def _position(self) -> tuple[int, int]:
         rank, world = _distributed()
@@ -283,7 +319,9 @@ class ClipStream(IterableDataset):
             count, stride, start, _ = picked
             return slice(start, start + (count - 1) * stride + 1, stride)
 
-        for sample in iter_samples(urls, on_error=self._report, select=select, window=window):
+        for sample in iter_samples(
+            urls, on_error=self._report, select=select, window=window, plausibility=self.plausibility
+        ):
             sample["__window__"] = chosen["last"]  # set while decoding this very sample
             yield sample
 
@@ -296,14 +334,19 @@ class ClipStream(IterableDataset):
                 for sample in self._decoded([urls[int(rng.integers(0, len(urls)))]], rng):
                     barren = 0
                     yield sample
-            raise RuntimeError(f"no readable sample in {barren} shard draws from {len(urls)} shards")
+            raise self._all_failed(urls, barren)
         if self.train:  # one pass in an epoch-dependent order, identical on every rank
             order = np.random.default_rng([self.seed, self.epoch]).permutation(len(urls))
             urls = [urls[i] for i in order]
-        if len(urls) >= slots:
-            yield from self._decoded(urls[slot::slots], rng)
-        else:
-            yield from self._decoded(urls, rng, select=lambda i: i % slots == slot)
+        mine = urls[slot::slots] if len(urls) >= slots else urls
+        select = None if len(urls) >= slots else (lambda i: i % slots == slot)
+        count = 0
+        for sample in self._decoded(mine, rng, select=select):
+            count += 1
+            yield sample
+        # every source failed and this process was to read them all: nothing will ever come
+        if count == 0 and len(mine) == len(urls) and all(url in self.failed_sources for url in mine):
+            raise self._all_failed(mine)
 
     def _shuffled(
         self, samples: Iterator[dict[str, Any]], rng: np.random.Generator
@@ -327,10 +370,15 @@ class ClipStream(IterableDataset):
         rng = np.random.default_rng([self.seed, self.epoch, slot, slots])
         buckets: dict[int, list[dict[str, Any]]] = {}
         for sample in self._shuffled(self._samples(rng, slot, slots), rng):
-            clip = prepare_clip(
-                sample, height=self.height, width=self.width, frames=self.frames, fps=self.fps,
-                rng=rng, random_crop=self.random_crop and self.train, tolerance=self.fps_tolerance,
-            )  # fmt: skip
+            try:
+                clip = prepare_clip(
+                    sample, height=self.height, width=self.width, frames=self.frames, fps=self.fps,
+                    rng=rng, random_crop=self.random_crop and self.train, tolerance=self.fps_tolerance,
+                    max_dmax=PLAUSIBLE.max_dmax if self.plausibility is None else self.plausibility.max_dmax,
+                )  # fmt: skip
+            except ValueError as err:
+                self._report(sample.get("__url__", "?"), sample["__key__"], err)
+                continue
             if clip is None:
                 self._report(
                     sample.get("__url__", "?"), sample["__key__"], ValueError("no valid depth pixel")
@@ -393,6 +441,9 @@ class AetherDataModule(L.LightningDataModule):
         resampled: infinite training stream of shards drawn with replacement.
         random_crop: random crop placement in training (validation crops the centre).
         seed: stream seed. fps_tolerance: relative tolerance matching source fps / stride.
+        plausibility: bounds on depth, focal length, skew, translations and dmax; samples outside
+            are skipped and counted. True: the defaults of :class:`aether.data.shards.Plausibility`;
+            a dict: those fields changed (e.g. ``{max_depth: 200}``); False: no bounds.
 
     Batches are dicts: "video" (B,T,3,H,W) in [-1,1], "depth", "valid" (B,T,H,W), "K" (B,T,3,3),
     "c2w" (B,T,4,4) relative to frame 0, "fps", "dmax" (B,), "key" list, optional "dynamic".
@@ -418,9 +469,20 @@ class AetherDataModule(L.LightningDataModule):
         seed: int = 0,
         fps_tolerance: float = 0.01,
         pin_memory: bool = False,
+        plausibility: bool | dict[str, float] = True,
     ) -> None:
         super().__init__()
+        check_frames_fps(frames, fps)
         self.save_hyperparameters()
+        if isinstance(plausibility, dict):
+            unknown = set(plausibility) - set(vars(PLAUSIBLE))
+            if unknown:
+                raise ValueError(
+                    f"plausibility: unknown bounds {sorted(unknown)}, expected {sorted(vars(PLAUSIBLE))}"
+                )
+            self.plausibility: Plausibility | None = Plausibility(**{**vars(PLAUSIBLE), **plausibility})
+        else:
+            self.plausibility = PLAUSIBLE if plausibility else None
         self.train_urls, self.val_urls, self.test_urls = train_urls, val_urls, test_urls
         self.height, self.width = height, width
         self.frames, self.fps = tuple(frames), tuple(fps)
@@ -456,7 +518,7 @@ class AetherDataModule(L.LightningDataModule):
             urls, height=self.height, width=self.width, frames=self.frames, fps=self.fps,
             batch_size=batch_size, train=train, resampled=self.resampled, shuffle_buffer=self.shuffle_buffer,
             random_crop=self.random_crop, seed=self.seed, fps_tolerance=self.fps_tolerance,
-            rank=rank, world_size=world, skipped=self._counter(),
+            rank=rank, world_size=world, skipped=self._counter(), plausibility=self.plausibility,
         )  # fmt: skip
         return ClipLoader(
             stream,

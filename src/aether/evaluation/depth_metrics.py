@@ -497,10 +497,18 @@ class VideoDepthMetric(Metric):
             self.add_state(name, default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
         self.sequence_stats: list[dict[str, Any]] = []
 
-    def update(self, pred_depth: Any, gt_depth: Any, mask: Any = None, name: str = "sequence") -> None:  # type: ignore[override]
-        """Score one sequence: pred (T,h,w), gt (T,H,W), optional mask (T,H,W) bool."""
+    def update(self, pred_depth: Any, gt_depth: Any, mask: Any = None, sequence: str = "sequence") -> None:  # type: ignore[override]
+        """Score one sequence: pred (T,h,w), gt (T,H,W), optional mask (T,H,W) bool; ``sequence``
+        names it in error messages."""
         stats = depth_sequence_stats(
-            pred_depth, gt_depth, self.align, self.max_depth, mask, self.post_clip_max, self.mask_edge, name
+            pred_depth,
+            gt_depth,
+            self.align,
+            self.max_depth,
+            mask,
+            self.post_clip_max,
+            self.mask_edge,
+            sequence,
         )
         for key in METRICS:
             setattr(self, key, getattr(self, key) + stats[key] * stats["valid"])

@@ -47,26 +47,49 @@ def ms_ssim_window(height: int, width: int, preferred: int = 11) -> int | None:
     return win if win >= 3 else None
 
 
-def _check_pair(pred: torch.Tensor, target: torch.Tensor) -> None:
+# values allowed outside [0, 1] (resampling round-off); beyond it the video is on another scale
+RANGE_TOLERANCE = 1e-3
+
+
+def _check_pair(pred: torch.Tensor, target: torch.Tensor, sequence: str | None = None) -> None:
+    """Shapes (T,3,H,W) alike, finite values in [0, 1]: a NaN would score PSNR = inf and a video in
+    [0, 255] or [-1, 1] would score silently wrong numbers."""
+    where = "" if sequence is None else f"{sequence}: "
     if pred.ndim != 4 or pred.shape[1] != 3:
-        raise ValueError(f"pred: expected shape (T,3,H,W), received {tuple(pred.shape)}")
+        raise ValueError(f"{where}pred: expected shape (T,3,H,W), received {tuple(pred.shape)}")
     if pred.shape != target.shape:
         raise ValueError(
-            f"target: expected shape {tuple(pred.shape)} like pred, received {tuple(target.shape)}"
+            f"{where}target: expected shape {tuple(pred.shape)} like pred, received {tuple(target.shape)}"
         )
+    for name, x in (("pred", pred), ("target", target)):
+        finite = torch.isfinite(x)
+        if not bool(finite.all()):
+            frames = (~finite.flatten(1).all(1)).nonzero()[:, 0].tolist()
+            raise ValueError(
+                f"{where}{name}: expected finite values, received NaN/inf in frames {frames[:10]}"
+            )
+        low, high = float(x.min()), float(x.max())
+        if low < -RANGE_TOLERANCE or high > 1 + RANGE_TOLERANCE:
+            raise ValueError(
+                f"{where}{name}: expected values in [0, 1], received [{low:.4g}, {high:.4g}] "
+                "(convert uint8 with /255, [-1, 1] with (x + 1) / 2)"
+            )
 
 
-def video_pixel_metrics(pred: Any, target: Any, lpips_model: torch.nn.Module | None = None) -> dict[str, Any]:
+def video_pixel_metrics(
+    pred: Any, target: Any, lpips_model: torch.nn.Module | None = None, *, sequence: str | None = None
+) -> dict[str, Any]:
     """PSNR (dB), SSIM, MS-SSIM and LPIPS of a predicted video against the target.
 
-    pred, target: (T,3,H,W) in [0,1]. Frame scores are averaged over the video. MS-SSIM uses the
-    standard 11-pixel window, shrunk for videos too small for 5 scales (reported in
-    ``ms_ssim_window``; MS-SSIM is None below 33 pixels). ``lpips`` is present only when an LPIPS
-    model is given (see :func:`load_lpips`).
+    pred, target: (T,3,H,W) finite, in [0,1] (else ValueError; ``sequence`` names the video in
+    the message). A frame identical to its target scores PSNR = inf. Frame scores are averaged
+    over the video. MS-SSIM uses the standard 11-pixel window, shrunk for videos too small for
+    5 scales (reported in ``ms_ssim_window``; MS-SSIM is None below 33 pixels). ``lpips`` is
+    present only when an LPIPS model is given (see :func:`load_lpips`).
     """
     p = as_tensor(pred, "pred", torch.float32)
     t = as_tensor(target, "target", torch.float32).to(p.device)
-    _check_pair(p, t)
+    _check_pair(p, t, sequence)
     mse = (p - t).square().flatten(1).mean(1)
     psnr = torch.where(mse > 0, -10 * torch.log10(mse), torch.full_like(mse, math.inf))
     out: dict[str, Any] = {
@@ -98,9 +121,9 @@ class VideoPixelMetric(Metric):
             self.add_state(f"{key}_count", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
         self.sequence_stats: list[dict[str, Any]] = []
 
-    def update(self, pred: Any, target: Any) -> None:  # type: ignore[override]
-        """Score one video pair (T,3,H,W) in [0,1]."""
-        m = video_pixel_metrics(pred, target, self.lpips_model)
+    def update(self, pred: Any, target: Any, sequence: str | None = None) -> None:  # type: ignore[override]
+        """Score one video pair (T,3,H,W) in [0,1]; ``sequence`` names it in error messages."""
+        m = video_pixel_metrics(pred, target, self.lpips_model, sequence=sequence)
         for key in self.KEYS:
             if m.get(key) is not None:
                 setattr(self, f"{key}_sum", getattr(self, f"{key}_sum") + m[key])

@@ -3,6 +3,11 @@
 ATE: RMSE of camera positions after a Sim(3) Umeyama alignment with scale correction.
 RPE: RMSE over all consecutive pairs (delta 1 frame) of the relative-pose error's translation
 norm and rotation angle (degrees), after the same alignment.
+
+Inputs are validated before scoring: poses must be finite rigid transforms (a scaled or sheared
+rotation is refused, it would otherwise score as a perfect rotation), and a ground-truth
+trajectory whose camera never moves is refused (Sim(3) alignment with scale collapses the
+prediction onto one point and scores every prediction ATE = RPE = 0; evo refuses it too).
 """
 
 from __future__ import annotations
@@ -14,7 +19,20 @@ from torchmetrics import Metric
 
 from aether.evaluation.depth_metrics import as_tensor
 from aether.geometry.alignment import align_poses_sim3, umeyama
-from aether.geometry.cameras import invert_pose
+from aether.geometry.cameras import check_poses, invert_pose
+
+# a trajectory whose camera centres spread less than this (RMS, scene units) does not move
+STATIC_SPREAD = 1e-12
+# |R^T R - I| allowed in a pose's rotation block (float32 predictions pass, a scaled R does not)
+ROTATION_ATOL = 1e-3
+
+
+class DegenerateTrajectoryError(ValueError):
+    """A trajectory the metric is undefined for (e.g. a static ground truth under Sim(3))."""
+
+
+def _label(name: str, sequence: str | None) -> str:
+    return name if sequence is None else f"{sequence}: {name}"
 
 
 def _check_poses(c2w: torch.Tensor, name: str) -> None:
@@ -23,7 +41,14 @@ def _check_poses(c2w: torch.Tensor, name: str) -> None:
     if c2w.shape[0] < 2:
         raise ValueError(f"{name}: expected at least 2 poses, received {c2w.shape[0]}")
     if not torch.isfinite(c2w).all():
-        raise ValueError(f"{name}: expected finite poses, received non-finite values")
+        bad = (~torch.isfinite(c2w).flatten(1).all(1)).nonzero()[:, 0].tolist()
+        raise ValueError(f"{name}: expected finite poses, received non-finite values in frames {bad[:10]}")
+    check_poses(c2w, name=name, atol=ROTATION_ATOL)
+
+
+def position_spread(c2w: torch.Tensor) -> float:
+    """RMS distance of the camera centres of poses (N,4,4) from their mean."""
+    return float(c2w[:, :3, 3].var(0, unbiased=False).sum().sqrt())
 
 
 def rotation_angle_deg(R: torch.Tensor) -> torch.Tensor:
@@ -41,24 +66,46 @@ def sim3_align_trajectory(pred_c2w: torch.Tensor, gt_c2w: torch.Tensor) -> torch
     return align_poses_sim3(pred_c2w, s, R, t)
 
 
-def camera_pose_metrics(pred_c2w: Any, gt_c2w: Any) -> dict[str, float]:
+def camera_pose_metrics(
+    pred_c2w: Any, gt_c2w: Any, *, sequence: str | None = None, static_gt: str = "error"
+) -> dict[str, float]:
     """ATE, RPE translation and RPE rotation (degrees) of a predicted trajectory.
 
-    pred_c2w, gt_c2w: (N,4,4) camera-to-world poses (arrays or tensors), frame i of one matched
-    to frame i of the other. Returns ``{"ate", "rpe_trans", "rpe_rot"}``.
+    pred_c2w, gt_c2w: (N,4,4) finite rigid camera-to-world poses (arrays or tensors), frame i of
+    one matched to frame i of the other. ``sequence`` names the trajectory in error messages.
+    A ground truth whose camera does not move (centres within :data:`STATIC_SPREAD`) raises
+    :class:`DegenerateTrajectoryError` (``static_gt="error"``), or scores ATE and RPE translation
+    as NaN and RPE rotation as usual (``static_gt="nan"``; rotation errors need no alignment scale).
+    Returns ``{"ate", "rpe_trans", "rpe_rot"}``.
     """
+    if static_gt not in ("error", "nan"):
+        raise ValueError(f"static_gt: expected 'error' or 'nan', received {static_gt!r}")
     gt = as_tensor(gt_c2w, "gt_c2w")
     pred = as_tensor(pred_c2w, "pred_c2w").to(gt.device)
-    _check_poses(gt, "gt_c2w")
-    _check_poses(pred, "pred_c2w")
+    _check_poses(gt, _label("gt_c2w", sequence))
+    _check_poses(pred, _label("pred_c2w", sequence))
     if pred.shape != gt.shape:
         raise ValueError(
-            f"pred_c2w: expected shape {tuple(gt.shape)} like gt_c2w, received {tuple(pred.shape)}"
+            f"{_label('pred_c2w', sequence)}: expected shape {tuple(gt.shape)} like gt_c2w, "
+            f"received {tuple(pred.shape)}"
         )
-    if float(pred[:, :3, 3].var(0).sum()) <= 1e-24:
-        raise ValueError(
-            "pred_c2w: expected moving camera positions, received a static one (Sim(3) undefined)"
+    if position_spread(pred) <= STATIC_SPREAD:
+        raise DegenerateTrajectoryError(
+            f"{_label('pred_c2w', sequence)}: expected moving camera positions, received a static one "
+            "(Sim(3) alignment undefined)"
         )
+    if position_spread(gt) <= STATIC_SPREAD:
+        if static_gt == "error":
+            raise DegenerateTrajectoryError(
+                f"{_label('gt_c2w', sequence)}: the ground-truth camera does not move (centres spread "
+                f"{position_spread(gt):.3g} <= {STATIC_SPREAD}); ATE/RPE under Sim(3) alignment with scale "
+                "are undefined for it"
+            )
+        rel_gt = invert_pose(gt[:-1]) @ gt[1:]
+        rel_pred = invert_pose(pred[:-1]) @ pred[1:]
+        err = (invert_pose(rel_gt) @ rel_pred)[:, :3, :3]
+        rpe_rot = rotation_angle_deg(err).square().mean().sqrt()
+        return {"ate": float("nan"), "rpe_trans": float("nan"), "rpe_rot": float(rpe_rot)}
     est = sim3_align_trajectory(pred, gt)
     ate = (est[:, :3, 3] - gt[:, :3, 3]).square().sum(-1).mean().sqrt()
     rel_gt = invert_pose(gt[:-1]) @ gt[1:]
@@ -82,9 +129,9 @@ class CameraPoseMetric(Metric):
             self.add_state(name, default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
         self.sequence_stats: list[dict[str, float]] = []
 
-    def update(self, pred_c2w: Any, gt_c2w: Any) -> None:  # type: ignore[override]
-        """Score one sequence's trajectory (N,4,4)."""
-        m = camera_pose_metrics(pred_c2w, gt_c2w)
+    def update(self, pred_c2w: Any, gt_c2w: Any, sequence: str | None = None) -> None:  # type: ignore[override]
+        """Score one sequence's trajectory (N,4,4); ``sequence`` names it in error messages."""
+        m = camera_pose_metrics(pred_c2w, gt_c2w, sequence=sequence)
         self.ate_sum += m["ate"]
         self.rpe_trans_sum += m["rpe_trans"]
         self.rpe_rot_sum += m["rpe_rot"]

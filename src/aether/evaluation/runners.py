@@ -410,11 +410,11 @@ def run_video_depth(
         if gt is None:
             raise ValueError(f"{dataset.name}/{seq.name}: expected ground-truth depth, found none")
         pred = source.reconstruct(seq, "video-depth")["depth"]
-        metric.update(pred, gt, name=f"{dataset.name}/{seq.name}")
+        metric.update(pred, gt, sequence=f"{dataset.name}/{seq.name}")
         per_seq[seq.name] = metric.sequence_stats[-1]
         if dataset.name == "synthetic":
             g = torch.as_tensor(gt)
-            baseline.update(frame_mean_depth(g, (g > 0) & torch.isfinite(g)), gt, name=seq.name)
+            baseline.update(frame_mean_depth(g, (g > 0) & torch.isfinite(g)), gt, sequence=seq.name)
         if picture_dir is not None:
             from aether.evaluation.pictures import depth_pictures
 
@@ -455,7 +455,7 @@ def run_camera_pose(
             )
         keep = np.isfinite(seq.c2w).all(axis=(1, 2))
         gt, pred = seq.c2w[keep], pred[keep]
-        metric.update(pred, gt)
+        metric.update(pred, gt, sequence=f"{dataset.name}/{seq.name}")
         per_seq[seq.name] = {**metric.sequence_stats[-1], "frames": int(keep.sum())}
         if seq.name in getattr(source, "window_reports", {}):
             per_seq[seq.name]["window_smoothing"] = source.window_reports[seq.name]
@@ -545,7 +545,7 @@ def run_planning(
             pred = F.interpolate(
                 pred, size=gt.shape[-2:], mode="bilinear", antialias=True, align_corners=False
             )
-        metric.update(pred, gt)
+        metric.update(pred, gt, sequence=f"{dataset.name}/{seq.name}")
         per_seq[seq.name] = metric.sequence_stats[-1]
         if vbench_models is not None:
             videos[seq.name] = (planned, seq.fps)

@@ -37,9 +37,35 @@ def disparity_to_depth(disparity: Tensor, floor: float = MIN_DISPARITY) -> tuple
     Returns:
         depth (...) and valid (...) bool. Differentiable where valid.
     """
-    valid = disparity_validity(disparity, floor)
-    depth = torch.where(valid, 1.0 / torch.where(valid, disparity, torch.ones_like(disparity)), 0.0)
-    return depth, valid
+    if torch.is_grad_enabled() and disparity.requires_grad:
+        valid = disparity_validity(disparity, floor)
+        depth = torch.where(valid, 1.0 / torch.where(valid, disparity, torch.ones_like(disparity)), 0.0)
+        return depth, valid
+    return _disparity_to_depth_fast(disparity, floor)
+
+
+_CHUNK = 1 << 18
+
+
+def _disparity_to_depth_fast(disparity: Tensor, floor: float) -> tuple[Tensor, Tensor]:
+    """The same values as the differentiable path in a few cache-sized passes: non-finite -> 0, below the
+    floor -> +inf (``threshold`` keeps x > the float just below ``floor``, i.e. x >= floor), then 1/x, so
+    every invalid pixel becomes exactly +0 and ``valid`` is ``depth != 0`` (1/x of a finite float32 is
+    never 0)."""
+    _check_float(disparity, "disparity")
+    below = torch.nextafter(
+        torch.tensor(floor, dtype=disparity.dtype), torch.tensor(-float("inf"), dtype=disparity.dtype)
+    ).item()
+    source = disparity.contiguous().reshape(-1)
+    depth = torch.empty(source.shape, dtype=disparity.dtype, device=disparity.device)
+    valid = torch.empty(source.shape, dtype=torch.bool, device=disparity.device)
+    for start in range(0, source.numel(), _CHUNK):
+        part = depth[start : start + _CHUNK]
+        torch.nan_to_num(source[start : start + _CHUNK], nan=0.0, posinf=0.0, neginf=0.0, out=part)
+        torch.nn.functional.threshold(part, below, float("inf"), inplace=True)
+        part.reciprocal_()
+        valid[start : start + _CHUNK].copy_(part)
+    return depth.reshape(disparity.shape), valid.reshape(disparity.shape)
 
 
 def depth_to_disparity(depth: Tensor, valid: Tensor | None = None) -> Tensor:

@@ -34,6 +34,8 @@ class LatentBackend(nn.Module):
     spatial_factor: int
     temporal_factor: int = 4
     scaling_factor: float = 1.0
+    execution_device: torch.device | None = None
+    """Set while the backend's weights are offloaded to the CPU: the device it computes on."""
 
     def __init__(self, allowed_frames: Sequence[int] | None = None) -> None:
         super().__init__()

@@ -132,7 +132,8 @@ class CogVideoXBackend(LatentBackend):
 
     @property
     def device(self) -> torch.device:
-        return self.vae.device
+        """Where the VAE computes: the offload device when offloaded (see ``execution_device``)."""
+        return self.execution_device or self.vae.device
 
     def encode(
         self, video: Tensor, *, sample: bool = False, generator: torch.Generator | None = None

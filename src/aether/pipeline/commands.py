@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 DEFAULT_MODEL = "AetherWorldModel/AetherV1"
@@ -75,6 +76,22 @@ def _parser(command: str, prog: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--smooth", choices=("none", "kalman", "gaussian"), default="none", help="smooth the camera path"
     )
+    speed = parser.add_argument_group("speed and memory (effects on results: aether.pipeline.acceleration)")
+    speed.add_argument("--compile", action="store_true", help="torch.compile the transformer")
+    speed.add_argument(
+        "--cache", choices=("fastercache", "pab"), default=None,
+        help="feature cache across denoising steps (an approximation: results change)",
+    )  # fmt: skip
+    speed.add_argument(
+        "--offload", choices=("model", "sequential"), default=None,
+        help="keep weights on the CPU: per model or per layer (on --device while they run)",
+    )  # fmt: skip
+    speed.add_argument("--vae-tiling", action="store_true", help="VAE in overlapping tiles (default on GPU)")
+    speed.add_argument("--vae-slicing", action="store_true", help="VAE one batch element at a time")
+    speed.add_argument(
+        "--quantize", choices=("int8wo", "int8dq", "float8wo", "float8dq"), default=None,
+        help="torchao weight quantization of the transformer (needs torchao; results change)",
+    )  # fmt: skip
     parser.add_argument("--out", default="aether_out", help="output folder")
     parser.add_argument(
         "--formats",
@@ -83,6 +100,33 @@ def _parser(command: str, prog: str) -> argparse.ArgumentParser:
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars or info messages")
     return parser
+
+
+def _apply_speed_options(pipe, args: argparse.Namespace, device: str) -> None:
+    """Place the pipeline on ``device`` with the speed and memory options of the command line."""
+    if args.quantize:
+        pipe.enable_quantization(args.quantize)
+    if args.offload == "model":
+        pipe.enable_model_cpu_offload(device)
+    elif args.offload == "sequential":
+        pipe.enable_sequential_cpu_offload(device)
+    else:
+        pipe.to(device)
+    pipe.progress = not args.quiet
+    for flag in ("vae_tiling", "vae_slicing"):
+        if getattr(args, flag) and not hasattr(pipe.backend, flag.replace("vae", "enable")):
+            name = "--" + flag.replace("_", "-")
+            raise ValueError(
+                f"{name}: this model's latent backend ({type(pipe.backend).__name__}) has no {name[6:]}"
+            )
+    if args.vae_tiling or (str(device).startswith("cuda") and hasattr(pipe.backend, "enable_tiling")):
+        pipe.enable_vae_tiling()
+    if args.vae_slicing:
+        pipe.enable_vae_slicing()
+    if args.cache:
+        pipe.enable_cache(args.cache)
+    if args.compile:
+        pipe.enable_compile()
 
 
 def main(argv: list[str], prog: str = "aether") -> int:
@@ -97,6 +141,8 @@ def main(argv: list[str], prog: str = "aether") -> int:
     from aether.pipeline.io import read_image, read_video
     from aether.pipeline.pipeline import AETHERV1_FPS, load_trajectory
 
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise ValueError(f"--out: expected a folder, {args.out} is a file")
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     formats = tuple(f for f in args.formats.split(",") if f)
 
@@ -129,11 +175,15 @@ def main(argv: list[str], prog: str = "aether") -> int:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype_name = args.dtype or ("bfloat16" if str(device).startswith("cuda") else "float32")
     dtype = getattr(torch, dtype_name)
+    if args.quantize:  # fail before loading weights when torchao is missing
+        from aether.pipeline.acceleration import require_torchao
+
+        try:
+            require_torchao(args.quantize)
+        except ImportError as err:  # a missing optional package is the user's to install: no traceback
+            raise ValueError(str(err)) from None
     pipe = AetherPipeline.from_pretrained(args.model, base=args.base, torch_dtype=dtype, mode=args.mode)
-    pipe.to(device)
-    pipe.progress = not args.quiet
-    if str(device).startswith("cuda") and hasattr(pipe.backend, "enable_tiling"):
-        pipe.enable_vae_tiling()
+    _apply_speed_options(pipe, args, device)
     common = {
         "num_inference_steps": args.steps,
         "guidance_scale": args.guidance,

@@ -55,11 +55,10 @@ from aether.pipeline.sampler import POLICIES, AetherSampler, SampleOutput, Sampl
 from aether.pipeline.trajectory import Trajectory
 from aether.pipeline.windows import (
     WindowResult,
+    cover_size,
     merge_spatial,
     merge_temporal,
-    spatial_offsets,
-    temporal_window_size,
-    window_starts,
+    plan_windows,
 )
 from aether.pipeline.world import World4D
 
@@ -123,12 +122,6 @@ def _resize(frames: Tensor, height: int, width: int) -> Tensor:
     if tuple(frames.shape[-2:]) == (height, width):
         return frames
     return F.interpolate(frames, size=(height, width), mode="bilinear", align_corners=False, antialias=True)
-
-
-def cover_size(height: int, width: int, target_h: int, target_w: int) -> tuple[int, int]:
-    """Size of an image resized (keeping its aspect) to cover ``target_h × target_w``."""
-    scale = max(target_h / height, target_w / width)
-    return max(target_h, round(height * scale)), max(target_w, round(width * scale))
 
 
 class AetherPipeline:
@@ -276,17 +269,39 @@ class AetherPipeline:
             module.to(**kwargs)
         return self
 
+    # ------------------------------------------------------------------ speed and memory options
+    # (what each does to the results: aether.pipeline.acceleration)
     def enable_model_cpu_offload(self, device: torch.device | str = "cuda") -> None:
-        """Keep the models on the CPU and move each to ``device`` only while it runs."""
+        """Keep the models on the CPU and move each to ``device`` only while it runs (bit-identical)."""
         from accelerate import cpu_offload_with_hook
 
-        self.sampler.execution_device = torch.device(device)
+        device = self._offload_to(device)
         hook = None
         # the diffusers VAE triggers offload hooks from encode/decode, not only forward
-        for module in (getattr(self.backend, "vae", self.backend), self.transformer):
+        for module in (self._vae_module(), self.transformer):
             module.to("cpu")
-            _, hook = cpu_offload_with_hook(module, self.sampler.execution_device, prev_module_hook=hook)
+            _, hook = cpu_offload_with_hook(module, device, prev_module_hook=hook)
             self._hooks.append(hook)
+
+    def enable_sequential_cpu_offload(self, device: torch.device | str = "cuda") -> None:
+        """Keep the weights on the CPU and move each layer's to ``device`` only while that layer runs
+        (accelerate hooks; least memory, slowest; bit-identical)."""
+        from accelerate import cpu_offload
+
+        device = self._offload_to(device)
+        for module in (self._vae_module(), self.transformer):
+            cpu_offload(module.to("cpu"), device)
+
+    def _offload_to(self, device: torch.device | str) -> torch.device:
+        if self._hooks or self.sampler.execution_device is not None:
+            raise ValueError("offloading is already enabled on this pipeline")
+        device = torch.device(device)
+        self.sampler.execution_device = device
+        self.backend.execution_device = device
+        return device
+
+    def _vae_module(self) -> torch.nn.Module:
+        return getattr(self.backend, "vae", self.backend)
 
     def enable_vae_slicing(self) -> None:
         """Decode/encode one batch element at a time."""
@@ -295,6 +310,34 @@ class AetherPipeline:
     def enable_vae_tiling(self) -> None:
         """Decode/encode in overlapping spatial tiles (much less memory at 480×720)."""
         self.backend.enable_tiling()
+
+    def enable_compile(self, **options: Any) -> None:
+        """``torch.compile`` the transformer (static shapes; ``options`` go to ``torch.compile``, e.g.
+        ``mode="max-autotune"``, ``backend=...``). The windows of a video share one compiled graph."""
+        from aether.pipeline.acceleration import compile_transformer
+
+        compile_transformer(self.transformer, **options)
+
+    def enable_cache(self, method: str = "fastercache", **options: Any) -> None:
+        """Feature caching across denoising steps with diffusers' hooks: ``"fastercache"`` or ``"pab"``
+        (``options`` override their config fields). An approximation: results change."""
+        from aether.pipeline.acceleration import FeatureCache
+
+        self.disable_cache()
+        self.sampler.feature_cache = FeatureCache(method, dict(options))
+
+    def disable_cache(self) -> None:
+        """Remove the feature cache (results are again those of the plain transformer)."""
+        if self.sampler.feature_cache is not None:
+            self.sampler.feature_cache.remove(self.transformer)
+            self.sampler.feature_cache = None
+
+    def enable_quantization(self, kind: str = "int8wo") -> None:
+        """Quantize the transformer's weights with torchao (``"int8wo"``, ``"int8dq"``, ``"float8wo"``,
+        ``"float8dq"``); ImportError naming the package when torchao is not installed."""
+        from aether.pipeline.acceleration import quantize_weights
+
+        quantize_weights(self.transformer, kind)
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -346,13 +389,12 @@ class AetherPipeline:
         frames = to_frames(video)
         fps = self.sampler.check_fps(fps, policy)
         num_frames = frames.shape[0]
-        size = temporal_window_size(num_frames, window or self.window)
-        starts = window_starts(num_frames, size, min(stride or self.stride, size))
         H, W = self.height, self.width
-        canvas_h, canvas_w = cover_size(frames.shape[2], frames.shape[3], H, W)
+        window, stride = self.window if window is None else window, self.stride if stride is None else stride
+        plan = plan_windows(num_frames, frames.shape[2], frames.shape[3], H, W, window=window, stride=stride)
+        size, starts, offsets, axis = plan.size, plan.starts, plan.offsets, plan.axis
+        canvas_h, canvas_w = plan.canvas
         frames = _resize(frames, canvas_h, canvas_w)
-        axis = "width" if canvas_w > W else "height"
-        offsets = spatial_offsets(canvas_w if axis == "width" else canvas_h, W if axis == "width" else H)
         if len(offsets) > 1:
             logger.info(
                 "aspect differs from the model's %dx%d: %d spatial windows along the %s",

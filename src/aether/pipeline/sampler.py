@@ -174,6 +174,8 @@ class AetherSampler:
         self.spec.check_transformer(transformer.config, targets.channels, conditions.channels)
         self.progress = True
         self.execution_device: torch.device | None = None
+        self.feature_cache: Any = None  # an aether.pipeline.acceleration.FeatureCache, or None
+        self.current_timestep: int | None = None  # the step being denoised (read by feature caches)
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -328,12 +330,18 @@ class AetherSampler:
         )
         model_condition = model_condition.to(plan.model_dtype)
         steps = timesteps.tolist()  # host values for the scheduler: no syncs inside the loop
+        if self.feature_cache is not None:
+            self.feature_cache.prepare(self.transformer, cfg, lambda: self.current_timestep)
         old_pred = None
         for i, t in enumerate(tqdm(steps, desc=desc, disable=not self.progress, leave=False)):
+            self.current_timestep = t
             x = torch.cat([latents, latents]) if cfg else latents
+            # every tensor argument carries the CFG batch (timestep too) and the text is passed by name:
+            # feature caches recognise a CFG call by it and may split the batch
             v = self.transformer(
-                x.to(plan.model_dtype), model_condition, timesteps[i], prompt, image_rotary_emb=rope
-            ).float()
+                x.to(plan.model_dtype), model_condition, timesteps[i].expand(x.shape[0]),
+                encoder_hidden_states=prompt, image_rotary_emb=rope,
+            ).float()  # fmt: skip
             if cfg:
                 v_uncond, v_cond = v.chunk(2)
                 v = v_uncond + weights[i] * (v_cond - v_uncond)
@@ -342,6 +350,7 @@ class AetherSampler:
                 eta=0.0, generator=generator, return_dict=False,
             )  # fmt: skip
             latents = latents.to(plan.latent_dtype)
+        self.current_timestep = None
         return latents
 
     def decode(

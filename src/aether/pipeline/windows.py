@@ -11,6 +11,12 @@ rotations slerped (centres lerped).
 Spatial windows cover a video whose aspect differs from the model's: after resizing
 so the short side fits, windows of the model's size slide along the long side, each
 scale-aligned to its neighbour on the overlap and blended back with linear ramps.
+
+:func:`plan_windows` checks a request before any work: window and stride are positive integers,
+the allowed frame counts are positive, the input's aspect is within :data:`MAX_ASPECT` of the
+model's and the plan holds at most :data:`MAX_WINDOWS` windows (spatial × temporal); a degenerate
+input (say a 1000×1 video, 720 000 pixels long once resized) fails with the numbers instead of
+resizing for ever.
 """
 
 from __future__ import annotations
@@ -26,6 +32,17 @@ from aether.geometry.alignment import align_depth_lstsq, align_poses_sim3, umeya
 from aether.geometry.smoothing import interpolate_poses
 
 AETHERV1_FRAMES = (17, 25, 33, 41)
+# the input's aspect may differ from the model's by at most this factor (8: 480x720 model, up to
+# a 1:5.3 or 12:1 video; 8 spatial windows along the long side at most)
+MAX_ASPECT = 8.0
+# spatial × temporal windows of one reconstruction (a 2-hour 24 fps video at stride 24 is 7 200)
+MAX_WINDOWS = 10_000
+
+
+def _positive_int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value) or value < 1:
+        raise ValueError(f"{name}: expected a positive integer, received {value!r}")
+    return int(value)
 
 
 @dataclass
@@ -47,23 +64,102 @@ class WindowResult:
 def temporal_window_size(
     num_frames: int, window: int = 41, allowed: tuple[int, ...] = AETHERV1_FRAMES
 ) -> int:
-    """The largest allowed frame count <= min(num_frames, window)."""
-    fits = [t for t in allowed if t <= min(num_frames, window)]
-    if not fits:
-        raise ValueError(f"need at least {min(allowed)} frames, got {num_frames}")
-    return max(fits)
+    """The largest allowed frame count <= min(num_frames, window).
+
+    Raises ValueError naming the bound: a window below the smallest allowed count, a video shorter
+    than it, or allowed counts that are not positive integers."""
+    if not allowed:
+        raise ValueError("allowed frame counts: expected at least one, received none")
+    allowed = tuple(_positive_int(t, "allowed frame counts") for t in allowed)
+    window = _positive_int(window, "window")
+    if window < min(allowed):
+        raise ValueError(
+            f"window: expected at least {min(allowed)} frames (the model takes {sorted(allowed)}), "
+            f"received window={window}"
+        )
+    if num_frames < min(allowed):
+        raise ValueError(f"video: need at least {min(allowed)} frames, got {num_frames}")
+    return max(t for t in allowed if t <= min(num_frames, window))
 
 
 def window_starts(num_frames: int, window: int, stride: int) -> list[int]:
     """Starts of ``window``-frame windows every ``stride`` frames, the last one ending at the end."""
-    if stride <= 0 or stride > window:
-        raise ValueError(f"stride must be in [1, window={window}], got {stride}")
+    window = _positive_int(window, "window")
+    stride = _positive_int(stride, "stride")
+    if stride > window:
+        raise ValueError(f"stride: expected an integer in [1, window={window}], received {stride}")
     if num_frames < window:
         raise ValueError(f"need at least {window} frames for one window, got {num_frames}")
     starts = list(range(0, num_frames - window, stride)) or [0]
     if starts[-1] != num_frames - window:
         starts.append(num_frames - window)
     return starts
+
+
+def cover_size(height: int, width: int, target_h: int, target_w: int) -> tuple[int, int]:
+    """Size of an image resized (keeping its aspect) to cover ``target_h × target_w``."""
+    scale = max(target_h / height, target_w / width)
+    return max(target_h, round(height * scale)), max(target_w, round(width * scale))
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    """Where the windows of a reconstruction go: ``size`` frames per temporal window starting at
+    ``starts``; the video resized to ``canvas`` (H, W) and cut along ``axis`` at ``offsets``."""
+
+    size: int
+    starts: list[int]
+    canvas: tuple[int, int]
+    axis: str
+    offsets: list[int]
+
+    @property
+    def count(self) -> int:
+        return len(self.starts) * len(self.offsets)
+
+
+def plan_windows(
+    num_frames: int,
+    height: int,
+    width: int,
+    model_height: int,
+    model_width: int,
+    *,
+    window: int = 41,
+    stride: int = 24,
+    allowed: tuple[int, ...] = AETHERV1_FRAMES,
+    max_aspect: float = MAX_ASPECT,
+    max_windows: int = MAX_WINDOWS,
+) -> WindowPlan:
+    """Validate a reconstruction request and plan its windows (nothing is resized here).
+
+    ``stride`` larger than the chosen window size is reduced to it (windows then just touch).
+    Raises ValueError with the numbers for a window or stride that is not a positive integer, a
+    video shorter than the smallest allowed window, an aspect beyond ``max_aspect`` times the
+    model's, or more than ``max_windows`` windows."""
+    height, width = _positive_int(height, "video height"), _positive_int(width, "video width")
+    size = temporal_window_size(num_frames, window, allowed)
+    starts = window_starts(num_frames, size, min(_positive_int(stride, "stride"), size))
+    ratio = (width / height) / (model_width / model_height)
+    if max(ratio, 1 / ratio) > max_aspect:
+        raise ValueError(
+            f"video: expected an aspect within {max_aspect:g}x of the model's {model_width}x{model_height}, "
+            f"received {width}x{height} ({max(ratio, 1 / ratio):.3g}x); crop or pad it first"
+        )
+    canvas = cover_size(height, width, model_height, model_width)
+    axis = "width" if canvas[1] > model_width else "height"
+    if axis == "width":
+        offsets = spatial_offsets(canvas[1], model_width)
+    else:
+        offsets = spatial_offsets(canvas[0], model_height)
+    plan = WindowPlan(size, starts, canvas, axis, offsets)
+    if plan.count > max_windows:
+        raise ValueError(
+            f"video: {num_frames} frames of {width}x{height} plan {len(starts)} temporal x {len(offsets)} "
+            f"spatial = {plan.count} windows, expected at most {max_windows} "
+            "(raise the stride or split the video)"
+        )
+    return plan
 
 
 def _axis_points(c2w: Tensor, length: Tensor) -> Tensor:
@@ -134,6 +230,8 @@ def merge_temporal(windows: list[WindowResult], starts: list[int]) -> WindowResu
 
 def spatial_offsets(length: int, window: int, min_overlap: float = 0.25) -> list[int]:
     """Offsets of windows of ``window`` pixels covering ``length``, overlapping by >= ``min_overlap``."""
+    if not 0 <= min_overlap < 1:
+        raise ValueError(f"min_overlap: expected a fraction in [0, 1), received {min_overlap}")
     if length < window:
         raise ValueError(f"length {length} is shorter than the window {window}")
     if length == window:

@@ -132,7 +132,7 @@ class World4D:
         pts = depth_to_points(
             torch.from_numpy(self.depth), torch.from_numpy(self.K), torch.from_numpy(self.c2w)
         )
-        return pts.contiguous().numpy()
+        return pts.numpy()  # a channel-last view of the point map: no copy
 
     def point_vertices(
         self, *, frames: Any = None, stride: int = 1, max_points: int | None = None, seed: int = 0

@@ -54,7 +54,7 @@ def _pose_metrics(pred: Tensor, gt: Tensor) -> dict[str, float]:
     """camera_pose_metrics, or the static-camera value when the prediction does not move."""
     if float(pred[:, :3, 3].double().var(0).sum()) <= 1e-20:
         return static_camera_metrics(gt)
-    return camera_pose_metrics(pred.double(), gt.double())
+    return camera_pose_metrics(pred.double(), gt.double(), static_gt="nan")
 
 
 @contextlib.contextmanager

@@ -1,0 +1,49 @@
+"""The reference post-processing reproduced in benchmarks/bench_postprocess.py, checked against closed
+forms and against aether.geometry on exact raymaps."""
+
+import math
+
+import numpy as np
+import torch
+from benchmarks import bench_postprocess as bench
+
+from aether.geometry import cameras_to_raymap, raymap_to_cameras
+
+from ._helpers import smooth_trajectory
+
+
+def test_reference_kalman_first_update_matches_the_closed_form():
+    kf = bench.RefKalmanFilter(6, 3)
+    kf.F = np.eye(6) + np.eye(6, k=3)
+    kf.H = np.eye(3, 6)
+    kf.R *= 0.1
+    kf.Q *= 0.1
+    kf.x = np.zeros((6, 1))
+    kf.predict()
+    kf.update(np.array([1.0, 2.0, -3.0]))
+    # predicted covariance per axis: position 1 + 1 + 0.1 = 2.1, cross 1, velocity 1.1; S = 2.2
+    np.testing.assert_allclose(kf.x[:3, 0], np.array([1.0, 2.0, -3.0]) * 2.1 / 2.2)
+    np.testing.assert_allclose(kf.x[3:, 0], np.array([1.0, 2.0, -3.0]) / 2.2)
+    joseph = np.array([[2.1, 1.0], [1.0, 1.1]]) - np.outer([2.1, 1.0], [2.1, 1.0]) / 2.2
+    np.testing.assert_allclose(kf.P[[0, 3]][:, [0, 3]], joseph, atol=1e-12)
+
+
+def test_reference_algorithm1_recovers_centred_cameras():
+    """Centred principal point: the reference's mean-ray cameras match the exact least-squares ones
+    (rotation within a small angle, centres exactly, focal within 1 %)."""
+    height, width, num = 96, 144, 6
+    c2w = smooth_trajectory(num)
+    focal = 120.0
+    K = torch.tensor(
+        [[focal, 0, (width - 1) / 2], [0, focal, (height - 1) / 2], [0, 0, 1]], dtype=torch.float64
+    )
+    raymap = cameras_to_raymap(c2w, K.expand(num, 3, 3), height, width, dmax=1.0)
+    ref_pose, fov_x, fov_y = bench.ref_raymap_to_poses(raymap.numpy())
+    ours, K_ours = raymap_to_cameras(raymap, height, width, dmax=1.0)
+    np.testing.assert_allclose(ref_pose[:, :3, 3], ours[:, :3, 3].numpy(), atol=1e-9)
+    cos = (np.einsum("tij,tij->t", ref_pose[:, :3, :3], ours[:, :3, :3].numpy()) - 1) / 2
+    assert np.degrees(np.arccos(np.clip(cos, -1, 1))).max() < 0.5
+    ref_focal = bench.ref_fov_to_focal(fov_x, fov_y, height, width)
+    assert np.abs(ref_focal / focal - 1).max() < 0.01
+    torch.testing.assert_close(K_ours[:, 0, 0], torch.full((num,), focal, dtype=torch.float64))
+    assert math.isclose(float(ref_pose[0, 3, 3]), 1.0)
