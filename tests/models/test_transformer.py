@@ -106,5 +106,9 @@ def test_bad_inputs_raise():
         model(
             torch.zeros(1, 2, 56, 4, 6), torch.zeros(1, 2, 16, 4, 6), torch.tensor([1]), torch.zeros(1, 8, 32)
         )
+    with pytest.raises(ValueError, match=r"got \(1, 2, 56, 4, 6\) and \(1, 2, 40, 5, 6\)"):
+        model(
+            torch.zeros(1, 2, 56, 4, 6), torch.zeros(1, 2, 40, 5, 6), torch.tensor([1]), torch.zeros(1, 8, 32)
+        )
     with pytest.raises(ValueError, match="cannot widen"):
         AetherTransformer.from_base_model(_base(), target_channels=8)

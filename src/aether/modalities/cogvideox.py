@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -118,9 +118,13 @@ class CogVideoXBackend(LatentBackend):
         """Process one batch element at a time (less memory)."""
         self.vae.enable_slicing()
 
-    def enable_tiling(self, **kwargs: object) -> None:
-        """Process overlapping spatial tiles (less memory at high resolution); kwargs go to diffusers."""
-        self.vae.enable_tiling(**kwargs)
+    def enable_tiling(self, **kwargs: Any) -> None:
+        """Process overlapping spatial tiles (less memory at high resolution) that fall on the latent
+        grid; kwargs (diffusers' tile sizes and overlap factors) go to
+        :func:`~aether.modalities.vae_tiling.configure_tiling`."""
+        from .vae_tiling import configure_tiling
+
+        configure_tiling(self.vae, self.spatial_factor, **kwargs)
 
     @property
     def dtype(self) -> torch.dtype:

@@ -131,7 +131,8 @@ class AetherTransformer(CogVideoXTransformer3DModel):
         Returns:
             (B, F, out_channels, h, w).
         """
-        if noisy.ndim != 5 or condition.ndim != 5 or noisy.shape[:2] != condition.shape[:2]:
+        same_grid = noisy.shape[:2] + noisy.shape[3:] == condition.shape[:2] + condition.shape[3:]
+        if noisy.ndim != 5 or condition.ndim != 5 or not same_grid:
             raise ValueError(
                 f"expected noisy (B,F,{self.target_channels},h,w) and condition "
                 f"(B,F,{self.condition_channels},h,w), got {tuple(noisy.shape)} and {tuple(condition.shape)}"

@@ -1,18 +1,24 @@
 """Inference: ``AetherPipeline`` (reconstruct / predict / plan) around ``AetherSampler`` (the denoising
-loop and its ``SamplingPolicy``), ``Trajectory`` and the ``World4D`` result."""
+loop and its ``SamplingPolicy``), ``Trajectory`` and the ``World4D`` result.
 
-from aether.pipeline.pipeline import AetherPipeline
-from aether.pipeline.sampler import DEFAULT, UPSTREAM, AetherSampler, SampleOutput, SamplingPolicy
-from aether.pipeline.trajectory import Trajectory
-from aether.pipeline.world import World4D
+Names load on first use, so ``aether reconstruct --help`` parses its options without importing torch.
+"""
 
-__all__ = [
-    "DEFAULT",
-    "UPSTREAM",
-    "AetherPipeline",
-    "AetherSampler",
-    "SampleOutput",
-    "SamplingPolicy",
-    "Trajectory",
-    "World4D",
-]
+from __future__ import annotations
+
+from aether.lazy import lazy_attributes
+
+_LAZY: dict[str, str] = {
+    "DEFAULT": "aether.pipeline.sampler",
+    "UPSTREAM": "aether.pipeline.sampler",
+    "AetherPipeline": "aether.pipeline.pipeline",
+    "AetherSampler": "aether.pipeline.sampler",
+    "SampleOutput": "aether.pipeline.sampler",
+    "SamplingPolicy": "aether.pipeline.sampler",
+    "Trajectory": "aether.pipeline.trajectory",
+    "World4D": "aether.pipeline.world",
+}
+
+__all__ = sorted(_LAZY)
+
+__getattr__, __dir__ = lazy_attributes("aether.pipeline", _LAZY)

@@ -21,7 +21,9 @@ def _parser(command: str, prog: str) -> argparse.ArgumentParser:
         "predict": "Predict a video (with depth and cameras) from one image, optionally along a trajectory.",
         "plan": "Plan the video from an observation image to a goal image, optionally along a trajectory.",
     }
-    parser = argparse.ArgumentParser(prog=prog, description=descriptions[command])
+    parser = argparse.ArgumentParser(
+        prog=prog, description=descriptions[command], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     if command == "reconstruct":
         parser.add_argument("video", help="video file (any container pyav reads) or a folder of frames")
         parser.add_argument("--frames", type=int, default=None, help="read at most this many frames")
@@ -129,16 +131,16 @@ def _apply_speed_options(pipe, args: argparse.Namespace, device: str) -> None:
 
 def main(argv: list[str], prog: str = "aether") -> int:
     """Run ``argv[0]`` (reconstruct, predict or plan) with the options in ``argv[1:]``."""
+    command, rest = argv[0], argv[1:]
+    if command not in ("reconstruct", "predict", "plan"):
+        raise ValueError(f"unknown command {command!r}; expected reconstruct, predict or plan")
+    args = _parser(command, prog).parse_args(rest)  # before the heavy imports: --help stays instant
     import torch
 
     from aether.pipeline import AetherPipeline
     from aether.pipeline.io import read_image, read_video
     from aether.pipeline.pipeline import AETHERV1_FPS, load_trajectory
 
-    command, rest = argv[0], argv[1:]
-    if command not in ("reconstruct", "predict", "plan"):
-        raise ValueError(f"unknown command {command!r}; expected reconstruct, predict or plan")
-    args = _parser(command, prog).parse_args(rest)
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise ValueError(f"--out: expected a folder, {args.out} is a file")
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")

@@ -1,0 +1,215 @@
+"""``aether app``: a Gradio web app over one loaded pipeline: reconstruct a video, predict a video from
+an image (with a trajectory file or a preset camera motion), plan between two images.
+
+Each run shows its progress and returns the colour|depth video, a 3D view of the point cloud with the
+cameras (GLB), the camera-path plot and a zip of everything ``World4D.save`` wrote. A problem with an
+upload is shown as a message in the page; the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from aether.apps.jobs import FRAME_CHOICES, PRESETS, AppResult, AppRunner, read_upload_image
+
+logger = logging.getLogger(__name__)
+
+USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError)
+INTRO = """# AETHER: 4D reconstruction, prediction and planning
+Model: `{model}` ({size}). **Reconstruct** turns a video into depth, cameras and a point cloud;
+**Predict** imagines the video that follows an image (optionally along a camera path); **Plan** finds
+the video from an observation to a goal image. Each run returns the colour | depth video, a 3D view
+(points and cameras; drag to turn), the camera path and a zip of all the files."""
+
+
+def write_examples(folder: str | os.PathLike, height: int = 96, width: int = 144) -> dict[str, Path]:
+    """The bundled examples, rendered from the synthetic world: ``video`` (17 frames orbiting a room),
+    ``observation`` and ``goal`` (its first and last frames)."""
+    import imageio.v3 as iio
+
+    from aether.data import render_clip
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    clip = render_clip(
+        11, num_frames=17, height=height, width=width, trajectory="orbit", scene="room", fps=12
+    )
+    paths = {
+        "video": folder / "orbit.mp4",
+        "observation": folder / "observation.png",
+        "goal": folder / "goal.png",
+    }
+    iio.imwrite(paths["video"], clip.rgb, plugin="pyav", codec="libx264", fps=12)
+    iio.imwrite(paths["observation"], clip.rgb[0])
+    iio.imwrite(paths["goal"], clip.rgb[-1])
+    return paths
+
+
+def build_app(runner: AppRunner, model_name: str) -> Any:
+    """The ``gradio.Blocks`` of the app around ``runner``; API names ``/reconstruct``, ``/predict``,
+    ``/plan`` (each returns video, scene, plot, archive, summary)."""
+    import gradio as gr
+
+    examples = write_examples(runner.workdir / "examples")
+
+    def outputs(result: AppResult) -> tuple:
+        return str(result.video), str(result.scene), str(result.plot), str(result.archive), result.summary
+
+    def guarded(work):
+        try:
+            return outputs(work())
+        except USER_ERRORS as err:
+            raise gr.Error(str(err), print_exception=False) from None
+        except Exception as err:  # never a stack trace in the page; the server log keeps it
+            logger.exception("run failed")
+            raise gr.Error(
+                f"the run failed ({type(err).__name__}: {err}); the server log has the details"
+            ) from None
+
+    def reconstruct(video, steps, seed, progress=gr.Progress(track_tqdm=True)):
+        progress(0.0, desc="reconstructing")
+        return guarded(lambda: runner.reconstruct(video, steps=int(steps), seed=int(seed)))
+
+    def options(trajectory, preset, frames, steps, seed) -> dict:
+        numbers = {"num_frames": int(frames), "steps": int(steps), "seed": int(seed)}
+        return {"trajectory": trajectory, "preset": preset, **numbers}
+
+    def predict(image, trajectory, preset, frames, steps, seed, progress=gr.Progress(track_tqdm=True)):
+        progress(0.0, desc="predicting")
+        return guarded(lambda: runner.predict(image, **options(trajectory, preset, frames, steps, seed)))
+
+    def plan(
+        observation, goal, trajectory, preset, frames, steps, seed, progress=gr.Progress(track_tqdm=True)
+    ):
+        progress(0.0, desc="planning")
+        settings = options(trajectory, preset, frames, steps, seed)
+        return guarded(lambda: runner.plan(observation, goal, **settings))
+
+    def preview(path):
+        if not path:
+            return None
+        try:
+            read_upload_image(path)
+        except USER_ERRORS as err:
+            raise gr.Error(str(err), print_exception=False) from None
+        return path
+
+    def image_input(label: str):
+        """An image upload (checked by us, not by Gradio's image decoder) with a preview."""
+        upload = gr.File(label=label, file_types=["image"], type="filepath", height=90)
+        shown = gr.Image(label=f"{label}: preview", interactive=False, height=180)
+        upload.change(preview, upload, shown, api_visibility="private")
+        return upload
+
+    def result_panel(task: str):
+        with gr.Column(elem_id=f"{task}-result"):
+            summary = gr.Markdown(elem_id=f"{task}-summary")
+            video = gr.Video(label="colour | depth", elem_id=f"{task}-result-video", autoplay=True, loop=True)
+            with gr.Row():
+                scene = gr.Model3D(label="3D: points and cameras (first camera red)", elem_id=f"{task}-scene")
+                plot = gr.Image(label="camera path", type="filepath", elem_id=f"{task}-plot")
+            archive = gr.File(label="all files (zip)", elem_id=f"{task}-archive")
+        return [video, scene, plot, archive, summary]
+
+    def settings(default_steps: str):
+        steps = gr.Number(
+            value=0, precision=0, minimum=0, label=f"denoising steps (0: the task's {default_steps})"
+        )
+        seed = gr.Number(value=0, precision=0, label="seed")
+        return steps, seed
+
+    def action_inputs(preset: str) -> list:
+        """The camera path file, the preset motion, the frame count, the steps and the seed."""
+        trajectory = gr.File(label="camera path (optional: .json, raymap .npy, TUM .txt)")
+        motion = gr.Dropdown(list(PRESETS), value=preset, label="or a preset camera motion")
+        frames = gr.Dropdown(list(FRAME_CHOICES), value=17, label="frames (without a path file)")
+        return [trajectory, motion, frames, *settings("50")]
+
+    size = f"{runner.pipe.width}x{runner.pipe.height}"
+    with gr.Blocks(title="AETHER") as app:
+        gr.Markdown(INTRO.format(model=model_name, size=size))
+        with gr.Tab("Reconstruct", id="reconstruct"):
+            with gr.Row():
+                with gr.Column(scale=2):
+                    video = gr.Video(label="video", sources=["upload"], elem_id="reconstruct-video")
+                    steps, seed = settings("4")
+                    run = gr.Button("Reconstruct", variant="primary", elem_id="reconstruct-run")
+                    gr.Examples([[str(examples["video"])]], inputs=[video], label="example")
+                with gr.Column(scale=3):
+                    panel = result_panel("reconstruct")
+            run.click(reconstruct, [video, steps, seed], panel, api_name="reconstruct")
+        with gr.Tab("Predict", id="predict"):
+            with gr.Row():
+                with gr.Column(scale=2):
+                    image = image_input("image")
+                    action = action_inputs("forward")
+                    run = gr.Button("Predict", variant="primary")
+                    gr.Examples([[str(examples["observation"])]], inputs=[image], label="example")
+                with gr.Column(scale=3):
+                    panel = result_panel("predict")
+            run.click(predict, [image, *action], panel, api_name="predict")
+        with gr.Tab("Plan", id="plan"):
+            with gr.Row():
+                with gr.Column(scale=2):
+                    with gr.Row():
+                        with gr.Column():
+                            observation = image_input("observation")
+                        with gr.Column():
+                            goal = image_input("goal")
+                    action = action_inputs("none")
+                    run = gr.Button("Plan", variant="primary")
+                    gr.Examples(
+                        [[str(examples["observation"]), str(examples["goal"])]],
+                        inputs=[observation, goal],
+                        label="example",
+                    )
+                with gr.Column(scale=3):
+                    panel = result_panel("plan")
+            run.click(plan, [observation, goal, *action], panel, api_name="plan")
+    return app
+
+
+def serve(
+    model: str | os.PathLike | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    device: str | None = None,
+    share: bool = False,
+    block: bool = True,
+) -> Any:
+    """Load ``model`` (default: ``make demo``'s export), build the app and start serving it; returns the
+    running ``gradio.Blocks`` (``block=False`` returns at once, for tests and notebooks)."""
+    from aether.apps.extras import require
+    from aether.apps.model import default_model, load_model
+
+    source = default_model() if model is None else model  # fails in an instant when there is none
+    gr = require("gradio", "aether app")
+    import torch
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+    pipe = load_model(source, torch_dtype=dtype)
+    pipe.to(device)
+    if str(device).startswith("cuda"):
+        pipe.enable_vae_tiling()
+    runner = AppRunner(pipe)
+    app = build_app(runner, str(source))
+    app.queue(default_concurrency_limit=1)
+    try:
+        app.launch(
+            server_name=host,
+            server_port=port,
+            share=share,
+            max_file_size="500mb",
+            prevent_thread_lock=not block,
+            allowed_paths=[str(runner.workdir)],
+            theme=gr.themes.Soft(),
+        )
+    finally:
+        if block:  # served until interrupted (or failed to start): remove this run's files
+            runner.cleanup()
+    return app
