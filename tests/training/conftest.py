@@ -12,21 +12,9 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 from aether.data.synthetic import render_clip
 from aether.geometry import relative_poses
+from aether.models.testing import tiny_module_kwargs
 from aether.training.module import AetherModule
 
-TINY_TRANSFORMER = {
-    "tiny": {
-        "num_layers": 1,
-        "num_attention_heads": 2,
-        "attention_head_dim": 16,
-        "text_embed_dim": 8,
-        "max_text_seq_length": 2,
-        "sample_height": 6,
-        "sample_width": 8,
-        "sample_frames": 17,
-    }
-}
-TINY_BACKEND = {"spatial_factor": 8, "latent_channels": 16}
 HEIGHT, WIDTH, FRAMES = 48, 64, 9
 
 
@@ -80,14 +68,7 @@ def cpu_trainer(root, max_steps: int, **overrides) -> L.Trainer:
 
 
 def make_module(**overrides) -> AetherModule:
-    kwargs = {
-        "transformer": TINY_TRANSFORMER,
-        "latent_backend": "tiny",
-        "backend_kwargs": TINY_BACKEND,
-        "optimizer": {"lr": 3e-3},
-        "lr_scheduler": {"total_steps": 1000, "pct_start": 0.01},
-        "seed": 0,
-    }
+    kwargs = tiny_module_kwargs(height=HEIGHT, width=WIDTH, frames=17)
     kwargs.update(overrides)
     return AetherModule(**kwargs)
 
