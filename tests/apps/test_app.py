@@ -52,7 +52,7 @@ def client(server):
 def _check_result(result, num_frames: int) -> World4D:
     video, scene, plot, archive, summary = result
     frames = iio.imread(video, plugin="pyav")
-    assert frames.shape == (num_frames, HEIGHT, 2 * WIDTH, 3)  # colour | depth side by side
+    assert frames.shape[:2] == (num_frames, HEIGHT) and frames.shape[2] > 2 * WIDTH  # colour | depth | bar
     glb = trimesh.load(scene, force="scene")
     clouds = [g for g in glb.geometry.values() if isinstance(g, trimesh.PointCloud)]
     assert len(clouds) == 1 and len(clouds[0].vertices) > 0

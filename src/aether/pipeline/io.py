@@ -68,3 +68,16 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float) -> Path
         frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
     iio.imwrite(path, np.ascontiguousarray(frames), plugin="pyav", codec="libx264", fps=float(fps))
     return path
+
+
+def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
+    """Write a uint8 (H, W, 3) image (format from the suffix, e.g. PNG), atomically."""
+    from PIL import Image
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.partial")
+    Image.fromarray(np.ascontiguousarray(image)).save(
+        tmp, format=Image.registered_extensions()[path.suffix.lower()]
+    )
+    tmp.replace(path)
+    return path

@@ -14,7 +14,7 @@ import torch
 
 from aether.geometry import depth_to_points
 from aether.pipeline import export
-from aether.pipeline.io import write_video
+from aether.pipeline.io import write_image, write_video
 from aether.visualize import plot_trajectories
 
 logger = logging.getLogger(__name__)
@@ -168,10 +168,18 @@ class World4D:
             raise ValueError(f"unknown smoothing method {method!r}; expected 'kalman' or 'gaussian'")
         return replace(self, c2w=c2w.float().numpy())
 
-    def depth_video(self) -> np.ndarray:
-        """Colorised disparity (near = warm) uint8 (T, H, W, 3), normalised over the whole clip."""
+    def depth_range(self) -> tuple[float, float]:
+        """(near, far) depth in scene units: the 1st and 99th percentile of the valid depth, the
+        range of the colour bar of every depth picture and of the depth half of the video."""
         self._require("depth")
-        return export.colorize(self.disparity, self.valid)
+        return export.depth_range(self.depth, self.valid)
+
+    def depth_video(self, legend: bool = True) -> np.ndarray:
+        """Colourised inverse depth uint8 (T, H, W + L, 3) over :meth:`depth_range` for the whole clip
+        (near at the Spectral colormap's blue end), with a near/far colour bar L pixels wide
+        (:func:`aether.pipeline.export.depth_legend`; L = 0 without ``legend``)."""
+        self._require("depth")
+        return export.colorize_depth(self.depth, self.valid, self.depth_range(), legend=legend)
 
     def save(
         self,
@@ -184,9 +192,10 @@ class World4D:
     ) -> dict[str, Path]:
         """Write the result to ``out_dir``; returns {format: path}.
 
-        Formats: mp4 (color | colorised depth), npz (everything, read back by :meth:`load`), ply and glb
+        Formats: mp4 (color | colorised depth with its colour bar), npz (everything, read back by :meth:`load`), ply and glb
         (point cloud of all frames, every ``stride``-th pixel, at most ``max_points``; ``per_frame`` adds
-        ``points/frame_XXXX.ply``), json and tum (cameras), png (trajectory plot), rrd (rerun, when
+        ``points/frame_XXXX.ply``), json and tum (cameras), png (trajectory plot and ``depth.png``, the middle frame's colour |
+        depth with the same colour bar as the video), rrd (rerun, when
         rerun-sdk is installed).
         """
         formats = DEFAULT_FORMATS if formats is None else tuple(formats)
@@ -194,7 +203,7 @@ class World4D:
         if unknown:
             raise ValueError(f"unknown formats {sorted(unknown)}; known: {', '.join(ALL_FORMATS)}")
         needs = {"ply": ("depth", "cameras"), "glb": ("depth", "cameras"), "rrd": ("depth", "cameras")}
-        needs |= {"json": ("cameras",), "tum": ("cameras",), "png": ("cameras",)}
+        needs |= {"json": ("cameras",), "tum": ("cameras",)}
         skipped = [f for f in formats if not all(getattr(self, f"has_{w}") for w in needs.get(f, ()))]
         if skipped:
             absent = [w for w in ("depth", "cameras") if not getattr(self, f"has_{w}")]
@@ -209,8 +218,11 @@ class World4D:
         written: dict[str, Path] = {}
         if "npz" in formats:
             written["npz"] = self._save_npz(out / "world.npz")
+        pictures = self.rgb
+        if self.has_depth and {"mp4", "png"} & set(formats):
+            pictures = np.concatenate([self.rgb, self.depth_video()], axis=2)
         if "mp4" in formats:
-            frames = np.concatenate([self.rgb, self.depth_video()], axis=2) if self.has_depth else self.rgb
+            frames = pictures
             written["mp4"] = write_video(out / "video.mp4", frames, self.fps)
         vertices = cloud = None
         if {"ply", "glb", "rrd"} & set(formats):
@@ -234,8 +246,10 @@ class World4D:
             path = out / "trajectory.txt"
             path.write_text(export.tum_lines(self.c2w, np.arange(self.num_frames) / self.fps))
             written["tum"] = path
-        if "png" in formats:
+        if "png" in formats and self.has_cameras:
             written["png"] = plot_trajectories(out / "trajectory.png", {"camera": self.c2w})
+        if "png" in formats and self.has_depth:
+            written["depth_png"] = write_image(out / "depth.png", pictures[self.num_frames // 2])
         if "rrd" in formats:
             try:
                 written["rrd"] = export.write_rerun(
