@@ -126,3 +126,13 @@ def test_predict_along_an_upstream_style_raymap(tiny_dirs, files, tmp_path):
 
     world = World4D.load(tmp_path / "out")
     assert world.num_frames == 17 and world.meta["action"]
+
+
+def test_output_size_input_writes_results_at_the_video_resolution(tiny_dirs, random_video, tmp_path):
+    from aether.pipeline import World4D
+
+    write_video(tmp_path / "big.mp4", random_video(17, height=64, width=96, seed=4), fps=12)
+    argv = ["reconstruct", str(tmp_path / "big.mp4"), "--steps", "1", "--output-size", "input"]
+    assert main([*argv, *_model_args(tiny_dirs, tmp_path / "out")]) == 0
+    world = World4D.load(tmp_path / "out")
+    assert world.depth.shape == (17, 64, 96) and world.rgb.shape == (17, 64, 96, 3)

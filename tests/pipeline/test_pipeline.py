@@ -1,6 +1,7 @@
 """End to end on the tiny saved model: determinism, shapes, long and wide videos, bad inputs."""
 
 import numpy as np
+import torch
 import pytest
 
 from aether.pipeline import Trajectory, World4D
@@ -189,3 +190,21 @@ def test_ensemble_averages_independent_samples(pipe, random_video):
     assert world.depth.shape == (17, 32, 48)
     with pytest.raises(ValueError, match="num_samples"):
         pipe.reconstruct(random_video(17), ensemble_size=0)
+
+
+def test_output_size_input_returns_the_input_resolution_with_scaled_intrinsics(pipe, random_video):
+    from aether.geometry import resize_intrinsics
+
+    video = random_video(17, height=64, width=96, seed=5)
+    model = pipe.reconstruct(video, num_inference_steps=1)
+    full = pipe.reconstruct(video, num_inference_steps=1, output_size="input")
+    assert model.rgb.shape == (17, 32, 48, 3) and full.rgb.shape == (17, 64, 96, 3)
+    assert full.depth.shape == full.valid.shape == (17, 64, 96)
+    expected = resize_intrinsics(torch.from_numpy(model.K).double(), (32, 48), (64, 96)).numpy()
+    np.testing.assert_allclose(full.K, expected, rtol=1e-6)
+    np.testing.assert_array_equal(full.c2w, model.c2w)
+    image = random_video(1, height=50, width=60)[0]  # covered to 40x48, cropped to 32x48
+    world = pipe.predict(image, num_frames=17, num_inference_steps=1, output_size="input")
+    assert world.rgb.shape == (17, 40, 60, 3)
+    with pytest.raises(ValueError, match="output_size"):
+        pipe.reconstruct(video, num_inference_steps=1, output_size="large")

@@ -145,3 +145,49 @@ def test_depth_pictures_carry_a_colour_bar_over_the_valid_depth_percentiles(tmp_
 
     picture = np.asarray(Image.open(paths["depth_png"]))
     np.testing.assert_array_equal(picture, np.concatenate([world.rgb[1], video[1]], axis=1))
+
+
+def _plane_world(H=24, W=32) -> World4D:
+    """A tilted plane n·X = d seen by one camera: inverse depth is affine in the pixel coordinates."""
+    K = np.array([[30.0, 0, 15.5], [0, 28.0, 11.5], [0, 0, 1]])
+    n, d = np.array([0.3, -0.2, 1.0]), 2.0
+    v, u = np.mgrid[0:H, 0:W].astype(np.float64)
+    rays = np.stack([u, v, np.ones_like(u)], -1) @ np.linalg.inv(K).T
+    depth = (d / (rays @ n))[None].astype(np.float32)
+    valid = np.ones_like(depth, dtype=bool)
+    rgb = np.zeros((1, H, W, 3), np.uint8)
+    return World4D(rgb, depth, 1 / depth, np.eye(4)[None], K[None], valid), n, d
+
+
+def test_resized_depth_reprojects_with_the_scaled_intrinsics_onto_the_same_plane():
+    world, n, d = _plane_world()
+    model_points = world.points()[0].reshape(-1, 3)
+    np.testing.assert_allclose(model_points @ n, d, rtol=1e-5)  # the model-resolution points
+    big = world.resized(60, 80)  # 2.5x, the input resolution
+    assert big.depth.shape == big.valid.shape == (1, 60, 80) and big.rgb.shape == (1, 60, 80, 3)
+    assert big.valid.all()
+    np.testing.assert_allclose(big.disparity, 1 / big.depth, rtol=1e-6)
+    # interior: bilinear interpolation of depth on a gently curved inverse depth is second order
+    points = big.points()[0, 3:-3, 3:-3].reshape(-1, 3)
+    off_plane = np.abs(points @ n - d) / d
+    assert off_plane.max() < 2e-3
+    # the same scaling with pixel corners at integers puts the points off the plane: the test sees K
+    naive = big.K.copy()
+    naive[0, :2, 2] = world.K[0, :2, 2] * 2.5
+    wrong = World4D(big.rgb, big.depth, big.disparity, big.c2w, naive, big.valid).points()
+    assert (np.abs(wrong[0, 3:-3, 3:-3].reshape(-1, 3) @ n - d) / d).max() > 5 * off_plane.max()
+    # at 3x, input pixel 3i + 1 has model pixel i's centre: the same depth, so the same 3D point
+    three = world.resized(72, 96).points()[0, 1::3, 1::3]
+    np.testing.assert_allclose(three[1:-1, 1:-1], world.points()[0, 1:-1, 1:-1], rtol=1e-5, atol=1e-6)
+
+
+def test_resized_keeps_invalid_pixels_out_of_the_interpolation():
+    world, _, _ = _plane_world()
+    world.valid[0, :, :8] = False
+    world.depth[0, :, :8] = 0
+    big = world.resized(48, 64)
+    assert not big.valid[0, :, :14].any() and big.valid[0, :, 18:].all()
+    reference = _plane_world()[0].resized(48, 64)
+    np.testing.assert_allclose(big.depth[big.valid], reference.depth[big.valid], rtol=1e-2)
+    with pytest.raises(ValueError, match="positive"):
+        world.resized(0, 10)

@@ -92,6 +92,10 @@ def _parser(command: str, prog: str) -> argparse.ArgumentParser:
         "--quantize", choices=("int8wo", "int8dq", "float8wo", "float8dq"), default=None,
         help="torchao weight quantization of the transformer (needs torchao; results change)",
     )  # fmt: skip
+    parser.add_argument(
+        "--output-size", choices=("model", "input"), default="model",
+        help="results at the model's resolution or at the input's (depth upsampled, K scaled to match)",
+    )  # fmt: skip
     parser.add_argument("--out", default="aether_out", help="output folder")
     parser.add_argument(
         "--formats",
@@ -189,6 +193,7 @@ def main(argv: list[str], prog: str = "aether") -> int:
         "guidance_scale": args.guidance,
         "fps": args.fps,
         "seed": args.seed,
+        "output_size": args.output_size,
     }
     if command == "reconstruct":
         world = pipe.reconstruct(

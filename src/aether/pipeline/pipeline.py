@@ -369,6 +369,7 @@ class AetherPipeline:
         stride: int | None = None,
         mode: str | None = None,
         ensemble_size: int = 1,
+        output_size: str | tuple[int, int] = "model",
     ) -> World4D:
         """4D reconstruction of a video (path, array or tensor; see :func:`to_frames`).
 
@@ -377,7 +378,9 @@ class AetherPipeline:
         draws from a generator reseeded with ``seed`` unless ``generator`` is given. The colors are the
         input frames (resized); upstream mode returns the decoded color latents as the reference does.
         ``ensemble_size`` > 1 averages that many samples per window (see :meth:`generate`'s
-        ``num_samples``). Needs a model with disparity and raymap targets.
+        ``num_samples``). Needs a model with disparity and raymap targets. ``output_size``: "model"
+        (the model's resolution, the long side windowed), "input" (the video's), or (height, width);
+        see :meth:`World4D.resized`.
         """
         policy = self.policy if mode is None else resolve_policy(mode)
         missing = [m for m in ("disparity", "raymap") if m not in self.targets.names]
@@ -389,6 +392,7 @@ class AetherPipeline:
         frames = to_frames(video)
         fps = self.sampler.check_fps(fps, policy)
         num_frames = frames.shape[0]
+        input_size = (int(frames.shape[2]), int(frames.shape[3]))
         H, W = self.height, self.width
         window, stride = self.window if window is None else window, self.stride if stride is None else stride
         plan = plan_windows(num_frames, frames.shape[2], frames.shape[3], H, W, window=window, stride=stride)
@@ -432,7 +436,7 @@ class AetherPipeline:
             "window": size,
             "spatial_windows": offsets,
         }
-        return self._world(merged, fps, meta)
+        return _at_size(self._world(merged, fps, meta), output_size, input_size)
 
     def predict(
         self,
@@ -444,7 +448,8 @@ class AetherPipeline:
 
         Keyword arguments: num_frames (default: the trajectory's length, else 41), fps, num_inference_steps,
         guidance_scale, dynamic_cfg, generator, seed, mode, post_reconstruct (re-run reconstruction on
-        the predicted video for its depth and cameras).
+        the predicted video for its depth and cameras), output_size ("model", "input": the model's
+        centre crop of the image at the image's scale, or (height, width); see :meth:`World4D.resized`).
         """
         return self._generate_task("prediction", {"observation": image}, trajectory, **kwargs)
 
@@ -511,6 +516,7 @@ class AetherPipeline:
         seed: int | None = 0,
         mode: str | None = None,
         post_reconstruct: bool = False,
+        output_size: str | tuple[int, int] = "model",
     ) -> World4D:
         policy = self.policy if mode is None else resolve_policy(mode)
         fps = self.sampler.check_fps(fps, policy)
@@ -542,7 +548,9 @@ class AetherPipeline:
                 torch.from_numpy(recon.K),
             )
             meta["post_reconstruct"] = True
-        return self._world(result, fps, meta, raymap=out.raymap, extras=out.extras)
+        world = self._world(result, fps, meta, raymap=out.raymap, extras=out.extras)
+        (ch, cw, _, (in_h, in_w)) = crop
+        return _at_size(world, output_size, (round(self.height * in_h / ch), round(self.width * in_w / cw)))
 
     def _world(
         self,
@@ -575,6 +583,17 @@ class AetherPipeline:
             modalities={k: v.float().numpy() for k, v in (extras or {}).items()},
             meta=meta,
         )
+
+
+def _at_size(world: World4D, output_size: str | tuple[int, int], input_size: tuple[int, int]) -> World4D:
+    """``world`` at ``output_size``: "model" (as it is), "input" (``input_size``) or (height, width)."""
+    if output_size == "model":
+        return world
+    if output_size == "input":
+        return world.resized(*input_size)
+    if isinstance(output_size, (tuple, list)) and len(output_size) == 2:
+        return world.resized(int(output_size[0]), int(output_size[1]))
+    raise ValueError(f"output_size: expected 'model', 'input' or (height, width), got {output_size!r}")
 
 
 def load_trajectory(

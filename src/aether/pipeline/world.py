@@ -168,6 +168,42 @@ class World4D:
             raise ValueError(f"unknown smoothing method {method!r}; expected 'kalman' or 'gaussian'")
         return replace(self, c2w=c2w.float().numpy())
 
+    def resized(self, height: int, width: int) -> World4D:
+        """A copy at ``height`` × ``width``: colour bilinear; depth bilinear over valid pixels only
+        (invalid neighbours get no weight), valid where the nearest source pixel is valid; disparity
+        1/depth; K by :func:`aether.geometry.resize_intrinsics` (pixel centres at integers, as the
+        resampling). Cameras, raymap and other modalities are kept as they are."""
+        import torch.nn.functional as F
+
+        from aether.geometry import resize_intrinsics
+        from aether.geometry.depth import depth_to_disparity
+
+        if min(height, width) <= 0:
+            raise ValueError(f"size: expected positive height and width, got {height}x{width}")
+        size = (int(height), int(width))
+        if size == (self.height, self.width):
+            return replace(self)
+
+        def resample(x: torch.Tensor, mode: str) -> torch.Tensor:  # (T, C, h, w) -> (T, C, H, W)
+            extra = {} if mode == "nearest-exact" else {"align_corners": False}
+            return F.interpolate(x, size=size, mode=mode, **extra)
+
+        rgb = resample(torch.from_numpy(self.rgb).permute(0, 3, 1, 2).float(), "bilinear")
+        rgb = rgb.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        changes: dict[str, Any] = {"rgb": rgb}
+        if self.has_depth:
+            valid = torch.from_numpy(self.valid)[:, None]
+            weight = resample(valid.float(), "bilinear")
+            total = resample(torch.from_numpy(self.depth)[:, None] * valid, "bilinear")
+            keep = resample(valid.float(), "nearest-exact").bool() & (weight > 0)
+            depth = torch.where(keep, total / weight.clamp_min(1e-12), 0.0)[:, 0]
+            changes |= {"depth": depth.numpy(), "valid": keep[:, 0].numpy()}
+            changes["disparity"] = depth_to_disparity(depth, keep[:, 0]).numpy()
+        if self.has_cameras:
+            K = resize_intrinsics(torch.from_numpy(self.K).double(), (self.height, self.width), size)
+            changes["K"] = K.float().numpy()
+        return replace(self, **changes)
+
     def depth_range(self) -> tuple[float, float]:
         """(near, far) depth in scene units: the 1st and 99th percentile of the valid depth, the
         range of the colour bar of every depth picture and of the depth half of the video."""
