@@ -1,8 +1,8 @@
 """End to end on the tiny saved model: determinism, shapes, long and wide videos, bad inputs."""
 
 import numpy as np
-import torch
 import pytest
+import torch
 
 from aether.pipeline import Trajectory, World4D
 

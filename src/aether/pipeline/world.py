@@ -228,11 +228,11 @@ class World4D:
     ) -> dict[str, Path]:
         """Write the result to ``out_dir``; returns {format: path}.
 
-        Formats: mp4 (color | colorised depth with its colour bar), npz (everything, read back by :meth:`load`), ply and glb
-        (point cloud of all frames, every ``stride``-th pixel, at most ``max_points``; ``per_frame`` adds
-        ``points/frame_XXXX.ply``), json and tum (cameras), png (trajectory plot and ``depth.png``, the middle frame's colour |
-        depth with the same colour bar as the video), rrd (rerun, when
-        rerun-sdk is installed).
+        Formats: mp4 (color | colorised depth with its colour bar), npz (everything, read back by
+        :meth:`load`), ply and glb (point cloud of all frames, every ``stride``-th pixel, at most
+        ``max_points``; ``per_frame`` adds ``points/frame_XXXX.ply``), json and tum (cameras), png
+        (trajectory plot; ``depth.png``: the middle frame's colour | depth with the video's colour
+        bar), rrd (rerun, when rerun-sdk is installed).
         """
         formats = DEFAULT_FORMATS if formats is None else tuple(formats)
         unknown = set(formats) - set(ALL_FORMATS)
