@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["plot_trajectories"]
+__all__ = ["plot_against_truth", "plot_trajectories"]
 
 _STYLES = ("k", "tab:red", "tab:blue", "tab:green")
 
@@ -65,3 +65,23 @@ def plot_trajectories(
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def plot_against_truth(
+    path: str | os.PathLike,
+    c2w: np.ndarray,
+    true_c2w: np.ndarray,
+    label: str = "predicted",
+    title: str = "camera trajectory",
+) -> Path:
+    """:func:`plot_trajectories` of the true path (T, 4, 4) and ``c2w`` (T, 4, 4) Sim(3)-aligned onto
+    it (a static ``c2w`` is drawn as it is: no alignment scale exists)."""
+    import torch
+
+    from aether.evaluation.pose_metrics import sim3_align_trajectory
+
+    true = torch.as_tensor(np.asarray(true_c2w), dtype=torch.float64)
+    pred = torch.as_tensor(np.asarray(c2w), dtype=torch.float64)
+    moving = float(pred[:, :3, 3].var(0).sum()) > 1e-20
+    aligned = sim3_align_trajectory(pred, true).numpy() if moving else pred.numpy()
+    return plot_trajectories(path, {"true": true.numpy(), f"{label} (Sim(3)-aligned)": aligned}, title)

@@ -24,7 +24,16 @@ def _synthetic_shards(render, path, names=("a", "b")):
 
 
 @pytest.mark.slow
-def test_annotate_shards_and_resume(render, tmp_path, capsys):
+def test_annotate_shards_and_resume(render, tmp_path, capsys, monkeypatch):
+    import aether.annotate.pipeline as annotate_pipeline
+
+    truth_plots = []
+    real_plot = annotate_pipeline.plot_against_truth
+    monkeypatch.setattr(
+        annotate_pipeline,
+        "plot_against_truth",
+        lambda path, c2w, true, **kw: truth_plots.append((c2w, true)) or real_plot(path, c2w, true, **kw),
+    )
     _synthetic_shards(render, tmp_path / "in")
     out = tmp_path / "out"
     assert (
@@ -47,6 +56,12 @@ def test_annotate_shards_and_resume(render, tmp_path, capsys):
         assert "refined_ate" in report["slices"][0]["ground_truth"]
     pictures = sorted(p.name for p in (out / "reports").glob("*.png"))
     assert pictures == ["synth-000000_a_s00_trajectory.png", "synth-000000_b_s00_trajectory.png"]
+    # the plots draw the true cameras (relative to the slice's first frame) under the annotation
+    assert len(truth_plots) == 2
+    for seed, (c2w, true) in zip((0, 1), truth_plots):
+        gt = render("strafe", seed=seed, frames=12).c2w
+        np.testing.assert_allclose(true, np.linalg.inv(gt[0]) @ gt, atol=1e-9)
+        assert c2w.shape == true.shape == (12, 4, 4)
 
     # rerun into the used folder: refused without --resume / --overwrite
     with pytest.raises(ValueError, match="not empty"):

@@ -208,3 +208,28 @@ def test_output_size_input_returns_the_input_resolution_with_scaled_intrinsics(p
     assert world.rgb.shape == (17, 40, 60, 3)
     with pytest.raises(ValueError, match="output_size"):
         pipe.reconstruct(video, num_inference_steps=1, output_size="large")
+
+
+def test_predicted_worlds_draw_the_requested_path_under_the_generated_one(
+    pipe, random_video, tmp_path, monkeypatch
+):
+    import aether.pipeline.world as world_module
+
+    trajectory = _forward_trajectory(17)
+    trajectory.c2w[:, 0, 3] += 2.0  # not starting at the origin: the request is drawn relative
+    world = pipe.predict(random_video(1)[0], trajectory, num_inference_steps=1)
+    expected = np.tile(np.eye(4), (17, 1, 1))
+    expected[:, 2, 3] = np.linspace(0, 0.5, 17)
+    np.testing.assert_allclose(world.requested_c2w, expected, atol=1e-6)
+    drawn = {}
+    real = world_module.plot_trajectories
+    monkeypatch.setattr(
+        world_module,
+        "plot_trajectories",
+        lambda path, paths, **kw: drawn.update(paths) or real(path, paths, **kw),
+    )
+    world.save(tmp_path, formats=("npz", "png"))
+    assert list(drawn) == ["requested", "generated"]
+    np.testing.assert_array_equal(drawn["requested"], world.requested_c2w)
+    np.testing.assert_array_equal(World4D.load(tmp_path).requested_c2w, world.requested_c2w)
+    assert pipe.predict(random_video(1)[0], num_frames=17, num_inference_steps=1).requested_c2w is None

@@ -31,7 +31,7 @@ from aether.annotate.masking import DynamicMasker, ProvidedMasks
 from aether.annotate.slicing import Slicer
 from aether.annotate.tracking import LucasKanadeTracker, Tracker
 from aether.data.workplan import write_json
-from aether.visualize import plot_trajectories
+from aether.visualize import plot_against_truth, plot_trajectories
 
 __all__ = ["Annotator", "SliceAnnotation", "annotate_to_shards"]
 
@@ -344,10 +344,13 @@ def _annotate_one(
     shards = write_shards(samples, str(out / f"{name}-%06d.tar"), maxcount=maxcount) if samples else []
     report["shards"] = [Path(s).name for s in shards]
     if pictures:
-        for sample in samples:
-            plot_trajectories(
-                out / "reports" / f"{sample['__key__']}_trajectory.png",
-                {"annotated": sample["c2w"]},
-                title=f"{sample['__key__']}: annotated cameras",
-            )
+        for sample, part in zip(samples, report["slices"]):
+            picture = out / "reports" / f"{sample['__key__']}_trajectory.png"
+            title = f"{sample['__key__']}: annotated cameras"
+            if clip.gt_c2w is None:
+                plot_trajectories(picture, {"annotated": sample["c2w"]}, title=title)
+            else:  # slices are runs of consecutive frames
+                first, last = part["frames"]
+                true = np.linalg.inv(clip.gt_c2w[first]) @ clip.gt_c2w[first : last + 1]
+                plot_against_truth(picture, sample["c2w"], true, label="annotated", title=title)
     return samples, report, shards

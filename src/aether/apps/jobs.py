@@ -226,22 +226,18 @@ class AppRunner:
         run = self.pipe.predict if task == "prediction" else self.pipe.plan
         with self._lock:
             world = run(*images, traj, num_frames=frames, num_inference_steps=steps or None, seed=seed)
-        return self.package(world, task, traj)
+        return self.package(world, task)
 
     # ------------------------------------------------------------------ outputs
-    def package(self, world: Any, task: str, requested: Any = None) -> AppResult:
-        """Save ``world`` (every default format of ``World4D.save``), then add the 3D scene with cameras,
-        the trajectory plot (over the requested path when there is one) and a zip of the saved files."""
-        from aether.visualize import plot_trajectories
-
+    def package(self, world: Any, task: str) -> AppResult:
+        """Save ``world`` (every default format of ``World4D.save``, whose trajectory plot draws the
+        requested path under the generated one), then add the 3D scene with cameras and a zip of the
+        saved files."""
         run = Path(tempfile.mkdtemp(prefix=f"{task}-", dir=self.workdir))
         folder = run / "result"
         written = world.save(folder)
         scene = write_scene_glb(run / "scene.glb", world)
-        paths = {"requested": requested.relative().c2w.numpy(), "generated": world.c2w} if requested else {}
-        plot = plot_trajectories(
-            run / "trajectory.png", paths or {"camera": world.c2w}, title=f"{task}: camera path"
-        )
+        plot = written["png"]
         archive = run / f"aether-{task}.zip"
         partial = archive.with_suffix(".zip.partial")
         with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as zf:

@@ -42,6 +42,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -549,6 +550,8 @@ class AetherPipeline:
             )
             meta["post_reconstruct"] = True
         world = self._world(result, fps, meta, raymap=out.raymap, extras=out.extras)
+        if trajectory is not None:
+            world = replace(world, requested_c2w=trajectory.relative().c2w.float().numpy())
         (ch, cw, _, (in_h, in_w)) = crop
         return _at_size(world, output_size, (round(self.height * in_h / ch), round(self.width * in_w / cw)))
 

@@ -40,6 +40,8 @@ class World4D:
         valid: bool (T, H, W) (with depth); or None.
         fps: frames per second.
         raymap: optional float32 (T, 6, H/8, W/8), the raw decoded raymap.
+        requested_c2w: optional float32 (T, 4, 4), the camera path a prediction or plan was asked to
+            follow (first pose at the origin), drawn under the result's path in the trajectory plot.
         modalities: decoded outputs of the model's other target modalities, {name: float32 (T, ...)}.
         meta: free-form information (task, steps, seed, ...).
     """
@@ -52,6 +54,7 @@ class World4D:
     valid: np.ndarray | None = None
     fps: float = 12.0
     raymap: np.ndarray | None = None
+    requested_c2w: np.ndarray | None = None
     modalities: dict[str, np.ndarray] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -80,6 +83,10 @@ class World4D:
                 raise ValueError(
                     f"c2w, K: expected ({t}, 4, 4), ({t}, 3, 3), got {self.c2w.shape}, {self.K.shape}"
                 )
+        if self.requested_c2w is not None:
+            self.requested_c2w = np.asarray(self.requested_c2w, dtype=np.float32)
+            if self.requested_c2w.shape != (t, 4, 4):
+                raise ValueError(f"requested_c2w: expected ({t}, 4, 4), got {self.requested_c2w.shape}")
         self.modalities = {
             str(k): np.asarray(v, dtype=np.float32) for k, v in (self.modalities or {}).items()
         }
@@ -283,7 +290,10 @@ class World4D:
             path.write_text(export.tum_lines(self.c2w, np.arange(self.num_frames) / self.fps))
             written["tum"] = path
         if "png" in formats and self.has_cameras:
-            written["png"] = plot_trajectories(out / "trajectory.png", {"camera": self.c2w})
+            paths = {"camera": self.c2w}
+            if self.requested_c2w is not None:
+                paths = {"requested": self.requested_c2w, "generated": self.c2w}
+            written["png"] = plot_trajectories(out / "trajectory.png", paths)
         if "png" in formats and self.has_depth:
             written["depth_png"] = write_image(out / "depth.png", pictures[self.num_frames // 2])
         if "rrd" in formats:

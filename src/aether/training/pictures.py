@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from aether.visualize import plot_trajectories
+from aether.visualize import plot_against_truth
 
 FRAMES_SHOWN = 5
 
@@ -60,13 +59,7 @@ def depth_figure(path: Path, pred: np.ndarray, gt: np.ndarray, valid: np.ndarray
 
 def trajectory_figure(path: Path, pred_c2w: np.ndarray, gt_c2w: np.ndarray) -> Path:
     """The true and the Sim(3)-aligned predicted camera paths (a static prediction stays as it is)."""
-    from aether.evaluation.pose_metrics import sim3_align_trajectory
-
-    gt = torch.as_tensor(gt_c2w, dtype=torch.float64)
-    pred = torch.as_tensor(pred_c2w, dtype=torch.float64)
-    moving = float(pred[:, :3, 3].var(0).sum()) > 1e-20
-    aligned = sim3_align_trajectory(pred, gt).numpy() if moving else pred.numpy()
-    return plot_trajectories(path, {"true": gt.numpy(), "predicted (Sim(3)-aligned)": aligned})
+    return plot_against_truth(path, pred_c2w, gt_c2w)
 
 
 def frames_figure(path: Path, pred: np.ndarray, gt: np.ndarray, title: str) -> Path:
