@@ -11,12 +11,13 @@ shows the traceback instead.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
 import tarfile
 import zipfile
 
-__all__ = ["COMMANDS", "USER_ERRORS", "UserError", "main"]
+__all__ = ["COMMANDS", "USER_ERRORS", "HelpFormatter", "UserError", "main"]
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("aether.training.commands", "run a whole recipe: data, fit, evaluation, report"),
@@ -35,6 +36,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "view": ("aether.apps.commands", "open a saved result in the rerun viewer (or write an .rrd)"),
     "app": ("aether.apps.commands", "start the web app: reconstruct, predict and plan in a browser"),
 }
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Help that shows each option's default, unless it is None or False or the help text already
+    says what the default is."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, False) or "default" in text.lower():
+            return text
+        return super()._get_help_string(action)
 
 
 class UserError(ValueError):

@@ -8,13 +8,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from aether.cli import HelpFormatter
 from aether.data.executors import add_executor_arguments
 
 __all__ = ["main"]
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__)
+    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("input", help="clip folder, folder of clip folders, or shards (.tar, pattern, folder)")
     p.add_argument("--out", required=True, help="output folder for shards and reports/")
     p.add_argument("--depth-scale", type=float, default=1000.0, help="16-bit PNG depth units per metre")

@@ -177,12 +177,14 @@ def write_preview(sample: dict[str, Any], path: Path) -> None:
 
 def main(argv: list[str], prog: str = "aether synth") -> int:
     """``aether synth --out DIR --clips N [...]``; argv[0] is the command name."""
+    from aether.cli import HelpFormatter
     from aether.data.executors import add_executor_arguments, executor_from_args
-    from aether.data.synthetic import SCENES, TRAJECTORIES
-    from aether.data.workplan import report_run
+    from aether.data.synthetic_names import SCENES, TRAJECTORIES
 
     parser = argparse.ArgumentParser(
-        prog=prog, description="Render synthetic RGB-D clips into WebDataset shards."
+        prog=prog,
+        description="Render synthetic RGB-D clips into WebDataset shards.",
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--clips", type=int, required=True, help="number of clips")
@@ -211,7 +213,9 @@ def main(argv: list[str], prog: str = "aether synth") -> int:
         "--resume", action="store_true", help="continue the run in a non-empty output folder (same settings)"
     )
     add_executor_arguments(parser)
-    args = parser.parse_args(argv[1:])
+    args = parser.parse_args(argv[1:])  # before the heavy imports: --help stays instant
+    from aether.data.workplan import report_run
+
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     import torch

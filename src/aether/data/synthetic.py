@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from aether.data.synthetic_names import SCENES, TRAJECTORIES
+
 __all__ = [
     "CLASSES",
     "DYNAMIC_CLASSES",
@@ -53,8 +55,6 @@ CLASSES: dict[int, str] = {
 }
 _CLASS_ID = {name: idx for idx, name in CLASSES.items()}
 DYNAMIC_CLASSES = ("person", "car", "animal")
-SCENES = ("room", "corridor", "street")
-TRAJECTORIES = ("forward", "turn", "orbit", "strafe", "static", "handheld")
 SOURCE_FPS = (24.0, 30.0, 12.0, 15.0, 10.0)
 
 # primitive kinds

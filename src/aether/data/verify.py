@@ -98,9 +98,16 @@ def verify_output(out: str | Path) -> dict[str, Any]:
 
 def main(argv: list[str], prog: str = "aether data") -> int:
     """``aether data verify OUT [--json]``; argv[0] is the command name."""
-    parser = argparse.ArgumentParser(prog=prog, description="Data tools.")
+    from aether.cli import HelpFormatter
+
+    parser = argparse.ArgumentParser(prog=prog, description="Data tools.", formatter_class=HelpFormatter)
     sub = parser.add_subparsers(dest="tool", required=True)
-    verify = sub.add_parser("verify", help="check an output folder of synth / annotate", description=__doc__)
+    verify = sub.add_parser(
+        "verify",
+        help="check an output folder of synth / annotate",
+        description=__doc__,
+        formatter_class=HelpFormatter,
+    )
     verify.add_argument("out", help="the output folder")
     verify.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv[1:])

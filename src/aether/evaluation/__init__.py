@@ -2,50 +2,43 @@
 
 Stable entry points: :func:`camera_pose_metrics`, :func:`video_depth_metrics` and
 :func:`video_pixel_metrics`; the runners back ``aether bench``.
+
+Names load on first use, so the ``aether bench`` parser imports no torch.
 """
 
-from aether.evaluation.datasets import DATASETS, EvalDataset, EvalSequence, build_dataset
-from aether.evaluation.depth_metrics import ALIGNMENTS, VideoDepthMetric, video_depth_metrics
-from aether.evaluation.pixel_metrics import VideoPixelMetric, load_lpips, video_pixel_metrics
-from aether.evaluation.pose_metrics import CameraPoseMetric, camera_pose_metrics
-from aether.evaluation.runners import (
-    BENCHMARKS,
-    WINDOWS,
-    CogVideoXBaseline,
-    PipelineSource,
-    SavedPredictions,
-    run_camera_pose,
-    run_planning,
-    run_prediction,
-    run_video_depth,
-)
-from aether.evaluation.vbench import DIMENSIONS, WEIGHTS, VBenchModels, vbench_scores, weighted_total
+from __future__ import annotations
 
-__all__ = [
-    "ALIGNMENTS",
-    "BENCHMARKS",
-    "DATASETS",
-    "DIMENSIONS",
-    "WEIGHTS",
-    "WINDOWS",
-    "CameraPoseMetric",
-    "CogVideoXBaseline",
-    "EvalDataset",
-    "EvalSequence",
-    "PipelineSource",
-    "SavedPredictions",
-    "VBenchModels",
-    "VideoDepthMetric",
-    "VideoPixelMetric",
-    "build_dataset",
-    "camera_pose_metrics",
-    "load_lpips",
-    "run_camera_pose",
-    "run_planning",
-    "run_prediction",
-    "run_video_depth",
-    "vbench_scores",
-    "video_depth_metrics",
-    "video_pixel_metrics",
-    "weighted_total",
-]
+from aether.lazy import lazy_attributes
+
+_LAZY: dict[str, str] = {
+    "DATASETS": "aether.evaluation.datasets",
+    "EvalDataset": "aether.evaluation.datasets",
+    "EvalSequence": "aether.evaluation.datasets",
+    "build_dataset": "aether.evaluation.datasets",
+    "ALIGNMENTS": "aether.evaluation.depth_metrics",
+    "VideoDepthMetric": "aether.evaluation.depth_metrics",
+    "video_depth_metrics": "aether.evaluation.depth_metrics",
+    "VideoPixelMetric": "aether.evaluation.pixel_metrics",
+    "load_lpips": "aether.evaluation.pixel_metrics",
+    "video_pixel_metrics": "aether.evaluation.pixel_metrics",
+    "CameraPoseMetric": "aether.evaluation.pose_metrics",
+    "camera_pose_metrics": "aether.evaluation.pose_metrics",
+    "BENCHMARKS": "aether.evaluation.runners",
+    "WINDOWS": "aether.evaluation.runners",
+    "CogVideoXBaseline": "aether.evaluation.runners",
+    "PipelineSource": "aether.evaluation.runners",
+    "SavedPredictions": "aether.evaluation.runners",
+    "run_camera_pose": "aether.evaluation.runners",
+    "run_planning": "aether.evaluation.runners",
+    "run_prediction": "aether.evaluation.runners",
+    "run_video_depth": "aether.evaluation.runners",
+    "DIMENSIONS": "aether.evaluation.vbench",
+    "WEIGHTS": "aether.evaluation.vbench",
+    "VBenchModels": "aether.evaluation.vbench",
+    "vbench_scores": "aether.evaluation.vbench",
+    "weighted_total": "aether.evaluation.vbench",
+}
+
+__all__ = sorted(_LAZY)
+
+__getattr__, __dir__ = lazy_attributes("aether.evaluation", _LAZY)

@@ -18,14 +18,17 @@ import argparse
 import os
 from pathlib import Path
 
+from aether.cli import HelpFormatter
 from aether.evaluation.datasets import DATASETS, build_dataset
-from aether.evaluation.depth_metrics import ALIGNMENTS
-from aether.evaluation.protocol import PROTOCOLS, SMOOTHING
-from aether.evaluation.runners import BENCHMARKS
+from aether.evaluation.names import ALIGNMENTS, BENCHMARKS, PROTOCOLS, SMOOTHING
 
 
 def _parser(prog: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description="Benchmarks with the published protocols.")
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description="Benchmarks with the published protocols.",
+        formatter_class=HelpFormatter,
+    )
     p.add_argument("benchmark", choices=BENCHMARKS)
     p.add_argument("--dataset", required=True, help=f"one of: {', '.join(DATASETS.names())}")
     p.add_argument("--root", help="dataset directory (not needed for 'synthetic')")
@@ -42,14 +45,13 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         "--protocol",
         default="paper",
         choices=PROTOCOLS,
-        help="paper: the published evaluation's model runs (default); library: AetherPipeline.reconstruct",
+        help="paper: the published evaluation's model runs; library: AetherPipeline.reconstruct",
     )
     p.add_argument(
         "--align",
         default="scale",
         choices=ALIGNMENTS,
-        help="video-depth alignment (default: scale; scale&shift is the protocol's Adam, "
-        "scale&shift-exact our exact L1 optimum)",
+        help="video-depth alignment (scale&shift: the protocol's Adam; scale&shift-exact: exact L1 optimum)",
     )
     p.add_argument("--mask-edge", action="store_true", help="video depth: leave out ground-truth depth edges")
     p.add_argument(
@@ -151,11 +153,11 @@ def _source(args: argparse.Namespace, device: str) -> object:
 
 def main(argv: list[str], prog: str = "aether bench") -> int:
     """Entry point: ``argv[0]`` is ``bench``."""
+    args = _parser(prog).parse_args(argv[1:])  # before the heavy imports: --help stays instant
     from aether.evaluation import runners
     from aether.evaluation.report import markdown_table, write_report
     from aether.evaluation.vbench import VBenchModels
 
-    args = _parser(prog).parse_args(argv[1:])
     rank, device = _init_distributed(args.devices, args.device)
     options: dict[str, object] = {"sequences": args.sequences.split(",") if args.sequences else None}
     if args.dataset == "synthetic":

@@ -30,8 +30,8 @@ import torch
 import torch.nn.functional as F
 from torchmetrics import Metric
 
-PROTOCOL_ALIGNMENTS = ("scale", "scale&shift", "scale&shiftl2", "metric")
-ALIGNMENTS = (*PROTOCOL_ALIGNMENTS, "scale&shift-exact")
+from aether.evaluation.names import ALIGNMENTS
+
 METRICS = ("abs_rel", "sq_rel", "rmse", "log_rmse", "delta_1_25", "delta_1_25_2", "delta_1_25_3")
 PRED_FLOOR = 1e-5  # the aligned prediction is clamped to this before log RMSE and δ
 EDGE_RTOL = 0.03  # mask_edge: relative depth jump over a 3x3 neighbourhood marking an edge

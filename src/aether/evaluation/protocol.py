@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 import torch
 
-PROTOCOLS = ("paper", "library")
-SMOOTHING = ("reference", "none")
+from aether.evaluation.names import PROTOCOLS, SMOOTHING
+
 # The model-run settings of the published protocol per benchmark.
 PAPER_RUNS: dict[str, dict[str, Any]] = {
     "video-depth": {

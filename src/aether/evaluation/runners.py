@@ -39,7 +39,6 @@ from aether.evaluation.report import paper_rows
 from aether.evaluation.vbench import DIMENSIONS, VBenchModels, vbench_scores, weighted_total
 from aether.visualize import plot_trajectories
 
-BENCHMARKS = ("video-depth", "camera-pose", "prediction", "planning")
 # The library protocol's windowing, passed to the pipeline's reconstruct() (``--protocol library``).
 WINDOWS: dict[str, dict[str, Any]] = {
     "video-depth": {
