@@ -131,3 +131,28 @@ def test_bad_inputs(tmp_path):
         main(["annotate", str(tmp_path / "empty"), "--out", str(tmp_path / "o")])
     with pytest.raises(ValueError, match="raft-weights"):
         main(["annotate", str(tmp_path / "empty"), "--out", str(tmp_path / "o"), "--flow", "raft"])
+
+
+def test_unobservable_focal_is_warned_recorded_and_refused_on_request(render, to_input):
+    from aether.annotate import Annotator, SliceConfig, Slicer
+    from aether.annotate.commands import _BUILD, build_annotator, build_parser
+
+    clip = to_input(render("forward", frames=12), "ahead")  # pure forward motion: f is not determined
+    slicer = Slicer(SliceConfig(min_length=5))
+    with pytest.warns(RuntimeWarning, match="ahead.*focal length unobservable.*kept"):
+        samples, report = Annotator(slicer=slicer, estimate_intrinsics=True).annotate(clip)
+    (part,) = report["slices"]
+    assert part["focal_observable"] is False and part["coarse"]["focal_curvature"] < 0.02
+    assert "unobservable" in part["focal_warning"] and len(samples) == 1 and report["refused_slices"] == []
+    strict = Annotator(slicer=slicer, estimate_intrinsics=True, require_observable_focal=True)
+    with pytest.warns(RuntimeWarning, match="refused"):
+        samples, report = strict.annotate(clip)
+    assert samples == [] and report["refused_slices"] == [part["key"]]
+    assert "unobservable" in report["slices"][0]["refused"]
+    # given intrinsics: nothing estimated, nothing to warn about
+    given = Annotator(slicer=slicer, require_observable_focal=True)
+    samples, report = given.annotate(clip)
+    assert len(samples) == 1 and report["slices"][0]["focal_observable"] is None
+    args = build_parser("aether annotate").parse_args(["in", "--out", "o", "--require-observable-focal"])
+    spec = json.dumps({name: getattr(args, name) for name in _BUILD})
+    assert build_annotator(spec).require_observable_focal is True

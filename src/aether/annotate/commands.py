@@ -47,6 +47,11 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--fail-fast", action="store_true", help="stop at the first clip that fails")
     p.add_argument("--maxcount", type=int, default=100, help="samples per shard")
     p.add_argument("--no-pictures", action="store_true", help="skip the per-slice trajectory PNGs")
+    p.add_argument(
+        "--require-observable-focal", action="store_true",
+        help="refuse slices whose estimated focal length the camera motion does not determine (recorded "
+        "in the reports); without it they are kept with a warning",
+    )  # fmt: skip
     p.add_argument("--device", default="cpu", help="torch device of the model stages (e.g. cuda)")
     add_executor_arguments(p)
     return p
@@ -54,11 +59,19 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 # options that change what is written (checked to match when a run is resumed)
 _SETTINGS = ("depth_scale", "fps", "estimate_intrinsics", "refine_intrinsics", "masker", "detector")
-_SETTINGS += ("segmenter", "categories", "flow", "tracker", "slice_config", "maxcount")
+_SETTINGS += (
+    "segmenter",
+    "categories",
+    "flow",
+    "tracker",
+    "slice_config",
+    "maxcount",
+    "require_observable_focal",
+)
 # options that build the annotator (the settings above plus where models load from and run)
 _BUILD = ("estimate_intrinsics", "refine_intrinsics", "masker", "detector", "segmenter", "categories")
 _BUILD += ("flow", "raft_weights", "tracker", "cotracker_repo", "cotracker_checkpoint", "slice_config")
-_BUILD += ("device",)
+_BUILD += ("device", "require_observable_focal")
 
 
 @functools.lru_cache(maxsize=2)
@@ -91,6 +104,7 @@ def build_annotator(spec: str) -> Any:
         tracker=tracker,
         refiner=BundleAdjuster(optimize_intrinsics=args.refine_intrinsics),
         estimate_intrinsics=args.estimate_intrinsics,
+        require_observable_focal=args.require_observable_focal,
     )
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,9 @@ class Annotator:
         refiner: bundle adjustment (default: :class:`BundleAdjuster`).
         estimate_intrinsics: ignore intrinsics that come with the data and estimate them.
         mask_margin: dynamic masks are dilated by this many pixels before anything uses the pixels.
+        require_observable_focal: refuse slices whose estimated focal length the motion does not
+            determine (``focal_observable`` false: e.g. a camera that only translates). Such slices
+            are always warned about and recorded; with this flag they are not written.
     """
 
     def __init__(
@@ -80,6 +84,7 @@ class Annotator:
         *,
         estimate_intrinsics: bool = False,
         mask_margin: int = 2,
+        require_observable_focal: bool = False,
     ) -> None:
         self.masker = masker or ProvidedMasks()
         self.slicer = slicer or Slicer()
@@ -88,6 +93,7 @@ class Annotator:
         self.refiner = refiner or BundleAdjuster()
         self.estimate_intrinsics = estimate_intrinsics
         self.mask_margin = mask_margin
+        self.require_observable_focal = require_observable_focal
 
     def build_tracks(self, frames: np.ndarray, depth: np.ndarray, support: np.ndarray) -> Tracks:
         """Track, then keep only observations on supported pixels (static, valid depth, no edge)."""
@@ -120,6 +126,8 @@ class Annotator:
         after = reprojection_errors(result.c2w, result.K, tracks)
         report = {
             "focal_estimated": coarse.focal_estimated,
+            # None: the focal length was given, not estimated
+            "focal_observable": bool(coarse.info["focal_observable"]) if coarse.focal_estimated else None,
             "coarse_focal": float(coarse.K[0, 0, 0]),
             "K": result.K[0].tolist(),
             "coarse": coarse.info,
@@ -166,6 +174,20 @@ class Annotator:
             if clip.gt_c2w is not None:
                 report["ground_truth"] = _ground_truth_errors(ann, clip, idx)
             slice_reports.append(report)
+            if report["focal_observable"] is False:
+                curvature = ann.report["coarse"]["focal_curvature"]
+                reason = (
+                    f"focal length unobservable (focal_curvature {curvature:.3g}): the camera motion does "
+                    "not determine it; give the intrinsics"
+                )
+                action = "refused (--require-observable-focal)" if self.require_observable_focal else "kept"
+                warnings.warn(
+                    f"clip {clip.name}, slice {key}: {reason}; {action}", RuntimeWarning, stacklevel=2
+                )
+                report["focal_warning"] = reason
+                if self.require_observable_focal:
+                    report["refused"] = reason
+                    continue
             sample = {
                 "__key__": key,
                 "rgb": clip.rgb[idx],
@@ -188,6 +210,7 @@ class Annotator:
             "status": "done",
             "num_frames": T,
             "kept_frames": int(sum(len(s) for s in slicing.slices)),
+            "refused_slices": [r["key"] for r in slice_reports if "refused" in r],
             "frames": slicing.frames,
             "cuts": slicing.cuts,
             "slices": slice_reports,
@@ -344,7 +367,9 @@ def _annotate_one(
     shards = write_shards(samples, str(out / f"{name}-%06d.tar"), maxcount=maxcount) if samples else []
     report["shards"] = [Path(s).name for s in shards]
     if pictures:
-        for sample, part in zip(samples, report["slices"]):
+        parts = {part["key"]: part for part in report["slices"]}
+        for sample in samples:
+            part = parts[sample["__key__"]]
             picture = out / "reports" / f"{sample['__key__']}_trajectory.png"
             title = f"{sample['__key__']}: annotated cameras"
             if clip.gt_c2w is None:
