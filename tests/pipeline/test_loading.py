@@ -133,8 +133,63 @@ def test_a_hub_id_offline_is_a_clear_error(monkeypatch):
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    with pytest.raises(FileNotFoundError, match="some-org/some-model: not a local model folder, and the hub"):
+    with pytest.raises(FileNotFoundError, match="some-org/some-model: not a local folder, .*HF_HUB_OFFLINE"):
         AetherPipeline.from_pretrained("some-org/some-model")
+
+
+@pytest.mark.parametrize("env", [{"HF_HUB_OFFLINE": "1"}, {"HF_ENDPOINT": "http://127.0.0.1:9"}])
+def test_a_hub_id_without_the_hub_fails_at_once_with_one_line(env, tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    environ = {**os.environ, "HF_HOME": str(tmp_path / "hf")}
+    for name in (
+        "HF_HUB_OFFLINE",
+        "TRANSFORMERS_OFFLINE",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ):
+        environ.pop(name, None)
+    environ.update(env)
+    argv = [sys.executable, "-m", "aether.cli", "reconstruct", "clip.mp4", "--model", "some-org/some-model"]
+    start = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True, env=environ, cwd=tmp_path)
+    elapsed = time.perf_counter() - start
+    assert proc.returncode == 2 and elapsed < 5.0, (elapsed, proc.stderr[-500:])
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("aether reconstruct: error: some-org/some-model: not a local folder")
+    assert (
+        "HF_HUB_OFFLINE is set" in line
+        if "HF_HUB_OFFLINE" in env
+        else "127.0.0.1:9 cannot be reached" in line
+    )
+    assert str(tmp_path / "hf" / "hub") in line  # where a local copy was looked for
+    assert "--model DIR" in line and "hf download some-org/some-model --local-dir DIR" in line
+
+
+def test_a_cached_hub_model_loads_its_spec_offline(monkeypatch, tmp_path):
+    import huggingface_hub.constants
+
+    from aether.models.spec import AETHERV1_SPEC
+    from aether.pipeline.loading import load_spec
+
+    repo = tmp_path / "models--some-org--released"
+    snapshot = repo / "snapshots" / ("a" * 40)
+    (snapshot / "transformer").mkdir(parents=True)
+    (snapshot / "transformer" / "config.json").write_text("{}")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("a" * 40)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    assert load_spec("some-org/released") == AETHERV1_SPEC  # cached, without a spec: the released layout
+    with pytest.raises(FileNotFoundError, match=f"no copy in the local cache {tmp_path}"):
+        load_spec("some-org/other")
 
 
 def test_cli_runs_an_export_offline_and_refuses_a_contradicting_base(

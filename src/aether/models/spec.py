@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-SPEC_FILE = "aether_config.json"
+from aether.hub import SPEC_FILE
+
 AETHERV1_BASE = "THUDM/CogVideoX-5b-I2V"
 AETHERV1_FRAMES = (17, 25, 33, 41)
 AETHERV1_FPS = (8.0, 10.0, 12.0, 15.0, 24.0)

@@ -139,6 +139,11 @@ def main(argv: list[str], prog: str = "aether") -> int:
     if command not in ("reconstruct", "predict", "plan"):
         raise ValueError(f"unknown command {command!r}; expected reconstruct, predict or plan")
     args = _parser(command, prog).parse_args(rest)  # before the heavy imports: --help stays instant
+    from aether.hub import check_model_id
+
+    check_model_id(args.model)  # a hub id that cannot be had fails now, not after the imports
+    if args.base is not None:
+        check_model_id(args.base, "vae/config.json")
     import torch
 
     from aether.pipeline import AetherPipeline

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from aether.hub import cached_model_spec, check_hub_source, hub_missing_message, hub_unreachable
 from aether.models.spec import AETHERV1_BASE, AETHERV1_SPEC, SPEC_FILE, AetherModelSpec, build_scheduler
 
 logger = logging.getLogger(__name__)
@@ -89,12 +90,15 @@ def load_spec(aether: str | os.PathLike) -> AetherModelSpec:
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
+    repo_id = str(aether)
+    why = hub_unreachable()
+    if why is not None:  # from the local cache only: a cached model without a spec is AetherV1
+        spec_dir = cached_model_spec(repo_id, why)
+        return AETHERV1_SPEC if spec_dir is None else AetherModelSpec.load(spec_dir)
     try:
-        file = hf_hub_download(str(aether), SPEC_FILE)
-    except LocalEntryNotFoundError as err:  # offline and not cached: nothing is known
-        raise FileNotFoundError(
-            f"{aether}: not a local model folder, and the hub cannot be reached for its {SPEC_FILE} ({err})"
-        ) from err
+        file = hf_hub_download(repo_id, SPEC_FILE)
+    except LocalEntryNotFoundError as err:  # the hub went away while asking
+        raise FileNotFoundError(hub_missing_message(repo_id, f"its {SPEC_FILE}", str(err))) from err
     except EntryNotFoundError:
         return AETHERV1_SPEC  # the released AetherV1 has no spec
     except Exception as err:  # offline, unknown repository, network: the hub's own error types
@@ -155,6 +159,8 @@ def load_components(
         from aether.modalities import CogVideoXBackend
 
         source = _vae_source(spec, aether, base)
+        if not Path(source).is_dir():
+            check_hub_source(str(source), "the CogVideoX VAE (vae/)", "vae/config.json")
         kwargs = {"subfolder": "vae", **spec.backend_kwargs, "torch_dtype": torch_dtype}
         kwargs.pop("path_or_id", None)
         try:
