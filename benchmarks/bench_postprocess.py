@@ -46,6 +46,7 @@ import json
 import platform
 import pstats
 import statistics
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,9 @@ from aether.geometry import (
     raymap_to_cameras,
     smooth_poses_kalman,
 )
+
+if __package__ in (None, ""):  # run as a script: the repository root makes `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.bench_geometry import make_clip, rotation_error_deg, timed
 
 NUM_FRAMES, HEIGHT, WIDTH, DOWNSAMPLE = 41, 480, 720, 8

@@ -57,13 +57,13 @@ def test_rope_at_base_fps_matches_cogvideox():
     assert torch.allclose(ours[0], ref[0]) and torch.allclose(ours[1], ref[1])
 
 
-@pytest.mark.parametrize("fps", [8, 15, 24])
-def test_rope_temporal_positions_scale_with_fps(fps):
+@pytest.mark.parametrize(("fps", "base"), [(8, 12.0), (15, 12.0), (24, 12.0), (8, 24.0), (30, 15.0)])
+def test_rope_temporal_positions_scale_with_fps(fps, base):
     head_dim, frames = 16, 5
-    cos, sin = rotary_embedding_3d(head_dim, frames, 2, 3, 2, 3, fps=fps)
+    cos, sin = rotary_embedding_3d(head_dim, frames, 2, 3, 2, 3, fps=fps, base_fps=base)
     dim_t = head_dim // 4
     inv = 1.0 / (10000 ** (torch.arange(0, dim_t, 2).float() / dim_t))
-    positions = torch.arange(frames).float() * 12 / fps
+    positions = torch.arange(frames).float() * base / fps
     expected = torch.cos(positions[:, None] * inv).repeat_interleave(2, dim=1)  # (F, dim_t)
     got = cos.reshape(frames, 2 * 3, head_dim)[:, 0, :dim_t]
     assert torch.allclose(got, expected, atol=1e-6)

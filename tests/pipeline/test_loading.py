@@ -220,3 +220,22 @@ def test_cli_runs_an_export_offline_and_refuses_a_contradicting_base(
     err = capsys.readouterr().err
     assert "contradicts the model spec" in err and str(base) in err and str(out) in err
     assert "Traceback" not in err
+
+
+def test_the_rope_time_base_travels_with_the_spec(tmp_path):
+    module = AetherModule(**tiny_module_kwargs(), rope_base_fps=24.0)
+    assert module.spec.rope_base_fps == 24.0 and module.transformer.base_fps == 24.0
+    out = export_module(module, tmp_path / "model")
+    pipe = AetherPipeline.from_pretrained(out)
+    assert pipe.spec.rope_base_fps == 24.0
+    transformer = pipe.sampler.transformer
+    assert transformer.base_fps == 24.0
+    # at its own base rate a clip advances one RoPE position per latent frame, as AetherV1's at 12 fps
+    cos, sin = transformer.rotary_embedding(5, 6, 8, 24.0)
+    ref_cos, ref_sin = transformer.rotary_embedding(5, 6, 8, 12.0)
+    transformer.base_fps = 12.0
+    v1_cos, v1_sin = transformer.rotary_embedding(5, 6, 8, 12.0)
+    assert torch.equal(cos, v1_cos) and torch.equal(sin, v1_sin)
+    assert not torch.equal(ref_cos, v1_cos)  # 12 fps under base 24: positions twice as far apart
+    with pytest.raises(ValueError, match="rope_base_fps must be positive"):
+        AetherModelSpec(rope_base_fps=0)

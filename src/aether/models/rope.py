@@ -39,6 +39,7 @@ def rotary_embedding_3d(
     base_width: int,
     fps: float = BASE_FPS,
     *,
+    base_fps: float = BASE_FPS,
     theta: float = 10000.0,
     device: torch.device | str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -49,10 +50,12 @@ def rotary_embedding_3d(
         num_frames: latent frames F.
         grid_height, grid_width: token grid (latent h, w divided by the patch size).
         base_height, base_width: the model's base token grid (``sample_height // patch`` ...).
-        fps: frames per second of the clip; temporal positions are scaled by ``12 / fps``.
+        fps: frames per second of the clip; temporal positions are scaled by ``base_fps / fps``.
+        base_fps: the frame rate at which temporal positions advance by one per latent frame (12 for
+            AetherV1; a model's spec records its own).
     """
-    if fps <= 0:
-        raise ValueError(f"fps must be positive, got {fps}")
+    if fps <= 0 or base_fps <= 0:
+        raise ValueError(f"fps and base_fps must be positive, got fps={fps}, base_fps={base_fps}")
     (top, left), (bottom, right) = resize_crop_region_for_grid(
         (grid_height, grid_width), base_width, base_height
     )
@@ -64,7 +67,7 @@ def rotary_embedding_3d(
     grid_t = torch.linspace(
         0, num_frames * (num_frames - 1) / num_frames, num_frames, device=device, dtype=f32
     )
-    grid_t = grid_t * (BASE_FPS / fps)
+    grid_t = grid_t * (base_fps / fps)
 
     dim_t, dim_hw = head_dim // 4, head_dim // 8 * 3
     t_cos, t_sin = get_1d_rotary_pos_embed(dim_t, grid_t, theta=theta, use_real=True)

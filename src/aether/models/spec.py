@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from aether.hub import SPEC_FILE
+from aether.models.rope import BASE_FPS
 
 AETHERV1_BASE = "THUDM/CogVideoX-5b-I2V"
 AETHERV1_FRAMES = (17, 25, 33, 41)
@@ -73,6 +74,8 @@ class AetherModelSpec:
         prediction_type: the scheduler's regression target ("v_prediction", "epsilon", "sample").
         frames: frame counts the model was trained on (None: any 4k + 1).
         fps: frame rates the model was trained on (None: any).
+        rope_base_fps: the frame rate at which RoPE time advances one position per latent frame
+            (temporal positions × ``rope_base_fps / fps``; 12 for AetherV1).
     """
 
     latent_backend: str = "cogvideox"
@@ -83,6 +86,7 @@ class AetherModelSpec:
     prediction_type: str = "v_prediction"
     frames: tuple[int, ...] | None = AETHERV1_FRAMES
     fps: tuple[float, ...] | None = AETHERV1_FPS
+    rope_base_fps: float = BASE_FPS
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -104,6 +108,9 @@ class AetherModelSpec:
                 "condition_modalities must be ['color'] or ['color', 'raymap'] (the tasks compose these), "
                 f"got {list(self.condition_modalities)}"
             )
+        set_(self, "rope_base_fps", float(self.rope_base_fps))
+        if not self.rope_base_fps > 0:
+            raise ValueError(f"rope_base_fps must be positive, got {self.rope_base_fps}")
         if self.prediction_type not in PREDICTION_TYPES:
             raise ValueError(
                 f"prediction_type must be one of {PREDICTION_TYPES}, got {self.prediction_type!r}"

@@ -65,7 +65,10 @@ def tiny_config(
 
 
 class AetherTransformer(CogVideoXTransformer3DModel):
-    """CogVideoX transformer taking ``(noisy target, condition)`` and the clip's fps."""
+    """CogVideoX transformer taking ``(noisy target, condition)`` and the clip's fps.
+
+    ``base_fps`` is the RoPE time base (12 for AetherV1); the model spec sets it on the loaded instance.
+    """
 
     base_fps = BASE_FPS
 
@@ -80,9 +83,10 @@ class AetherTransformer(CogVideoXTransformer3DModel):
         return int(self.config.in_channels) - int(self.config.out_channels)
 
     def rotary_embedding(
-        self, num_frames: int, height: int, width: int, fps: float = BASE_FPS, device=None
+        self, num_frames: int, height: int, width: int, fps: float | None = None, device=None
     ) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """RoPE (cos, sin) for latents ``(F=num_frames, h=height, w=width)`` at ``fps``; None without RoPE.
+        """RoPE (cos, sin) for latents ``(F=num_frames, h=height, w=width)`` at ``fps`` (default: the
+        base fps); None without RoPE.
 
         Cached per (F, h, w, fps, device): computing it once before a denoising loop keeps the loop free
         of host work.
@@ -92,7 +96,8 @@ class AetherTransformer(CogVideoXTransformer3DModel):
         if self.config.patch_size_t is not None:
             raise ValueError("only CogVideoX 1.0 transformers (patch_size_t=None) are supported")
         p = self.config.patch_size
-        key = (num_frames, height, width, float(fps), str(device))
+        fps = self.base_fps if fps is None else float(fps)
+        key = (num_frames, height, width, fps, float(self.base_fps), str(device))
         cache = self.__dict__.setdefault("_rope_cache", {})
         if key not in cache:
             cache[key] = rotary_embedding_3d(
@@ -103,6 +108,7 @@ class AetherTransformer(CogVideoXTransformer3DModel):
                 self.config.sample_height // p,
                 self.config.sample_width // p,
                 fps,
+                base_fps=float(self.base_fps),
                 device=device,
             )
         return cache[key]
@@ -113,7 +119,7 @@ class AetherTransformer(CogVideoXTransformer3DModel):
         condition: torch.Tensor,
         timestep: torch.Tensor,
         encoder_hidden_states: torch.Tensor,
-        fps: float | torch.Tensor = BASE_FPS,
+        fps: float | torch.Tensor | None = None,
         *,
         image_rotary_emb: tuple[torch.Tensor, torch.Tensor] | None = None,
         attention_kwargs: dict[str, Any] | None = None,
@@ -125,7 +131,7 @@ class AetherTransformer(CogVideoXTransformer3DModel):
             condition: (B, F, in_channels - out_channels, h, w) condition latents.
             timestep: (B,) or scalar diffusion timesteps.
             encoder_hidden_states: (B, L, D) text embedding (the empty prompt for AetherV1).
-            fps: a float, or (B,) per-sample fps (samples are grouped by fps).
+            fps: a float (default: the base fps), or (B,) per-sample fps (samples are grouped by fps).
             image_rotary_emb: precomputed RoPE, overriding ``fps``.
 
         Returns:
@@ -156,7 +162,7 @@ class AetherTransformer(CogVideoXTransformer3DModel):
                 return out
             fps = float(values[0])
         if image_rotary_emb is None:
-            image_rotary_emb = self.rotary_embedding(frames, height, width, float(fps), noisy.device)
+            image_rotary_emb = self.rotary_embedding(frames, height, width, fps, noisy.device)
         hidden = torch.cat([noisy, condition], dim=2)
         return super().forward(
             hidden_states=hidden,

@@ -172,6 +172,7 @@ class AetherSampler:
         self.targets = targets
         self.raymap_channels = int(conditions.channels - conditions.slices["color"].stop)
         self.spec.check_transformer(transformer.config, targets.channels, conditions.channels)
+        transformer.base_fps = self.spec.rope_base_fps
         self.progress = True
         self.execution_device: torch.device | None = None
         self.feature_cache: Any = None  # an aether.pipeline.acceleration.FeatureCache, or None

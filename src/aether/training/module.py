@@ -25,6 +25,7 @@ from torch import Tensor
 
 from aether.geometry.depth import MIN_DISPARITY, depth_to_disparity, disparity_to_depth
 from aether.geometry.raymap import RAY_ORIGIN_SCALE, signed_expm1
+from aether.models.rope import BASE_FPS
 from aether.models.spec import COGVIDEOX_SCHEDULER, AetherModelSpec, build_scheduler
 from aether.training import losses
 from aether.training.checkpoints import RANK_STATES, gather_rank_states, rank_state
@@ -94,6 +95,7 @@ class AetherModule(L.LightningModule):
         condition_modalities: ``MODALITIES`` names of the condition latents ("color" and
             optionally "raymap").
         modality_options: per-modality codec options (e.g. ``{"disparity": {"min_disparity": 1e-3}}``).
+        rope_base_fps: the RoPE time base recorded in the model spec (12 for AetherV1).
         scheduler: diffusers scheduler config (``_class_name`` + config keys); its
             ``prediction_type`` picks the regression target.
         task_probabilities: colour-condition mix for ``TaskSampler`` (paper: observation_goal
@@ -126,6 +128,7 @@ class AetherModule(L.LightningModule):
         target_modalities: list[str] | None = None,
         condition_modalities: list[str] | None = None,
         modality_options: dict[str, dict[str, Any]] | None = None,
+        rope_base_fps: float = BASE_FPS,
         scheduler: dict[str, Any] | None = None,
         task_probabilities: dict[str, float] | None = None,
         action_keep: float = 0.5,
@@ -155,6 +158,7 @@ class AetherModule(L.LightningModule):
             prediction_type=self.prediction_type,
             frames=None,  # any 4k + 1 frames and any rate: the data module decides what is trained
             fps=None,
+            rope_base_fps=rope_base_fps,
         )
         self.target_modalities = list(self.spec.target_modalities)
         self.condition_modalities = list(self.spec.condition_modalities)
@@ -168,6 +172,7 @@ class AetherModule(L.LightningModule):
             self.target_stack.channels + self.condition_stack.channels,
             self.target_stack.channels,
         )
+        self.transformer.base_fps = self.spec.rope_base_fps
         if gradient_checkpointing:
             self.transformer.enable_gradient_checkpointing()
         self.register_buffer(
