@@ -139,6 +139,8 @@ def main(argv: list[str], prog: str = "aether") -> int:
     if command not in ("reconstruct", "predict", "plan"):
         raise ValueError(f"unknown command {command!r}; expected reconstruct, predict or plan")
     args = _parser(command, prog).parse_args(rest)  # before the heavy imports: --help stays instant
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise ValueError(f"--out: expected a folder, {args.out} is a file")
     from aether.hub import check_model_id
 
     check_model_id(args.model)  # a hub id that cannot be had fails now, not after the imports
@@ -150,8 +152,6 @@ def main(argv: list[str], prog: str = "aether") -> int:
     from aether.pipeline.io import read_image, read_video
     from aether.pipeline.pipeline import AETHERV1_FPS, load_trajectory
 
-    if os.path.exists(args.out) and not os.path.isdir(args.out):
-        raise ValueError(f"--out: expected a folder, {args.out} is a file")
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     formats = tuple(f for f in args.formats.split(",") if f)
 
