@@ -132,15 +132,20 @@ def test_denoising_loop_has_no_host_synchronisation(pipe, monkeypatch):
 
 
 def test_inference_with_cached_prompt_never_builds_the_text_encoder(
-    pipe, tiny_dirs, random_video, monkeypatch
+    tiny_dirs, random_video, monkeypatch, tmp_path
 ):
+    import shutil
+
     import transformers
 
     from aether.models import EMPTY_PROMPT_FILE
     from aether.pipeline import AetherPipeline
 
-    base, aether = tiny_dirs
-    assert (aether / EMPTY_PROMPT_FILE).is_file()  # written when the session's pipeline was first loaded
+    base, shared = tiny_dirs
+    aether = tmp_path / "aether"  # a copy: other tests load the shared folder with the upstream method
+    shutil.copytree(shared, aether)
+    AetherPipeline.from_pretrained(aether, base=base)  # caches this folder's default-method embedding
+    assert (aether / EMPTY_PROMPT_FILE).is_file()
 
     class Refuse:
         def __init__(self, *args, **kwargs):
