@@ -4,6 +4,7 @@ forms and against aether.geometry on exact raymaps."""
 import math
 
 import numpy as np
+import pytest
 import torch
 from benchmarks import bench_postprocess as bench
 
@@ -12,20 +13,35 @@ from aether.geometry import cameras_to_raymap, raymap_to_cameras
 from ._helpers import smooth_trajectory
 
 
-def test_reference_kalman_first_update_matches_the_closed_form():
+@pytest.mark.parametrize("state_shape", [(6,), (6, 1)])  # the reference's 1-D state, filterpy's default
+def test_reference_kalman_first_update_matches_the_closed_form(state_shape):
     kf = bench.RefKalmanFilter(6, 3)
     kf.F = np.eye(6) + np.eye(6, k=3)
-    kf.H = np.eye(3, 6)
+    kf.H = np.eye(3, 6, dtype=np.int64)
     kf.R *= 0.1
     kf.Q *= 0.1
-    kf.x = np.zeros((6, 1))
+    kf.x = np.zeros(state_shape)
     kf.predict()
     kf.update(np.array([1.0, 2.0, -3.0]))
+    assert kf.x.shape == state_shape
+    x = kf.x.reshape(6)
     # predicted covariance per axis: position 1 + 1 + 0.1 = 2.1, cross 1, velocity 1.1; S = 2.2
-    np.testing.assert_allclose(kf.x[:3, 0], np.array([1.0, 2.0, -3.0]) * 2.1 / 2.2)
-    np.testing.assert_allclose(kf.x[3:, 0], np.array([1.0, 2.0, -3.0]) / 2.2)
+    np.testing.assert_allclose(x[:3], np.array([1.0, 2.0, -3.0]) * 2.1 / 2.2)
+    np.testing.assert_allclose(x[3:], np.array([1.0, 2.0, -3.0]) / 2.2)
     joseph = np.array([[2.1, 1.0], [1.0, 1.1]]) - np.outer([2.1, 1.0], [2.1, 1.0]) / 2.2
     np.testing.assert_allclose(kf.P[[0, 3]][:, [0, 3]], joseph, atol=1e-12)
+    np.testing.assert_array_equal(kf.x_post, kf.x)
+
+
+def test_reference_kalman_trajectory_filters_a_constant_velocity_path_to_its_limit():
+    """A straight path at constant speed: the filter starts at rest, lags, then converges to the
+    (Gaussian pre-smoothed, in the interior exact) centres: a constant-velocity track has no steady lag."""
+    poses = np.tile(np.eye(4), (40, 1, 1))
+    poses[:, :3, 3] = np.outer(np.arange(40.0), [0.1, -0.05, 0.2])
+    out = bench.ref_smooth_trajectory(poses, 5)
+    np.testing.assert_allclose(out[:, :3, :3], poses[:, :3, :3], atol=1e-12)
+    assert np.abs(out[2:5, :3, 3] - poses[2:5, :3, 3]).min() > 1e-3  # it starts at rest: it lags first
+    np.testing.assert_allclose(out[10:-4, :3, 3], poses[10:-4, :3, 3], atol=1e-4)
 
 
 def test_reference_algorithm1_recovers_centred_cameras():

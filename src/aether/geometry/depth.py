@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from aether.geometry import buffers
+
 MIN_DISPARITY = 1e-3
 """Smallest normalised disparity decoded as valid depth."""
 
@@ -44,7 +46,7 @@ def disparity_to_depth(disparity: Tensor, floor: float = MIN_DISPARITY) -> tuple
     return _disparity_to_depth_fast(disparity, floor)
 
 
-_CHUNK = 1 << 18
+_CHUNK = 1 << 20
 
 
 def _disparity_to_depth_fast(disparity: Tensor, floor: float) -> tuple[Tensor, Tensor]:
@@ -57,8 +59,8 @@ def _disparity_to_depth_fast(disparity: Tensor, floor: float) -> tuple[Tensor, T
         torch.tensor(floor, dtype=disparity.dtype), torch.tensor(-float("inf"), dtype=disparity.dtype)
     ).item()
     source = disparity.contiguous().reshape(-1)
-    depth = torch.empty(source.shape, dtype=disparity.dtype, device=disparity.device)
-    valid = torch.empty(source.shape, dtype=torch.bool, device=disparity.device)
+    depth = buffers.empty(source.shape, disparity.dtype, disparity.device)
+    valid = buffers.empty(source.shape, torch.bool, disparity.device)
     for start in range(0, source.numel(), _CHUNK):
         part = depth[start : start + _CHUNK]
         torch.nan_to_num(source[start : start + _CHUNK], nan=0.0, posinf=0.0, neginf=0.0, out=part)

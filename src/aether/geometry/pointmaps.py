@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from aether.geometry import buffers
 from aether.geometry.cameras import (
     _apply_to_grid,
     _grid_terms,
@@ -83,7 +84,7 @@ def _check_out(out: Tensor | None, depth: Tensor, M: Tensor, translation: Tensor
     return buffer
 
 
-_CHUNK_PIXELS = 1 << 18
+_CHUNK_PIXELS = 1 << 20
 
 
 def _points_inplace(
@@ -99,7 +100,7 @@ def _points_inplace(
     depth_f = depth.expand(*batch, height, width).reshape(-1, 1, height, width)
     M_f = M.expand(*batch, 3, 3).reshape(-1, 3, 3)
     if buffer is None:
-        out = torch.empty(M_f.shape[0], 3, height, width, dtype=depth.dtype, device=depth.device)
+        out = buffers.empty((M_f.shape[0], 3, height, width), depth.dtype, depth.device)
     else:
         out = buffer.reshape(M_f.shape[0], 3, height, width)  # a view: contiguous checked
     step = max(1, _CHUNK_PIXELS // (height * width))
