@@ -47,6 +47,7 @@ def disparity_to_depth(disparity: Tensor, floor: float = MIN_DISPARITY) -> tuple
 
 
 _CHUNK = 1 << 20
+"""Elements per pass and thread: a few MiB, in cache between the passes, few parallel regions."""
 
 
 def _disparity_to_depth_fast(disparity: Tensor, floor: float) -> tuple[Tensor, Tensor]:
@@ -61,12 +62,13 @@ def _disparity_to_depth_fast(disparity: Tensor, floor: float) -> tuple[Tensor, T
     source = disparity.contiguous().reshape(-1)
     depth = buffers.empty(source.shape, disparity.dtype, disparity.device)
     valid = buffers.empty(source.shape, torch.bool, disparity.device)
-    for start in range(0, source.numel(), _CHUNK):
-        part = depth[start : start + _CHUNK]
-        torch.nan_to_num(source[start : start + _CHUNK], nan=0.0, posinf=0.0, neginf=0.0, out=part)
+    chunk = _CHUNK * torch.get_num_threads()
+    for start in range(0, source.numel(), chunk):
+        part = depth[start : start + chunk]
+        torch.nan_to_num(source[start : start + chunk], nan=0.0, posinf=0.0, neginf=0.0, out=part)
         torch.nn.functional.threshold(part, below, float("inf"), inplace=True)
         part.reciprocal_()
-        valid[start : start + _CHUNK].copy_(part)
+        valid[start : start + chunk].copy_(part)
     return depth.reshape(disparity.shape), valid.reshape(disparity.shape)
 
 

@@ -85,6 +85,7 @@ def _check_out(out: Tensor | None, depth: Tensor, M: Tensor, translation: Tensor
 
 
 _CHUNK_PIXELS = 1 << 20
+"""Pixels per pass and thread (whole frames, at least one)."""
 
 
 def _points_inplace(
@@ -103,7 +104,7 @@ def _points_inplace(
         out = buffers.empty((M_f.shape[0], 3, height, width), depth.dtype, depth.device)
     else:
         out = buffer.reshape(M_f.shape[0], 3, height, width)  # a view: contiguous checked
-    step = max(1, _CHUNK_PIXELS // (height * width))
+    step = max(1, _CHUNK_PIXELS * torch.get_num_threads() // (height * width))
     for start in range(0, out.shape[0], step):
         chunk = slice(start, start + step)
         rays = out[chunk]
