@@ -430,7 +430,9 @@ def run_setting(name: str, repeats: int) -> dict:
     env = dict(os.environ, THP_MEM_ALLOC_ENABLE=thp)
     env.update(dict.fromkeys(THREAD_VARIABLES, str(threads or torch_default_threads())))
     command = [sys.executable, str(Path(__file__).resolve()), "--measure", "--repeats", str(repeats)]
-    done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"setting {name} failed (exit {done.returncode}):\n{done.stderr}")
     return json.loads(done.stdout)
 
 
