@@ -37,7 +37,8 @@ def disparity_to_depth(disparity: Tensor, floor: float = MIN_DISPARITY) -> tuple
         floor: smallest valid disparity.
 
     Returns:
-        depth (...) and valid (...) bool. Differentiable where valid.
+        depth (...) and valid (...) bool. Differentiable where valid. Without autograd, large CPU
+        results live in numpy-allocated memory (:mod:`aether.geometry.buffers`: huge pages).
     """
     if torch.is_grad_enabled() and disparity.requires_grad:
         valid = disparity_validity(disparity, floor)

@@ -37,7 +37,8 @@ def depth_to_points(
             writing fresh memory is most of the cost of a large point map). Not with autograd.
 
     Returns:
-        (..., H, W, 3) points (a channel-last view of a channel-first buffer); ``out`` when given.
+        (..., H, W, 3) points (a channel-last view of a channel-first buffer; large CPU buffers are
+        numpy-allocated, see :mod:`aether.geometry.buffers`); ``out`` when given.
     """
     _check_depth(depth)
     check_intrinsics(K)
