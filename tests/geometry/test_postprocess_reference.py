@@ -63,3 +63,23 @@ def test_reference_algorithm1_recovers_centred_cameras():
     assert np.abs(ref_focal / focal - 1).max() < 0.01
     torch.testing.assert_close(K_ours[:, 0, 0], torch.full((num,), focal, dtype=torch.float64))
     assert math.isclose(float(ref_pose[0, 3, 3]), 1.0)
+
+
+def test_benchmark_rounds_alternate_the_order_and_record_the_load():
+    calls = []
+    times, load = bench.rounds({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, 3)
+    assert calls == ["a", "b", "a", "b", "b", "a", "a", "b"]  # warm-up, then a-b, b-a, a-b
+    assert [len(t) for t in times.values()] == [3, 3] and len(load) == 3
+    assert all(t >= 0 for t in times["a"] + times["b"])
+
+
+def test_benchmark_table_row_holds_the_measured_values():
+    setting = {
+        "torch_threads": 1,
+        "load_average_1min_per_round": [2.54, 2.61],
+        "seconds": {"reference_postprocess": {"median": 1.234}, "aether_postprocess": {"median": 0.0516}},
+        "speedup_median_of_round_ratios": 24.04,
+        "speedup_points_into_buffer_median_of_round_ratios": 31.0,
+    }
+    row = bench.readme_table({"plain-1-thread": setting}).splitlines()[-1]
+    assert row == "| plain-1-thread | 1 | 2.5–2.6 | 1.23 s | 52 ms | 24.0× | 31.0× |"
