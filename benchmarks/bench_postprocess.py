@@ -31,6 +31,8 @@ setting is measured in its own process:
 * ``plain-1-thread``: the default environment (no ``THP_MEM_ALLOC_ENABLE``), one torch/BLAS thread;
 * ``plain-default-threads``: the default environment and torch's default thread count (what
   ``torch.get_num_threads()`` gives without thread variables: the physical cores);
+* ``plain-default-threads-omp-passive``: the same with ``OMP_WAIT_POLICY=passive`` (an OpenMP setting:
+  idle worker threads sleep instead of spinning, which matters when another job shares the cores);
 * ``thp-1-thread`` / ``thp-default-threads``: the same with ``THP_MEM_ALLOC_ENABLE=1`` for both sides
   (an environment option of torch, not a default: reported as such).
 
@@ -77,11 +79,12 @@ from benchmarks.bench_geometry import make_clip, rotation_error_deg
 NUM_FRAMES, HEIGHT, WIDTH, DOWNSAMPLE = 41, 480, 720, 8
 RAY_O_SCALE_INV = 0.1  # the reference demo's constant: origins are signed_log1p(10 t)
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-SETTINGS = {  # name: (THP_MEM_ALLOC_ENABLE, torch threads: 1 or None for torch's default)
-    "plain-1-thread": ("0", 1),
-    "plain-default-threads": ("0", None),
-    "thp-1-thread": ("1", 1),
-    "thp-default-threads": ("1", None),
+SETTINGS = {  # name: (environment, torch threads: 1 or None for torch's default)
+    "plain-1-thread": ({"THP_MEM_ALLOC_ENABLE": "0"}, 1),
+    "plain-default-threads": ({"THP_MEM_ALLOC_ENABLE": "0"}, None),
+    "plain-default-threads-omp-passive": ({"THP_MEM_ALLOC_ENABLE": "0", "OMP_WAIT_POLICY": "passive"}, None),
+    "thp-1-thread": ({"THP_MEM_ALLOC_ENABLE": "1"}, 1),
+    "thp-default-threads": ({"THP_MEM_ALLOC_ENABLE": "1"}, None),
 }
 
 
@@ -401,6 +404,7 @@ def measure(repeats: int) -> dict:
     return {
         "torch_threads": torch.get_num_threads(),
         "thp_mem_alloc_enable": os.environ.get("THP_MEM_ALLOC_ENABLE"),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "torch_allocations_on_huge_pages": torch_uses_huge_pages(),
         "load_average_1min_per_round": load,
         "seconds": {name: summary(t) for name, t in {**side_by_side, **stages}.items()},
@@ -426,8 +430,8 @@ def torch_default_threads() -> int:
 def run_setting(name: str, repeats: int) -> dict:
     """``measure`` in a fresh process with the setting's environment (torch reads THP_MEM_ALLOC_ENABLE
     once, at its first allocation); torch, OpenMP and BLAS get the setting's thread count."""
-    thp, threads = SETTINGS[name]
-    env = dict(os.environ, THP_MEM_ALLOC_ENABLE=thp)
+    settings, threads = SETTINGS[name]
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"} | settings
     env.update(dict.fromkeys(THREAD_VARIABLES, str(threads or torch_default_threads())))
     command = [sys.executable, str(Path(__file__).resolve()), "--measure", "--repeats", str(repeats)]
     done = subprocess.run(command, env=env, capture_output=True, text=True)
