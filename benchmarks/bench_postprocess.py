@@ -1,52 +1,64 @@
 """Post-processing benchmark: cameras, smoothed trajectory and point maps of one 41 x 480 x 720 clip,
 against the reference AetherV1 post-processing, side by side in one process.
 
-The reference is reproduced here from its published behaviour (InternRobotics/Aether,
+The reference is reproduced here from its published code (InternRobotics/Aether,
 ``aether/utils/postprocess_utils.py``: ``postprocess_pointmap`` with ``smooth_camera=True`` and
-``smooth_method="kalman"``, ``ray_o_scale_inv=0.1`` as its demo calls it):
+``smooth_method="kalman"``, ``ray_o_scale_inv=0.1`` as its demo calls it), operation by operation:
 
 * depth = clip(1 / clip(disparity, 1e-3, 1), 0, 1e8) in numpy;
 * cameras by ``raymap_to_poses`` (the paper's Algorithm 1: mean origin, mean ray as forward axis,
   field of view from the mean first/last column and row rays) in numpy, focal from the two fields of view;
 * the static-window test, then ``smooth_trajectory``: scipy Gaussian pre-smoothing (sigma = 5/6,
   "nearest" edges) of centres and sign-aligned quaternions, a 6-state constant-velocity Kalman
-  filter stepped pose by pose (filterpy's predict / update with Joseph-form covariance,
+  filter stepped pose by pose on a 1-D state (filterpy's predict / update with Joseph-form covariance,
   R = Q = 0.1 I, P = I), Gaussian-weighted quaternion means over +-2 frames, scipy rotations;
-* ``get_rays``: per-pixel camera rays (x - cx + 0.5) / f on the full grid in torch float32, rotated by
-  one (T, HW, 3) x (T, 3, 3) matmul, converted to numpy; point map = depth[..., None] * ray_d + ray_o.
-
-Where the time goes (the profile is in the JSON): both sides are bound by writing fresh memory -- the
-first touch of each new page (kernel zeroing, huge-page faults), not arithmetic. Ours writes only its
-outputs (depth, validity, the point map: 17 bytes per pixel, 240 MB); the reference's intermediates
-(int64 pixel grids, padded ray stacks, three depth copies) are about 6x that. A third timing writes the
-point map into an earlier one (``depth_to_points(..., out=...)``, as a long video processed window by
-window can), which removes most of our page faults.
+* ``get_rays``: per-pixel camera rays (x - cx + 0.5) / f on the full int64 pixel grid in torch float32,
+  rotated by one (T, HW, 3) x (T, 3, 3) matmul, converted to numpy; point map = depth[..., None] * ray_d
+  + ray_o in numpy.
 
 Ours, on the same decoded inputs: ``disparity_to_depth``, ``raymap_to_cameras`` (exact least squares),
-``smooth_poses_kalman`` (RTS smoother as one cached (T, T) matrix) and ``depth_to_points`` into a
-channel-last (T, H, W, 3) float32 array -- the same outputs (depth, cameras, smoothed trajectory,
-point map in the reference's layout). Both sides run on one thread, interleaved round after round.
+``smooth_poses_kalman`` (RTS smoother as one cached (T, T) matrix) and ``depth_to_points`` -- the same
+outputs (depth, cameras, smoothed trajectory, a (T, H, W, 3) float32 point map).
 
-    python benchmarks/bench_postprocess.py [--repeats 7] [--threads 1] [--out PATH]
+Both sides are bound by writing fresh memory: the first touch of each new page costs more than the
+arithmetic. With 4 KiB pages (torch's allocator by default) a fresh 170 MB buffer costs ~80 ms to fill,
+with 2 MiB transparent huge pages ~14 ms. numpy asks for huge pages by itself, torch only when the
+process starts with ``THP_MEM_ALLOC_ENABLE=1``; ``aether.geometry`` takes its large CPU outputs from
+numpy (``aether.geometry.buffers``), the reference's ``get_rays`` allocates through torch. The
+environment therefore changes the reference's time (its torch part) far more than ours, and each
+setting is measured in its own process:
+
+* ``plain-1-thread``: the default environment (no ``THP_MEM_ALLOC_ENABLE``), one torch/BLAS thread;
+* ``plain-default-threads``: the default environment and torch's default thread count (what
+  ``torch.get_num_threads()`` gives without thread variables: the physical cores);
+* ``plain-default-threads-omp-passive``: the same with ``OMP_WAIT_POLICY=passive`` (an OpenMP setting:
+  idle worker threads sleep instead of spinning, which matters when another job shares the cores);
+* ``thp-1-thread`` / ``thp-default-threads``: the same with ``THP_MEM_ALLOC_ENABLE=1`` for both sides
+  (an environment option of torch, not a default: reported as such).
+
+Within a setting, the reference and ours run back to back in each round (alternating which goes first)
+and the headline ratio is the median of the per-round ratios, which cancels most of a shared machine's
+load swings; the load average is recorded with every round.
+
+    python benchmarks/bench_postprocess.py [--repeats 9] [--settings all] [--out PATH]
+
+writes ``benchmarks/results/postprocess.json`` and prints the README table.
 """
 
 from __future__ import annotations
-
-import os
-
-os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import argparse
 import cProfile
 import io
 import json
+import os
 import platform
 import pstats
 import statistics
+import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -62,10 +74,18 @@ from aether.geometry import (
 
 if __package__ in (None, ""):  # run as a script: the repository root makes `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.bench_geometry import make_clip, rotation_error_deg, timed
+from benchmarks.bench_geometry import make_clip, rotation_error_deg
 
 NUM_FRAMES, HEIGHT, WIDTH, DOWNSAMPLE = 41, 480, 720, 8
 RAY_O_SCALE_INV = 0.1  # the reference demo's constant: origins are signed_log1p(10 t)
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+SETTINGS = {  # name: (environment, torch threads: 1 or None for torch's default)
+    "plain-1-thread": ({"THP_MEM_ALLOC_ENABLE": "0"}, 1),
+    "plain-default-threads": ({"THP_MEM_ALLOC_ENABLE": "0"}, None),
+    "plain-default-threads-omp-passive": ({"THP_MEM_ALLOC_ENABLE": "0", "OMP_WAIT_POLICY": "passive"}, None),
+    "thp-1-thread": ({"THP_MEM_ALLOC_ENABLE": "1"}, 1),
+    "thp-default-threads": ({"THP_MEM_ALLOC_ENABLE": "1"}, None),
+}
 
 
 # --------------------------------------------------------------------------- the reference (numpy)
@@ -151,21 +171,25 @@ def ref_poses_from(quats: np.ndarray, trans: np.ndarray) -> np.ndarray:
 
 
 class RefKalmanFilter:
-    """filterpy.kalman.KalmanFilter's predict / update (no control input, alpha = 1)."""
+    """filterpy.kalman.KalmanFilter's predict / update (no control input, alpha = 1), on the 1-D state
+    the reference sets (``kf.x = np.zeros(6)``): filterpy reshapes each measurement to the state's
+    dimensionality and keeps prior / posterior copies, as here."""
 
     def __init__(self, dim_x: int, dim_z: int) -> None:
         self.x = np.zeros((dim_x, 1))
         self.P, self.Q = np.eye(dim_x), np.eye(dim_x)
         self.F, self.H = np.eye(dim_x), np.zeros((dim_z, dim_x))
         self.R = np.eye(dim_z)
+        self._alpha_sq = 1.0
         self._I = np.eye(dim_x)
 
     def predict(self) -> None:
         self.x = self.F @ self.x
-        self.P = self.F @ self.P @ self.F.T + self.Q
+        self.P = self._alpha_sq * (self.F @ self.P @ self.F.T) + self.Q
+        self.x_prior, self.P_prior = self.x.copy(), self.P.copy()
 
     def update(self, z: np.ndarray) -> None:
-        z = np.reshape(z, (self.H.shape[0], 1))
+        z = np.reshape(z, (self.H.shape[0],) if self.x.ndim == 1 else (self.H.shape[0], 1))
         y = z - self.H @ self.x
         PHT = self.P @ self.H.T
         S = self.H @ PHT + self.R
@@ -173,6 +197,7 @@ class RefKalmanFilter:
         self.x = self.x + K @ y
         I_KH = self._I - K @ self.H
         self.P = I_KH @ self.P @ I_KH.T + K @ self.R @ K.T
+        self.z, self.x_post, self.P_post = z.copy(), self.x.copy(), self.P.copy()
 
 
 def ref_smooth_trajectory(poses: np.ndarray, window_size: int = 5) -> np.ndarray:
@@ -181,21 +206,21 @@ def ref_smooth_trajectory(poses: np.ndarray, window_size: int = 5) -> np.ndarray
 
     n = poses.shape[0]
     kf = RefKalmanFilter(6, 3)
-    kf.F = np.eye(6) + np.eye(6, k=3)
-    kf.H = np.eye(3, 6)
+    kf.F = np.eye(6) + np.eye(6, k=3)  # the reference writes these out as integer literals (dt = 1.0)
+    kf.H = np.eye(3, 6, dtype=np.int64)
     kf.R *= 0.1
     kf.Q *= 0.1
     kf.P *= 1.0
     quats = Rotation.from_matrix(poses[:, :3, :3]).as_quat()
     smooth_trans = ref_smooth_poses(poses, window_size)[:, :3, 3]
     filtered = np.zeros_like(poses[:, :3, 3])
-    kf.x = np.zeros((6, 1))
-    kf.x[:3, 0] = smooth_trans[0]
+    kf.x = np.zeros(6)
+    kf.x[:3] = smooth_trans[0]
     filtered[0] = smooth_trans[0]
     for i in range(1, n):
         kf.predict()
         kf.update(smooth_trans[i])
-        filtered[i] = kf.x[:3, 0]
+        filtered[i] = kf.x[:3]
     half = window_size // 2
     smoothed_quats = np.zeros_like(quats)
     for i in range(n):
@@ -277,7 +302,7 @@ def make_inputs(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
 
 
 def profile_ours(disparity: torch.Tensor, raymap: torch.Tensor, top: int = 12) -> list[str]:
-    """cProfile of our post-processing: the functions where its time goes (cumulative), best first."""
+    """cProfile of our post-processing: the functions where its time goes, best first."""
     prof = cProfile.Profile()
     prof.enable()
     for _ in range(3):
@@ -288,17 +313,49 @@ def profile_ours(disparity: torch.Tensor, raymap: torch.Tensor, top: int = 12) -
     return [line for line in stream.getvalue().splitlines() if line.strip()][-top:]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "postprocess.json")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+def torch_uses_huge_pages() -> bool | None:
+    """Whether a fresh 64 MiB torch tensor lands on transparent huge pages (None off Linux)."""
 
+    def anon_huge_kb() -> int:
+        with open("/proc/self/smaps_rollup") as f:
+            return sum(int(line.split()[1]) for line in f if line.startswith("AnonHugePages"))
+
+    try:
+        before = anon_huge_kb()
+    except OSError:
+        return None
+    probe = torch.ones(1 << 24)  # touched: 64 MiB
+    grown = anon_huge_kb() - before
+    del probe
+    return grown >= 32 * 1024
+
+
+def rounds(fns: dict[str, Callable[[], object]], repeats: int) -> tuple[dict[str, list[float]], list[float]]:
+    """Wall times (s) of each function per round after one warm-up call, and the 1-minute load average
+    after each round. The functions run back to back in each round, in reversed order every other
+    round, so a change in load or a cache left warm by one hits both sides alike."""
+    for fn in fns.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    load: list[float] = []
+    names = list(fns)
+    for i in range(repeats):
+        for name in names if i % 2 == 0 else reversed(names):
+            start = time.perf_counter()
+            fns[name]()
+            times[name].append(time.perf_counter() - start)
+        load.append(os.getloadavg()[0])
+    return times, load
+
+
+def summary(t: list[float]) -> dict[str, float | list[float]]:
+    return {"median": statistics.median(t), "min": min(t), "rounds": t}
+
+
+def measure(repeats: int) -> dict:
+    """One setting, in this process: accuracy, side-by-side rounds, stage timings and a profile."""
     disparity_np, raymap_np, c2w_true, K_true = make_inputs()
     disparity, raymap = torch.from_numpy(disparity_np), torch.from_numpy(raymap_np)
-
     ref = reference_postprocess(disparity_np, raymap_np)
     ours = aether_postprocess(disparity, raymap)
     raw_c2w, raw_K = raymap_to_cameras(raymap, HEIGHT, WIDTH, dmax=1.0)
@@ -315,74 +372,145 @@ def main() -> None:
         "aether_focal_rel_error": float(
             (raw_K[:, 0, 0].double() / torch.from_numpy(K_true[:, 0, 0]) - 1).abs().max()
         ),
+        "depth_max_abs_diff": float(np.abs(ours["depth"].numpy() - ref["depth"]).max()),
         "pointmap_shapes": [list(ref["pointmap"].shape), list(ours["pointmap"].shape)],
         "pointmap_dtypes": [str(ref["pointmap"].dtype), str(ours["pointmap"].dtype)],
     }
-
-    stages = {
-        "aether_disparity_to_depth": lambda: disparity_to_depth(disparity),
-        "aether_raymap_to_cameras": lambda: raymap_to_cameras(raymap, HEIGHT, WIDTH, dmax=1.0),
-        "aether_smooth_poses_kalman": lambda: smooth_poses_kalman(raw_c2w),
-        "aether_depth_to_points": lambda: depth_to_points(ours["depth"], raw_K, raw_c2w),
-        "reference_depth": lambda: np.clip(1.0 / np.clip(disparity_np, 1e-3, 1), 0, 1e8),
-        "reference_raymap_to_poses": lambda: ref_raymap_to_poses(raymap_np),
-        "reference_smooth_trajectory": lambda: ref_smooth_trajectory(raw_ref, 5),
-    }
-    profile = profile_ours(disparity, raymap)
-    reused = aether_postprocess(disparity, raymap)["pointmap"]  # a point map buffer kept across calls
-    times = timed(
+    del ref, ours
+    kept = aether_postprocess(disparity, raymap)["pointmap"]  # a point map buffer kept across calls
+    side_by_side, load = rounds(
         {
             "reference_postprocess": lambda: reference_postprocess(disparity_np, raymap_np),
             "aether_postprocess": lambda: aether_postprocess(disparity, raymap),
-            "aether_postprocess_points_into_buffer": lambda: aether_postprocess(disparity, raymap, reused),
-            **stages,
+            "aether_postprocess_points_into_buffer": lambda: aether_postprocess(disparity, raymap, kept),
         },
-        args.repeats,
+        repeats,
     )
-    median = {name: t["median"] for name, t in times.items()}
-    # memory traffic of the point map stage alone: read depth (4 B/px), write xyz (12 B/px)
+    depth = disparity_to_depth(disparity)[0]
+    stages, _ = rounds(
+        {
+            "aether_disparity_to_depth": lambda: disparity_to_depth(disparity),
+            "aether_raymap_to_cameras": lambda: raymap_to_cameras(raymap, HEIGHT, WIDTH, dmax=1.0),
+            "aether_smooth_poses_kalman": lambda: smooth_poses_kalman(raw_c2w),
+            "aether_depth_to_points": lambda: depth_to_points(depth, raw_K, raw_c2w),
+            "reference_depth": lambda: np.clip(1.0 / np.clip(disparity_np, 1e-3, 1), 0, 1e8),
+            "reference_raymap_to_poses": lambda: ref_raymap_to_poses(raymap_np),
+            "reference_smooth_trajectory": lambda: ref_smooth_trajectory(raw_ref, 5),
+        },
+        max(3, repeats // 2),
+    )
+    ref_t, ours_t = side_by_side["reference_postprocess"], side_by_side["aether_postprocess"]
+    kept_t = side_by_side["aether_postprocess_points_into_buffer"]
+    return {
+        "torch_threads": torch.get_num_threads(),
+        "thp_mem_alloc_enable": os.environ.get("THP_MEM_ALLOC_ENABLE"),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "torch_allocations_on_huge_pages": torch_uses_huge_pages(),
+        "load_average_1min_per_round": load,
+        "seconds": {name: summary(t) for name, t in {**side_by_side, **stages}.items()},
+        # each round runs both back to back: the ratio within a round cancels most of the load swings
+        "speedup_median_of_round_ratios": statistics.median(r / a for r, a in zip(ref_t, ours_t)),
+        "speedup_of_medians": statistics.median(ref_t) / statistics.median(ours_t),
+        "speedup_of_minima": min(ref_t) / min(ours_t),
+        "speedup_points_into_buffer_median_of_round_ratios": statistics.median(
+            r / a for r, a in zip(ref_t, kept_t)
+        ),
+        "accuracy": accuracy,
+        "profile_aether_tottime": profile_ours(disparity, raymap),
+    }
+
+
+def torch_default_threads() -> int:
+    """torch's intra-op thread count in a process without thread variables (a library user's default)."""
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
+    probe = [sys.executable, "-c", "import torch; print(torch.get_num_threads())"]
+    return int(subprocess.run(probe, env=env, check=True, capture_output=True, text=True).stdout)
+
+
+def run_setting(name: str, repeats: int) -> dict:
+    """``measure`` in a fresh process with the setting's environment (torch reads THP_MEM_ALLOC_ENABLE
+    once, at its first allocation); torch, OpenMP and BLAS get the setting's thread count."""
+    settings, threads = SETTINGS[name]
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"} | settings
+    env.update(dict.fromkeys(THREAD_VARIABLES, str(threads or torch_default_threads())))
+    command = [sys.executable, str(Path(__file__).resolve()), "--measure", "--repeats", str(repeats)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"setting {name} failed (exit {done.returncode}):\n{done.stderr}")
+    return json.loads(done.stdout)
+
+
+def readme_table(settings: dict[str, dict]) -> str:
+    """The README's table: one row per setting."""
+    lines = [
+        "| setting | torch threads | load avg (1 min) | reference | ours | ratio (median of rounds) "
+        "| ratio, points into a kept buffer |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, r in settings.items():
+        ref_s = r["seconds"]["reference_postprocess"]["median"]
+        ours_ms = 1e3 * r["seconds"]["aether_postprocess"]["median"]
+        load = r["load_average_1min_per_round"]
+        lines.append(
+            f"| {name} | {r['torch_threads']} | {min(load):.1f}–{max(load):.1f} "
+            f"| {ref_s:.2f} s | {ours_ms:.0f} ms "
+            f"| {r['speedup_median_of_round_ratios']:.1f}× "
+            f"| {r['speedup_points_into_buffer_median_of_round_ratios']:.1f}× |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument(
+        "--settings", default="all", help=f"comma-separated subset of {', '.join(SETTINGS)} (default: all)"
+    )
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "postprocess.json")
+    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)  # one setting, JSON out
+    args = parser.parse_args()
+    if args.measure:
+        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+        print(json.dumps(measure(args.repeats)))
+        return
+    names = list(SETTINGS) if args.settings == "all" else args.settings.split(",")
+    unknown = sorted(set(names) - set(SETTINGS))
+    if unknown:
+        parser.error(f"--settings: unknown {unknown}; expected names from {list(SETTINGS)}")
+    settings = {}
+    for name in names:
+        print(f"{name} ...", file=sys.stderr, flush=True)
+        settings[name] = run_setting(name, args.repeats)
     pixels = NUM_FRAMES * HEIGHT * WIDTH
     result = {
         "clip": {"frames": NUM_FRAMES, "height": HEIGHT, "width": WIDTH, "downsample": DOWNSAMPLE},
         "device": "cpu",
-        "torch_threads": torch.get_num_threads(),
-        "load_average_1_5_15min": os.getloadavg(),
+        "cpu_count": os.cpu_count(),
         "torch": torch.__version__,
         "numpy": np.__version__,
         "machine": platform.processor() or platform.machine(),
+        "kernel_thp_mode": _kernel_thp_mode(),
         "repeats": args.repeats,
-        "seconds": times,
-        "speedup_median": median["reference_postprocess"] / median["aether_postprocess"],
-        # both run back to back in each round: the ratio within a round cancels most of the load swings
-        "speedup_median_of_round_ratios": statistics.median(
-            r / a
-            for r, a in zip(times["reference_postprocess"]["rounds"], times["aether_postprocess"]["rounds"])
-        ),
-        "speedup_min": times["reference_postprocess"]["min"] / times["aether_postprocess"]["min"],
-        "speedup_median_points_into_buffer": median["reference_postprocess"]
-        / median["aether_postprocess_points_into_buffer"],
+        "command": "python benchmarks/bench_postprocess.py" + "".join(f" {a}" for a in sys.argv[1:]),
         "fresh_output_bytes": {
             "aether": pixels * (4 + 1 + 12),  # depth float32, valid bool, points float32 xyz
             "reference_at_least": pixels * (3 * 4 + 2 * 8 + 6 * 4 + 8 + 12 + 12 + 12 + 12),
         },
-        "aether_pointmap_gb_per_s": 16 * pixels / median["aether_depth_to_points"] / 1e9,
-        "accuracy": accuracy,
-        "profile_aether_tottime": profile,
+        "settings": settings,
+        "readme_table": readme_table(settings),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".tmp")
     tmp.write_text(json.dumps(result, indent=2) + "\n")
     tmp.replace(args.out)
-    summary = (
-        "seconds",
-        "speedup_median",
-        "speedup_median_of_round_ratios",
-        "speedup_min",
-        "speedup_median_points_into_buffer",
-        "accuracy",
-    )
-    print(json.dumps({k: result[k] for k in summary}, indent=2))
-    print("\n".join(profile))
+    print(result["readme_table"])
+
+
+def _kernel_thp_mode() -> str | None:
+    try:
+        return Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text().strip()
+    except OSError:
+        return None
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ forms and against aether.geometry on exact raymaps."""
 import math
 
 import numpy as np
+import pytest
 import torch
 from benchmarks import bench_postprocess as bench
 
@@ -12,20 +13,35 @@ from aether.geometry import cameras_to_raymap, raymap_to_cameras
 from ._helpers import smooth_trajectory
 
 
-def test_reference_kalman_first_update_matches_the_closed_form():
+@pytest.mark.parametrize("state_shape", [(6,), (6, 1)])  # the reference's 1-D state, filterpy's default
+def test_reference_kalman_first_update_matches_the_closed_form(state_shape):
     kf = bench.RefKalmanFilter(6, 3)
     kf.F = np.eye(6) + np.eye(6, k=3)
-    kf.H = np.eye(3, 6)
+    kf.H = np.eye(3, 6, dtype=np.int64)
     kf.R *= 0.1
     kf.Q *= 0.1
-    kf.x = np.zeros((6, 1))
+    kf.x = np.zeros(state_shape)
     kf.predict()
     kf.update(np.array([1.0, 2.0, -3.0]))
+    assert kf.x.shape == state_shape
+    x = kf.x.reshape(6)
     # predicted covariance per axis: position 1 + 1 + 0.1 = 2.1, cross 1, velocity 1.1; S = 2.2
-    np.testing.assert_allclose(kf.x[:3, 0], np.array([1.0, 2.0, -3.0]) * 2.1 / 2.2)
-    np.testing.assert_allclose(kf.x[3:, 0], np.array([1.0, 2.0, -3.0]) / 2.2)
+    np.testing.assert_allclose(x[:3], np.array([1.0, 2.0, -3.0]) * 2.1 / 2.2)
+    np.testing.assert_allclose(x[3:], np.array([1.0, 2.0, -3.0]) / 2.2)
     joseph = np.array([[2.1, 1.0], [1.0, 1.1]]) - np.outer([2.1, 1.0], [2.1, 1.0]) / 2.2
     np.testing.assert_allclose(kf.P[[0, 3]][:, [0, 3]], joseph, atol=1e-12)
+    np.testing.assert_array_equal(kf.x_post, kf.x)
+
+
+def test_reference_kalman_trajectory_filters_a_constant_velocity_path_to_its_limit():
+    """A straight path at constant speed: the filter starts at rest, lags, then converges to the
+    (Gaussian pre-smoothed, in the interior exact) centres: a constant-velocity track has no steady lag."""
+    poses = np.tile(np.eye(4), (40, 1, 1))
+    poses[:, :3, 3] = np.outer(np.arange(40.0), [0.1, -0.05, 0.2])
+    out = bench.ref_smooth_trajectory(poses, 5)
+    np.testing.assert_allclose(out[:, :3, :3], poses[:, :3, :3], atol=1e-12)
+    assert np.abs(out[2:5, :3, 3] - poses[2:5, :3, 3]).max(axis=1).min() > 1e-3  # starts at rest: lags
+    np.testing.assert_allclose(out[10:-4, :3, 3], poses[10:-4, :3, 3], atol=1e-4)
 
 
 def test_reference_algorithm1_recovers_centred_cameras():
@@ -47,3 +63,23 @@ def test_reference_algorithm1_recovers_centred_cameras():
     assert np.abs(ref_focal / focal - 1).max() < 0.01
     torch.testing.assert_close(K_ours[:, 0, 0], torch.full((num,), focal, dtype=torch.float64))
     assert math.isclose(float(ref_pose[0, 3, 3]), 1.0)
+
+
+def test_benchmark_rounds_alternate_the_order_and_record_the_load():
+    calls = []
+    times, load = bench.rounds({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, 3)
+    assert calls == ["a", "b", "a", "b", "b", "a", "a", "b"]  # warm-up, then a-b, b-a, a-b
+    assert [len(t) for t in times.values()] == [3, 3] and len(load) == 3
+    assert all(t >= 0 for t in times["a"] + times["b"])
+
+
+def test_benchmark_table_row_holds_the_measured_values():
+    setting = {
+        "torch_threads": 1,
+        "load_average_1min_per_round": [2.54, 2.61],
+        "seconds": {"reference_postprocess": {"median": 1.234}, "aether_postprocess": {"median": 0.0516}},
+        "speedup_median_of_round_ratios": 24.04,
+        "speedup_points_into_buffer_median_of_round_ratios": 31.0,
+    }
+    row = bench.readme_table({"plain-1-thread": setting}).splitlines()[-1]
+    assert row == "| plain-1-thread | 1 | 2.5–2.6 | 1.23 s | 52 ms | 24.0× | 31.0× |"

@@ -142,3 +142,39 @@ def test_cli_speed_flags(tiny_dirs, random_video, tmp_path, capsys, monkeypatch)
     assert main([*argv, "--out", str(tmp_path / "q"), "--quantize", "int8wo"]) == 2
     err = capsys.readouterr().err.strip()
     assert "pip install torchao" in err and "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_compile_and_cache_together_match_eager_cached_without_recompiling(tiny_dirs, random_video):
+    """The cache hooks keep Python state (step counters, cached tensors): compiled with them, the
+    transformer follows the eager cached run (aot_eager runs the same kernels: equal to float rounding),
+    and the windows of one video reuse the graphs of the first (a recompilation raises). FasterCache,
+    the cache with the most state (PAB passes the same checks: run by hand, 6 graphs)."""
+    from torch._dynamo.testing import CompileCounterWithBackend
+
+    method = "fastercache"
+
+    torch._dynamo.reset()
+    video = random_video(25, seed=9)  # windows of 17 frames at stride 8: starts 0, 8
+    kwargs = {"window": 17, "num_inference_steps": 4}
+    eager = _fresh(tiny_dirs)
+    eager.enable_cache(method)
+    calls = _attention_calls(eager)
+    ref = eager.reconstruct(video, stride=8, **kwargs)
+    assert ref.meta["windows"] == [0, 8]
+    assert calls["n"] < 2 * 4 * len(eager.transformer.transformer_blocks)  # the cache skipped some
+
+    pipe = _fresh(tiny_dirs)
+    pipe.enable_cache(method)
+    counter = CompileCounterWithBackend("aot_eager")
+    pipe.enable_compile(backend=counter)
+    with torch._dynamo.config.patch(fail_on_recompile_limit_hit=True):  # never fall back to eager
+        pipe.reconstruct(video[:17], **kwargs)  # one window: compiles (graphs break at the hooks)
+        graphs = counter.frame_count
+        assert graphs >= 1
+        with torch._dynamo.config.patch(error_on_recompile=True):
+            out = pipe.reconstruct(video, stride=8, **kwargs)  # two windows, four steps each
+    assert counter.frame_count == graphs
+    np.testing.assert_allclose(out.disparity, ref.disparity, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out.rgb, ref.rgb, atol=1)
+    np.testing.assert_allclose(out.c2w, ref.c2w, rtol=1e-4, atol=1e-5)
+    torch._dynamo.reset()

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from aether.geometry import buffers
+
 MIN_DISPARITY = 1e-3
 """Smallest normalised disparity decoded as valid depth."""
 
@@ -35,7 +37,8 @@ def disparity_to_depth(disparity: Tensor, floor: float = MIN_DISPARITY) -> tuple
         floor: smallest valid disparity.
 
     Returns:
-        depth (...) and valid (...) bool. Differentiable where valid.
+        depth (...) and valid (...) bool. Differentiable where valid. Without autograd, large CPU
+        results live in numpy-allocated memory (:mod:`aether.geometry.buffers`: huge pages).
     """
     if torch.is_grad_enabled() and disparity.requires_grad:
         valid = disparity_validity(disparity, floor)
@@ -44,7 +47,8 @@ def disparity_to_depth(disparity: Tensor, floor: float = MIN_DISPARITY) -> tuple
     return _disparity_to_depth_fast(disparity, floor)
 
 
-_CHUNK = 1 << 18
+_CHUNK = 1 << 20
+"""Elements per pass and thread: a few MiB, in cache between the passes, few parallel regions."""
 
 
 def _disparity_to_depth_fast(disparity: Tensor, floor: float) -> tuple[Tensor, Tensor]:
@@ -57,14 +61,15 @@ def _disparity_to_depth_fast(disparity: Tensor, floor: float) -> tuple[Tensor, T
         torch.tensor(floor, dtype=disparity.dtype), torch.tensor(-float("inf"), dtype=disparity.dtype)
     ).item()
     source = disparity.contiguous().reshape(-1)
-    depth = torch.empty(source.shape, dtype=disparity.dtype, device=disparity.device)
-    valid = torch.empty(source.shape, dtype=torch.bool, device=disparity.device)
-    for start in range(0, source.numel(), _CHUNK):
-        part = depth[start : start + _CHUNK]
-        torch.nan_to_num(source[start : start + _CHUNK], nan=0.0, posinf=0.0, neginf=0.0, out=part)
+    depth = buffers.empty(source.shape, disparity.dtype, disparity.device)
+    valid = buffers.empty(source.shape, torch.bool, disparity.device)
+    chunk = _CHUNK * torch.get_num_threads()
+    for start in range(0, source.numel(), chunk):
+        part = depth[start : start + chunk]
+        torch.nan_to_num(source[start : start + chunk], nan=0.0, posinf=0.0, neginf=0.0, out=part)
         torch.nn.functional.threshold(part, below, float("inf"), inplace=True)
         part.reciprocal_()
-        valid[start : start + _CHUNK].copy_(part)
+        valid[start : start + chunk].copy_(part)
     return depth.reshape(disparity.shape), valid.reshape(disparity.shape)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from aether.geometry import buffers
 from aether.geometry.cameras import (
     _apply_to_grid,
     _grid_terms,
@@ -36,7 +37,8 @@ def depth_to_points(
             writing fresh memory is most of the cost of a large point map). Not with autograd.
 
     Returns:
-        (..., H, W, 3) points (a channel-last view of a channel-first buffer); ``out`` when given.
+        (..., H, W, 3) points (a channel-last view of a channel-first buffer; large CPU buffers are
+        numpy-allocated, see :mod:`aether.geometry.buffers`); ``out`` when given.
     """
     _check_depth(depth)
     check_intrinsics(K)
@@ -83,7 +85,8 @@ def _check_out(out: Tensor | None, depth: Tensor, M: Tensor, translation: Tensor
     return buffer
 
 
-_CHUNK_PIXELS = 1 << 18
+_CHUNK_PIXELS = 1 << 20
+"""Pixels per pass and thread (whole frames, at least one)."""
 
 
 def _points_inplace(
@@ -99,10 +102,10 @@ def _points_inplace(
     depth_f = depth.expand(*batch, height, width).reshape(-1, 1, height, width)
     M_f = M.expand(*batch, 3, 3).reshape(-1, 3, 3)
     if buffer is None:
-        out = torch.empty(M_f.shape[0], 3, height, width, dtype=depth.dtype, device=depth.device)
+        out = buffers.empty((M_f.shape[0], 3, height, width), depth.dtype, depth.device)
     else:
         out = buffer.reshape(M_f.shape[0], 3, height, width)  # a view: contiguous checked
-    step = max(1, _CHUNK_PIXELS // (height * width))
+    step = max(1, _CHUNK_PIXELS * torch.get_num_threads() // (height * width))
     for start in range(0, out.shape[0], step):
         chunk = slice(start, start + step)
         rays = out[chunk]

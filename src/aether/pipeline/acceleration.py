@@ -9,7 +9,8 @@ plan``. What each does to the results:
 option              effect on results
 ==================  ==========================================================================================
 compile             same graph, fused kernels: equal to eager to float rounding (tests: 1e-5 in float32);
-                    static shapes, so the windows of one video reuse one compiled graph
+                    static shapes, so the windows of one video reuse one compiled graph; with a cache
+                    the graphs break at the cache hooks and still serve every window (tested)
 cache fastercache   an approximation (FasterCache): some steps reuse attention outputs of earlier steps and,
                     with CFG, estimate the unconditional branch from the conditional one in frequency space;
                     outputs change (tests bound the change on a tiny model), cost per step drops
