@@ -67,3 +67,34 @@ def test_static_camera_baseline_closed_form() -> None:
     scores = static_camera_metrics(c2w)
     assert scores["ate"] == pytest.approx((2 / 3) ** 0.5)
     assert scores["rpe_trans"] == pytest.approx(1.0) and scores["rpe_rot"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_margin_checks_compare_each_metric_the_right_way() -> None:
+    from aether.training.runner import margin_checks
+
+    summary = {
+        "reconstruction": {
+            "metrics": {"abs_rel": 0.5, "ate": 0.3, "rpe_trans": 0.05, "rpe_rot": 1.0, "delta_1_25": 0.9},
+            "baseline": {"abs_rel": 1.0, "ate": 0.5, "rpe_trans": 0.1, "rpe_rot": 1.0, "delta_1_25": 0.4},
+        },
+        "prediction": {"metrics": {"psnr": 24.0, "ssim": 0.4}, "baseline": {"psnr": 23.0, "ssim": 0.5}},
+    }
+    checks = {(c["task"], c["metric"]): c for c in margin_checks(summary)}
+    assert set(checks) == {
+        ("reconstruction", "abs_rel"),
+        ("reconstruction", "ate"),
+        ("reconstruction", "rpe_trans"),
+        ("reconstruction", "rpe_rot"),
+        ("prediction", "psnr"),
+        ("prediction", "ssim"),
+    }  # no planning in the summary, and δ<1.25 is not a margin
+    passed = {k: c["passed"] for k, c in checks.items()}
+    assert passed == {
+        ("reconstruction", "abs_rel"): True,  # exactly half: ≤ ½ holds
+        ("reconstruction", "ate"): False,  # 0.6 of the baseline
+        ("reconstruction", "rpe_trans"): True,
+        ("reconstruction", "rpe_rot"): False,  # equal to the static camera is not below it
+        ("prediction", "psnr"): True,
+        ("prediction", "ssim"): False,
+    }
+    assert checks[("prediction", "psnr")]["ratio"] == pytest.approx(24 / 23)

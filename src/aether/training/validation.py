@@ -31,6 +31,7 @@ from aether.evaluation.depth_metrics import video_depth_metrics
 from aether.evaluation.pixel_metrics import video_pixel_metrics
 from aether.evaluation.pose_metrics import camera_pose_metrics
 from aether.geometry import cameras_to_raymap, disparity_to_depth
+from aether.geometry.smoothing import smooth_cameras
 from aether.modalities.clip import ClipGeometry
 
 TASKS = ("reconstruction", "prediction", "planning")
@@ -103,6 +104,7 @@ def evaluate_clip(
     guidance: float = 1.0,
     seed: int = 0,
     ensemble: int = 1,
+    smooth: str = "none",
 ) -> dict[str, TaskResult]:
     """Run each task on clip ``index`` of a batch and score it.
 
@@ -116,6 +118,8 @@ def evaluate_clip(
         guidance: classifier-free guidance of prediction and planning (1 = none).
         seed: sampling seed.
         ensemble: reconstruction samples averaged (the pipeline's test-time ensemble).
+        smooth: smoothing of the reconstructed cameras before scoring (a
+            :func:`~aether.geometry.smoothing.smooth_cameras` method; "none" scores them as decoded).
     """
     unknown = sorted(set(tasks) - set(TASKS))
     if unknown:
@@ -167,9 +171,10 @@ def evaluate_clip(
                 )
                 outputs["depth"] = pred_depth.numpy()
             if out.c2w is not None:
-                metrics |= _pose_metrics(out.c2w.float(), gt_c2w)
+                pred_c2w = smooth_cameras(out.c2w.double(), smooth).float()
+                metrics |= _pose_metrics(pred_c2w, gt_c2w)
                 baseline |= static_camera_metrics(gt_c2w)
-                outputs["c2w"] = out.c2w.numpy()
+                outputs["c2w"] = pred_c2w.numpy()
         else:
             images = {"observation": video[0].to(device)}
             given = [0]
@@ -206,6 +211,8 @@ def evaluate_batch(
     action: bool = True,
     seed: int = 0,
     ensemble: int = 1,
+    guidance: float = 1.0,
+    smooth: str = "none",
 ) -> dict[str, TaskResult]:
     """Evaluate every clip of a batch (see :func:`evaluate_clip`); metrics are averaged over the
     clips (outputs of clip 0 kept)."""
@@ -215,7 +222,16 @@ def evaluate_batch(
         for i in range(batch["video"].shape[0]):
             per_clip.append(
                 evaluate_clip(
-                    sampler, batch, i, tasks=tasks, steps=steps, action=action, seed=seed, ensemble=ensemble
+                    sampler,
+                    batch,
+                    i,
+                    tasks=tasks,
+                    steps=steps,
+                    action=action,
+                    guidance=guidance,
+                    seed=seed,
+                    ensemble=ensemble,
+                    smooth=smooth,
                 )
             )
     return {
