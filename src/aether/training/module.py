@@ -15,6 +15,7 @@ two-stage objective (§3.4, appendix D):
 from __future__ import annotations
 
 import copy
+import logging
 import math
 from typing import Any
 
@@ -31,6 +32,8 @@ from aether.training import losses
 from aether.training.checkpoints import RANK_STATES, gather_rank_states, rank_state
 from aether.training.lora import add_lora, check_lora, has_lora
 from aether.training.timesteps import check_timestep_sampling, sample_timesteps
+
+log = logging.getLogger(__name__)
 
 TASK_OF_COLOR_MODE = ("planning", "prediction", "reconstruction", "unconditional")
 """Name of the task each ``TaskSampler`` colour mode trains (0 obs+goal, 1 obs, 2 video, 3 none)."""
@@ -441,11 +444,15 @@ class AetherModule(L.LightningModule):
             raise ValueError(
                 f"OneCycle needs a finite number of steps: set max_steps or total_steps, got {total}"
             )
+        pct_start = float(sch["pct_start"])
+        if pct_start * int(total) == 1:  # a one-step warm-up divides by zero inside OneCycleLR
+            pct_start = 2.0 / int(total)
+            log.info("OneCycle: a warm-up of one step is lengthened to two (pct_start %.4g)", pct_start)
         onecycle = torch.optim.lr_scheduler.OneCycleLR(
             opt,
             max_lr=cfg["lr"],
             total_steps=int(total),
-            pct_start=sch["pct_start"],
+            pct_start=pct_start,
             div_factor=sch["div_factor"],
             final_div_factor=sch["final_div_factor"],
             cycle_momentum=False,
