@@ -86,3 +86,23 @@ def test_one_step_warm_up_is_lengthened_not_a_division_by_zero(module_factory) -
         lrs.append(opt.param_groups[0]["lr"])
     assert lrs[0] == pytest.approx(1e-2)  # step 1 peaks: the warm-up spans steps 0 and 1
     assert all(a > b for a, b in zip(lrs, lrs[1:])) and lrs[-1] < 1e-4
+
+
+def test_bf16_autocast_reaches_only_the_transformer(batch, module_factory) -> None:
+    """Under ``bf16-mixed`` (autocast) the codecs, camera geometry and stage-2 losses stay float32."""
+    module = module_factory(stage2_start_step=0)
+    clip = {**batch, "fps": torch.tensor([12.0, 24.0])}  # two fps groups in one transformer call
+    reference = module.encode_clip(module.target_stack.prepare(clip))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        with module.full_precision():
+            latents = module.encode_clip(module.target_stack.prepare(clip))
+        noisy = torch.randn_like(latents["target"])
+        condition = module.condition(latents, torch.tensor([1, 2]), torch.tensor([True, False]))
+        out = module.denoise(noisy, condition, torch.tensor([999, 500]), clip["fps"])
+        loss = module.training_step(clip, 0)
+    for key in reference:
+        assert torch.equal(latents[key], reference[key]), key
+    assert out.dtype == torch.bfloat16 and out.shape == noisy.shape
+    loss.backward()
+    grads = [p.grad for p in module.transformer.parameters() if p.grad is not None]
+    assert torch.isfinite(loss) and grads and all(torch.isfinite(g).all() for g in grads)

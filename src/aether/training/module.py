@@ -390,9 +390,16 @@ class AetherModule(L.LightningModule):
         return start is not None and self.global_step >= start
 
     # ----------------------------------------------------------------- training
+    def full_precision(self) -> torch.autocast:
+        """A context in which autocast is off: the frozen codecs, the camera and depth geometry, the
+        decoded-space losses and evaluation compute in their own dtypes under any trainer precision
+        (``bf16-mixed`` autocasts only the transformer)."""
+        return torch.autocast(self.device.type, enabled=False)
+
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        batch = self.target_stack.prepare(batch)
-        latents = self.encode_clip(batch)
+        with self.full_precision():
+            batch = self.target_stack.prepare(batch)
+            latents = self.encode_clip(batch)
         z0 = latents["target"]
         b = z0.shape[0]
         g = self.generator
@@ -419,7 +426,9 @@ class AetherModule(L.LightningModule):
             clean = losses.predicted_clean_latents(
                 self.prediction_type, self.alphas_cumprod, noisy, pred, timesteps
             )
-            for name, value in self.stage2_losses(clean, batch, z0).items():
+            with self.full_precision():
+                stage2 = self.stage2_losses(clean, batch, z0)
+            for name, value in stage2.items():
                 weight = float(self.stage2[name])
                 logs[f"train/loss_{name}"] = value.mean()
                 loss = loss + weight * value.mean()
@@ -467,13 +476,14 @@ class AetherModule(L.LightningModule):
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         from aether.training.validation import evaluate_batch
 
-        results = evaluate_batch(
-            self,
-            batch,
-            tasks=self.validation_config["tasks"],
-            steps=self.validation_config.get("num_inference_steps"),
-            ensemble=int(self.validation_config.get("ensemble", 1)),
-        )
+        with self.full_precision():
+            results = evaluate_batch(
+                self,
+                batch,
+                tasks=self.validation_config["tasks"],
+                steps=self.validation_config.get("num_inference_steps"),
+                ensemble=int(self.validation_config.get("ensemble", 1)),
+            )
         b = batch["video"].shape[0]
         for task, res in results.items():
             scores = {f"val/{task}/{k}": float(v) for k, v in res.metrics.items()}
