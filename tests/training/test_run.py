@@ -42,6 +42,9 @@ def test_tiny_recipe_smoke_run_writes_a_report(tmp_path) -> None:
     out = tmp_path / "smoke"
     report = (out / "report.md").read_text()
     assert "Learning margins" in report and "per-frame mean depth" in report and "static camera" in report
+    for check in ("rpe_rot vs static camera", "prediction psnr vs copy the first frame", "planning ssim"):
+        assert f"| {check}" in report or f"| reconstruction {check}" in report, check
+    assert "the decoded cameras smoothed first (kalman)" in report  # the recipe's run.evaluate.smooth
     for line in report.splitlines():
         if line.startswith("!["):
             assert (out / line.split("(")[1].rstrip(")")).is_file(), line
