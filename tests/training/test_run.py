@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,9 @@ def test_tiny_recipe_smoke_run_writes_a_report(tmp_path) -> None:
         if line.startswith("!["):
             assert (out / line.split("(")[1].rstrip(")")).is_file(), line
     metrics = json.loads((out / "metrics.json").read_text())
+    for task in ("prediction", "planning"):  # run.evaluate.ablate_camera: with and without the camera
+        scored = set(metrics["tasks"][task]["metrics"])
+        assert {"psnr", "ssim", "psnr_without_camera", "ssim_without_camera"} <= scored, task
     assert metrics["training"]["steps"] == 4 and set(metrics["tasks"]) == {
         "reconstruction",
         "prediction",
@@ -101,3 +105,15 @@ def test_margin_checks_compare_each_metric_the_right_way() -> None:
         ("prediction", "ssim"): False,
     }
     assert checks[("prediction", "psnr")]["ratio"] == pytest.approx(24 / 23)
+
+
+def test_margin_checks_skip_undefined_scores() -> None:
+    from aether.training.runner import margin_checks
+
+    summary = {  # every clip's true camera static: ATE and RPE translation are NaN, baselines 0
+        "reconstruction": {
+            "metrics": {"ate": math.nan, "rpe_trans": math.nan, "rpe_rot": 0.5},
+            "baseline": {"ate": 0.0, "rpe_trans": 0.0, "rpe_rot": 1.0},
+        }
+    }
+    assert [(c["metric"], c["passed"]) for c in margin_checks(summary)] == [("rpe_rot", True)]

@@ -105,6 +105,7 @@ def evaluate_clip(
     seed: int = 0,
     ensemble: int = 1,
     smooth: str = "none",
+    ablate_camera: bool = False,
 ) -> dict[str, TaskResult]:
     """Run each task on clip ``index`` of a batch and score it.
 
@@ -120,6 +121,9 @@ def evaluate_clip(
         ensemble: reconstruction samples averaged (the pipeline's test-time ensemble).
         smooth: smoothing of the reconstructed cameras before scoring (a
             :func:`~aether.geometry.smoothing.smooth_cameras` method; "none" scores them as decoded).
+        ablate_camera: also sample prediction and planning without the camera trajectory (same seed)
+            and score it as ``psnr_without_camera`` / ``ssim_without_camera``: a model that follows
+            the camera scores higher with it.
     """
     unknown = sorted(set(tasks) - set(TASKS))
     if unknown:
@@ -176,24 +180,33 @@ def evaluate_clip(
                 baseline |= static_camera_metrics(gt_c2w)
                 outputs["c2w"] = pred_c2w.numpy()
         else:
+            metrics, baseline = {}, {}
             images = {"observation": video[0].to(device)}
             given = [0]
             if task == "planning":
                 images["goal"] = video[-1].to(device)
                 given.append(num_frames - 1)
-            out = sampler(
-                task,
-                raymap=None if raymap is None else raymap.to(device),
-                guidance_scale=guidance,
-                **images,
-                **kwargs,
-            )
             keep = [t for t in range(num_frames) if t not in given]
-            pred = out.rgb.permute(0, 3, 1, 2).float()
-            metrics = _pixels(video_pixel_metrics(pred[keep], target[keep]))
             copy = target[:1].expand(len(keep), -1, -1, -1)
             baseline = _pixels(video_pixel_metrics(copy, target[keep]))
-            outputs = {"rgb": out.rgb.numpy()}
+            runs = [("", raymap)]
+            if ablate_camera and raymap is not None:
+                runs.append(("_without_camera", None))
+            for suffix, action_raymap in runs:
+                kwargs["generator"] = torch.Generator(device=device).manual_seed(seed)
+                out = sampler(
+                    task,
+                    raymap=None if action_raymap is None else action_raymap.to(device),
+                    guidance_scale=guidance,
+                    **images,
+                    **kwargs,
+                )
+                pred = out.rgb.permute(0, 3, 1, 2).float()
+                scores = _pixels(video_pixel_metrics(pred[keep], target[keep]))
+                metrics |= {f"{k}{suffix}": v for k, v in scores.items()}
+                baseline |= {f"{k}{suffix}": baseline[k] for k in scores}
+                if not suffix:
+                    outputs = {"rgb": out.rgb.numpy()}
         results[task] = TaskResult(metrics=metrics, baseline=baseline, outputs=outputs)
     return results
 
@@ -213,6 +226,7 @@ def evaluate_batch(
     ensemble: int = 1,
     guidance: float = 1.0,
     smooth: str = "none",
+    ablate_camera: bool = False,
 ) -> dict[str, TaskResult]:
     """Evaluate every clip of a batch (see :func:`evaluate_clip`); metrics are averaged over the
     clips (outputs of clip 0 kept)."""
@@ -232,6 +246,7 @@ def evaluate_batch(
                     seed=seed,
                     ensemble=ensemble,
                     smooth=smooth,
+                    ablate_camera=ablate_camera,
                 )
             )
     return {
