@@ -134,3 +134,20 @@ def test_bad_inputs_raise():
         smooth_poses_gaussian(bad, 1.0)
     with pytest.raises(ValueError, match=r"\(\.\.\., 4\)"):
         quaternion_slerp(torch.zeros(3), torch.zeros(4), 0.5)
+
+
+def test_smooth_cameras_dispatches_by_name():
+    from aether.geometry.smoothing import smooth_cameras, smooth_trajectory_reference
+
+    noisy = _noisy(smooth_trajectory(17))
+    assert smooth_cameras(noisy, "none") is noisy
+    torch.testing.assert_close(smooth_cameras(noisy, "kalman"), smooth_poses_kalman(noisy))
+    torch.testing.assert_close(
+        smooth_cameras(noisy, "kalman", process_noise=1e-5), smooth_poses_kalman(noisy, 1e-5, 1e-2)
+    )
+    torch.testing.assert_close(smooth_cameras(noisy, "gaussian"), smooth_poses_gaussian(noisy, 1.0))
+    wide = smooth_cameras(noisy, "gaussian", sigma=2.0)
+    torch.testing.assert_close(wide, smooth_poses_gaussian(noisy, 2.0))
+    torch.testing.assert_close(smooth_cameras(noisy, "reference"), smooth_trajectory_reference(noisy))
+    with pytest.raises(ValueError, match=r"unknown smoothing method 'median'.*kalman"):
+        smooth_cameras(noisy, "median")

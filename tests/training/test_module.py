@@ -71,3 +71,38 @@ def test_v_prediction_and_epsilon_targets(module_factory) -> None:
 def test_bad_transformer_spec(module_factory) -> None:
     with pytest.raises(ValueError, match="exactly one"):
         module_factory(transformer={"tiny": {}, "base": "x"})
+
+
+def test_one_step_warm_up_is_lengthened_not_a_division_by_zero(module_factory) -> None:
+    # 20 steps with pct_start 0.05 is a one-step warm-up, which OneCycleLR cannot schedule
+    module = module_factory(lr_scheduler={"pct_start": 0.05, "total_steps": 20}, optimizer={"lr": 1e-2})
+    config = module.configure_optimizers()
+    opt, sched = config["optimizer"], config["lr_scheduler"]["scheduler"]
+    assert opt.param_groups[0]["lr"] == pytest.approx(1e-2 / 25)  # step 0: max_lr / div_factor
+    lrs = []
+    for _ in range(19):
+        opt.step()
+        sched.step()
+        lrs.append(opt.param_groups[0]["lr"])
+    assert lrs[0] == pytest.approx(1e-2)  # step 1 peaks: the warm-up spans steps 0 and 1
+    assert all(a > b for a, b in zip(lrs, lrs[1:])) and lrs[-1] < 1e-4
+
+
+def test_bf16_autocast_reaches_only_the_transformer(batch, module_factory) -> None:
+    """Under ``bf16-mixed`` (autocast) the codecs, camera geometry and stage-2 losses stay float32."""
+    module = module_factory(stage2_start_step=0)
+    clip = {**batch, "fps": torch.tensor([12.0, 24.0])}  # two fps groups in one transformer call
+    reference = module.encode_clip(module.target_stack.prepare(clip))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        with module.full_precision():
+            latents = module.encode_clip(module.target_stack.prepare(clip))
+        noisy = torch.randn_like(latents["target"])
+        condition = module.condition(latents, torch.tensor([1, 2]), torch.tensor([True, False]))
+        out = module.denoise(noisy, condition, torch.tensor([999, 500]), clip["fps"])
+        loss = module.training_step(clip, 0)
+    for key in reference:
+        assert torch.equal(latents[key], reference[key]), key
+    assert out.dtype == torch.bfloat16 and out.shape == noisy.shape
+    loss.backward()
+    grads = [p.grad for p in module.transformer.parameters() if p.grad is not None]
+    assert torch.isfinite(loss) and grads and all(torch.isfinite(g).all() for g in grads)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -42,10 +43,16 @@ def test_tiny_recipe_smoke_run_writes_a_report(tmp_path) -> None:
     out = tmp_path / "smoke"
     report = (out / "report.md").read_text()
     assert "Learning margins" in report and "per-frame mean depth" in report and "static camera" in report
+    for check in ("rpe_rot vs static camera", "prediction psnr vs copy the first frame", "planning ssim"):
+        assert f"| {check}" in report or f"| reconstruction {check}" in report, check
+    assert "the decoded cameras smoothed first (kalman)" in report  # the recipe's run.evaluate.smooth
     for line in report.splitlines():
         if line.startswith("!["):
             assert (out / line.split("(")[1].rstrip(")")).is_file(), line
     metrics = json.loads((out / "metrics.json").read_text())
+    for task in ("prediction", "planning"):  # run.evaluate.ablate_camera: with and without the camera
+        scored = set(metrics["tasks"][task]["metrics"])
+        assert {"psnr", "ssim", "psnr_without_camera", "ssim_without_camera"} <= scored, task
     assert metrics["training"]["steps"] == 4 and set(metrics["tasks"]) == {
         "reconstruction",
         "prediction",
@@ -67,3 +74,46 @@ def test_static_camera_baseline_closed_form() -> None:
     scores = static_camera_metrics(c2w)
     assert scores["ate"] == pytest.approx((2 / 3) ** 0.5)
     assert scores["rpe_trans"] == pytest.approx(1.0) and scores["rpe_rot"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_margin_checks_compare_each_metric_the_right_way() -> None:
+    from aether.training.runner import margin_checks
+
+    summary = {
+        "reconstruction": {
+            "metrics": {"abs_rel": 0.5, "ate": 0.3, "rpe_trans": 0.05, "rpe_rot": 1.0, "delta_1_25": 0.9},
+            "baseline": {"abs_rel": 1.0, "ate": 0.5, "rpe_trans": 0.1, "rpe_rot": 1.0, "delta_1_25": 0.4},
+        },
+        "prediction": {"metrics": {"psnr": 24.0, "ssim": 0.4}, "baseline": {"psnr": 23.0, "ssim": 0.5}},
+    }
+    checks = {(c["task"], c["metric"]): c for c in margin_checks(summary)}
+    assert set(checks) == {
+        ("reconstruction", "abs_rel"),
+        ("reconstruction", "ate"),
+        ("reconstruction", "rpe_trans"),
+        ("reconstruction", "rpe_rot"),
+        ("prediction", "psnr"),
+        ("prediction", "ssim"),
+    }  # no planning in the summary, and δ<1.25 is not a margin
+    passed = {k: c["passed"] for k, c in checks.items()}
+    assert passed == {
+        ("reconstruction", "abs_rel"): True,  # exactly half: ≤ ½ holds
+        ("reconstruction", "ate"): False,  # 0.6 of the baseline
+        ("reconstruction", "rpe_trans"): True,
+        ("reconstruction", "rpe_rot"): False,  # equal to the static camera is not below it
+        ("prediction", "psnr"): True,
+        ("prediction", "ssim"): False,
+    }
+    assert checks[("prediction", "psnr")]["ratio"] == pytest.approx(24 / 23)
+
+
+def test_margin_checks_skip_undefined_scores() -> None:
+    from aether.training.runner import margin_checks
+
+    summary = {  # every clip's true camera static: ATE and RPE translation are NaN, baselines 0
+        "reconstruction": {
+            "metrics": {"ate": math.nan, "rpe_trans": math.nan, "rpe_rot": 0.5},
+            "baseline": {"ate": 0.0, "rpe_trans": 0.0, "rpe_rot": 1.0},
+        }
+    }
+    assert [(c["metric"], c["passed"]) for c in margin_checks(summary)] == [("rpe_rot", True)]

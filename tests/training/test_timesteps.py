@@ -34,3 +34,21 @@ def test_bad_configs_are_refused():
     assert check_timestep_sampling(None) == {"kind": "uniform"}
     with pytest.raises(ValueError, match="expected one of"):
         sample_timesteps(4, 1000, torch.Generator(), kind="cosine")
+    with pytest.raises(ValueError, match=r"terminal: expected a fraction in \[0, 1\)"):
+        check_timestep_sampling({"kind": "uniform", "terminal": 1.0})
+
+
+@pytest.mark.parametrize("kind", ["uniform", "logit_normal"])
+def test_terminal_puts_its_fraction_at_the_last_step_and_keeps_the_rest(kind):
+    n, num, p = 100_000, 1000, 0.25
+    cfg = check_timestep_sampling({"kind": kind, "terminal": p})
+    t = sample_timesteps(n, num, torch.Generator().manual_seed(1), **cfg)
+    # the draws not moved are the plain draws of the same generator
+    plain = sample_timesteps(n, num, torch.Generator().manual_seed(1), **{**cfg, "terminal": 0.0})
+    moved = t != plain
+    assert bool((t[moved] == num - 1).all())
+    # P(t = N-1) = p + (1 - p)·P_plain(t = N-1)
+    expected = p + (1 - p) * float((plain == num - 1).double().mean())
+    assert float((t == num - 1).double().mean()) == pytest.approx(expected, abs=5e-3)
+    kept_plain = float((plain != num - 1).double().mean())
+    assert float(moved.double().mean()) == pytest.approx(p * kept_plain, abs=5e-3)

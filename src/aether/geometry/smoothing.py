@@ -24,6 +24,7 @@ from torch import Tensor
 from aether.geometry.cameras import check_poses
 
 __all__ = [
+    "CAMERA_SMOOTHERS",
     "POSE_SMOOTHERS",
     "detect_static_poses",
     "interpolate_poses",
@@ -35,6 +36,7 @@ __all__ = [
     "kalman_smoother_matrix",
     "quaternion_slerp",
     "smooth_poses_gaussian",
+    "smooth_cameras",
     "smooth_poses_kalman",
 ]
 
@@ -180,6 +182,26 @@ def smooth_poses_kalman(c2w: Tensor, process_noise: float = 1e-3, measurement_no
     """
     num = _num_frames(c2w)
     return _filter_poses(c2w, _kalman_smoother_matrix(num, float(process_noise), float(measurement_noise)))
+
+
+CAMERA_SMOOTHERS = ("none", "kalman", "gaussian", "reference")
+"""Methods of :func:`smooth_cameras`."""
+
+
+def smooth_cameras(c2w: Tensor, method: str = "kalman", **kwargs: float) -> Tensor:
+    """Smoothed camera-to-world poses (T, 4, 4) by name: ``"kalman"`` (:func:`smooth_poses_kalman`,
+    keyword ``process_noise`` / ``measurement_noise``), ``"gaussian"`` (:func:`smooth_poses_gaussian`,
+    keyword ``sigma``, default 1 frame), ``"reference"`` (:func:`smooth_trajectory_reference`, keyword
+    ``window``) or ``"none"`` (returned as given)."""
+    if method == "none":
+        return c2w
+    if method == "kalman":
+        return smooth_poses_kalman(c2w, **kwargs)
+    if method == "gaussian":
+        return smooth_poses_gaussian(c2w, kwargs.pop("sigma", 1.0), **kwargs)
+    if method == "reference":
+        return smooth_trajectory_reference(c2w, **kwargs)
+    raise ValueError(f"unknown smoothing method {method!r}; expected one of {CAMERA_SMOOTHERS}")
 
 
 # --------------------------------------------------------------------------- the reference smoother

@@ -153,12 +153,14 @@ class AetherTransformer(CogVideoXTransformer3DModel):
         if image_rotary_emb is None and isinstance(fps, torch.Tensor) and fps.numel() > 1:
             values = fps.detach().flatten().cpu()
             if not bool((values == values[0]).all()):
-                out = torch.empty_like(noisy)
+                out = None  # allocated with the groups' output dtype (bfloat16 under autocast)
                 for value in values.unique().tolist():
                     idx = (values == value).nonzero().flatten().to(noisy.device)
-                    out[idx] = self.forward(
+                    group = self.forward(
                         noisy[idx], condition[idx], timestep[idx], encoder_hidden_states[idx], value
                     )
+                    out = group.new_empty(noisy.shape) if out is None else out
+                    out[idx] = group
                 return out
             fps = float(values[0])
         if image_rotary_emb is None:

@@ -162,17 +162,12 @@ class World4D:
         return export.vertices_to_arrays(self.point_vertices(**kwargs))
 
     def smooth(self, method: str = "kalman", **kwargs: Any) -> World4D:
-        """A copy with smoothed cameras (``method`` "kalman" (RTS smoother) or "gaussian" (``sigma``))."""
-        from aether.geometry.smoothing import smooth_poses_gaussian, smooth_poses_kalman
+        """A copy with smoothed cameras (see :func:`aether.geometry.smoothing.smooth_cameras`:
+        "kalman" (RTS smoother), "gaussian" (``sigma``), "reference" or "none")."""
+        from aether.geometry.smoothing import smooth_cameras
 
         self._require("cameras")
-        c2w = torch.from_numpy(self.c2w).double()
-        if method == "kalman":
-            c2w = smooth_poses_kalman(c2w, **kwargs)
-        elif method == "gaussian":
-            c2w = smooth_poses_gaussian(c2w, kwargs.pop("sigma", 1.0), **kwargs)
-        else:
-            raise ValueError(f"unknown smoothing method {method!r}; expected 'kalman' or 'gaussian'")
+        c2w = smooth_cameras(torch.from_numpy(self.c2w).double(), method, **kwargs)
         return replace(self, c2w=c2w.float().numpy())
 
     def resized(self, height: int, width: int) -> World4D:

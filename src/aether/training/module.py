@@ -15,6 +15,7 @@ two-stage objective (§3.4, appendix D):
 from __future__ import annotations
 
 import copy
+import logging
 import math
 from typing import Any
 
@@ -31,6 +32,8 @@ from aether.training import losses
 from aether.training.checkpoints import RANK_STATES, gather_rank_states, rank_state
 from aether.training.lora import add_lora, check_lora, has_lora
 from aether.training.timesteps import check_timestep_sampling, sample_timesteps
+
+log = logging.getLogger(__name__)
 
 TASK_OF_COLOR_MODE = ("planning", "prediction", "reconstruction", "unconditional")
 """Name of the task each ``TaskSampler`` colour mode trains (0 obs+goal, 1 obs, 2 video, 3 none)."""
@@ -387,9 +390,16 @@ class AetherModule(L.LightningModule):
         return start is not None and self.global_step >= start
 
     # ----------------------------------------------------------------- training
+    def full_precision(self) -> torch.autocast:
+        """A context in which autocast is off: the frozen codecs, the camera and depth geometry, the
+        decoded-space losses and evaluation compute in their own dtypes under any trainer precision
+        (``bf16-mixed`` autocasts only the transformer)."""
+        return torch.autocast(self.device.type, enabled=False)
+
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        batch = self.target_stack.prepare(batch)
-        latents = self.encode_clip(batch)
+        with self.full_precision():
+            batch = self.target_stack.prepare(batch)
+            latents = self.encode_clip(batch)
         z0 = latents["target"]
         b = z0.shape[0]
         g = self.generator
@@ -416,7 +426,9 @@ class AetherModule(L.LightningModule):
             clean = losses.predicted_clean_latents(
                 self.prediction_type, self.alphas_cumprod, noisy, pred, timesteps
             )
-            for name, value in self.stage2_losses(clean, batch, z0).items():
+            with self.full_precision():
+                stage2 = self.stage2_losses(clean, batch, z0)
+            for name, value in stage2.items():
                 weight = float(self.stage2[name])
                 logs[f"train/loss_{name}"] = value.mean()
                 loss = loss + weight * value.mean()
@@ -441,11 +453,15 @@ class AetherModule(L.LightningModule):
             raise ValueError(
                 f"OneCycle needs a finite number of steps: set max_steps or total_steps, got {total}"
             )
+        pct_start = float(sch["pct_start"])
+        if pct_start * int(total) == 1:  # a one-step warm-up divides by zero inside OneCycleLR
+            pct_start = 2.0 / int(total)
+            log.info("OneCycle: a warm-up of one step is lengthened to two (pct_start %.4g)", pct_start)
         onecycle = torch.optim.lr_scheduler.OneCycleLR(
             opt,
             max_lr=cfg["lr"],
             total_steps=int(total),
-            pct_start=sch["pct_start"],
+            pct_start=pct_start,
             div_factor=sch["div_factor"],
             final_div_factor=sch["final_div_factor"],
             cycle_momentum=False,
@@ -460,13 +476,14 @@ class AetherModule(L.LightningModule):
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         from aether.training.validation import evaluate_batch
 
-        results = evaluate_batch(
-            self,
-            batch,
-            tasks=self.validation_config["tasks"],
-            steps=self.validation_config.get("num_inference_steps"),
-            ensemble=int(self.validation_config.get("ensemble", 1)),
-        )
+        with self.full_precision():
+            results = evaluate_batch(
+                self,
+                batch,
+                tasks=self.validation_config["tasks"],
+                steps=self.validation_config.get("num_inference_steps"),
+                ensemble=int(self.validation_config.get("ensemble", 1)),
+            )
         b = batch["video"].shape[0]
         for task, res in results.items():
             scores = {f"val/{task}/{k}": float(v) for k, v in res.metrics.items()}

@@ -31,6 +31,7 @@ from aether.evaluation.depth_metrics import video_depth_metrics
 from aether.evaluation.pixel_metrics import video_pixel_metrics
 from aether.evaluation.pose_metrics import camera_pose_metrics
 from aether.geometry import cameras_to_raymap, disparity_to_depth
+from aether.geometry.smoothing import smooth_cameras
 from aether.modalities.clip import ClipGeometry
 
 TASKS = ("reconstruction", "prediction", "planning")
@@ -103,6 +104,8 @@ def evaluate_clip(
     guidance: float = 1.0,
     seed: int = 0,
     ensemble: int = 1,
+    smooth: str = "none",
+    ablate_camera: bool = False,
 ) -> dict[str, TaskResult]:
     """Run each task on clip ``index`` of a batch and score it.
 
@@ -116,6 +119,11 @@ def evaluate_clip(
         guidance: classifier-free guidance of prediction and planning (1 = none).
         seed: sampling seed.
         ensemble: reconstruction samples averaged (the pipeline's test-time ensemble).
+        smooth: smoothing of the reconstructed cameras before scoring (a
+            :func:`~aether.geometry.smoothing.smooth_cameras` method; "none" scores them as decoded).
+        ablate_camera: also sample prediction and planning without the camera trajectory (same seed)
+            and score it as ``psnr_without_camera`` / ``ssim_without_camera``: a model that follows
+            the camera scores higher with it.
     """
     unknown = sorted(set(tasks) - set(TASKS))
     if unknown:
@@ -167,28 +175,38 @@ def evaluate_clip(
                 )
                 outputs["depth"] = pred_depth.numpy()
             if out.c2w is not None:
-                metrics |= _pose_metrics(out.c2w.float(), gt_c2w)
+                pred_c2w = smooth_cameras(out.c2w.double(), smooth).float()
+                metrics |= _pose_metrics(pred_c2w, gt_c2w)
                 baseline |= static_camera_metrics(gt_c2w)
-                outputs["c2w"] = out.c2w.numpy()
+                outputs["c2w"] = pred_c2w.numpy()
         else:
+            metrics, baseline = {}, {}
             images = {"observation": video[0].to(device)}
             given = [0]
             if task == "planning":
                 images["goal"] = video[-1].to(device)
                 given.append(num_frames - 1)
-            out = sampler(
-                task,
-                raymap=None if raymap is None else raymap.to(device),
-                guidance_scale=guidance,
-                **images,
-                **kwargs,
-            )
             keep = [t for t in range(num_frames) if t not in given]
-            pred = out.rgb.permute(0, 3, 1, 2).float()
-            metrics = _pixels(video_pixel_metrics(pred[keep], target[keep]))
             copy = target[:1].expand(len(keep), -1, -1, -1)
             baseline = _pixels(video_pixel_metrics(copy, target[keep]))
-            outputs = {"rgb": out.rgb.numpy()}
+            runs = [("", raymap)]
+            if ablate_camera and raymap is not None:
+                runs.append(("_without_camera", None))
+            for suffix, action_raymap in runs:
+                kwargs["generator"] = torch.Generator(device=device).manual_seed(seed)
+                out = sampler(
+                    task,
+                    raymap=None if action_raymap is None else action_raymap.to(device),
+                    guidance_scale=guidance,
+                    **images,
+                    **kwargs,
+                )
+                pred = out.rgb.permute(0, 3, 1, 2).float()
+                scores = _pixels(video_pixel_metrics(pred[keep], target[keep]))
+                metrics |= {f"{k}{suffix}": v for k, v in scores.items()}
+                baseline |= {f"{k}{suffix}": baseline[k] for k in scores}
+                if not suffix:
+                    outputs = {"rgb": out.rgb.numpy()}
         results[task] = TaskResult(metrics=metrics, baseline=baseline, outputs=outputs)
     return results
 
@@ -206,6 +224,9 @@ def evaluate_batch(
     action: bool = True,
     seed: int = 0,
     ensemble: int = 1,
+    guidance: float = 1.0,
+    smooth: str = "none",
+    ablate_camera: bool = False,
 ) -> dict[str, TaskResult]:
     """Evaluate every clip of a batch (see :func:`evaluate_clip`); metrics are averaged over the
     clips (outputs of clip 0 kept)."""
@@ -215,7 +236,17 @@ def evaluate_batch(
         for i in range(batch["video"].shape[0]):
             per_clip.append(
                 evaluate_clip(
-                    sampler, batch, i, tasks=tasks, steps=steps, action=action, seed=seed, ensemble=ensemble
+                    sampler,
+                    batch,
+                    i,
+                    tasks=tasks,
+                    steps=steps,
+                    action=action,
+                    guidance=guidance,
+                    seed=seed,
+                    ensemble=ensemble,
+                    smooth=smooth,
+                    ablate_camera=ablate_camera,
                 )
             )
     return {
