@@ -180,7 +180,6 @@ def evaluate_clip(
                 baseline |= static_camera_metrics(gt_c2w)
                 outputs["c2w"] = pred_c2w.numpy()
         else:
-            metrics, baseline = {}, {}
             images = {"observation": video[0].to(device)}
             given = [0]
             if task == "planning":
@@ -189,10 +188,11 @@ def evaluate_clip(
             keep = [t for t in range(num_frames) if t not in given]
             copy = target[:1].expand(len(keep), -1, -1, -1)
             baseline = _pixels(video_pixel_metrics(copy, target[keep]))
+            metrics = {}
             runs = [("", raymap)]
             if ablate_camera and raymap is not None:
                 runs.append(("_without_camera", None))
-            for suffix, action_raymap in runs:
+            for suffix, action_raymap in runs:  # each run from the same seed
                 kwargs["generator"] = torch.Generator(device=device).manual_seed(seed)
                 out = sampler(
                     task,
