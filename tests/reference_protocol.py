@@ -264,23 +264,9 @@ def pose_sliding_window(window_cameras, t):
 # --------------------------------------------------------------------------- raymap readout
 def raymap_to_poses(raymap):
     """The reference's camera readout of a raw raymap (T,6,h,w): origins through the inverse of
-    signed log1p (no division by 10), the paper's Algorithm 1 for the axes."""
-    raymap = raymap.copy()
-    ts = raymap.shape[0]
-    raymap[:, 3:] = np.sign(raymap[:, 3:]) * (np.exp(np.abs(raymap[:, 3:])) - 1)
-    ray_o = raymap[:, 3:].transpose(0, 2, 3, 1)
-    ray_d = raymap[:, :3].transpose(0, 2, 3, 1)
-    orient = ray_o.reshape(ts, -1, 3).mean(axis=1)
-    z_dir = (ray_o + ray_d).reshape(ts, -1, 3).mean(axis=1) - orient
-    w_left = ray_d[:, :, :1, :].reshape(ts, -1, 3).mean(axis=1)
-    w_right = ray_d[:, :, -1:, :].reshape(ts, -1, 3).mean(axis=1)
-    x_dir = w_right - w_left
-    y_dir = np.cross(z_dir, x_dir)
-    x_dir = np.cross(y_dir, z_dir)
-    x_dir /= np.linalg.norm(x_dir, axis=-1, keepdims=True)
-    y_dir /= np.linalg.norm(y_dir, axis=-1, keepdims=True)
-    z_dir /= np.linalg.norm(z_dir, axis=-1, keepdims=True)
-    pose = np.zeros((ts, 4, 4))
-    pose[:, :3, 0], pose[:, :3, 1], pose[:, :3, 2], pose[:, :3, 3] = x_dir, y_dir, z_dir, orient
-    pose[:, 3, 3] = 1.0
-    return pose
+    signed log1p (no division by 10), the paper's Algorithm 1 for the axes; the one transcription
+    of the reference's ``raymap_to_poses`` (``benchmarks/bench_postprocess.py``) with a unit
+    origin scale."""
+    from benchmarks.bench_postprocess import ref_raymap_to_poses
+
+    return ref_raymap_to_poses(raymap, ray_o_scale_inv=1.0)[0]
