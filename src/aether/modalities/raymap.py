@@ -76,6 +76,11 @@ class RaymapCodec(ModalityCodec):
             c2w, clip["K"], height, width, dmax=scale, downsample=self.backend.spatial_factor
         )
 
+    def fold(self, raymap: Tensor) -> Tensor:
+        """Per-frame raymaps (B,T,6,h,w) -> latents (B,F,24,h,w) in this codec's layout (the same
+        folding for targets and for the action condition)."""
+        return fold_raymap(raymap, layout=self.layout)
+
     def encode(
         self,
         clip: Mapping[str, object],
@@ -84,7 +89,7 @@ class RaymapCodec(ModalityCodec):
         generator: torch.Generator | None = None,
     ) -> Tensor:
         """Latents (B,F,24,H/s,W/s) of the clip's cameras (``sample``/``generator`` unused)."""
-        return fold_raymap(self.raymap(clip), layout=self.layout)
+        return self.fold(self.raymap(clip))
 
     def decode(self, latents: Tensor, clip: Mapping[str, object] | None = None) -> dict[str, Tensor]:
         """Latents (B,F,24,h,w) -> {"raymap" (B,T,6,h,w), "c2w" (B,T,4,4), "K" (B,T,3,3)}.

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from aether.geometry import fold_raymap, latent_frame_count, raymap_to_cameras, unfold_raymap
+from aether.geometry import latent_frame_count, raymap_to_cameras, unfold_raymap
 from aether.geometry.depth import MIN_DISPARITY, disparity_validity
 from aether.modalities.clip import ClipGeometry
 from aether.models.spec import AETHERV1_SPEC, AetherModelSpec
@@ -170,6 +170,7 @@ class AetherSampler:
         else:
             conditions = self.spec.build_stacks(backend)[1]
         self.targets = targets
+        self.conditions = conditions
         self.raymap_channels = int(conditions.channels - conditions.slices["color"].stop)
         self.spec.check_transformer(transformer.config, targets.channels, conditions.channels)
         transformer.base_fps = self.spec.rope_base_fps
@@ -280,7 +281,10 @@ class AetherSampler:
                 raise ValueError("this model has no raymap condition: give no trajectory")
             if tuple(raymap.shape) != (plan.num_frames, 6, h, w):
                 raise ValueError(f"raymap: expected {(plan.num_frames, 6, h, w)}, got {tuple(raymap.shape)}")
-            action = fold_raymap(raymap[None].to(device=plan.device, dtype=plan.latent_dtype))
+            # folded in the model's own layout, the one its training conditions had
+            action = self.conditions.codecs["raymap"].fold(
+                raymap[None].to(device=plan.device, dtype=plan.latent_dtype)
+            )
         condition = task.build_condition(color, action, plan.num_latent).to(plan.latent_dtype)
         unconditional = task.build_unconditional(condition) if task.do_classifier_free_guidance else None
         return condition, unconditional
