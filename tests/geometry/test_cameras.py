@@ -7,9 +7,11 @@ from aether.geometry import (
     check_rotation,
     convert_poses,
     invert_pose,
+    mirror_poses,
     pixel_grid,
     pixel_rays,
     relative_poses,
+    reverse_poses,
     world_rays,
 )
 
@@ -126,3 +128,34 @@ def test_data_loader_and_trajectory_resize_give_the_same_intrinsics():
     traj = Trajectory(torch.eye(4).expand(T, 4, 4).clone(), K.expand(T, 3, 3).clone(), width=w, height=h)
     K_traj = traj.resized(48, 77, (0, 6, 48, 64)).K
     torch.testing.assert_close(K_traj.float(), K_loader, rtol=0, atol=1e-5)
+
+
+def _yaw(angle: float, x: float = 0.0, z: float = 0.0) -> torch.Tensor:
+    """A pose turned by ``angle`` about the camera's y axis, at (x, 0, z)."""
+    c, s = (
+        torch.cos(torch.tensor(angle, dtype=torch.float64)),
+        torch.sin(torch.tensor(angle, dtype=torch.float64)),
+    )
+    pose = torch.eye(4, dtype=torch.float64)
+    pose[0, 0], pose[0, 2], pose[2, 0], pose[2, 2] = c, s, -s, c
+    pose[0, 3], pose[2, 3] = x, z
+    return pose
+
+
+def test_mirror_poses_turns_a_pan_and_strafe_the_other_way_and_keeps_forward_motion():
+    start = smooth_trajectory(1)[0]
+    motion = torch.stack([_yaw(0.1 * t, x=0.2 * t, z=0.3 * t) for t in range(4)])
+    mirrored = relative_poses(mirror_poses(start @ motion))
+    expected = torch.stack([_yaw(-0.1 * t, x=-0.2 * t, z=0.3 * t) for t in range(4)])
+    torch.testing.assert_close(mirrored, expected)
+    torch.testing.assert_close(mirror_poses(mirror_poses(start @ motion)), start @ motion)
+    torch.testing.assert_close(torch.linalg.det(mirrored[:, :3, :3]), torch.ones(4, dtype=torch.float64))
+
+
+def test_reverse_poses_inverts_the_motion_from_the_first_frame():
+    start = smooth_trajectory(1)[0]
+    motion = torch.stack([_yaw(0.1 * t, z=0.3 * t) for t in range(4)])
+    reversed_ = relative_poses(reverse_poses(start @ motion))
+    torch.testing.assert_close(reversed_[2], torch.linalg.inv(motion[2]))
+    assert float(reversed_[3, 2, 3]) < 0  # forward becomes backward
+    torch.testing.assert_close(reverse_poses(reverse_poses(start @ motion)), start @ motion)

@@ -9,10 +9,12 @@ from aether.geometry.cameras import (
     convert_poses,
     intrinsics_inverse,
     invert_pose,
+    mirror_poses,
     pixel_grid,
     pixel_rays,
     relative_poses,
     resize_intrinsics,
+    reverse_poses,
     world_rays,
 )
 from aether.geometry.depth import MIN_DISPARITY, depth_to_disparity, disparity_to_depth, disparity_validity
@@ -66,7 +68,9 @@ __all__ = [
     "pixel_grid",
     "pixel_rays",
     "raymap_to_cameras",
+    "mirror_poses",
     "relative_poses",
+    "reverse_poses",
     "signed_expm1",
     "signed_log1p",
     "unfold_raymap",

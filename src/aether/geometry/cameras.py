@@ -104,6 +104,24 @@ def relative_poses(c2w: Tensor) -> Tensor:
     return invert_pose(c2w[..., :1, :, :]) @ c2w
 
 
+def mirror_poses(c2w: Tensor) -> Tensor:
+    """The left-right mirror image of a camera motion (..., T, 4, 4): each pose relative to the first
+    frame is conjugated by the reflection x -> -x of the first camera, ``c2w[0] @ M @ rel[t] @ M``.
+
+    A pan or strafe to the right becomes the same pan or strafe to the left; motion along the
+    optical axis and vertical motion are kept. The result is again a rigid trajectory (det R = 1).
+    """
+    rel = relative_poses(c2w)
+    flip = torch.tensor([-1.0, 1.0, 1.0, 1.0], dtype=c2w.dtype, device=c2w.device)
+    return c2w[..., :1, :, :] @ (rel * flip[:, None] * flip)
+
+
+def reverse_poses(c2w: Tensor) -> Tensor:
+    """The opposite camera motion (..., T, 4, 4): each pose relative to the first frame is inverted,
+    ``c2w[0] @ inv(rel[t])`` (forward becomes backward, a pan right a pan left)."""
+    return c2w[..., :1, :, :] @ invert_pose(relative_poses(c2w))
+
+
 def convert_poses(poses: Tensor, *, axes: str = "opencv", kind: str = "c2w") -> Tensor:
     """Convert poses (..., 4, 4) given as ``kind`` ("c2w" or "w2c") in camera ``axes`` ("opencv" or
     "opengl": x right, y up, z backward) to OpenCV camera-to-world poses (..., 4, 4)."""
