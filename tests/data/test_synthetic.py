@@ -14,7 +14,7 @@ from aether.data.synthetic import (
     build_scene,
     render_clip,
 )
-from aether.geometry import check_poses, depth_to_points
+from aether.geometry import check_poses, depth_to_points, mirror_poses
 
 
 def _clip_scene(clip):
@@ -128,3 +128,23 @@ def test_invalid_arguments_raise():
         render_clip(0, num_frames=2, scene="forest")
     with pytest.raises(ValueError, match="num_frames"):
         render_clip(0, num_frames=0)
+
+
+def test_given_poses_render_the_seed_view_and_trajectory_lists_draw_among_their_names():
+    own = render_clip(4, num_frames=5, height=16, width=24, trajectory="turn")
+    again = render_clip(4, num_frames=5, height=16, width=24, trajectory="turn", c2w=own.c2w)
+    assert np.array_equal(own.rgb, again.rgb) and np.array_equal(own.K, again.K)
+    assert again.meta["trajectory"] == "given"
+    mirrored = mirror_poses(torch.from_numpy(own.c2w)).numpy()
+    other = render_clip(4, num_frames=5, height=16, width=24, trajectory="turn", c2w=mirrored)
+    assert np.array_equal(other.rgb[0], own.rgb[0]) and not np.array_equal(other.rgb[4], own.rgb[4])
+    assert np.array_equal(other.c2w, mirrored)
+    with pytest.raises(ValueError, match=r"c2w: expected finite poses of shape \(5, 4, 4\)"):
+        render_clip(4, num_frames=5, height=16, width=24, c2w=own.c2w[:3])
+    drawn = {render_clip(s, num_frames=2, height=8, width=8, trajectory=["turn", "strafe"]).meta["trajectory"]
+             for s in range(12)}  # fmt: skip
+    assert drawn == {"turn", "strafe"}
+    one = render_clip(4, num_frames=5, height=16, width=24, trajectory=["turn"])
+    assert np.array_equal(one.rgb, own.rgb)  # a one-name list is that name
+    with pytest.raises(ValueError, match="trajectory"):
+        render_clip(0, num_frames=2, trajectory=["turn", "spiral"])

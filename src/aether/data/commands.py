@@ -75,7 +75,7 @@ def synthesize_shards(
     prefix: str = "synth",
     fps: float | None = None,
     scene: str | None = None,
-    trajectory: str | None = None,
+    trajectory: str | list[str] | None = None,
     blackout: float = 0.0,
     rgb_codec: str = "npy",
     preview: int = 0,
@@ -124,6 +124,8 @@ def synthesize_shards(
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     render_args = {"num_frames": frames, "height": height, "width": width, "fps": fps}
+    if trajectory is not None and not isinstance(trajectory, str):
+        trajectory = list(trajectory)  # recorded in the plan's settings as JSON
     render_args.update(scene=scene, trajectory=trajectory)
     job = {"prefix": prefix, "blackout": blackout, "render_args": render_args, "rgb_codec": rgb_codec}
     job["preview_below"] = seed + preview
@@ -196,7 +198,9 @@ def main(argv: list[str], prog: str = "aether synth") -> int:
     parser.add_argument("--prefix", default="synth", help="shard and key prefix")
     parser.add_argument("--fps", type=float, default=None, help="source fps (default: drawn per clip)")
     parser.add_argument("--scene", choices=SCENES, default=None)
-    parser.add_argument("--trajectory", choices=TRAJECTORIES, default=None)
+    parser.add_argument(
+        "--trajectory", choices=TRAJECTORIES, nargs="+", default=None, help="camera motions drawn among"
+    )
     parser.add_argument(
         "--blackout", type=float, default=0.0, help="probability of a lights-out event per clip"
     )

@@ -16,6 +16,7 @@ maps camera to world coordinates.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -763,17 +764,22 @@ def render_clip(
     num_frames: int = 41,
     height: int = 64,
     width: int = 96,
-    trajectory: str | None = None,
+    trajectory: str | Sequence[str] | None = None,
     scene: str | None = None,
     fps: float | None = None,
     blackout: bool = False,
+    c2w: np.ndarray | None = None,
     device: torch.device | str | None = None,
 ) -> SyntheticClip:
     """Render one synthetic RGB-D clip, deterministic from ``seed``.
 
-    trajectory: one of TRAJECTORIES or None (drawn from the seed); scene: one of SCENES or None;
+    trajectory: one of TRAJECTORIES, a sequence of them (one drawn from the seed) or None (drawn
+    among all); scene: one of SCENES or None;
     fps: source frame rate (None draws from 24, 30, 12, 15, 10). ``blackout`` switches the lights off
-    for a run of frames (uniform images, flagged in ``untextured``; geometry stays exact).
+    for a run of frames (uniform images, flagged in ``untextured``; geometry stays exact). ``c2w``
+    (num_frames,4,4) renders these camera poses instead of the drawn trajectory; every draw is made
+    all the same, so the scene, intrinsics and fps are those of the seed's own clip (e.g. the same
+    view under a mirrored motion, :func:`aether.geometry.mirror_poses`).
     """
     if num_frames < 1 or height < 8 or width < 8:
         raise ValueError(f"need num_frames >= 1 and height, width >= 8, got {num_frames}, {height}x{width}")
@@ -781,10 +787,22 @@ def render_clip(
         raise ValueError(f"fps must be positive, got {fps}")
     rng = np.random.default_rng([int(seed), 2])
     world = build_scene(seed, scene)
-    kind = TRAJECTORIES[int(rng.integers(0, len(TRAJECTORIES)))] if trajectory is None else trajectory
+    kinds = (trajectory,) if isinstance(trajectory, str) else tuple(trajectory or TRAJECTORIES)
+    if not kinds or any(k not in TRAJECTORIES for k in kinds):
+        raise ValueError(
+            f"trajectory must be among {TRAJECTORIES} (a name, a list or None), got {trajectory!r}"
+        )
+    kind = kinds[int(rng.integers(0, len(kinds)))] if len(kinds) > 1 or trajectory is None else kinds[0]
     rate = float(SOURCE_FPS[int(rng.integers(0, len(SOURCE_FPS)))]) if fps is None else float(fps)
     times = np.arange(num_frames) / rate
-    c2w = camera_trajectory(kind, world.path, times, rng)
+    drawn = camera_trajectory(kind, world.path, times, rng)
+    given = c2w is not None
+    if not given:
+        c2w = drawn
+    else:
+        c2w = np.asarray(c2w, dtype=np.float64)
+        if c2w.shape != (num_frames, 4, 4) or not np.isfinite(c2w).all():
+            raise ValueError(f"c2w: expected finite poses of shape ({num_frames}, 4, 4), got {c2w.shape}")
     fov = math.radians(rng.uniform(55.0, 75.0))
     focal = 0.5 * width / math.tan(0.5 * fov)
     K = np.array(
@@ -813,7 +831,7 @@ def render_clip(
         "generator": "aether.data.synthetic",
         "seed": int(seed),
         "scene": world.name,
-        "trajectory": kind,
+        "trajectory": "given" if given else kind,
         "fps": rate,
         "num_frames": num_frames,
         "height": height,
