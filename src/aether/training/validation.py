@@ -30,7 +30,7 @@ from aether.evaluation.baselines import frame_mean_depth, static_camera_metrics
 from aether.evaluation.depth_metrics import video_depth_metrics
 from aether.evaluation.pixel_metrics import video_pixel_metrics
 from aether.evaluation.pose_metrics import camera_pose_metrics
-from aether.geometry import cameras_to_raymap, disparity_to_depth
+from aether.geometry import cameras_to_raymap, disparity_to_depth, mirror_poses
 from aether.geometry.smoothing import smooth_cameras
 from aether.modalities.clip import ClipGeometry
 
@@ -121,9 +121,10 @@ def evaluate_clip(
         ensemble: reconstruction samples averaged (the pipeline's test-time ensemble).
         smooth: smoothing of the reconstructed cameras before scoring (a
             :func:`~aether.geometry.smoothing.smooth_cameras` method; "none" scores them as decoded).
-        ablate_camera: also sample prediction and planning without the camera trajectory (same seed)
-            and score it as ``psnr_without_camera`` / ``ssim_without_camera``: a model that follows
-            the camera scores higher with it.
+        ablate_camera: also sample prediction and planning with the left-right mirrored camera
+            trajectory (:func:`~aether.geometry.mirror_poses`) and without any (same seed), scored as
+            ``psnr_mirrored`` / ``psnr_without_camera`` (and SSIM): a model that follows the camera
+            scores higher with the true one.
     """
     unknown = sorted(set(tasks) - set(TASKS))
     if unknown:
@@ -139,18 +140,19 @@ def evaluate_clip(
     )
     gt_c2w = clip["c2w"][index].float().cpu()
     target = (video.cpu() + 1) / 2
-    raymap = None
+    raymap = mirrored = None
     if action and sampler.raymap_channels:
         dmax = ClipGeometry.of(clip).dmax  # resolved once, as the training encoder did
         dmax = 1.0 if dmax is None else dmax[index].float()
-        raymap = cameras_to_raymap(
-            clip["c2w"][index].float(),
-            clip["K"][index].float(),
-            height,
-            width,
-            dmax=dmax,
-            downsample=int(sampler.backend.spatial_factor),
-        )
+
+        def to_raymap(c2w: Tensor) -> Tensor:
+            return cameras_to_raymap(
+                c2w, clip["K"][index].float(), height, width, dmax=dmax,
+                downsample=int(sampler.backend.spatial_factor),
+            )  # fmt: skip
+
+        raymap = to_raymap(clip["c2w"][index].float())
+        mirrored = to_raymap(mirror_poses(clip["c2w"][index].float()))
     results: dict[str, TaskResult] = {}
     for task in tasks:
         gen = torch.Generator(device=device).manual_seed(seed)
@@ -191,7 +193,7 @@ def evaluate_clip(
             metrics = {}
             runs = [("", raymap)]
             if ablate_camera and raymap is not None:
-                runs.append(("_without_camera", None))
+                runs += [("_mirrored", mirrored), ("_without_camera", None)]
             for suffix, action_raymap in runs:  # each run from the same seed
                 kwargs["generator"] = torch.Generator(device=device).manual_seed(seed)
                 out = sampler(
