@@ -26,7 +26,7 @@ from aether.evaluation.baselines import frame_mean_depth, static_camera_metrics
 from aether.evaluation.datasets import EvalDataset, EvalSequence
 from aether.evaluation.depth_metrics import METRICS, VideoDepthMetric, check_alignment
 from aether.evaluation.pixel_metrics import VideoPixelMetric
-from aether.evaluation.pose_metrics import CameraPoseMetric, sim3_align_trajectory
+from aether.evaluation.pose_metrics import CameraPoseMetric
 from aether.evaluation.protocol import (
     PAPER_METRICS,
     PAPER_RUNS,
@@ -37,6 +37,7 @@ from aether.evaluation.protocol import (
 )
 from aether.evaluation.report import paper_rows
 from aether.evaluation.vbench import DIMENSIONS, VBenchModels, vbench_scores, weighted_total
+from aether.geometry.alignment import align_trajectory_sim3
 from aether.visualize import plot_trajectories
 
 # The library protocol's windowing, passed to the pipeline's reconstruct() (``--protocol library``).
@@ -462,7 +463,7 @@ def run_camera_pose(
             static[seq.name] = static_camera_metrics(torch.as_tensor(gt))
         if plot_dir is not None:
             Path(plot_dir).mkdir(parents=True, exist_ok=True)
-            aligned = sim3_align_trajectory(
+            aligned = align_trajectory_sim3(
                 torch.as_tensor(pred, dtype=torch.float64), torch.as_tensor(gt, dtype=torch.float64)
             )
             plot_trajectories(

@@ -1,7 +1,13 @@
 """Pure, batched tensor geometry: cameras and rays, raymaps, latent folding, Sim(3) alignment,
 pose smoothing and pointmaps. Every function works on any device in float32 and float64."""
 
-from aether.geometry.alignment import DEPTH_ALIGN_MODES, align_depth_lstsq, align_poses_sim3, umeyama
+from aether.geometry.alignment import (
+    DEPTH_ALIGN_MODES,
+    align_depth_lstsq,
+    align_poses_sim3,
+    align_trajectory_sim3,
+    umeyama,
+)
 from aether.geometry.cameras import (
     check_intrinsics,
     check_poses,
@@ -43,6 +49,7 @@ __all__ = [
     "DEPTH_ALIGN_MODES",
     "align_depth_lstsq",
     "align_poses_sim3",
+    "align_trajectory_sim3",
     "depth_edge_mask",
     "depth_to_points",
     "interpolate_poses",

@@ -340,8 +340,8 @@ def check_same_settings(ckpt: str, saved: dict[str, Any], module: Any, data: Any
 
 def run_recipe(recipe_path: str | Path, overrides: Sequence[str] = (), name: str | None = None) -> Path:
     """Run a whole recipe; returns the report's path."""
-    from aether.training.checkpoints import load_module, read_checkpoint, unsharded_copy
-    from aether.training.export import export_module
+    from aether.training.checkpoints import read_checkpoint, unsharded_copy
+    from aether.training.export import export_module, load_module
     from aether.training.lora import merge_lora
 
     recipe = apply_overrides(load_recipe(recipe_path), overrides)
