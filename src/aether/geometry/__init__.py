@@ -23,6 +23,7 @@ from aether.geometry.cameras import (
 )
 from aether.geometry.depth import MIN_DISPARITY, depth_to_disparity, disparity_to_depth, disparity_validity
 from aether.geometry.folding import FOLD_LAYOUTS, fold_raymap, latent_frame_count, unfold_raymap
+from aether.geometry.framing import cover_size, crop_origin
 from aether.geometry.pointmaps import depth_edge_mask, depth_to_points
 from aether.geometry.raymap import (
     RAY_ORIGIN_SCALE,
@@ -50,6 +51,8 @@ __all__ = [
     "align_depth_lstsq",
     "align_poses_sim3",
     "align_trajectory_sim3",
+    "cover_size",
+    "crop_origin",
     "depth_edge_mask",
     "depth_to_points",
     "interpolate_poses",
