@@ -23,6 +23,14 @@ def _check_float(x: Tensor, name: str) -> None:
         raise ValueError(f"{name}: expected a float tensor, got {got}")
 
 
+def check_dmax_values(dmax: Tensor) -> Tensor:
+    """``dmax`` (any shape) unchanged when every value is finite and > 0; ValueError listing them
+    otherwise. The one check behind every dmax argument (codecs and raymaps)."""
+    if not bool((torch.isfinite(dmax) & (dmax > 0)).all()):
+        raise ValueError(f"dmax: expected finite values > 0, got {dmax.tolist()}")
+    return dmax
+
+
 def disparity_validity(disparity: Tensor, floor: float = MIN_DISPARITY) -> Tensor:
     """Bool mask (same shape) of finite disparity at or above ``floor``."""
     _check_float(disparity, "disparity")
