@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from aether.evaluation.baselines import frame_mean_depth, static_camera_metrics
 from aether.evaluation.datasets import EvalDataset, EvalSequence
 from aether.evaluation.depth_metrics import METRICS, VideoDepthMetric, check_alignment
+from aether.evaluation.names import PROTOCOL_ALIGNMENTS
 from aether.evaluation.pixel_metrics import VideoPixelMetric
 from aether.evaluation.pose_metrics import CameraPoseMetric
 from aether.evaluation.protocol import (
@@ -370,7 +371,7 @@ def _protocol_settings(source: Any, task: str, dataset: EvalDataset, **metric: A
         if (
             key in PAPER_METRICS
             and value != PAPER_METRICS[key]
-            and not (key == "align" and value in ("scale", "scale&shift", "scale&shiftl2", "metric"))
+            and not (key == "align" and value in PROTOCOL_ALIGNMENTS)
         ):
             departures[key] = value
     if getattr(dataset, "only", None):
