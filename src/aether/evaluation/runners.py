@@ -39,6 +39,7 @@ from aether.evaluation.protocol import (
 from aether.evaluation.report import paper_rows
 from aether.evaluation.vbench import DIMENSIONS, VBenchModels, vbench_scores, weighted_total
 from aether.geometry.alignment import align_trajectory_sim3
+from aether.geometry.depth import fill_invalid_depth
 from aether.visualize import plot_trajectories
 
 # The library protocol's windowing, passed to the pipeline's reconstruct() (``--protocol library``).
@@ -228,7 +229,10 @@ class PipelineSource:
             seq.rgb(), seed=0 if self.seed is None else self.seed, ensemble_size=self.ensemble,
             **self.steps, **kwargs,
         )  # fmt: skip
-        return {"depth": _numpy(world.depth), "c2w": _numpy(world.c2w)}
+        depth = _numpy(world.depth)
+        if world.valid is not None:  # scored as validation scores it: invalid pixels at the far depth
+            depth = fill_invalid_depth(torch.from_numpy(depth), torch.from_numpy(world.valid)).numpy()
+        return {"depth": depth, "c2w": _numpy(world.c2w)}
 
     def _trajectory(self, seq: EvalSequence) -> Any:
         if not self.action:

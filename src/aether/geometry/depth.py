@@ -95,3 +95,15 @@ def depth_to_disparity(depth: Tensor, valid: Tensor | None = None) -> Tensor:
             raise ValueError(f"valid: expected shape {tuple(depth.shape)}, got {tuple(valid.shape)}")
         usable = usable & valid.bool()
     return torch.where(usable, 1.0 / torch.where(usable, depth, torch.ones_like(depth)), 0.0)
+
+
+def fill_invalid_depth(depth: Tensor, valid: Tensor) -> Tensor:
+    """``depth`` (...) with its invalid pixels (``valid`` False, same shape) set to the largest
+    valid depth (the sky / far field; 1 when nothing is valid): how a prediction is scored where
+    the model gave no depth, in training validation and in the benchmarks alike."""
+    _check_float(depth, "depth")
+    if valid.shape != depth.shape:
+        raise ValueError(f"valid: expected shape {tuple(depth.shape)}, got {tuple(valid.shape)}")
+    valid = valid.bool()
+    far = depth[valid].max() if bool(valid.any()) else torch.ones((), dtype=depth.dtype, device=depth.device)
+    return torch.where(valid, depth, far)
