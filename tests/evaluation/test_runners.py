@@ -205,8 +205,9 @@ def test_the_library_protocol_scores_invalid_depth_at_the_far_depth_as_validatio
     from aether.pipeline import World4D
 
     depth = np.array([[[2.0, 0.0], [5.0, 0.0]]], np.float32)
+    disparity = np.divide(1, depth, out=np.zeros_like(depth), where=depth > 0)
     world = World4D(
-        rgb=np.zeros((1, 2, 2, 3), np.uint8), depth=depth, disparity=np.where(depth > 0, 1 / depth, 0),
+        rgb=np.zeros((1, 2, 2, 3), np.uint8), depth=depth, disparity=disparity,
         valid=depth > 0, c2w=np.eye(4, dtype=np.float32)[None], K=np.eye(3, dtype=np.float32)[None],
     )  # fmt: skip
     source = PipelineSource.__new__(PipelineSource)
