@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml requirements-pins.txt
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/lint-imports
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q tests

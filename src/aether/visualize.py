@@ -78,10 +78,10 @@ def plot_against_truth(
     it (a static ``c2w`` is drawn as it is: no alignment scale exists)."""
     import torch
 
-    from aether.evaluation.pose_metrics import sim3_align_trajectory
+    from aether.geometry.alignment import align_trajectory_sim3
 
     true = torch.as_tensor(np.asarray(true_c2w), dtype=torch.float64)
     pred = torch.as_tensor(np.asarray(c2w), dtype=torch.float64)
     moving = float(pred[:, :3, 3].var(0).sum()) > 1e-20
-    aligned = sim3_align_trajectory(pred, true).numpy() if moving else pred.numpy()
+    aligned = align_trajectory_sim3(pred, true).numpy() if moving else pred.numpy()
     return plot_trajectories(path, {"true": true.numpy(), f"{label} (Sim(3)-aligned)": aligned}, title)

@@ -101,3 +101,25 @@ def test_package_writes_every_saved_file_into_the_archive(tmp_path):
     saved = {p.name for p in result.folder.iterdir()}
     assert names == saved >= {"world.npz", "video.mp4", "points.ply", "points.glb", "trajectory.json"}
     assert "3 frames of 12x8" in result.summary
+
+
+@pytest.mark.parametrize(("trained", "recorded", "expected"), [((9.0, 30.0), 25.0, 30.0), (None, 25.0, 25.0)])
+def test_reconstruct_samples_at_the_loaded_models_nearest_trained_fps(tmp_path, trained, recorded, expected):
+    """The snap follows the loaded model's spec, not AetherV1's rates (which would give 24)."""
+    from types import SimpleNamespace
+
+    from aether.models.spec import AetherModelSpec
+
+    calls = []
+
+    def reconstruct(frames, **kwargs):
+        calls.append(kwargs["fps"])
+        return _world()
+
+    spec = AetherModelSpec(fps=trained)
+    runner = AppRunner(pipe=SimpleNamespace(spec=spec, reconstruct=reconstruct), workdir=tmp_path)
+    video = tmp_path / "clip.mp4"
+    iio.imwrite(video, np.zeros((17, 32, 48, 3), np.uint8), fps=recorded, codec="libx264")
+    runner.reconstruct(str(video))
+    assert calls == [expected]
+    assert spec.nearest_fps(None) == 12.0

@@ -196,3 +196,22 @@ def test_saved_predictions_read_world4d_directories(tmp_path):
     np.testing.assert_array_equal(source.predict(seq), seq.rgb())
     with pytest.raises(FileNotFoundError, match="no predictions for sequence 'other'"):
         source.reconstruct(type(seq)("other"), "video-depth")
+
+
+def test_the_library_protocol_scores_invalid_depth_at_the_far_depth_as_validation_does():
+    from types import SimpleNamespace
+
+    from aether.evaluation.runners import PipelineSource
+    from aether.pipeline import World4D
+
+    depth = np.array([[[2.0, 0.0], [5.0, 0.0]]], np.float32)
+    disparity = np.divide(1, depth, out=np.zeros_like(depth), where=depth > 0)
+    world = World4D(
+        rgb=np.zeros((1, 2, 2, 3), np.uint8), depth=depth, disparity=disparity,
+        valid=depth > 0, c2w=np.eye(4, dtype=np.float32)[None], K=np.eye(3, dtype=np.float32)[None],
+    )  # fmt: skip
+    source = PipelineSource.__new__(PipelineSource)
+    source.protocol, source.seed, source.ensemble, source.steps = "library", None, 1, {}
+    source.pipe = SimpleNamespace(reconstruct=lambda frames, **kwargs: world)
+    out = source.reconstruct(SimpleNamespace(rgb=lambda: np.zeros((1, 2, 2, 3), np.uint8)), "video-depth")
+    np.testing.assert_array_equal(out["depth"], [[[2.0, 5.0], [5.0, 5.0]]])

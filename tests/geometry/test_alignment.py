@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from aether.geometry import align_depth_lstsq, align_poses_sim3, umeyama
+from aether.geometry import align_depth_lstsq, align_poses_sim3, align_trajectory_sim3, umeyama
 
 from ._helpers import make_poses, rotation_error_deg, smooth_trajectory
 
@@ -57,6 +57,15 @@ def test_align_poses_sim3_matches_transformed_centres():
     torch.testing.assert_close(aligned[:, :3, :3], R @ c2w[:, :3, :3])
     s_hat, R_hat, t_hat = umeyama(c2w[:, :3, 3], aligned[:, :3, 3])
     torch.testing.assert_close(align_poses_sim3(c2w, s_hat, R_hat, t_hat), aligned)
+
+
+def test_align_trajectory_sim3_undoes_a_known_similarity():
+    target = smooth_trajectory(7)
+    s, R, t = (x[0] for x in _known_sim3())
+    moved = align_poses_sim3(target, s, R, t)
+    torch.testing.assert_close(align_trajectory_sim3(moved, target), target)
+    with pytest.raises(ValueError, match=r"expected the shape of c2w \(7, 4, 4\), got \(6, 4, 4\)"):
+        align_trajectory_sim3(moved, target[:6])
 
 
 @pytest.mark.parametrize("mode", ["scale", "scale_shift"])

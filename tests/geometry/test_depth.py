@@ -45,3 +45,15 @@ def test_disparity_to_depth_keeps_gradients_and_non_contiguous_input():
 def test_disparity_to_depth_rejects_integer_input():
     with pytest.raises(ValueError, match="float tensor"):
         disparity_to_depth(torch.ones(3, dtype=torch.int64))
+
+
+def test_fill_invalid_depth_uses_the_farthest_valid_depth():
+    from aether.geometry.depth import fill_invalid_depth
+
+    depth = torch.tensor([[1.0, 0.0, 3.0], [2.0, 7.0, 0.0]])
+    valid = torch.tensor([[True, False, True], [True, False, False]])  # 7 is not valid: not the far depth
+    expected = torch.tensor([[1.0, 3.0, 3.0], [2.0, 3.0, 3.0]])
+    torch.testing.assert_close(fill_invalid_depth(depth, valid), expected, rtol=0, atol=0)
+    torch.testing.assert_close(fill_invalid_depth(depth, torch.zeros_like(valid)), torch.ones(2, 3))
+    with pytest.raises(ValueError, match=r"valid: expected shape \(2, 3\), got \(3,\)"):
+        fill_invalid_depth(depth, valid[0])

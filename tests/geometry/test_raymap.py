@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from aether.geometry import (
     cameras_to_raymap,
+    raymap_origins,
     raymap_to_cameras,
     relative_poses,
     signed_expm1,
@@ -197,3 +198,15 @@ def test_bad_inputs_raise():
         raymap_to_cameras(raymap[:, :5], 64, 64)
     with pytest.raises(ValueError, match="method"):
         raymap_to_cameras(raymap, 64, 64, method="svd")
+
+
+def test_raymap_origins_are_the_scaled_camera_centres_with_the_directions_unchanged():
+    c2w = smooth_trajectory(5)
+    K = intrinsics(40.0, 44.0, 30.0, 21.0).expand(5, 3, 3)
+    raymap = cameras_to_raymap(c2w, K, 48, 64, dmax=2.5)
+    metric = raymap_origins(raymap)
+    torch.testing.assert_close(metric[:, :3], raymap[:, :3], rtol=0, atol=0)
+    expected = (2.5 * c2w[:, :3, 3])[:, :, None, None].expand(-1, -1, 6, 8)
+    torch.testing.assert_close(metric[:, 3:], expected)
+    with pytest.raises(ValueError, match=r"expected shape \(\.\.\., 6, h, w\), got \(5, 3, 6, 8\)"):
+        raymap_origins(raymap[:, :3])

@@ -130,7 +130,7 @@ def test_bad_depth_raises(codec):
         codec.encode({"depth": clip["depth"], "valid": clip["valid"][:, :3]})
     with pytest.raises(ValueError, match="4k\\+1"):
         codec.encode({"depth": clip["depth"][:, :4]})
-    with pytest.raises(ValueError, match="finite dmax > 0"):
+    with pytest.raises(ValueError, match=r"dmax: expected finite values > 0, got \[-1.0\]"):
         codec.encode({**clip, "dmax": torch.tensor([-1.0])})
     with pytest.raises(ValueError, match="dmax as a number or a \\(1,\\) tensor"):
         codec.encode({**clip, "dmax": torch.tensor([1.0, 2.0])})

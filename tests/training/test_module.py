@@ -53,6 +53,30 @@ def test_stage2_zero_on_true_latents_for_geometry(batch, module_factory) -> None
     assert float(stage2["color"].max()) < 0.3
 
 
+def test_the_codec_disparity_floor_bounds_the_training_pointmap_depth(batch, module_factory, monkeypatch):
+    """The floor configured on the disparity codec (the one inference decodes with) also bounds the
+    predicted depth of the training point map: no depth beyond 1 / floor."""
+    from aether.training import losses
+
+    depths, maxima = [], []
+    real = losses.raymap_points
+    monkeypatch.setattr(
+        losses, "raymap_points", lambda depth, rays: depths.append(depth) or real(depth, rays)
+    )
+    for floor in (1e-3, 0.25):
+        module = module_factory(modality_options={"disparity": {"min_disparity": floor}})
+        assert module.target_stack.codecs["disparity"].min_disparity == floor
+        clip = module.target_stack.prepare(batch)
+        target = module.encode_clip(clip)["target"]
+        noisy = target + 0.3 * torch.randn(target.shape, generator=torch.Generator().manual_seed(0))
+        depths.clear()
+        module.stage2_losses(noisy, clip, target)
+        predicted = depths[0]  # raymap_points(predicted depth, rays), then the true one
+        assert float(predicted.max()) <= 1 / floor * (1 + 1e-6)
+        maxima.append(float(predicted.max()))
+    assert maxima[0] > 1 / 0.25  # the low floor leaves depth beyond 4 that the high floor clips
+
+
 def test_no_depth_ablation_is_a_config_change(batch, module_factory) -> None:
     module = module_factory(target_modalities=["color", "raymap"], stage2_start_step=0)
     assert module.transformer.config.out_channels == 16 + 24

@@ -189,7 +189,7 @@ class AppRunner:
         frames, fps = read_upload_video(video)
         with self._lock:
             world = self.pipe.reconstruct(
-                frames, num_inference_steps=steps or None, seed=seed, fps=_trained_fps(fps)
+                frames, num_inference_steps=steps or None, seed=seed, fps=self.pipe.spec.nearest_fps(fps)
             )
         return self.package(world, "reconstruction")
 
@@ -301,12 +301,6 @@ def write_scene_glb(
     path = Path(path)
     path.write_bytes(scene.export(file_type="glb"))
     return path
-
-
-def _trained_fps(fps: float | None) -> float:
-    from aether.pipeline.pipeline import AETHERV1_FPS
-
-    return 12.0 if not fps else float(min(AETHERV1_FPS, key=lambda f: abs(f - fps)))
 
 
 def _path_length(c2w: np.ndarray) -> float:

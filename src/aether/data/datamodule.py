@@ -33,6 +33,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from aether.data.shards import PLAUSIBLE, Plausibility, expand_urls, iter_samples
 from aether.geometry.cameras import resize_intrinsics
+from aether.geometry.framing import cover_size, crop_origin
 
 __all__ = [
     "AetherDataModule",
@@ -109,11 +110,11 @@ def resize_and_crop(
     video float (T,3,h,w) (bilinear, antialiased), depth (T,h,w) and dynamic bool (T,h,w)
     (nearest), K (T,3,3) with pixel centres at integer coordinates: a scale s maps u to
     (u + 0.5)·s - 0.5, a crop subtracts its offset. ``offset`` (y, x) in [0,1] places the crop
-    (0.5 = centre). Returns video (T,3,H,W), depth (T,H,W), K (T,3,3), dynamic (T,H,W) or None.
+    (0.5 = centre, as inference crops: :mod:`aether.geometry.framing`). Returns video (T,3,H,W),
+    depth (T,H,W), K (T,3,3), dynamic (T,H,W) or None.
     """
     src_h, src_w = depth.shape[-2:]
-    scale = max(height / src_h, width / src_w)
-    new_h, new_w = max(height, round(src_h * scale)), max(width, round(src_w * scale))
+    new_h, new_w = cover_size(src_h, src_w, height, width)
     if (new_h, new_w) != (src_h, src_w):
         video = F.interpolate(
             video, size=(new_h, new_w), mode="bilinear", align_corners=False, antialias=True
@@ -123,8 +124,7 @@ def resize_and_crop(
             dynamic = (
                 F.interpolate(dynamic[:, None].float(), size=(new_h, new_w), mode="nearest-exact")[:, 0] > 0.5
             )
-    top = int(round((new_h - height) * offset[0]))
-    left = int(round((new_w - width) * offset[1]))
+    top, left = crop_origin(new_h, height, offset[0]), crop_origin(new_w, width, offset[1])
     K = resize_intrinsics(K, (src_h, src_w), (new_h, new_w), crop=(top, left))
     crop = (slice(top, top + height), slice(left, left + width))
     video = video[..., crop[0], crop[1]]

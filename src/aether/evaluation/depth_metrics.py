@@ -480,7 +480,7 @@ class VideoDepthMetric(Metric):
     process's per-sequence results in update order."""
 
     full_state_update = False
-    higher_is_better = False
+    higher_is_better = None  # per key: aether.evaluation.names.LOWER_IS_BETTER (delta_* go up)
 
     def __init__(
         self,

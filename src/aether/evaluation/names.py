@@ -5,3 +5,14 @@ PROTOCOLS = ("paper", "library")
 SMOOTHING = ("reference", "none")
 PROTOCOL_ALIGNMENTS = ("scale", "scale&shift", "scale&shiftl2", "metric")
 ALIGNMENTS = (*PROTOCOL_ALIGNMENTS, "scale&shift-exact")
+
+LOWER_IS_BETTER = frozenset(
+    {"abs_rel", "sq_rel", "rmse", "log_rmse", "ate", "rpe_trans", "rpe_rot", "lpips", "nonpositive_pred"}
+)
+"""The metric keys where lower is better (every other key: higher is better). The one home of a
+metric's direction: reports, run summaries and the metric classes read it."""
+
+
+def direction_arrow(key: str) -> str:
+    """ "↓" for a metric where lower is better, "↑" otherwise."""
+    return "↓" if key in LOWER_IS_BETTER else "↑"

@@ -18,7 +18,7 @@ import torch
 from torchmetrics import Metric
 
 from aether.evaluation.depth_metrics import as_tensor
-from aether.geometry.alignment import align_poses_sim3, umeyama
+from aether.geometry.alignment import align_trajectory_sim3
 from aether.geometry.cameras import check_poses, invert_pose
 
 # a trajectory whose camera centres spread less than this (RMS, scene units) does not move
@@ -58,12 +58,6 @@ def rotation_angle_deg(R: torch.Tensor) -> torch.Tensor:
     )
     trace = R[..., 0, 0] + R[..., 1, 1] + R[..., 2, 2]
     return torch.rad2deg(torch.atan2(skew.norm(dim=-1), trace - 1))
-
-
-def sim3_align_trajectory(pred_c2w: torch.Tensor, gt_c2w: torch.Tensor) -> torch.Tensor:
-    """Sim(3)-align predicted poses (N,4,4) to the ground truth by Umeyama on the positions."""
-    s, R, t = umeyama(pred_c2w[:, :3, 3], gt_c2w[:, :3, 3], with_scale=True)
-    return align_poses_sim3(pred_c2w, s, R, t)
 
 
 def camera_pose_metrics(
@@ -106,7 +100,7 @@ def camera_pose_metrics(
         err = (invert_pose(rel_gt) @ rel_pred)[:, :3, :3]
         rpe_rot = rotation_angle_deg(err).square().mean().sqrt()
         return {"ate": float("nan"), "rpe_trans": float("nan"), "rpe_rot": float(rpe_rot)}
-    est = sim3_align_trajectory(pred, gt)
+    est = align_trajectory_sim3(pred, gt)
     ate = (est[:, :3, 3] - gt[:, :3, 3]).square().sum(-1).mean().sqrt()
     rel_gt = invert_pose(gt[:-1]) @ gt[1:]
     rel_est = invert_pose(est[:-1]) @ est[1:]

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from aether.evaluation.names import direction_arrow
+
 # The paper's numbers: Table 1 (video depth, per alignment), Table 2 (camera pose), and the VBench
 # weighted averages of Tables 3-4 (on the paper's own prompt set, as fractions; with and without
 # the action), by (benchmark, dataset or None for any, variant or None).
@@ -33,17 +35,6 @@ PAPER_NUMBERS: dict[tuple[str, str | None, str | None], dict[str, dict[str, floa
         "AETHER (paper, its VBench set)": {"total": 0.8071},
         "CogVideoX (paper, its VBench set)": {"total": 0.7992},
     },
-}
-LOWER_IS_BETTER = {
-    "abs_rel",
-    "sq_rel",
-    "rmse",
-    "log_rmse",
-    "ate",
-    "rpe_trans",
-    "rpe_rot",
-    "lpips",
-    "nonpositive_pred",
 }
 
 
@@ -69,7 +60,7 @@ def markdown_table(result: Mapping[str, Any]) -> str:
     """Per-sequence rows, the mean, the baselines, and the paper's rows (or a line saying the paper
     reports none for this dataset), then the protocol and every setting departing from it."""
     keys = [k for k in result["mean"] if not isinstance(result["mean"][k], Mapping)]
-    arrows = [f"{k} {'↓' if k in LOWER_IS_BETTER else '↑'}" for k in keys]
+    arrows = [f"{k} {direction_arrow(k)}" for k in keys]
     settings = result.get("settings", {})
     lines = [
         f"### {result['benchmark']} on {result['dataset']}"

@@ -25,8 +25,9 @@ from tqdm.auto import tqdm
 from aether.evaluation.baselines import frame_mean_depth, static_camera_metrics
 from aether.evaluation.datasets import EvalDataset, EvalSequence
 from aether.evaluation.depth_metrics import METRICS, VideoDepthMetric, check_alignment
+from aether.evaluation.names import PROTOCOL_ALIGNMENTS
 from aether.evaluation.pixel_metrics import VideoPixelMetric
-from aether.evaluation.pose_metrics import CameraPoseMetric, sim3_align_trajectory
+from aether.evaluation.pose_metrics import CameraPoseMetric
 from aether.evaluation.protocol import (
     PAPER_METRICS,
     PAPER_RUNS,
@@ -37,6 +38,8 @@ from aether.evaluation.protocol import (
 )
 from aether.evaluation.report import paper_rows
 from aether.evaluation.vbench import DIMENSIONS, VBenchModels, vbench_scores, weighted_total
+from aether.geometry.alignment import align_trajectory_sim3
+from aether.geometry.depth import fill_invalid_depth
 from aether.visualize import plot_trajectories
 
 # The library protocol's windowing, passed to the pipeline's reconstruct() (``--protocol library``).
@@ -226,7 +229,10 @@ class PipelineSource:
             seq.rgb(), seed=0 if self.seed is None else self.seed, ensemble_size=self.ensemble,
             **self.steps, **kwargs,
         )  # fmt: skip
-        return {"depth": _numpy(world.depth), "c2w": _numpy(world.c2w)}
+        depth = _numpy(world.depth)
+        if world.valid is not None:  # scored as validation scores it: invalid pixels at the far depth
+            depth = fill_invalid_depth(torch.from_numpy(depth), torch.from_numpy(world.valid)).numpy()
+        return {"depth": depth, "c2w": _numpy(world.c2w)}
 
     def _trajectory(self, seq: EvalSequence) -> Any:
         if not self.action:
@@ -369,7 +375,7 @@ def _protocol_settings(source: Any, task: str, dataset: EvalDataset, **metric: A
         if (
             key in PAPER_METRICS
             and value != PAPER_METRICS[key]
-            and not (key == "align" and value in ("scale", "scale&shift", "scale&shiftl2", "metric"))
+            and not (key == "align" and value in PROTOCOL_ALIGNMENTS)
         ):
             departures[key] = value
     if getattr(dataset, "only", None):
@@ -462,7 +468,7 @@ def run_camera_pose(
             static[seq.name] = static_camera_metrics(torch.as_tensor(gt))
         if plot_dir is not None:
             Path(plot_dir).mkdir(parents=True, exist_ok=True)
-            aligned = sim3_align_trajectory(
+            aligned = align_trajectory_sim3(
                 torch.as_tensor(pred, dtype=torch.float64), torch.as_tensor(gt, dtype=torch.float64)
             )
             plot_trajectories(

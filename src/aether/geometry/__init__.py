@@ -1,7 +1,13 @@
 """Pure, batched tensor geometry: cameras and rays, raymaps, latent folding, Sim(3) alignment,
 pose smoothing and pointmaps. Every function works on any device in float32 and float64."""
 
-from aether.geometry.alignment import DEPTH_ALIGN_MODES, align_depth_lstsq, align_poses_sim3, umeyama
+from aether.geometry.alignment import (
+    DEPTH_ALIGN_MODES,
+    align_depth_lstsq,
+    align_poses_sim3,
+    align_trajectory_sim3,
+    umeyama,
+)
 from aether.geometry.cameras import (
     check_intrinsics,
     check_poses,
@@ -19,11 +25,13 @@ from aether.geometry.cameras import (
 )
 from aether.geometry.depth import MIN_DISPARITY, depth_to_disparity, disparity_to_depth, disparity_validity
 from aether.geometry.folding import FOLD_LAYOUTS, fold_raymap, latent_frame_count, unfold_raymap
+from aether.geometry.framing import cover_size, crop_origin
 from aether.geometry.pointmaps import depth_edge_mask, depth_to_points
 from aether.geometry.raymap import (
     RAY_ORIGIN_SCALE,
     RAYMAP_METHODS,
     cameras_to_raymap,
+    raymap_origins,
     raymap_to_cameras,
     signed_expm1,
     signed_log1p,
@@ -45,6 +53,9 @@ __all__ = [
     "DEPTH_ALIGN_MODES",
     "align_depth_lstsq",
     "align_poses_sim3",
+    "align_trajectory_sim3",
+    "cover_size",
+    "crop_origin",
     "depth_edge_mask",
     "depth_to_points",
     "interpolate_poses",
@@ -57,6 +68,7 @@ __all__ = [
     "RAYMAP_METHODS",
     "RAY_ORIGIN_SCALE",
     "cameras_to_raymap",
+    "raymap_origins",
     "check_intrinsics",
     "check_poses",
     "check_rotation",

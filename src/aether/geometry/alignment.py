@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["DEPTH_ALIGN_MODES", "align_depth_lstsq", "align_poses_sim3", "umeyama"]
+__all__ = ["DEPTH_ALIGN_MODES", "align_depth_lstsq", "align_poses_sim3", "align_trajectory_sim3", "umeyama"]
 
 DEPTH_ALIGN_MODES = ("scale", "scale_shift")
 
@@ -77,6 +77,17 @@ def align_poses_sim3(c2w: Tensor, s: Tensor | float, R: Tensor, t: Tensor) -> Te
     centre = (R @ c2w[..., :3, 3:])[..., 0]
     out[..., :3, 3] = s[..., None, None] * centre + t.to(c2w.dtype)[..., None, :]
     return out
+
+
+def align_trajectory_sim3(c2w: Tensor, target_c2w: Tensor) -> Tensor:
+    """``c2w`` (T, 4, 4) Sim(3)-aligned onto ``target_c2w`` (T, 4, 4): :func:`umeyama` with scale on
+    the camera centres, then :func:`align_poses_sim3`."""
+    if c2w.shape != target_c2w.shape:
+        raise ValueError(
+            f"target_c2w: expected the shape of c2w {tuple(c2w.shape)}, got {tuple(target_c2w.shape)}"
+        )
+    s, R, t = umeyama(c2w[..., :3, 3], target_c2w[..., :3, 3], with_scale=True)
+    return align_poses_sim3(c2w, s, R, t)
 
 
 def align_depth_lstsq(

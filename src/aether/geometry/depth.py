@@ -23,6 +23,14 @@ def _check_float(x: Tensor, name: str) -> None:
         raise ValueError(f"{name}: expected a float tensor, got {got}")
 
 
+def check_dmax_values(dmax: Tensor) -> Tensor:
+    """``dmax`` (any shape) unchanged when every value is finite and > 0; ValueError listing them
+    otherwise. The one check behind every dmax argument (codecs and raymaps)."""
+    if not bool((torch.isfinite(dmax) & (dmax > 0)).all()):
+        raise ValueError(f"dmax: expected finite values > 0, got {dmax.tolist()}")
+    return dmax
+
+
 def disparity_validity(disparity: Tensor, floor: float = MIN_DISPARITY) -> Tensor:
     """Bool mask (same shape) of finite disparity at or above ``floor``."""
     _check_float(disparity, "disparity")
@@ -87,3 +95,15 @@ def depth_to_disparity(depth: Tensor, valid: Tensor | None = None) -> Tensor:
             raise ValueError(f"valid: expected shape {tuple(depth.shape)}, got {tuple(valid.shape)}")
         usable = usable & valid.bool()
     return torch.where(usable, 1.0 / torch.where(usable, depth, torch.ones_like(depth)), 0.0)
+
+
+def fill_invalid_depth(depth: Tensor, valid: Tensor) -> Tensor:
+    """``depth`` (...) with its invalid pixels (``valid`` False, same shape) set to the largest
+    valid depth (the sky / far field; 1 when nothing is valid): how a prediction is scored where
+    the model gave no depth, in training validation and in the benchmarks alike."""
+    _check_float(depth, "depth")
+    if valid.shape != depth.shape:
+        raise ValueError(f"valid: expected shape {tuple(depth.shape)}, got {tuple(valid.shape)}")
+    valid = valid.bool()
+    far = depth[valid].max() if bool(valid.any()) else torch.ones((), dtype=depth.dtype, device=depth.device)
+    return torch.where(valid, depth, far)

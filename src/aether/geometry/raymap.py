@@ -20,11 +20,13 @@ from aether.geometry.cameras import (
     check_poses,
     intrinsics_inverse,
 )
+from aether.geometry.depth import check_dmax_values
 
 __all__ = [
     "RAY_ORIGIN_SCALE",
     "RAYMAP_METHODS",
     "cameras_to_raymap",
+    "raymap_origins",
     "raymap_to_cameras",
     "signed_expm1",
     "signed_log1p",
@@ -46,6 +48,14 @@ def signed_expm1(x: Tensor) -> Tensor:
     return torch.copysign(torch.expm1(x.abs()), x)
 
 
+def raymap_origins(raymap: Tensor) -> Tensor:
+    """Raymap (..., 6, h, w) with its origin channels mapped back from the signed log: directions,
+    then the camera centres ``dmax · t`` (the inverse of the encoding in :func:`cameras_to_raymap`)."""
+    if raymap.ndim < 3 or raymap.shape[-3] != 6:
+        raise ValueError(f"raymap: expected shape (..., 6, h, w), got {tuple(raymap.shape)}")
+    return torch.cat([raymap[..., :3, :, :], signed_expm1(raymap[..., 3:, :, :]) / RAY_ORIGIN_SCALE], -3)
+
+
 def _mean_ray_origin(origins: Tensor) -> Tensor:
     """Mean over the grid of signed_expm1 of the origin channels: (..., 3, h, w) -> (..., 3).
 
@@ -62,9 +72,7 @@ def _all_finite(x: Tensor) -> bool:
 
 def _dmax_per_frame(dmax: float | Tensor, batch_ndim: int, like: Tensor) -> Tensor:
     """Broadcast ``dmax`` (scalar, (...,) per clip, or (..., T) per frame) to (..., T) against ``like``."""
-    d = torch.as_tensor(dmax, dtype=like.dtype, device=like.device)
-    if not bool(torch.isfinite(d).all()) or bool((d <= 0).any()):
-        raise ValueError("dmax: expected finite positive values, got non-positive or non-finite ones")
+    d = check_dmax_values(torch.as_tensor(dmax, dtype=like.dtype, device=like.device))
     if d.ndim == batch_ndim:  # one value per clip: add the frame axis
         d = d.unsqueeze(-1)
     try:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
-from aether.geometry.depth import MIN_DISPARITY, disparity_to_depth
+from aether.geometry.depth import MIN_DISPARITY, check_dmax_values, depth_to_disparity, disparity_to_depth
 
 from .base import MODALITIES, LatentBackend, ModalityCodec
 from .validation import check_clip_frames
@@ -77,9 +77,7 @@ def check_dmax(dmax: object, batch_size: int, like: Tensor) -> Tensor:
         raise ValueError(
             f"expected dmax as a number or a ({batch_size},) tensor, got shape {tuple(value.shape)}"
         )
-    if not (torch.isfinite(value) & (value > 0)).all():
-        raise ValueError(f"expected finite dmax > 0, got {value.tolist()}")
-    return value
+    return check_dmax_values(value)
 
 
 def resolve_dmax(clip: Mapping[str, object], batch_size: int, like: Tensor) -> Tensor | None:
@@ -157,6 +155,16 @@ class DisparityCodec(ModalityCodec):
         mask = valid_depth_mask(depth, clip.get("valid"))  # type: ignore[arg-type]
         dmax = resolve_dmax(clip, batch_size, depth)
         return _normalized(_masked_depth(depth, mask), dmax), mask, dmax
+
+    def target_disparity(self, clip: Mapping[str, object]) -> tuple[Tensor, Tensor]:
+        """The true disparity divided by dmax (B,T,H,W), 0 at invalid pixels, and the valid mask
+        (B,T,H,W): what a decoded disparity is compared with in training."""
+        keys = ["depth", "valid"] if clip.get("valid") is not None else ["depth"]
+        batch_size, _ = check_clip_frames(clip, keys)
+        depth: Tensor = clip["depth"]  # type: ignore[assignment]
+        mask = valid_depth_mask(depth, clip.get("valid"))  # type: ignore[arg-type]
+        dmax = resolve_dmax(clip, batch_size, depth)
+        return depth_to_disparity(depth, mask) / dmax[:, None, None, None], mask
 
     def encode_with_dmax(
         self,

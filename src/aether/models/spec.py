@@ -23,6 +23,8 @@ from aether.models.rope import BASE_FPS
 AETHERV1_BASE = "THUDM/CogVideoX-5b-I2V"
 AETHERV1_FRAMES = (17, 25, 33, 41)
 AETHERV1_FPS = (8.0, 10.0, 12.0, 15.0, 24.0)
+DEFAULT_FPS = BASE_FPS
+"""The frame rate a model samples at when none is given (AetherV1's RoPE base, 12)."""
 PREDICTION_TYPES = ("v_prediction", "epsilon", "sample")
 
 COGVIDEOX_SCHEDULER: dict[str, Any] = {
@@ -121,6 +123,16 @@ class AetherModelSpec:
             raise ValueError(
                 f"modality_options name modalities {unknown} that are not stacked ({sorted(stacked)})"
             )
+
+    def nearest_fps(self, fps: float | None) -> float:
+        """The frame rate to sample a video recorded at ``fps`` with: the nearest of this model's
+        trained rates (``fps`` itself when the model has no trained set; :data:`DEFAULT_FPS` when
+        ``fps`` is None or 0, i.e. unknown)."""
+        if not fps:
+            return DEFAULT_FPS
+        if self.fps is None:
+            return float(fps)
+        return min(self.fps, key=lambda f: abs(f - fps))
 
     # ------------------------------------------------------------------ registry checks and builds
     def check_registered(self) -> None:

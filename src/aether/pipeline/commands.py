@@ -150,23 +150,19 @@ def main(argv: list[str], prog: str = "aether") -> int:
 
     from aether.pipeline import AetherPipeline
     from aether.pipeline.io import read_image, read_video
-    from aether.pipeline.pipeline import AETHERV1_FPS, load_trajectory
+    from aether.pipeline.pipeline import load_trajectory
 
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     formats = tuple(f for f in args.formats.split(",") if f)
 
     # read and validate inputs before loading any weights
     inputs: dict[str, object] = {}
+    file_fps = None
     if command == "reconstruct":
         frames, file_fps = read_video(args.video, max_frames=args.frames)
         if len(frames) < 17:
             raise ValueError(f"{args.video}: {len(frames)} frames, need at least 17")
         inputs["video"] = frames
-        if args.fps is None and file_fps:
-            args.fps = min(AETHERV1_FPS, key=lambda f: abs(f - file_fps))
-            logging.getLogger(__name__).info(
-                "video at %.3g fps: using the trained fps %d", file_fps, args.fps
-            )
     else:
         inputs["image"] = read_image(args.image)
         if command == "plan":
@@ -192,6 +188,9 @@ def main(argv: list[str], prog: str = "aether") -> int:
         except ImportError as err:  # a missing optional package is the user's to install: no traceback
             raise ValueError(str(err)) from None
     pipe = AetherPipeline.from_pretrained(args.model, base=args.base, torch_dtype=dtype, mode=args.mode)
+    if args.fps is None and file_fps:
+        args.fps = pipe.spec.nearest_fps(file_fps)
+        logging.getLogger(__name__).info("video at %.3g fps: using the trained fps %g", file_fps, args.fps)
     _apply_speed_options(pipe, args, device)
     common = {
         "num_inference_steps": args.steps,

@@ -51,12 +51,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from aether.geometry.framing import cover_size, crop_origin
 from aether.models.spec import AETHERV1_FPS, AetherModelSpec
 from aether.pipeline.sampler import POLICIES, AetherSampler, SampleOutput, SamplingPolicy, resolve_policy
 from aether.pipeline.trajectory import Trajectory
 from aether.pipeline.windows import (
     WindowResult,
-    cover_size,
     merge_spatial,
     merge_temporal,
     plan_windows,
@@ -472,7 +472,7 @@ class AetherPipeline:
         for name, image in images.items():
             x = to_image(image)
             ch, cw = cover_size(x.shape[1], x.shape[2], H, W)
-            top, left = (ch - H) // 2, (cw - W) // 2
+            top, left = crop_origin(ch, H), crop_origin(cw, W)
             if (ch, cw) != (H, W):
                 logger.info(
                     "%s: %dx%d resized to %dx%d and cropped to the model's %dx%d at (top %d, left %d)",

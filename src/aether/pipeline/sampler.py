@@ -29,7 +29,7 @@ from torch import Tensor
 from aether.geometry import latent_frame_count, raymap_to_cameras, unfold_raymap
 from aether.geometry.depth import MIN_DISPARITY, disparity_validity
 from aether.modalities.clip import ClipGeometry
-from aether.models.spec import AETHERV1_SPEC, AetherModelSpec
+from aether.models.spec import AETHERV1_SPEC, DEFAULT_FPS, AetherModelSpec
 
 logger = logging.getLogger(__name__)
 
@@ -204,8 +204,9 @@ class AetherSampler:
         return float(getattr(codec, "min_disparity", MIN_DISPARITY))
 
     def check_fps(self, fps: float | None, policy: SamplingPolicy) -> float:
-        """The frame rate (default 12), checked against the model's trained set."""
-        fps = 12.0 if fps is None else float(fps)
+        """The frame rate (default :data:`~aether.models.spec.DEFAULT_FPS`), checked against the
+        model's trained set."""
+        fps = DEFAULT_FPS if fps is None else float(fps)
         if self.spec.fps is not None and fps not in self.spec.fps:
             if policy.trained_sizes_only:
                 raise ValueError(f"fps must be one of {self.spec.fps}, got {fps}")
@@ -420,7 +421,7 @@ class AetherSampler:
         goal: Tensor | None = None,
         raymap: Tensor | None = None,
         num_frames: int = 41,
-        fps: float = 12.0,
+        fps: float = DEFAULT_FPS,
         num_inference_steps: int | None = None,
         guidance_scale: float | None = None,
         dynamic_cfg: bool | None = None,

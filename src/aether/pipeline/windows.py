@@ -29,6 +29,7 @@ from torch import Tensor
 
 from aether.geometry import relative_poses
 from aether.geometry.alignment import align_depth_lstsq, align_poses_sim3, umeyama
+from aether.geometry.framing import cover_size
 from aether.geometry.smoothing import interpolate_poses
 
 AETHERV1_FRAMES = (17, 25, 33, 41)
@@ -94,12 +95,6 @@ def window_starts(num_frames: int, window: int, stride: int) -> list[int]:
     if starts[-1] != num_frames - window:
         starts.append(num_frames - window)
     return starts
-
-
-def cover_size(height: int, width: int, target_h: int, target_w: int) -> tuple[int, int]:
-    """Size of an image resized (keeping its aspect) to cover ``target_h × target_w``."""
-    scale = max(target_h / height, target_w / width)
-    return max(target_h, round(height * scale)), max(target_w, round(width * scale))
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from aether.geometry import depth_to_points
+from aether.models.spec import DEFAULT_FPS
 from aether.pipeline import export
 from aether.pipeline.io import write_image, write_video
 from aether.visualize import plot_trajectories
@@ -52,7 +53,7 @@ class World4D:
     c2w: np.ndarray | None = None
     K: np.ndarray | None = None
     valid: np.ndarray | None = None
-    fps: float = 12.0
+    fps: float = DEFAULT_FPS
     raymap: np.ndarray | None = None
     requested_c2w: np.ndarray | None = None
     modalities: dict[str, np.ndarray] = field(default_factory=dict)

@@ -6,8 +6,8 @@ process, DDP, or FSDP2 gathering a full checkpoint) or a folder written by
 optimizer (``torch.distributed.checkpoint``) plus ``meta.pt`` with rank 0's loops, OneCycle,
 callbacks and hyper-parameters. Per-rank states (the task/timestep/noise generator) are gathered
 into every checkpoint, so a resumed run continues each rank's draws; they also pin the world size
-a checkpoint resumes onto. :func:`load_module` consolidates either layout into an unsharded
-module on CPU, without the world size it was trained with (``aether export`` uses it).
+a checkpoint resumes onto. :func:`aether.training.export.load_module` consolidates either layout
+into an unsharded module on CPU, without the world size it was trained with.
 """
 
 from __future__ import annotations
@@ -75,29 +75,6 @@ def module_kwargs(cls: type, hyper_parameters: dict[str, Any]) -> dict[str, Any]
     """The saved hyper-parameters that ``cls.__init__`` takes."""
     accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
     return {k: v for k, v in hyper_parameters.items() if k in accepted}
-
-
-def load_module(path: str | Path) -> Any:
-    """An unsharded :class:`~aether.training.AetherModule` on CPU with a checkpoint's weights.
-
-    Works on a file or a sharded folder (consolidated here, in one process, whatever world size
-    wrote it). LoRA adapters stay attached (see :func:`aether.training.lora.merge_lora`).
-    """
-    from aether.training.module import AetherModule
-
-    checkpoint = read_checkpoint(path)
-    if "hyper_parameters" not in checkpoint:
-        raise ValueError(f"{path} holds no hyper_parameters: not a checkpoint of an AetherModule")
-    module = AetherModule(**module_kwargs(AetherModule, checkpoint["hyper_parameters"]))
-    module.configure_model()
-    if is_sharded_checkpoint(path):
-        import torch.distributed.checkpoint as dcp
-
-        state = {"state_dict": module.state_dict()}
-        dcp.load(state, checkpoint_id=str(path))
-        checkpoint["state_dict"] = state["state_dict"]
-    module.load_state_dict(checkpoint["state_dict"])
-    return module
 
 
 def unsharded_copy(module: Any) -> Any:

@@ -59,7 +59,7 @@ def _export(rest: list[str], prog: str) -> int:
     )
     args = parser.parse_args(rest)
     if args.adapter:
-        from aether.training.lora import export_adapter
+        from aether.training.export import export_adapter
 
         out = export_adapter(args.ckpt, args.out)
     else:

@@ -21,6 +21,9 @@ import torch
 from safetensors.torch import save_file
 
 from aether.models import EMPTY_PROMPT_FILE
+from aether.training.checkpoints import is_sharded_checkpoint, module_kwargs, read_checkpoint
+from aether.training.lora import merge_lora, save_adapter
+from aether.training.module import AetherModule
 
 
 def export_module(module: Any, out: str | Path, *, use_ema: bool = True) -> Path:
@@ -50,12 +53,39 @@ def export_checkpoint(ckpt: str | Path, out: str | Path, *, use_ema: bool = True
     ``ckpt`` is a file or a sharded checkpoint folder (consolidated on CPU, whatever world size
     wrote it); LoRA adapters are merged into the exported weights.
     """
-    from aether.training.checkpoints import load_module
-    from aether.training.lora import merge_lora
-
     module = load_module(ckpt)
     merge_lora(module.transformer)
     return export_module(module, out, use_ema=use_ema)
+
+
+def export_adapter(ckpt: str | Path, out: str | Path) -> Path:
+    """:func:`~aether.training.lora.save_adapter` of a LoRA training checkpoint (a file or a sharded
+    folder), on CPU."""
+    module = load_module(ckpt)
+    if module.lora_config is None:
+        raise ValueError(f"{ckpt} was trained without lora: export it as a model (without --adapter)")
+    return save_adapter(module.transformer, out, module.lora_config)
+
+
+def load_module(path: str | Path) -> AetherModule:
+    """An unsharded :class:`~aether.training.AetherModule` on CPU with a checkpoint's weights.
+
+    Works on a file or a sharded folder (consolidated here, in one process, whatever world size
+    wrote it). LoRA adapters stay attached (see :func:`aether.training.lora.merge_lora`).
+    """
+    checkpoint = read_checkpoint(path)
+    if "hyper_parameters" not in checkpoint:
+        raise ValueError(f"{path} holds no hyper_parameters: not a checkpoint of an AetherModule")
+    module = AetherModule(**module_kwargs(AetherModule, checkpoint["hyper_parameters"]))
+    module.configure_model()
+    if is_sharded_checkpoint(path):
+        import torch.distributed.checkpoint as dcp
+
+        state = {"state_dict": module.state_dict()}
+        dcp.load(state, checkpoint_id=str(path))
+        checkpoint["state_dict"] = state["state_dict"]
+    module.load_state_dict(checkpoint["state_dict"])
+    return module
 
 
 def _jsonable(value: Any) -> Any:

@@ -164,13 +164,3 @@ def load_adapter(
         for name, value in full.items():
             params[name].copy_(value)
     return merge_lora(transformer) if merge else transformer
-
-
-def export_adapter(ckpt: str | Path, out: str | Path) -> Path:
-    """:func:`save_adapter` of a LoRA training checkpoint (a file or a sharded folder), on CPU."""
-    from aether.training.checkpoints import load_module
-
-    module = load_module(ckpt)
-    if module.lora_config is None:
-        raise ValueError(f"{ckpt} was trained without lora: export it as a model (without --adapter)")
-    return save_adapter(module.transformer, out, module.lora_config)

@@ -17,7 +17,7 @@ import torch
 from pytorch_msssim import ms_ssim
 from torch import Tensor
 
-from aether.geometry.alignment import align_depth_lstsq
+from aether.geometry.alignment import DEPTH_ALIGN_MODES, align_depth_lstsq
 
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
 
@@ -207,8 +207,8 @@ def pointmap_loss(
     Returns:
         (B,) loss.
     """
-    if align not in ("scale", "scale_shift"):
-        raise ValueError(f"align must be 'scale' or 'scale_shift', got {align!r}")
+    if align not in DEPTH_ALIGN_MODES:
+        raise ValueError(f"align: expected one of {DEPTH_ALIGN_MODES}, got {align!r}")
     if pred_points.shape != target_points.shape or pred_points.shape[:-1] != mask.shape:
         raise ValueError(
             "expected points (B,T,h,w,3) and mask (B,T,h,w), got "

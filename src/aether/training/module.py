@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from aether.geometry.depth import MIN_DISPARITY, depth_to_disparity, disparity_to_depth
-from aether.geometry.raymap import RAY_ORIGIN_SCALE, signed_expm1
+from aether.geometry.depth import disparity_to_depth
+from aether.geometry.raymap import raymap_origins
 from aether.models.rope import BASE_FPS
 from aether.models.spec import COGVIDEOX_SCHEDULER, AetherModelSpec, build_scheduler
 from aether.training import losses
@@ -362,10 +362,9 @@ class AetherModule(L.LightningModule):
         out = {"color": losses.ms_ssim_loss(video_pred, video_true)}
         if "disparity" not in parts:
             return out
-        valid = clip["valid"] & (clip["depth"] > 0)
         side = {"video": clip["video"]}  # frame count and size, no dmax: normalised outputs
         disp = codecs["disparity"].decode(parts["disparity"], side)["disparity"]
-        true_disp = depth_to_disparity(clip["depth"], valid) / clip["dmax"][:, None, None, None]
+        true_disp, valid = codecs["disparity"].target_disparity(clip)
         out["depth"] = losses.ssi_loss(disp, true_disp, valid, alpha=self.stage2["gradient_alpha"])
         if "raymap" not in parts:
             return out
@@ -373,13 +372,13 @@ class AetherModule(L.LightningModule):
         true_rays = codecs["raymap"].decode(true_parts["raymap"], side)["raymap"]
         size = rays.shape[-2:]
         # stop-gradient through the disparity: the pointmap loss only trains the raymap
-        depth_pred = 1.0 / _area(disp.detach(), size).clamp_min(MIN_DISPARITY)
+        depth_pred = 1.0 / _area(disp.detach(), size).clamp_min(codecs["disparity"].min_disparity)
         coverage = _area(valid.float(), size)
         true_low = _area(true_disp, size) / coverage.clamp_min(1e-6)
         low_valid = coverage > 0.999
         true_depth = torch.where(low_valid, disparity_to_depth(true_low, floor=0.0)[0], 0.0)
-        pred_points = losses.raymap_points(depth_pred, _metric_rays(rays))
-        true_points = losses.raymap_points(true_depth, _metric_rays(true_rays))
+        pred_points = losses.raymap_points(depth_pred, raymap_origins(rays))
+        true_points = losses.raymap_points(true_depth, raymap_origins(true_rays))
         out["pointmap"] = losses.pointmap_loss(
             pred_points, true_points, true_depth, low_valid, align=self.stage2["pointmap_align"]
         )
@@ -529,8 +528,3 @@ def _area(x: Tensor, size: tuple[int, int]) -> Tensor:
     return F.interpolate(x.flatten(0, 1)[:, None], size=tuple(size), mode="area")[:, 0].unflatten(
         0, x.shape[:2]
     )
-
-
-def _metric_rays(raymap: Tensor) -> Tensor:
-    """Raymap (B,T,6,h,w) with origins mapped back from signed log: dirs, dmax·t."""
-    return torch.cat([raymap[:, :, :3], signed_expm1(raymap[:, :, 3:]) / RAY_ORIGIN_SCALE], 2)

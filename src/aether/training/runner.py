@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from aether.evaluation.names import direction_arrow
 from aether.training.cli import apply_overrides, build_cli, load_recipe
 
 logger = logging.getLogger(__name__)
@@ -62,7 +63,6 @@ BASELINE_NAMES = {
     "psnr_without_camera": "copy the first frame",
     "ssim_without_camera": "copy the first frame",
 }
-LOWER_IS_BETTER = {"abs_rel", "ate", "rpe_trans", "rpe_rot"}
 # settings that may change between a run and its resumption (they do not change what is learnt)
 RESUMABLE_CHANGES = {"num_workers", "validation"}
 
@@ -260,9 +260,9 @@ def write_report(
     ]
     for task, res in evaluation["tasks"].items():
         for key, value in res["metrics"].items():
-            arrow = "↓" if key in LOWER_IS_BETTER else "↑"
+            baseline = _fmt(res["baseline"].get(key, math.nan))
             lines.append(
-                f"| {task} | {key} {arrow} | {_fmt(value)} | {_fmt(res['baseline'].get(key, math.nan))} | "
+                f"| {task} | {key} {direction_arrow(key)} | {_fmt(value)} | {baseline} | "
                 f"{BASELINE_NAMES.get(key, '')} |"
             )
     settings = evaluation.get("settings") or {}
@@ -340,8 +340,8 @@ def check_same_settings(ckpt: str, saved: dict[str, Any], module: Any, data: Any
 
 def run_recipe(recipe_path: str | Path, overrides: Sequence[str] = (), name: str | None = None) -> Path:
     """Run a whole recipe; returns the report's path."""
-    from aether.training.checkpoints import load_module, read_checkpoint, unsharded_copy
-    from aether.training.export import export_module
+    from aether.training.checkpoints import read_checkpoint, unsharded_copy
+    from aether.training.export import export_module, load_module
     from aether.training.lora import merge_lora
 
     recipe = apply_overrides(load_recipe(recipe_path), overrides)

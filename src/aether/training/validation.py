@@ -31,6 +31,7 @@ from aether.evaluation.depth_metrics import video_depth_metrics
 from aether.evaluation.pixel_metrics import video_pixel_metrics
 from aether.evaluation.pose_metrics import camera_pose_metrics
 from aether.geometry import cameras_to_raymap, disparity_to_depth, mirror_poses
+from aether.geometry.depth import fill_invalid_depth
 from aether.geometry.smoothing import smooth_cameras
 from aether.modalities.clip import ClipGeometry
 
@@ -167,10 +168,7 @@ def evaluate_clip(
             metrics, baseline, outputs = {}, {}, {"rgb": out.rgb.numpy()}
             if out.disparity is not None:
                 pred_depth, pred_valid = disparity_to_depth(out.disparity.float(), sampler.min_disparity)
-                pred_valid = pred_valid & out.valid
-                # invalid predictions take the largest predicted depth (the sky / far field)
-                far = pred_depth[pred_valid].max() if bool(pred_valid.any()) else torch.tensor(1.0)
-                pred_depth = torch.where(pred_valid, pred_depth, far)
+                pred_depth = fill_invalid_depth(pred_depth, pred_valid & out.valid)
                 metrics |= _depth_columns(video_depth_metrics(pred_depth, depth, align="scale", mask=valid))
                 baseline |= _depth_columns(
                     video_depth_metrics(frame_mean_depth(depth, valid), depth, align="scale", mask=valid)
