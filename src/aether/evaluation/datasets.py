@@ -154,7 +154,8 @@ def read_tum_trajectory(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     stamps, counts = np.unique(data[:, 0], return_counts=True)
     if (counts > 1).any():
         raise ValueError(
-            f"{path}: timestamp {stamps[counts > 1][0]!r} appears {counts.max()} times; expected each once"
+            f"{path}: timestamp {float(stamps[counts > 1][0])!r} appears {counts.max()} times; "
+            "expected each once"
         )
     norms = np.linalg.norm(data[:, 4:8], axis=1)
     if not (np.isfinite(data).all() and (norms > 1e-8).all()):
