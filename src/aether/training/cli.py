@@ -105,8 +105,8 @@ def _unknown(section: dict[str, Any], known: dict[str, Any], where: str, source:
 
 def check_recipe(recipe: dict[str, Any], source: str | Path) -> None:
     """ValueError naming the recipe ``source`` and the key for a misspelt ``run`` key (with the
-    closest valid spelling), a count that is not an integer of its minimum, or more CPU
-    ``trainer.devices`` than this machine can run (they would wait for each other forever).
+    closest valid spelling), a count that is not an integer of its minimum, or more
+    ``trainer.devices`` with ``accelerator: cpu`` than this machine can run (they would wait for each other forever).
     The other sections are checked by LightningCLI against the classes' signatures."""
     import os
 
@@ -125,18 +125,12 @@ def check_recipe(recipe: dict[str, Any], source: str | Path) -> None:
     trainer = recipe.get("trainer") or {}
     devices = trainer.get("devices") if isinstance(trainer, dict) else None
     cpus = os.cpu_count() or 1
-    on_cpu = trainer.get("accelerator") == "cpu" or not _has_gpu()
+    on_cpu = isinstance(trainer, dict) and trainer.get("accelerator") == "cpu"
     if on_cpu and isinstance(devices, int) and not isinstance(devices, bool) and devices > cpus:
         raise ValueError(
             f"recipe {source}: trainer.devices={devices} CPU processes, but this machine has {cpus} CPU "
             f"core(s); expected at most {cpus} (or an accelerator)"
         )
-
-
-def _has_gpu() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
