@@ -106,7 +106,8 @@ def _unknown(section: dict[str, Any], known: dict[str, Any], where: str, source:
 def check_recipe(recipe: dict[str, Any], source: str | Path) -> None:
     """ValueError naming the recipe ``source`` and the key for a misspelt ``run`` key (with the
     closest valid spelling), a count that is not an integer of its minimum, or more
-    ``trainer.devices`` with ``accelerator: cpu`` than this machine can run (they would wait for each other forever).
+    ``trainer.devices`` with ``accelerator: cpu`` than this machine has cores (the processes would
+    wait for each other forever).
     The other sections are checked by LightningCLI against the classes' signatures."""
     import os
 
