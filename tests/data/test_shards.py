@@ -55,7 +55,10 @@ def test_crash_never_leaves_a_truncated_shard_under_a_valid_name(tmp_path, sampl
 
     with pytest.raises(RuntimeError, match="crashed"):
         write_shards(samples(), str(tmp_path / "s-%03d.tar"), maxcount=2)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["s-000.tar"]  # complete shard only
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "s-000.tar",
+        "s-000.tar.index.json",
+    ]  # complete shard (and its index) only
     assert [s["__key__"] for s in ShardReader(str(tmp_path))] == ["k0", "k1"]
 
 

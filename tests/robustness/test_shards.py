@@ -148,7 +148,7 @@ def test_a_failing_source_is_counted_and_the_next_one_read(tmp_path, failing):
 def test_a_source_failing_at_close_after_its_samples(tmp_path, monkeypatch):
     import io
 
-    from aether.data import shards
+    from aether.data import reading
 
     good = write_tar(tmp_path / "g.tar", [raw_sample("c0")])
 
@@ -157,7 +157,7 @@ def test_a_source_failing_at_close_after_its_samples(tmp_path, monkeypatch):
             super().close()
             raise OSError("exit 3")
 
-    monkeypatch.setattr(shards, "open_url", lambda url: FailsAtClose(Path(good).read_bytes()))
+    monkeypatch.setattr(reading, "open_url", lambda url, timeout: FailsAtClose(Path(good).read_bytes()))
     keys, errors = _read(["pipe:cat g.tar; exit 3"])
     assert keys == ["c0"]  # every sample was whole: kept; the exit status is counted
     assert [e[1] for e in errors] == [None] and "closing the source failed: OSError: exit 3" in str(

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from aether.argtypes import torch_device
 from aether.cli import HelpFormatter
 from aether.data.executors import add_executor_arguments
 
@@ -52,7 +53,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         help="refuse slices whose estimated focal length the camera motion does not determine (recorded "
         "in the reports); without it they are kept with a warning",
     )  # fmt: skip
-    p.add_argument("--device", default="cpu", help="torch device of the model stages (e.g. cuda)")
+    p.add_argument(
+        "--device", type=torch_device, default="cpu", help="torch device of the model stages (e.g. cuda)"
+    )
     add_executor_arguments(p)
     return p
 

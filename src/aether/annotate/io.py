@@ -285,7 +285,7 @@ def _shard_samples(url: str) -> list[tuple[str, Members | None]]:
     splits them: (key, members). A local shard is listed from its member headers without reading
     the data, and each sample's members are located (so loading one reads only its bytes); for
     other URLs members is None."""
-    from aether.data.shards import _split_name, iter_raw_samples
+    from aether.data.reading import iter_raw_samples, split_name
 
     if "://" in url or url.startswith("pipe:"):
         found: list[tuple[str, Members | None]] = []
@@ -301,7 +301,7 @@ def _shard_samples(url: str) -> list[tuple[str, Members | None]]:
     try:
         with tarfile.open(url, "r:") as tar:
             for member in tar:
-                key, ext = _split_name(member.name) if member.isfile() else (None, None)
+                key, ext = split_name(member.name) if member.isfile() else (None, None)
                 if key is None:
                     continue
                 if not samples or samples[-1][0] != key or ext in {e for e, _, _ in samples[-1][1]}:
@@ -319,6 +319,7 @@ def _shard_samples(url: str) -> list[tuple[str, Members | None]]:
 def _load_shard_sample(url: str, index: int, key: str, members: Members | None = None) -> ClipInput:
     """Sample ``index`` (key ``key``) of shard ``url``, decoded and validated (as the shard reader
     does); with ``members`` (a local shard) only the sample's own bytes are read."""
+    from aether.data.index import index_url, load_index, verify_members
     from aether.data.shards import PLAUSIBLE, decode_sample, iter_samples, validate_sample
 
     if members is not None:
@@ -330,6 +331,9 @@ def _load_shard_sample(url: str, index: int, key: str, members: Members | None =
                     raw[ext] = stream.read(size)
                     if len(raw[ext]) != size:
                         raise ValueError(f"member {key}.{ext} truncated: {len(raw[ext])} of {size} bytes")
+            index = load_index(url)
+            if index is not None:  # checksums of a shard written with its index
+                verify_members(raw, index.get(key), index_url(url))
             return _from_sample(validate_sample(decode_sample(raw), plausibility=PLAUSIBLE))
         except (OSError, ValueError) as err:
             raise ValueError(f"cannot read sample {key!r} of shard {url}: {err}") from err

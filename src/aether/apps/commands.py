@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from aether.argtypes import torch_device
+
 COMMANDS = ("tiny-model", "view", "app")
 
 
@@ -56,7 +58,9 @@ def _parser(command: str, prog: str) -> argparse.ArgumentParser:
             "--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)"
         )
         parser.add_argument("--port", type=int, default=7860, help="port to listen on")
-        parser.add_argument("--device", default=None, help="torch device (default: cuda when available)")
+        parser.add_argument(
+            "--device", type=torch_device, default=None, help="torch device (default: cuda when available)"
+        )
         parser.add_argument(
             "--share", action="store_true", help="also open a temporary public gradio.live link"
         )

@@ -13,7 +13,9 @@ same stream.
 Nothing bad reaches a batch: samples failing the schema or the :class:`Plausibility` bounds
 (``plausibility``; the clip's dmax after resizing too) are skipped and counted in
 ``skipped_samples``; a source that cannot be opened, read or closed is counted and the stream
-moves on; a stream whose every source fails ends with one error listing them.
+moves on; a stream whose every source fails ends with one error listing them, and one that
+skips ``max_consecutive_skips`` samples in a row (duplicates aside) ends with an error naming the
+last reason, instead of looping over unusable data forever.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from aether.data.shards import PLAUSIBLE, Plausibility, expand_urls, iter_samples
+from aether.data.reading import PIPE_READ_TIMEOUT, DuplicateKeyError, expand_urls, iter_samples
+from aether.data.schema import PLAUSIBLE, Plausibility
 from aether.geometry.cameras import resize_intrinsics
 from aether.geometry.framing import cover_size, crop_origin
 
@@ -46,6 +49,7 @@ __all__ = [
     "resize_and_crop",
 ]
 
+MAX_CONSECUTIVE_SKIPS = 100  # bad samples in a row after which a stream gives up
 FRAMES = (17, 25, 33, 41)
 FPS = (8, 10, 12, 15, 24)
 
@@ -60,6 +64,18 @@ def check_frames_fps(frames: Sequence[int], fps: Sequence[float]) -> None:
     for f in fps:
         if isinstance(f, bool) or not isinstance(f, int | float | np.number) or not np.isfinite(f) or f <= 0:
             raise ValueError(f"fps: expected finite positive numbers, got {list(fps)!r}")
+
+
+def _check_positive(**settings: float) -> None:
+    """ValueError naming the first setting that is not a finite positive number."""
+    for name, value in settings.items():
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not np.isfinite(value)
+            or value <= 0
+        ):
+            raise ValueError(f"{name}: expected a finite positive number, got {value!r}")
 
 
 def choose_window(
@@ -239,6 +255,9 @@ class ClipStream(IterableDataset):
             RANK / WORLD_SIZE environment variables).
         skipped: a shared counter (``multiprocessing.Value``) incremented for every bad sample.
         plausibility: bounds a sample must meet (see :class:`aether.data.shards.Plausibility`).
+        max_consecutive_skips: bad samples in a row (duplicates not counted) after which the
+            stream raises RuntimeError naming the last reason.
+        read_timeout: seconds a ``pipe:`` source may stay silent before it counts as failed.
     """
 
     def __init__(
@@ -260,6 +279,8 @@ class ClipStream(IterableDataset):
         world_size: int | None = None,
         skipped: Any = None,
         plausibility: Plausibility | None = PLAUSIBLE,
+        max_consecutive_skips: int = MAX_CONSECUTIVE_SKIPS,
+        read_timeout: float = PIPE_READ_TIMEOUT,
     ) -> None:
         super().__init__()
         self.urls = expand_urls(urls)
@@ -268,6 +289,9 @@ class ClipStream(IterableDataset):
         if batch_size < 1 or height < 1 or width < 1:
             raise ValueError(f"need batch_size, height, width >= 1, got {batch_size}, {height}, {width}")
         check_frames_fps(frames, fps)
+        _check_positive(max_consecutive_skips=max_consecutive_skips, read_timeout=read_timeout)
+        self.max_consecutive_skips, self.read_timeout = int(max_consecutive_skips), float(read_timeout)
+        self.consecutive_skips = 0
         self.height, self.width = height, width
         self.frames, self.fps = tuple(int(t) for t in frames), tuple(float(f) for f in fps)
         self.batch_size, self.train, self.resampled = batch_size, train, resampled
@@ -286,6 +310,14 @@ class ClipStream(IterableDataset):
             self.failed_sources[url] = f"{type(error).__name__}: {error}"
         what = f"source {url}" if key is None else f"sample {key!r} of shard {url}"
         warnings.warn(f"skipping {what}: {error}", RuntimeWarning, stacklevel=2)
+        if isinstance(error, DuplicateKeyError):
+            return
+        self.consecutive_skips += 1
+        if self.consecutive_skips >= self.max_consecutive_skips:
+            raise RuntimeError(
+                f"{self.consecutive_skips} samples in a row were skipped (max_consecutive_skips="
+                f"{self.max_consecutive_skips}); the last: {what}: {error}"
+            )
 
     def _all_failed(self, urls: list[str], draws: int | None = None) -> RuntimeError:
         listed = "; ".join(f"{url} ({self.failed_sources.get(url, 'no readable sample')})" for url in urls)
@@ -301,7 +333,7 @@ class ClipStream(IterableDataset):
         return rank * workers + worker, world * workers
 
     def _decoded(
-        self, urls: list[str], rng: np.random.Generator, select: Any = None
+        self, urls: list[str], rng: np.random.Generator, part: tuple[int, int] | None = None
     ) -> Iterator[dict[str, Any]]:
         """Samples decoded for a window drawn from their metadata (only the window's frames)."""
         chosen: dict[str, tuple[int, int, int, float]] = {}
@@ -320,8 +352,9 @@ class ClipStream(IterableDataset):
             return slice(start, start + (count - 1) * stride + 1, stride)
 
         for sample in iter_samples(
-            urls, on_error=self._report, select=select, window=window, plausibility=self.plausibility
-        ):
+            urls, on_error=self._report, part=part, window=window, plausibility=self.plausibility,
+            read_timeout=self.read_timeout,
+        ):  # fmt: skip
             sample["__window__"] = chosen["last"]  # set while decoding this very sample
             yield sample
 
@@ -338,15 +371,13 @@ class ClipStream(IterableDataset):
         if self.train:  # one pass in an epoch-dependent order, identical on every rank
             order = np.random.default_rng([self.seed, self.epoch]).permutation(len(urls))
             urls = [urls[i] for i in order]
-        mine = urls[slot::slots] if len(urls) >= slots else urls
-        select = None if len(urls) >= slots else (lambda i: i % slots == slot)
         count = 0
-        for sample in self._decoded(mine, rng, select=select):
+        for sample in self._decoded(urls, rng, part=(slot, slots)):
             count += 1
             yield sample
-        # every source failed and this process was to read them all: nothing will ever come
-        if count == 0 and len(mine) == len(urls) and all(url in self.failed_sources for url in mine):
-            raise self._all_failed(mine)
+        # every source failed and this process read them all: nothing will ever come
+        if count == 0 and all(url in self.failed_sources for url in urls):
+            raise self._all_failed(urls)
 
     def _shuffled(
         self, samples: Iterator[dict[str, Any]], rng: np.random.Generator
@@ -366,6 +397,7 @@ class ClipStream(IterableDataset):
         yield from buffer
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
+        self.consecutive_skips = 0
         slot, slots = self._position()
         rng = np.random.default_rng([self.seed, self.epoch, slot, slots])
         buckets: dict[int, list[dict[str, Any]]] = {}
@@ -384,6 +416,7 @@ class ClipStream(IterableDataset):
                     sample.get("__url__", "?"), sample["__key__"], ValueError("no valid depth pixel")
                 )
                 continue
+            self.consecutive_skips = 0
             bucket = buckets.setdefault(clip["video"].shape[0], [])
             bucket.append(clip)
             if len(bucket) == self.batch_size:
@@ -444,6 +477,8 @@ class AetherDataModule(L.LightningDataModule):
         plausibility: bounds on depth, focal length, skew, translations and dmax; samples outside
             are skipped and counted. True: the defaults of :class:`aether.data.shards.Plausibility`;
             a dict: those fields changed (e.g. ``{max_depth: 200}``); False: no bounds.
+        max_consecutive_skips: bad samples in a row after which a stream raises (see
+            :class:`ClipStream`). read_timeout: seconds a ``pipe:`` source may stay silent.
 
     Batches are dicts: "video" (B,T,3,H,W) in [-1,1], "depth", "valid" (B,T,H,W), "K" (B,T,3,3),
     "c2w" (B,T,4,4) relative to frame 0, "fps", "dmax" (B,), "key" list, optional "dynamic".
@@ -470,9 +505,19 @@ class AetherDataModule(L.LightningDataModule):
         fps_tolerance: float = 0.01,
         pin_memory: bool = False,
         plausibility: bool | dict[str, float] = True,
+        max_consecutive_skips: int = MAX_CONSECUTIVE_SKIPS,
+        read_timeout: float = PIPE_READ_TIMEOUT,
     ) -> None:
         super().__init__()
         check_frames_fps(frames, fps)
+        _check_positive(
+            height=height, width=width, batch_size=batch_size, val_batch_size=val_batch_size or batch_size,
+            max_consecutive_skips=max_consecutive_skips, read_timeout=read_timeout,
+            fps_tolerance=fps_tolerance,
+        )  # fmt: skip
+        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+            raise ValueError(f"num_workers: expected an integer >= 0, got {num_workers!r}")
+        self.max_consecutive_skips, self.read_timeout = max_consecutive_skips, read_timeout
         self.save_hyperparameters()
         if isinstance(plausibility, dict):
             unknown = set(plausibility) - set(vars(PLAUSIBLE))
@@ -519,6 +564,7 @@ class AetherDataModule(L.LightningDataModule):
             batch_size=batch_size, train=train, resampled=self.resampled, shuffle_buffer=self.shuffle_buffer,
             random_crop=self.random_crop, seed=self.seed, fps_tolerance=self.fps_tolerance,
             rank=rank, world_size=world, skipped=self._counter(), plausibility=self.plausibility,
+            max_consecutive_skips=self.max_consecutive_skips, read_timeout=self.read_timeout,
         )  # fmt: skip
         return ClipLoader(
             stream,

@@ -13,6 +13,8 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from aether.argtypes import positive_float
+
 __all__ = ["InProcessExecutor", "LocalExecutor", "RayExecutor", "WorkerDied", "make_executor"]
 
 Job = tuple[Any, int]  # (WorkUnit, attempt)
@@ -184,7 +186,7 @@ def add_executor_arguments(parser: Any) -> None:
     group.add_argument("--shard-index", type=int, default=0, help="job array: the part this process runs")
     group.add_argument("--retries", type=int, default=2, help="extra attempts of a failing unit")
     group.add_argument(
-        "--claim-timeout", type=float, default=600.0,
+        "--claim-timeout", type=positive_float, default=600.0,
         help="seconds without a heartbeat after which another host's claims are stale",
     )  # fmt: skip
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ def verify_output(out: str | Path) -> dict[str, Any]:
     """The state of the output folder ``out`` (see the module docstring): counts, ``failures``
     (unit -> reason), ``samples`` (distinct keys), ``duplicate_keys`` (key -> shards),
     ``problems`` (one line each), ``partial_files``, ``claims`` and ``ok``."""
-    from aether.data.shards import shard_keys
+    from aether.data.index import verify_shard
 
     out = Path(out)
     recorded = _read(out / "plan" / "plan.json")
@@ -63,9 +62,9 @@ def verify_output(out: str | Path) -> dict[str, Any]:
     keys_of: dict[str, list[str]] = {}  # unit -> the keys of its shards
     for shard in sorted(out.glob("*.tar")):
         try:
-            keys = shard_keys(shard)
-        except (OSError, tarfile.TarError) as err:
-            problems.append(f"{shard.name} cannot be read ({err})")
+            keys = verify_shard(str(shard))
+        except ValueError as err:
+            problems.append(f"{shard.name} is damaged: {err} (a rerun with --resume renders its unit again)")
             continue
         if shard.name not in owner:
             problems.append(

@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import os
 import re
 import socket
@@ -44,6 +45,7 @@ __all__ = ["PlanRun", "UnitFailed", "WorkPlan", "WorkUnit", "open_plan", "report
 __all__ += ["unit_part", "write_json"]
 
 _ID = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]*$")
+logger = logging.getLogger(__name__)
 DEFAULT_CLAIM_TIMEOUT = 600.0
 _HEARTBEAT_S = 30.0
 
@@ -151,9 +153,27 @@ class WorkPlan:
         return [u for u in self.units if unit_part(u.id, num_shards) == shard_index]
 
     def is_done(self, unit_id: str) -> bool:
-        """The unit is recorded as done and the files it wrote are all there."""
+        """The unit is recorded as done, the files it wrote are all there, and its shards read back
+        whole (checksums against their indices) with the keys it recorded (as ``aether data
+        verify`` checks them); a unit failing this is done again."""
+        from aether.data.index import verify_shard
+
         record = _read_json(self.root / "done" / f"{unit_id}.json")
-        return isinstance(record, dict) and all((self.out / f).is_file() for f in record.get("outputs", ()))
+        if not isinstance(record, dict) or not all(
+            (self.out / f).is_file() for f in record.get("outputs", ())
+        ):
+            return False
+        shards = [f for f in record.get("outputs", ()) if f.endswith(".tar")]
+        try:
+            keys = [key for f in shards for key in verify_shard(str(self.out / f))]
+        except ValueError as err:
+            logger.warning("unit %s is done again: %s", unit_id, err)
+            return False
+        if shards and sorted(keys) != sorted(record.get("keys", [])):
+            logger.warning("unit %s is done again: its shards hold keys %s, its record lists %s",
+                           unit_id, sorted(keys), sorted(record.get("keys", [])))  # fmt: skip
+            return False
+        return True
 
     def claim(self, unit_id: str, claim_timeout: float = DEFAULT_CLAIM_TIMEOUT) -> bool:
         """Take the unit for this process; False when a live process holds it."""

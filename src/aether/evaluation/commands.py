@@ -18,6 +18,7 @@ import argparse
 import os
 from pathlib import Path
 
+from aether.argtypes import torch_device
 from aether.cli import HelpFormatter
 from aether.evaluation.datasets import DATASETS, build_dataset
 from aether.evaluation.names import ALIGNMENTS, BENCHMARKS, PROTOCOLS, SMOOTHING
@@ -71,7 +72,12 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument(
         "--vbench-cache", help="VBench weights directory (default: $VBENCH_CACHE_DIR or ~/.cache/vbench)"
     )
-    p.add_argument("--device", default=None, help="torch device for models (default: cuda if available)")
+    p.add_argument(
+        "--device",
+        type=torch_device,
+        default=None,
+        help="torch device for models (default: cuda if available)",
+    )
     p.add_argument(
         "--devices",
         type=int,

@@ -98,6 +98,10 @@ def read_png_depth(path: str | Path, scale: float) -> np.ndarray:
     holes (value 0) set to -1 as the evaluation protocol reads them."""
     import cv2
 
+    if isinstance(scale, bool) or not isinstance(scale, int | float) or not (0 < scale < float("inf")):
+        raise ValueError(
+            f"{path}: depth scale: expected a finite number > 0 (png value / scale = metres), got {scale!r}"
+        )
     path = _require(Path(path), f"a 16-bit depth png (value / {scale:g} = metres)")
     png = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if png is None or png.ndim != 2 or png.dtype != np.uint16:
@@ -143,7 +147,20 @@ def read_tum_trajectory(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
             f"{path}: expected lines of 8 numbers 'timestamp tx ty tz qx qy qz qw', "
             + ("found no data" if not rows else f"data line {bad[0] + 1} has {len(rows[bad[0]])}")
         )
-    data = np.asarray(rows, dtype=np.float64)
+    try:
+        data = np.asarray(rows, dtype=np.float64)
+    except ValueError as err:
+        raise ValueError(f"{path}: expected numbers 'timestamp tx ty tz qx qy qz qw', {err}") from err
+    stamps, counts = np.unique(data[:, 0], return_counts=True)
+    if (counts > 1).any():
+        raise ValueError(
+            f"{path}: timestamp {float(stamps[counts > 1][0])!r} appears {counts.max()} times; "
+            "expected each once"
+        )
+    norms = np.linalg.norm(data[:, 4:8], axis=1)
+    if not (np.isfinite(data).all() and (norms > 1e-8).all()):
+        bad = int(np.flatnonzero(~np.isfinite(data).all(1) | (norms <= 1e-8))[0])
+        raise ValueError(f"{path}: data line {bad + 1}: expected finite values and a non-zero quaternion")
     return data[:, 0], quaternion_pose(data[:, 1:4], data[:, 4:8])
 
 

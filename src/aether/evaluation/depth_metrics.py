@@ -38,7 +38,11 @@ EDGE_RTOL = 0.03  # mask_edge: relative depth jump over a 3x3 neighbourhood mark
 
 
 def as_tensor(x: Any, name: str, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """Convert an array-like to a tensor of ``dtype`` (device kept for tensors)."""
+    """Convert an array-like to a tensor of ``dtype`` (device kept for tensors); bool or complex
+    input for a numeric ``dtype`` raises ValueError naming ``name``."""
+    kind = x.dtype if isinstance(x, torch.Tensor) else np.asarray(x).dtype if not isinstance(x, str) else None
+    if dtype != torch.bool and kind is not None and (kind in (torch.bool, np.bool_) or _complex(kind)):
+        raise ValueError(f"{name}: expected real numbers, received dtype {kind}")
     if isinstance(x, torch.Tensor):
         return x.to(dtype)
     if isinstance(x, np.ndarray) or np.isscalar(x) or isinstance(x, list | tuple):
@@ -46,15 +50,29 @@ def as_tensor(x: Any, name: str, dtype: torch.dtype = torch.float64) -> torch.Te
     raise ValueError(f"{name}: expected an array or tensor, received {type(x).__name__}")
 
 
+REFERENCE_DTYPES = (torch.float32, torch.float64)  # the protocol's arithmetic dtypes, kept as they come
+
+
+def _complex(dtype: Any) -> bool:
+    return dtype.is_complex if isinstance(dtype, torch.dtype) else np.issubdtype(dtype, np.complexfloating)
+
+
 def as_depth_tensor(x: Any, name: str) -> torch.Tensor:
-    """A depth array as a tensor in the dtype it arrives in (floating arrays keep theirs, others
-    become float64); numpy arrays share memory."""
-    if isinstance(x, torch.Tensor):
-        return x if x.is_floating_point() else x.double()
+    """A depth array as a tensor: float32 and float64 keep their dtype (the protocol's arithmetic),
+    other real numbers (float16, bfloat16, integers) become float64; numpy arrays share memory.
+    Bool, complex and non-numeric arrays raise ValueError naming ``name``."""
     if isinstance(x, np.ndarray) or np.isscalar(x) or isinstance(x, list | tuple):
         a = np.asarray(x)
-        return torch.from_numpy(a if np.issubdtype(a.dtype, np.floating) else a.astype(np.float64))
-    raise ValueError(f"{name}: expected an array or tensor, received {type(x).__name__}")
+        if a.dtype.kind not in "fiu":
+            raise ValueError(
+                f"{name}: expected real depth values (float or integer), received dtype {a.dtype}"
+            )
+        x = torch.from_numpy(a if a.dtype in (np.float32, np.float64) else a.astype(np.float64))
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name}: expected an array or tensor, received {type(x).__name__}")
+    if x.dtype == torch.bool or x.is_complex():
+        raise ValueError(f"{name}: expected real depth values (float or integer), received dtype {x.dtype}")
+    return x if x.dtype in REFERENCE_DTYPES else x.double()
 
 
 def resize_depth(pred: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -424,6 +442,7 @@ def depth_sequence_stats(
             f"{name}: pred_depth is nowhere positive on the valid ground-truth pixels "
             "(expected depth, received zeros or negative values: disparity or an inverted sign?)"
         )
+    _check_scales(p, g, name)
     p, s, t = aligned_prediction(p, g, align)
     if post_clip_max is not None:
         p = torch.clamp(p, max=post_clip_max)
@@ -437,6 +456,20 @@ def depth_sequence_stats(
             raise ValueError(f"{name}: mask leaves no valid pixel to score")
     stats = protocol_metrics(p, g)
     return {**stats, "valid": int(p.numel()), "scale": s, "shift": t, "nonpositive_pred": int((p <= 0).sum())}
+
+
+def _check_scales(p: torch.Tensor, g: torch.Tensor, name: str) -> None:
+    """ValueError when the prediction's scale is so far from the ground truth's that the alignment
+    would under- or overflow in the arithmetic dtype (e.g. 1e-30·gt: products vanish in float32)."""
+    pred_scale, gt_scale = float(p.abs().max()), float(g.abs().max())
+    dtype = torch.promote_types(p.dtype, g.dtype)
+    limit = torch.finfo(dtype).eps ** -1  # ratios beyond 1/eps lose every digit of the alignment
+    ratio = pred_scale / gt_scale
+    if not (1 / limit <= ratio <= limit):
+        raise ValueError(
+            f"{name}: pred_depth's scale ({pred_scale:.3g}) is {ratio:.3g} times the ground truth's "
+            f"({gt_scale:.3g}); expected within a factor {limit:.3g} ({dtype} cannot align it)"
+        )
 
 
 def protocol_metrics(p: torch.Tensor, g: torch.Tensor) -> dict[str, float]:
@@ -467,8 +500,11 @@ def video_depth_metrics(
 ) -> dict[str, float]:
     """The seven video depth metrics (``METRICS``) of one depth video after one per-sequence
     alignment (see :func:`depth_sequence_stats`; the aligned prediction is clipped to
-    ``post_clip_max``, default ``max_depth``)."""
+    ``post_clip_max``, default ``max_depth``), computed in float64 whatever the inputs' dtype
+    (:class:`VideoDepthMetric` keeps the protocol's float32 / float64 arithmetic)."""
     clip = max_depth if post_clip_max is None else post_clip_max
+    pred_depth = as_depth_tensor(pred_depth, "pred_depth").double()
+    gt_depth = as_depth_tensor(gt_depth, "gt_depth").double()
     stats = depth_sequence_stats(pred_depth, gt_depth, align, max_depth, mask, clip, mask_edge)
     return {k: stats[k] for k in METRICS}
 

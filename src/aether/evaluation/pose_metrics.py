@@ -21,8 +21,9 @@ from aether.evaluation.depth_metrics import as_tensor
 from aether.geometry.alignment import align_trajectory_sim3
 from aether.geometry.cameras import check_poses, invert_pose
 
-# a trajectory whose camera centres spread less than this (RMS, scene units) does not move
-STATIC_SPREAD = 1e-12
+# a ground-truth camera whose centres spread (RMS) less than this fraction of the scene scale does
+# not move: Sim(3) alignment would fit any prediction onto its jitter
+STATIC_SPREAD = 1e-3
 # |R^T R - I| allowed in a pose's rotation block (float32 predictions pass, a scaled R does not)
 ROTATION_ATOL = 1e-3
 
@@ -51,6 +52,12 @@ def position_spread(c2w: torch.Tensor) -> float:
     return float(c2w[:, :3, 3].var(0, unbiased=False).sum().sqrt())
 
 
+def scene_scale(c2w: torch.Tensor) -> float:
+    """The scale a trajectory (N,4,4) is judged against: its largest camera-centre distance from the
+    origin, at least one scene unit (a trajectory around the origin in metres)."""
+    return max(1.0, float(c2w[:, :3, 3].norm(dim=-1).max()))
+
+
 def rotation_angle_deg(R: torch.Tensor) -> torch.Tensor:
     """Rotation angle in degrees of rotation matrices (...,3,3), stable near 0 and 180."""
     skew = torch.stack(
@@ -61,13 +68,19 @@ def rotation_angle_deg(R: torch.Tensor) -> torch.Tensor:
 
 
 def camera_pose_metrics(
-    pred_c2w: Any, gt_c2w: Any, *, sequence: str | None = None, static_gt: str = "error"
+    pred_c2w: Any,
+    gt_c2w: Any,
+    *,
+    sequence: str | None = None,
+    static_gt: str = "error",
+    scene: float | None = None,
 ) -> dict[str, float]:
     """ATE, RPE translation and RPE rotation (degrees) of a predicted trajectory.
 
     pred_c2w, gt_c2w: (N,4,4) finite rigid camera-to-world poses (arrays or tensors), frame i of
     one matched to frame i of the other. ``sequence`` names the trajectory in error messages.
-    A ground truth whose camera does not move (centres within :data:`STATIC_SPREAD`) raises
+    A ground truth whose camera does not move (centres spread by less than :data:`STATIC_SPREAD`
+    of ``scene`` scale, default :func:`scene_scale` of the ground truth) raises
     :class:`DegenerateTrajectoryError` (``static_gt="error"``), or scores ATE and RPE translation
     as NaN and RPE rotation as usual (``static_gt="nan"``; rotation errors need no alignment scale).
     Returns ``{"ate", "rpe_trans", "rpe_rot"}``.
@@ -83,17 +96,20 @@ def camera_pose_metrics(
             f"{_label('pred_c2w', sequence)}: expected shape {tuple(gt.shape)} like gt_c2w, "
             f"received {tuple(pred.shape)}"
         )
-    if position_spread(pred) <= STATIC_SPREAD:
+    if scene is not None and not (isinstance(scene, int | float) and 0 < scene < float("inf")):
+        raise ValueError(f"scene: expected a finite positive scene scale, received {scene!r}")
+    scale = scene_scale(gt) if scene is None else float(scene)
+    if position_spread(pred) <= 1e-12 * scene_scale(pred):
         raise DegenerateTrajectoryError(
             f"{_label('pred_c2w', sequence)}: expected moving camera positions, received a static one "
             "(Sim(3) alignment undefined)"
         )
-    if position_spread(gt) <= STATIC_SPREAD:
+    if position_spread(gt) <= STATIC_SPREAD * scale:
         if static_gt == "error":
             raise DegenerateTrajectoryError(
                 f"{_label('gt_c2w', sequence)}: the ground-truth camera does not move (centres spread "
-                f"{position_spread(gt):.3g} <= {STATIC_SPREAD}); ATE/RPE under Sim(3) alignment with scale "
-                "are undefined for it"
+                f"{position_spread(gt):.3g} <= {STATIC_SPREAD:g} x scene scale {scale:.3g}); ATE/RPE under "
+                "Sim(3) alignment with scale are undefined for it"
             )
         rel_gt = invert_pose(gt[:-1]) @ gt[1:]
         rel_pred = invert_pose(pred[:-1]) @ pred[1:]

@@ -11,6 +11,8 @@ import logging
 import os
 import sys
 
+from aether.argtypes import torch_device
+
 DEFAULT_MODEL = "AetherWorldModel/AetherV1"
 DTYPES = ("float32", "bfloat16", "float16")
 
@@ -68,7 +70,9 @@ def _parser(command: str, prog: str) -> argparse.ArgumentParser:
         "--fps", type=float, default=None, help="frame rate given to the model (8/10/12/15/24)"
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed")
-    parser.add_argument("--device", default=None, help="torch device (default: cuda when available)")
+    parser.add_argument(
+        "--device", type=torch_device, default=None, help="torch device (default: cuda when available)"
+    )
     parser.add_argument(
         "--dtype", choices=DTYPES, default=None, help="default: bfloat16 on GPU, else float32"
     )

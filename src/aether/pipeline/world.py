@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import zipfile
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -323,11 +324,27 @@ class World4D:
             path = path / "world.npz"
         if not path.is_file():
             raise FileNotFoundError(f"no saved World4D at {path}")
-        with np.load(path, allow_pickle=False) as data:
-            kwargs = {k: data[k] for k in data.files}
-        kwargs["fps"] = float(kwargs["fps"])
-        kwargs["modalities"] = {
-            k.split(":", 1)[1]: kwargs.pop(k) for k in list(kwargs) if k.startswith("modality:")
-        }
-        kwargs["meta"] = json.loads(str(kwargs["meta"]))
-        return cls(**kwargs)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                kwargs = {k: data[k] for k in data.files}
+            kwargs["fps"] = float(kwargs["fps"])
+            kwargs["modalities"] = {
+                k.split(":", 1)[1]: kwargs.pop(k) for k in list(kwargs) if k.startswith("modality:")
+            }
+            kwargs["meta"] = json.loads(str(kwargs["meta"]))
+            world = cls(**kwargs)
+            world._check_saved()
+        except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as err:
+            raise ValueError(f"{path}: not a readable saved World4D ({type(err).__name__}: {err})") from err
+        return world
+
+    def _check_saved(self) -> None:
+        """ValueError unless the depth is finite and >= 0 and the poses are finite rigid transforms."""
+        from aether.geometry import check_poses
+
+        if self.depth is not None and not (np.isfinite(self.depth).all() and (self.depth >= 0).all()):
+            raise ValueError("depth: expected finite values >= 0, got NaN, inf or negative ones")
+        if self.c2w is not None:
+            if not np.isfinite(self.c2w).all() or not np.isfinite(self.K).all():
+                raise ValueError("c2w, K: expected finite values")
+            check_poses(torch.from_numpy(self.c2w.astype(np.float64)), name="c2w", atol=1e-3)

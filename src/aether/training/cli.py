@@ -46,23 +46,92 @@ class AetherCLI(LightningCLI):
         return super()._instantiate_trainer(config, callbacks)
 
 
-def load_recipe(path: str | Path) -> dict[str, Any]:
+def load_recipe(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     """Read a recipe YAML into a dict.
 
     A recipe may start from another with ``extends: other.yaml`` (relative to its own
     folder): mappings merge recursively, everything else is replaced.
-    FileNotFoundError / ValueError naming the path otherwise.
+    FileNotFoundError / ValueError naming the path otherwise (unparsable YAML, an ``extends`` loop).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"recipe {path} does not exist")
-    recipe = yaml.safe_load(path.read_text())
+    if path.resolve() in _chain:
+        loop = " -> ".join(str(p) for p in (*_chain, path.resolve()))
+        raise ValueError(f"recipe {path}: its `extends` chain loops ({loop})")
+    try:
+        recipe = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ValueError(f"recipe {path} is not valid YAML: {' '.join(str(err).split())}") from err
     if not isinstance(recipe, dict):
         raise ValueError(f"recipe {path} must be a YAML mapping, got {type(recipe).__name__}")
     parent = recipe.pop("extends", None)
     if parent is not None:
-        recipe = _merge(load_recipe(path.parent / parent), recipe)
+        recipe = _merge(load_recipe(path.parent / parent, (*_chain, path.resolve())), recipe)
     return recipe
+
+
+# the keys of a recipe's ``run`` section (``aether run``), with their nested sections
+RUN_KEYS: dict[str, Any] = {
+    "name": None, "output_dir": None, "threads": None, "resume": None, "checkpoint_every": None,
+    "prepare": {"synth": None},
+    "evaluate": dict.fromkeys(
+        ("clips", "tasks", "steps", "ensemble", "action", "pictures", "seed", "guidance", "smooth",
+         "ablate_camera")
+    ),
+}  # fmt: skip
+# settings that must be integers of at least the bound (None allowed where the recipe may omit them)
+_INTEGERS = {
+    ("run", "threads"): 1, ("run", "checkpoint_every"): 1, ("run", "evaluate", "clips"): 1,
+    ("run", "evaluate", "ensemble"): 1, ("run", "evaluate", "pictures"): 0, ("trainer", "max_steps"): -1,
+    ("trainer", "max_epochs"): -1, ("model", "stage2_start_step"): 0,
+    ("model", "init_args", "stage2_start_step"): 0,
+}  # fmt: skip
+
+
+def _unknown(section: dict[str, Any], known: dict[str, Any], where: str, source: str) -> None:
+    import difflib
+
+    for key, value in section.items():
+        if key not in known:
+            close = difflib.get_close_matches(str(key), list(known), n=1)
+            hint = f" (did you mean {where}{close[0]}?)" if close else ""
+            raise ValueError(
+                f"recipe {source}: unknown key {where}{key}{hint}; expected one of {', '.join(known)}"
+            )
+        if isinstance(known[key], dict) and isinstance(value, dict):
+            _unknown(value, known[key], f"{where}{key}.", source)
+
+
+def check_recipe(recipe: dict[str, Any], source: str | Path) -> None:
+    """ValueError naming the recipe ``source`` and the key for a misspelt ``run`` key (with the
+    closest valid spelling), a count that is not an integer of its minimum, or more
+    ``trainer.devices`` with ``accelerator: cpu`` than this machine has cores (the processes would
+    wait for each other forever).
+    The other sections are checked by LightningCLI against the classes' signatures."""
+    import os
+
+    run = recipe.get("run") or {}
+    if not isinstance(run, dict):
+        raise ValueError(f"recipe {source}: run must be a mapping, got {type(run).__name__}")
+    _unknown(run, RUN_KEYS, "run.", str(source))
+    for keys, low in _INTEGERS.items():
+        node: Any = recipe
+        for key in keys:
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is None:
+            continue
+        if isinstance(node, bool) or not isinstance(node, int) or node < low:
+            raise ValueError(f"recipe {source}: {'.'.join(keys)} must be an integer >= {low}, got {node!r}")
+    trainer = recipe.get("trainer") or {}
+    devices = trainer.get("devices") if isinstance(trainer, dict) else None
+    cpus = os.cpu_count() or 1
+    on_cpu = isinstance(trainer, dict) and trainer.get("accelerator") == "cpu"
+    if on_cpu and isinstance(devices, int) and not isinstance(devices, bool) and devices > cpus:
+        raise ValueError(
+            f"recipe {source}: trainer.devices={devices} CPU processes, but this machine has {cpus} CPU "
+            f"core(s); expected at most {cpus} (or an accelerator)"
+        )
 
 
 def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
@@ -80,7 +149,9 @@ def resolve_config_args(args: list[str], tmpdir: str | Path) -> list[str]:
     for i, arg in enumerate(out[:-1]):
         if arg in ("-c", "--config") and Path(out[i + 1]).is_file():
             merged = Path(tmpdir) / f"recipe{i}.yaml"
-            merged.write_text(yaml.safe_dump(load_recipe(out[i + 1]), sort_keys=False))
+            recipe = load_recipe(out[i + 1])
+            check_recipe(recipe, out[i + 1])
+            merged.write_text(yaml.safe_dump(recipe, sort_keys=False))
             out[i + 1] = str(merged)
     return out
 

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from aether.evaluation.names import direction_arrow
-from aether.training.cli import apply_overrides, build_cli, load_recipe
+from aether.training.cli import apply_overrides, build_cli, check_recipe, load_recipe
 
 logger = logging.getLogger(__name__)
 
@@ -345,6 +345,7 @@ def run_recipe(recipe_path: str | Path, overrides: Sequence[str] = (), name: str
     from aether.training.lora import merge_lora
 
     recipe = apply_overrides(load_recipe(recipe_path), overrides)
+    check_recipe(recipe, recipe_path)
     run = dict(recipe.pop("run", None) or {})
     name = name or run.get("name") or Path(recipe_path).stem
     out = Path(run.get("output_dir", "outputs")) / name
