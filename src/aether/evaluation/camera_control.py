@@ -37,7 +37,14 @@ METHODS = ("annotate", "model")
 EPS = 1e-9  # the reference's guard in its translation normalisation
 STATIC_DISTANCE = 1e-9  # a requested path whose cameras stay this close to the first does not move
 
-__all__ = ["ALIGNS", "METHODS", "camera_control_errors", "opposite_trajectory", "recover_cameras"]
+__all__ = [
+    "ALIGNS",
+    "METHODS",
+    "aligned_paths",
+    "camera_control_errors",
+    "opposite_trajectory",
+    "recover_cameras",
+]
 
 
 def _poses(c2w: Any, name: str) -> torch.Tensor:
@@ -52,26 +59,14 @@ def _poses(c2w: Any, name: str) -> torch.Tensor:
     return x
 
 
-def _normalised(c2w: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """The 3×4 ``[R | t / scale]`` of poses (T,4,4)."""
-    return torch.cat([c2w[:, :3, :3], c2w[:, :3, 3:] / scale], dim=-1)
+def _scaled(c2w: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Poses (T,4,4) with their translations divided by ``scale``."""
+    out = c2w.clone()
+    out[:, :3, 3] = c2w[:, :3, 3] / scale
+    return out
 
 
-def camera_control_errors(
-    requested_c2w: Any, recovered_c2w: Any, *, align: str = "first-frame"
-) -> dict[str, float]:
-    """RotErr, TransErr and CamMC of recovered cameras against the requested ones (module docstring).
-
-    Args:
-        requested_c2w: (T,4,4) the trajectory the video was asked to follow (any world frame).
-        recovered_c2w: (T,4,4) the cameras recovered from the video, frame i matched to frame i.
-        align: "first-frame" (CamI2V's: each path relative to its first camera, scaled to unit
-            largest distance) or "umeyama" (a Sim(3) least-squares fit of the recovered centres).
-
-    Returns:
-        ``{"rot_err" (radians), "rot_err_deg", "trans_err", "cammc"}``, each a sum over frames;
-        TransErr and CamMC are NaN when the requested camera does not move.
-    """
+def _aligned(requested_c2w: Any, recovered_c2w: Any, align: str) -> tuple[torch.Tensor, torch.Tensor, float]:
     if align not in ALIGNS:
         raise ValueError(f"align: expected one of {', '.join(ALIGNS)}, received {align!r}")
     req = relative_poses(_poses(requested_c2w, "requested_c2w"))
@@ -89,13 +84,41 @@ def camera_control_errors(
         moving = bool(rec[:, :3, 3].var(0).sum() > 0)
         rec = sim3_align_trajectory(rec, req) if moving else rec
         rec_scale = req_scale + EPS
-    angles = rotation_angle_deg(invert_pose(req)[:, :3, :3] @ rec[:, :3, :3])
+    return _scaled(req, req_scale + EPS), _scaled(rec, rec_scale), float(req_scale)
+
+
+def aligned_paths(
+    requested_c2w: Any, recovered_c2w: Any, *, align: str = "first-frame"
+) -> tuple[np.ndarray, np.ndarray]:
+    """The two paths (T,4,4) as :func:`camera_control_errors` compares them: relative to the first
+    camera (or the recovered one Sim(3)-fitted onto the requested, ``align="umeyama"``), each
+    translation divided by the path's largest distance from its first camera."""
+    req, rec, _ = _aligned(requested_c2w, recovered_c2w, align)
+    return req.numpy(), rec.numpy()
+
+
+def camera_control_errors(
+    requested_c2w: Any, recovered_c2w: Any, *, align: str = "first-frame"
+) -> dict[str, float]:
+    """RotErr, TransErr and CamMC of recovered cameras against the requested ones (module docstring).
+
+    Args:
+        requested_c2w: (T,4,4) the trajectory the video was asked to follow (any world frame).
+        recovered_c2w: (T,4,4) the cameras recovered from the video, frame i matched to frame i.
+        align: "first-frame" (CamI2V's: each path relative to its first camera, scaled to unit
+            largest distance) or "umeyama" (a Sim(3) least-squares fit of the recovered centres).
+
+    Returns:
+        ``{"rot_err" (radians), "rot_err_deg", "trans_err", "cammc"}``, each a sum over frames;
+        TransErr and CamMC are NaN when the requested camera does not move.
+    """
+    a, b, req_scale = _aligned(requested_c2w, recovered_c2w, align)
+    angles = rotation_angle_deg(invert_pose(a)[:, :3, :3] @ b[:, :3, :3])
     out = {"rot_err": float(torch.deg2rad(angles).sum()), "rot_err_deg": float(angles.sum())}
     if req_scale <= STATIC_DISTANCE:
         return {**out, "trans_err": float("nan"), "cammc": float("nan")}
-    a, b = _normalised(req, req_scale + EPS), _normalised(rec, rec_scale)
-    out["trans_err"] = float((a[:, :, 3] - b[:, :, 3]).norm(dim=-1).sum())
-    out["cammc"] = float((a - b).flatten(1).norm(dim=-1).sum())
+    out["trans_err"] = float((a[:, :3, 3] - b[:, :3, 3]).norm(dim=-1).sum())
+    out["cammc"] = float((a[:, :3] - b[:, :3]).flatten(1).norm(dim=-1).sum())
     return out
 
 
