@@ -54,6 +54,8 @@ def _generated(source: Any, seq: EvalSequence, trajectory: bool) -> tuple[np.nda
 
     pipe, rgb = source.pipe, seq.rgb()
     traj = source.trajectory(seq)
+    if traj is None:
+        raise ValueError("source: expected a PipelineSource with action=True (it passes the trajectories)")
     world = pipe.predict(
         rgb[0],
         trajectory=traj if trajectory else None,
