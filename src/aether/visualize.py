@@ -45,10 +45,14 @@ def plot_trajectories(
     for ax, (i, j) in zip(axes, [(0, 2), (2, 1)]):
         for (name, c2w), color in zip(paths.items(), _STYLES):
             ax.plot(c2w[:, :3, 3][:, i], c2w[:, :3, 3][:, j], "-", color=color, lw=1, label=name)
-        ax.scatter(centres[:, i], centres[:, j], c=np.arange(len(first)), cmap="viridis", s=12, zorder=3)
+        ax.scatter(
+            centres[:, i], centres[:, j], c=np.arange(len(first)), cmap="viridis", s=12, zorder=3,
+            label=f"{next(iter(paths))}: frames (dark = first)",
+        )  # fmt: skip
         ax.quiver(
             centres[:, i], centres[:, j], forward[:, i], forward[:, j],
             angles="xy", scale_units="xy", scale=5.0 / extent, width=0.004, color="tab:orange", alpha=0.6,
+            label=f"{next(iter(paths))}: viewing direction",
         )  # fmt: skip
         ax.set_xlabel("xyz"[i])
         ax.set_ylabel("xyz"[j])
@@ -56,8 +60,7 @@ def plot_trajectories(
         if j == 1:
             ax.invert_yaxis()
         ax.grid(alpha=0.3)
-    if len(paths) > 1:
-        axes[0].legend(fontsize=7)
+    axes[0].legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
     path = Path(path)

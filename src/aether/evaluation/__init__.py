@@ -1,7 +1,8 @@
 """Evaluation with the published protocols: dataset readers, metrics, benchmark runners.
 
-Stable entry points: :func:`camera_pose_metrics`, :func:`video_depth_metrics` and
-:func:`video_pixel_metrics`; the runners back ``aether bench``.
+Stable entry points: :func:`camera_pose_metrics`, :func:`video_depth_metrics`,
+:func:`video_pixel_metrics`, :func:`camera_control_errors` and :func:`recover_cameras`; the runners
+back ``aether bench``.
 
 Names load on first use, so the ``aether bench`` parser imports no torch.
 """
@@ -15,6 +16,11 @@ _LAZY: dict[str, str] = {
     "EvalDataset": "aether.evaluation.datasets",
     "EvalSequence": "aether.evaluation.datasets",
     "build_dataset": "aether.evaluation.datasets",
+    "aligned_paths": "aether.evaluation.camera_control",
+    "camera_control_errors": "aether.evaluation.camera_control",
+    "opposite_trajectory": "aether.evaluation.camera_control",
+    "recover_cameras": "aether.evaluation.camera_control",
+    "run_camera_control": "aether.evaluation.camera_control_runner",
     "ALIGNMENTS": "aether.evaluation.depth_metrics",
     "VideoDepthMetric": "aether.evaluation.depth_metrics",
     "video_depth_metrics": "aether.evaluation.depth_metrics",

@@ -10,6 +10,8 @@ Examples::
     aether bench prediction --dataset clips --root val/ \
         --baseline-model CogVideoX-5b-I2V --prompts prompts.json --out results
     aether bench planning --dataset synthetic --predictions preds/ --out results
+    aether bench camera-control --dataset realestate10k --root re10k/ --model m/ --out results
+    aether bench camera-control --dataset synthetic --ground-truth --out results  # a sanity check
 """
 
 from __future__ import annotations
@@ -37,6 +39,11 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     src.add_argument("--model", help="AETHER model directory or id (runs the pipeline)")
     src.add_argument("--predictions", help="directory of saved <sequence>.npz predictions")
     src.add_argument("--baseline-model", help="CogVideoX image-to-video directory (prediction baseline)")
+    src.add_argument(
+        "--ground-truth",
+        action="store_true",
+        help="camera-control: score the clips' own videos (sanity check)",
+    )
     p.add_argument("--base", help="CogVideoX base model directory or id for --model")
     p.add_argument(
         "--prompts", help="per-clip prompts for --baseline-model (JSON or 'clip<TAB>prompt' lines)"
@@ -98,6 +105,19 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument(
         "--vbench", action="store_true", help="planning: also score the planned videos with VBench"
     )
+    p.add_argument(
+        "--recovery",
+        default="annotate",
+        choices=("annotate", "model"),
+        help="camera-control: recover cameras by the annotation pipeline (tracks + bundle adjustment) "
+        "or by the model's reconstruction",
+    )
+    p.add_argument(
+        "--recovery-depth",
+        default="auto",
+        choices=("auto", "true", "model"),
+        help="camera-control, annotate: the clips' depth (true), the model's (model), or true where known",
+    )
     p.add_argument("--no-plots", action="store_true")
     return p
 
@@ -130,6 +150,19 @@ def _init_distributed(devices: int, device: str | None) -> tuple[int, str]:
 def _source(args: argparse.Namespace, device: str) -> object:
     from aether.evaluation import runners
 
+    if args.ground_truth != (args.benchmark == "camera-control" and not args.model):
+        raise ValueError(
+            "expected --ground-truth only with camera-control, and camera-control with --model or "
+            f"--ground-truth; received {args.benchmark} without them"
+            if not args.ground_truth
+            else f"expected --ground-truth only with camera-control; received {args.benchmark}"
+        )
+    if args.ground_truth:
+        if args.recovery == "model":
+            raise ValueError(
+                "--recovery model: expected --model (the model recovers the cameras), received none"
+            )
+        return None
     if args.predictions:
         return runners.SavedPredictions(args.predictions)
     if args.baseline_model:
@@ -146,7 +179,7 @@ def _source(args: argparse.Namespace, device: str) -> object:
         args.model,
         base=args.base,
         device=device,
-        action=args.action,
+        action=args.action or args.benchmark == "camera-control",
         seed=args.seed,
         num_inference_steps=args.steps,
         ensemble=args.ensemble,
@@ -187,6 +220,13 @@ def main(argv: list[str], prog: str = "aether bench") -> int:
     elif args.benchmark == "camera-pose":
         plots = None if args.no_plots else out / "plots"
         result = runners.run_camera_pose(dataset, source, plot_dir=plots, progress=progress)
+    elif args.benchmark == "camera-control":
+        from aether.evaluation.camera_control_runner import run_camera_control
+
+        result = run_camera_control(
+            dataset, source, method=args.recovery, depth=args.recovery_depth, progress=progress,
+            picture_dir=None if args.no_plots else out / "pictures",
+        )  # fmt: skip
     elif args.benchmark == "prediction":
         models = VBenchModels(args.vbench_cache, device=device)
         result = runners.run_prediction(dataset, source, models, progress=progress)

@@ -15,6 +15,8 @@ may be the named directory or its parent):
 - ``tum``: ``rgbd_dataset_freiburg3_*/rgb_90/<timestamp>.png`` + ``groundtruth_90.txt`` (TUM format,
   associated by timestamp).
 - ``scannet``: ``scene*/color_90/*.jpg`` + ``pose_90.txt`` (a flattened 4×4 c2w per line, or TUM lines).
+- ``realestate10k``: ``<clip>.txt`` camera files of RealEstate10K beside ``<clip>/`` frame folders
+  (``*.png`` / ``*.jpg``; named by the file's timestamps, or one frame per camera line in name order).
 - ``clips``: ``*.npz`` clips with ``rgb`` (T,H,W,3) uint8 and optional ``depth``, ``c2w``, ``K``, ``fps``.
 - ``synthetic``: held-out clips rendered by :func:`aether.data.synthetic.render_clip` (no files).
 """
@@ -46,6 +48,7 @@ KITTI_LAYOUT = (
 )
 TUM_LAYOUT = "rgbd_dataset_freiburg3_<seq>/{rgb_90/<timestamp>.png, groundtruth_90.txt}"
 SCANNET_LAYOUT = "scene<id>/{color_90/frame_XXXX.jpg, pose_90.txt}"
+REALESTATE10K_LAYOUT = "<clip>.txt (RealEstate10K cameras) beside <clip>/ (its frames, *.png or *.jpg)"
 SYNTHETIC_SEED_OFFSET = 1_000_000  # held out: training data uses seeds below this
 # camera paths with translation (the Sim(3) alignment of the pose protocol needs a moving camera)
 SYNTHETIC_TRAJECTORIES = ("forward", "orbit", "strafe", "handheld")
@@ -222,6 +225,46 @@ def poses_for_frames(frames: list[Path], trajectory: Path) -> np.ndarray:
             f"{trajectory}: expected a pose within 0.02 s of every frame, none for {missing[:3]}"
         )
     return c2w[[pairs[i] for i in range(len(frames))]]
+
+
+def read_realestate10k_cameras(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A RealEstate10K camera file: the video URL on the first line, then one line per frame of 19
+    numbers ``timestamp_us fx fy cx cy 0 0`` and the 3×4 world-to-camera matrix, row-major, the
+    intrinsics normalised by the image width (fx, cx) and height (fy, cy).
+
+    Returns timestamps (T,) int64 microseconds, normalised intrinsics (T,4) as fx, fy, cx, cy, and
+    c2w (T,4,4) (the inverse of the file's world-to-camera poses)."""
+    path = _require(Path(path), "a RealEstate10K camera file (URL line, then 19 numbers per frame)")
+    lines = path.read_text().splitlines()
+    rows = []
+    for number, line in enumerate(lines[1:], 2):
+        if not line.strip():
+            continue
+        fields = line.split()
+        try:
+            values = [float(v) for v in fields]
+        except ValueError:
+            values = []
+        if len(fields) != 19 or len(values) != 19 or not np.isfinite(values).all():
+            raise ValueError(
+                f"{path}: line {number}: expected 19 finite numbers 'timestamp fx fy cx cy 0 0' and a "
+                f"3x4 world-to-camera matrix, found {len(fields)} fields: {line.strip()[:80]!r}"
+            )
+        rows.append(values)
+    if not rows:
+        raise ValueError(f"{path}: expected a URL line and one camera line per frame, found no camera lines")
+    data = np.asarray(rows, dtype=np.float64)
+    w2c = np.tile(np.eye(4), (len(data), 1, 1))
+    w2c[:, :3] = data[:, 7:].reshape(-1, 3, 4)
+    return data[:, 0].astype(np.int64), data[:, 1:5], np.linalg.inv(w2c)
+
+
+def pixel_intrinsics(normalised: np.ndarray, height: int, width: int) -> np.ndarray:
+    """K (T,3,3) in pixels of ``width × height`` frames from normalised fx, fy, cx, cy (T,4)."""
+    K = np.tile(np.eye(3), (len(normalised), 1, 1))
+    K[:, 0, 0], K[:, 1, 1] = normalised[:, 0] * width, normalised[:, 1] * height
+    K[:, 0, 2], K[:, 1, 2] = normalised[:, 2] * width, normalised[:, 3] * height
+    return K
 
 
 # --------------------------------------------------------------------------- sequences
@@ -483,7 +526,7 @@ class Clips(EvalDataset):
     """A directory of ``<name>.npz`` clips (rgb, optional depth, c2w, K, fps): any validation set."""
 
     name = "clips"
-    tasks = ("video-depth", "camera-pose", "prediction", "planning")
+    tasks = ("video-depth", "camera-pose", "prediction", "planning", "camera-control")
 
     def sequences(self, task: str) -> list[EvalSequence]:
         found = {p.stem: p for p in self.root.glob("*.npz")}
@@ -498,13 +541,48 @@ class Clips(EvalDataset):
         return out
 
 
+@DATASETS.register("realestate10k")
+class RealEstate10K(EvalDataset):
+    """RealEstate10K clips: ``<clip>.txt`` camera files and ``<clip>/`` frame folders. Frames named by
+    their timestamp (``<timestamp_us>.png``) take that line's camera; otherwise the frames, in name
+    order, take the lines in order (then the counts must agree)."""
+
+    name = "realestate10k"
+    tasks = ("camera-control",)
+
+    def sequences(self, task: str) -> list[EvalSequence]:
+        found = {p.stem: p for p in self.root.glob("*.txt") if (self.root / p.stem).is_dir()}
+        if not found:
+            _layout(self.name, REALESTATE10K_LAYOUT, self.root / "<clip>.txt")
+        out = []
+        for n in self._names(list(found)):
+            frames = _sorted_files(self.root / n, ("*.png", "*.jpg"), "the clip's frames")
+            stamps, intrinsics, c2w = read_realestate10k_cameras(found[n])
+            line = {int(t): i for i, t in enumerate(stamps)}
+            if all(p.stem.isdigit() and int(p.stem) in line for p in frames):  # named by timestamp
+                frames = sorted(frames, key=lambda p: int(p.stem))
+                pick = [line[int(p.stem)] for p in frames]
+            elif len(frames) == len(stamps):
+                pick = list(range(len(frames)))
+            else:
+                raise ValueError(
+                    f"{found[n]}: expected one camera line per frame of {self.root / n} (or frames named "
+                    f"by the lines' timestamps), found {len(stamps)} lines for {len(frames)} frames"
+                )
+            h, w = read_rgb(frames[0]).shape[:2]
+            out.append(
+                EvalSequence(n, frames, c2w=c2w[pick], K=pixel_intrinsics(intrinsics[pick], h, w), fps=30.0)
+            )
+        return out
+
+
 @DATASETS.register("synthetic")
 class Synthetic(EvalDataset):
     """Held-out clips of the synthetic generator (seeds from 1,000,000), rendered in memory; the
     i-th clip follows the i-th (cyclically) of ``SYNTHETIC_TRAJECTORIES``."""
 
     name = "synthetic"
-    tasks = ("video-depth", "camera-pose", "prediction", "planning")
+    tasks = ("video-depth", "camera-pose", "prediction", "planning", "camera-control")
 
     def __init__(
         self,
@@ -545,5 +623,5 @@ class Synthetic(EvalDataset):
 
 def build_dataset(name: str, root: str | Path | None = None, **kwargs: Any) -> EvalDataset:
     """Instantiate a registered dataset (``sintel``, ``bonn``, ``kitti``, ``tum``, ``scannet``,
-    ``clips``, ``synthetic``)."""
+    ``realestate10k``, ``clips``, ``synthetic``)."""
     return DATASETS.get(name)(root, **kwargs)

@@ -1,6 +1,6 @@
 """The names the benchmarks are chosen by (no heavy imports: the ``aether bench`` parser uses them)."""
 
-BENCHMARKS = ("video-depth", "camera-pose", "prediction", "planning")
+BENCHMARKS = ("video-depth", "camera-pose", "prediction", "planning", "camera-control")
 PROTOCOLS = ("paper", "library")
 SMOOTHING = ("reference", "none")
 PROTOCOL_ALIGNMENTS = ("scale", "scale&shift", "scale&shiftl2", "metric")
@@ -8,6 +8,7 @@ ALIGNMENTS = (*PROTOCOL_ALIGNMENTS, "scale&shift-exact")
 
 LOWER_IS_BETTER = frozenset(
     {"abs_rel", "sq_rel", "rmse", "log_rmse", "ate", "rpe_trans", "rpe_rot", "lpips", "nonpositive_pred"}
+    | {"rot_err", "rot_err_deg", "trans_err", "cammc"}  # camera control
 )
 """The metric keys where lower is better (every other key: higher is better). The one home of a
 metric's direction: reports, run summaries and the metric classes read it."""

@@ -14,7 +14,8 @@ from aether.evaluation.names import direction_arrow
 
 # The paper's numbers: Table 1 (video depth, per alignment), Table 2 (camera pose), and the VBench
 # weighted averages of Tables 3-4 (on the paper's own prompt set, as fractions; with and without
-# the action), by (benchmark, dataset or None for any, variant or None).
+# the action); camera control as the field reports it; by (benchmark, dataset or None for any,
+# variant or None).
 PAPER_NUMBERS: dict[tuple[str, str | None, str | None], dict[str, dict[str, float]]] = {
     ("video-depth", "sintel", "scale"): {"AETHER (paper)": {"abs_rel": 0.324, "delta_1_25": 0.502}},
     ("video-depth", "bonn", "scale"): {"AETHER (paper)": {"abs_rel": 0.273, "delta_1_25": 0.594}},
@@ -26,6 +27,11 @@ PAPER_NUMBERS: dict[tuple[str, str | None, str | None], dict[str, dict[str, floa
     ("camera-pose", "tum", None): {"AETHER (paper)": {"ate": 0.092, "rpe_trans": 0.012, "rpe_rot": 1.106}},
     ("camera-pose", "scannet", None): {
         "AETHER (paper)": {"ate": 0.176, "rpe_trans": 0.028, "rpe_rot": 1.204}
+    },
+    # CamI2V's README and evaluation code (RealEstate10K, 16 frames at 256x256; RotErr in radians)
+    ("camera-control", "realestate10k", None): {
+        "CamI2V (its paper)": {"rot_err": 0.4120, "trans_err": 1.3409, "cammc": 1.5291},
+        "CameraCtrl (CamI2V's paper)": {"rot_err": 0.7064, "trans_err": 1.9379, "cammc": 2.3070},
     },
     ("prediction", None, "no action"): {
         "AETHER (paper, its VBench set)": {"total": 0.8004},

@@ -234,7 +234,8 @@ class PipelineSource:
             depth = fill_invalid_depth(torch.from_numpy(depth), torch.from_numpy(world.valid)).numpy()
         return {"depth": depth, "c2w": _numpy(world.c2w)}
 
-    def _trajectory(self, seq: EvalSequence) -> Any:
+    def trajectory(self, seq: EvalSequence) -> Any:
+        """The sequence's trajectory relative to its first frame (None without ``action``)."""
         if not self.action:
             return None
         if seq.c2w is None or seq.K is None:
@@ -254,14 +255,14 @@ class PipelineSource:
     def predict(self, seq: EvalSequence) -> np.ndarray:
         rgb = seq.rgb()
         world = self.pipe.predict(
-            rgb[0], trajectory=self._trajectory(seq), num_frames=len(rgb), seed=self.seed or 0, **self.steps
+            rgb[0], trajectory=self.trajectory(seq), num_frames=len(rgb), seed=self.seed or 0, **self.steps
         )
         return to_uint8_video(world.rgb)
 
     def plan(self, seq: EvalSequence) -> np.ndarray:
         """Planning as the paper evaluates it: no classifier-free guidance (guidance 1)."""
         rgb = seq.rgb()
-        traj = self._trajectory(seq)
+        traj = self.trajectory(seq)
         world = self.pipe.plan(
             rgb[0],
             rgb[-1],
