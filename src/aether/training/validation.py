@@ -16,6 +16,7 @@ and against simple baselines:
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from aether.evaluation.baselines import frame_mean_depth, static_camera_metrics
+from aether.evaluation.baselines import blurred_copies, frame_mean_depth, static_camera_metrics
 from aether.evaluation.depth_metrics import video_depth_metrics
 from aether.evaluation.pixel_metrics import video_pixel_metrics
 from aether.evaluation.pose_metrics import camera_pose_metrics
@@ -34,6 +35,8 @@ from aether.geometry import cameras_to_raymap, disparity_to_depth, mirror_poses
 from aether.geometry.depth import fill_invalid_depth
 from aether.geometry.smoothing import smooth_cameras
 from aether.modalities.clip import ClipGeometry
+
+log = logging.getLogger(__name__)
 
 TASKS = ("reconstruction", "prediction", "planning")
 
@@ -107,6 +110,7 @@ def evaluate_clip(
     ensemble: int = 1,
     smooth: str = "none",
     ablate_camera: bool = False,
+    camera_control: bool = False,
 ) -> dict[str, TaskResult]:
     """Run each task on clip ``index`` of a batch and score it.
 
@@ -126,6 +130,9 @@ def evaluate_clip(
             trajectory (:func:`~aether.geometry.mirror_poses`) and without any (same seed), scored as
             ``psnr_mirrored`` / ``psnr_without_camera`` (and SSIM): a model that follows the camera
             scores higher with the true one.
+        camera_control: also score how closely generated videos follow the trajectory (with the
+            true camera, and without one when ``ablate_camera``): CamI2V's ``rot_err``,
+            ``trans_err`` and ``cammc`` of the cameras the annotation pipeline recovers from them.
     """
     unknown = sorted(set(tasks) - set(TASKS))
     if unknown:
@@ -188,6 +195,11 @@ def evaluate_clip(
             keep = [t for t in range(num_frames) if t not in given]
             copy = target[:1].expand(len(keep), -1, -1, -1)
             baseline = _pixels(video_pixel_metrics(copy, target[keep]))
+            blurred = [
+                _pixels(video_pixel_metrics(b[None].expand_as(copy), target[keep]))
+                for b in blurred_copies(target[0])
+            ]
+            baseline |= {f"{k}_blurred": max(b[k] for b in blurred) for k in ("psnr", "ssim")}
             metrics = {}
             runs = [("", raymap)]
             if ablate_camera and raymap is not None:
@@ -205,10 +217,36 @@ def evaluate_clip(
                 scores = _pixels(video_pixel_metrics(pred[keep], target[keep]))
                 metrics |= {f"{k}{suffix}": v for k, v in scores.items()}
                 baseline |= {f"{k}{suffix}": baseline[k] for k in scores}
+                if camera_control and suffix != "_mirrored":
+                    control = _camera_control(
+                        out, clip["K"][index].float().cpu(), gt_c2w, sampler.min_disparity
+                    )
+                    metrics |= {f"{k}{suffix}": v for k, v in control.items()}
                 if not suffix:
                     outputs = {"rgb": out.rgb.numpy()}
         results[task] = TaskResult(metrics=metrics, baseline=baseline, outputs=outputs)
     return results
+
+
+def _camera_control(out: Any, K: Tensor, requested: Tensor, min_disparity: float) -> dict[str, float]:
+    """CamI2V's camera-control errors (RotErr in radians, TransErr, CamMC) of a generated video: its
+    cameras recovered by the annotation pipeline (feature tracks + bundle adjustment, no model
+    weights) with the depth generated beside it, against the ``requested`` (T,4,4) trajectory.
+    NaN, with a warning naming the reason, when the recovery fails."""
+    from aether.evaluation.camera_control import camera_control_errors, recover_cameras
+
+    nan = {"rot_err": math.nan, "trans_err": math.nan, "cammc": math.nan}
+    if out.disparity is None:
+        return nan
+    depth, valid = disparity_to_depth(out.disparity.float(), min_disparity)
+    depth = torch.where(valid, depth, 0.0)
+    try:
+        recovered = recover_cameras(out.rgb.float(), K, "annotate", depth=depth.numpy())
+    except (ValueError, RuntimeError, np.linalg.LinAlgError) as err:
+        log.warning("camera recovery of a generated video failed (%s): camera control scored NaN", err)
+        return nan
+    errors = camera_control_errors(requested.double(), torch.as_tensor(recovered))
+    return {k: float(errors[k]) for k in nan}
 
 
 def _pixels(scores: dict[str, Any]) -> dict[str, float]:
@@ -227,6 +265,7 @@ def evaluate_batch(
     guidance: float = 1.0,
     smooth: str = "none",
     ablate_camera: bool = False,
+    camera_control: bool = False,
 ) -> dict[str, TaskResult]:
     """Evaluate every clip of a batch (see :func:`evaluate_clip`); metrics are averaged over the
     clips (outputs of clip 0 kept)."""
@@ -247,6 +286,7 @@ def evaluate_batch(
                     ensemble=ensemble,
                     smooth=smooth,
                     ablate_camera=ablate_camera,
+                    camera_control=camera_control,
                 )
             )
     return {
