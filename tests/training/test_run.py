@@ -87,7 +87,8 @@ def test_margin_checks_compare_each_metric_the_right_way() -> None:
         "prediction": {
             "metrics": {
                 "psnr": 24.0, "ssim": 0.4, "psnr_mirrored": 23.2, "psnr_without_camera": 22.0,
-                "rot_err": 1.0, "rot_err_without_camera": 2.0, "trans_err": 3.0, "trans_err_without_camera": 4.0,
+                "rot_err": 1.0, "rot_err_without_camera": 2.0,
+                "trans_err": 3.0, "trans_err_without_camera": 4.0,
             },
             "baseline": {"psnr": 23.0, "ssim": 0.5, "psnr_blurred": 24.5, "ssim_blurred": 0.3},
         },
