@@ -34,6 +34,7 @@ def test_tiny_recipe_smoke_run_writes_a_report(tmp_path) -> None:
         "run.evaluate.clips=1",
         "run.evaluate.steps={reconstruction: 2, prediction: 2, planning: 2}",
         "run.evaluate.ensemble=2",
+        "run.evaluate.following={seeds: [2000001], trajectories: [turn], steps: 1}",
         "run.checkpoint_every=2",
     ]
     args = ["run", RECIPE, "--name", "smoke"]
@@ -52,7 +53,9 @@ def test_tiny_recipe_smoke_run_writes_a_report(tmp_path) -> None:
     metrics = json.loads((out / "metrics.json").read_text())
     for task in ("prediction", "planning"):  # run.evaluate.ablate_camera: with and without the camera
         scored = set(metrics["tasks"][task]["metrics"])
-        assert {"psnr", "ssim", "psnr_without_camera", "ssim_without_camera"} <= scored, task
+        assert {"psnr", "ssim", "psnr_mirrored", "psnr_without_camera", "ssim_without_camera"} <= scored, task
+        assert {"rot_err", "trans_err", "rot_err_without_camera"} <= scored, task  # evaluate.camera_control
+        assert {"psnr_blurred", "ssim_blurred"} <= set(metrics["tasks"][task]["baseline"]), task
     assert metrics["training"]["steps"] == 4 and set(metrics["tasks"]) == {
         "reconstruction",
         "prediction",

@@ -14,6 +14,12 @@ LOWER_IS_BETTER = frozenset(
 metric's direction: reports, run summaries and the metric classes read it."""
 
 
+SCORE_VARIANTS = ("_without_camera", "_mirrored", "_blurred")
+"""Suffixes of the same metric scored another way (same direction as the metric itself)."""
+
+
 def direction_arrow(key: str) -> str:
-    """ "↓" for a metric where lower is better, "↑" otherwise."""
+    """ "↓" for a metric where lower is better, "↑" otherwise (``rot_err_mirrored`` as ``rot_err``)."""
+    for suffix in SCORE_VARIANTS:
+        key = key.removesuffix(suffix)
     return "↓" if key in LOWER_IS_BETTER else "↑"

@@ -344,6 +344,8 @@ def write_report(
             "sample(s) per clip (test-time ensemble).",
             "",
         ]
+    if "following" in evaluation:
+        lines += evaluation["following"]["lines"]
     lines += ["## Pictures", ""]
     curve = (
         loss_curve(Path(info.get("metrics_csv", "")), out / "loss.png") if info.get("metrics_csv") else None
@@ -364,6 +366,7 @@ def write_report(
         "settings": evaluation.get("settings", {}),
         "tasks": evaluation["tasks"],
         "margins": checks,
+        "following": (evaluation.get("following") or {}).get("views", {}),
     }
     (out / "metrics.json").write_text(json.dumps(payload, indent=2, default=float) + "\n")
     return report
@@ -469,4 +472,34 @@ def run_recipe(recipe_path: str | Path, overrides: Sequence[str] = (), name: str
     export_module(module, out / "model")
     print(f"exported the model to {out / 'model'}", flush=True)
     evaluation = evaluate_module(module, data, run.get("evaluate") or {})
+    following = (run.get("evaluate") or {}).get("following")
+    if following:
+        evaluation["following"] = evaluate_following(module, data, following, out)
     return write_report(out, name, str(recipe_path), info, evaluation)
+
+
+def evaluate_following(module: Any, data: Any, config: dict[str, Any], out: Path) -> dict[str, Any]:
+    """``run.evaluate.following``: held-out views predicted under a trajectory and its mirror image
+    (:mod:`aether.training.following`) at the data's size, its first frame count and ``fps``.
+
+    config: ``seeds`` (rendered views, never trained on), ``trajectories`` (cycled over the seeds),
+    ``steps`` (denoising steps), ``fps`` (default 12).
+    """
+    from aether.training.following import following_report
+
+    clip = {
+        "num_frames": int(list(data.hparams.get("frames") or [17])[0]),
+        "height": int(data.hparams["height"]),
+        "width": int(data.hparams["width"]),
+        "fps": float(config.get("fps", 12.0)),
+    }
+    module = module.cpu().eval() if not torch.cuda.is_available() else module.eval()
+    lines, numbers = following_report(
+        module,
+        out,
+        seeds=[int(s) for s in config["seeds"]],
+        trajectories=list(config.get("trajectories", ["turn", "strafe"])),
+        steps=int(config.get("steps", 2)),
+        clip=clip,
+    )
+    return {"lines": lines, "views": numbers}

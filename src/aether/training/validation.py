@@ -218,9 +218,8 @@ def evaluate_clip(
                 metrics |= {f"{k}{suffix}": v for k, v in scores.items()}
                 baseline |= {f"{k}{suffix}": baseline[k] for k in scores}
                 if camera_control and suffix != "_mirrored":
-                    control = _camera_control(
-                        out, clip["K"][index].float().cpu(), gt_c2w, sampler.min_disparity
-                    )
+                    K = clip["K"][index].float().cpu()
+                    control, _ = camera_control_of(out, K, gt_c2w, sampler.min_disparity)
                     metrics |= {f"{k}{suffix}": v for k, v in control.items()}
                 if not suffix:
                     outputs = {"rgb": out.rgb.numpy()}
@@ -228,25 +227,30 @@ def evaluate_clip(
     return results
 
 
-def _camera_control(out: Any, K: Tensor, requested: Tensor, min_disparity: float) -> dict[str, float]:
+def camera_control_of(
+    out: Any, K: Tensor, requested: Tensor, min_disparity: float
+) -> tuple[dict[str, float], np.ndarray | None]:
     """CamI2V's camera-control errors (RotErr in radians, TransErr, CamMC) of a generated video: its
     cameras recovered by the annotation pipeline (feature tracks + bundle adjustment, no model
     weights) with the depth generated beside it, against the ``requested`` (T,4,4) trajectory.
-    NaN, with a warning naming the reason, when the recovery fails."""
+
+    Returns the errors and the recovered cameras (T,4,4); NaN errors and None, with a warning naming
+    the reason, when the recovery fails.
+    """
     from aether.evaluation.camera_control import camera_control_errors, recover_cameras
 
     nan = {"rot_err": math.nan, "trans_err": math.nan, "cammc": math.nan}
     if out.disparity is None:
-        return nan
+        return nan, None
     depth, valid = disparity_to_depth(out.disparity.float(), min_disparity)
     depth = torch.where(valid, depth, 0.0)
     try:
         recovered = recover_cameras(out.rgb.float(), K, "annotate", depth=depth.numpy())
     except (ValueError, RuntimeError, np.linalg.LinAlgError) as err:
         log.warning("camera recovery of a generated video failed (%s): camera control scored NaN", err)
-        return nan
+        return nan, None
     errors = camera_control_errors(requested.double(), torch.as_tensor(recovered))
-    return {k: float(errors[k]) for k in nan}
+    return {k: float(errors[k]) for k in nan}, recovered
 
 
 def _pixels(scores: dict[str, Any]) -> dict[str, float]:
