@@ -10,7 +10,7 @@ from torch import Tensor
 
 from aether.registry import Registry
 
-from .condition import ColorMode, compose_condition, given_frames
+from .condition import COLOR_INPUTS, ColorMode, compose_condition, given_frames
 from .guidance import dynamic_guidance_scale
 
 TASKS: Registry[type[Task]] = Registry("task", "aether.tasks")
@@ -104,16 +104,14 @@ class Task:
 
         Args:
             color: color latents by input name: "video" (B,F,Cc,h,w), "observation" (B,1,Cc,h,w),
-                "goal" (B,1,Cc,h,w); those in ``required_inputs`` are used.
+                "goal" (B,1,Cc,h,w); those in ``required_inputs`` are used (the others are signals).
             raymap: (B,F,Cr,h,w) latents of the action and signals, or None (zeros).
             num_latent_frames: F.
         """
-        missing = [k for k in self.required_inputs if color.get(k) is None]
-        if missing:
-            raise ValueError(
-                f"{self.name}: expected color latents {list(self.required_inputs)}, got {sorted(color)}"
-            )
-        used = {k: color[k] for k in self.required_inputs}
+        needed = [k for k in self.required_inputs if k in COLOR_INPUTS]
+        if any(color.get(k) is None for k in needed):
+            raise ValueError(f"{self.name}: expected color latents {needed}, got {sorted(color)}")
+        used = {k: color[k] for k in needed}
         batch_size = next(iter(used.values())).shape[0]
         device = next(iter(used.values())).device
         return compose_condition(
