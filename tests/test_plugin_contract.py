@@ -15,11 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from aether.data.synthetic import render_clip
-from aether.geometry import relative_poses
 from aether.modalities import MODALITIES
 from aether.models.testing import tiny_module_kwargs
 from aether.tasks import TASKS
+from tests.clips import synthetic_batch
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -47,19 +46,6 @@ def installed(tmp_path, monkeypatch):
     for registry in (MODALITIES, TASKS):
         monkeypatch.setattr(registry, "_items", dict(registry._items))
         monkeypatch.setattr(registry, "_plugins_loaded", False)
-
-
-def _batch() -> dict:
-    clip = render_clip(0, num_frames=17, height=48, width=64)
-    depth = torch.from_numpy(clip.depth)[None].float()
-    return {
-        "video": torch.from_numpy(clip.rgb)[None].float().div(127.5).sub(1).permute(0, 1, 4, 2, 3),
-        "depth": depth,
-        "valid": depth > 0,
-        "K": torch.from_numpy(clip.K)[None].float(),
-        "c2w": relative_poses(torch.from_numpy(clip.c2w)[None].float()),
-        "fps": torch.tensor([float(clip.fps)]),
-    }
 
 
 def _hint(depth: torch.Tensor) -> torch.Tensor:
@@ -94,13 +80,13 @@ def test_a_plugin_task_and_condition_modality_run_everywhere(installed, tmp_path
         accelerator="cpu", max_steps=2, logger=False, enable_progress_bar=False,
         enable_model_summary=False, enable_checkpointing=False, limit_val_batches=0,
     )  # fmt: skip
-    trainer.fit(module, train_dataloaders=DataLoader([_batch()] * 2, batch_size=None))
+    trainer.fit(module, train_dataloaders=DataLoader([synthetic_batch()] * 2, batch_size=None))
     assert trainer.global_step == 2
     for key in ("train/loss_latent_depth_hint", "train/loss_depth_hint", "train/loss_pointmap"):
         assert torch.isfinite(trainer.callback_metrics[key]), key
 
     # validate: the task's required inputs come from the clip; its scores and pictures are a generator's
-    batch = _batch()
+    batch = synthetic_batch()
     results = evaluate_batch(module, batch, tasks=["depth_guided"], steps={"depth_guided": 1})
     assert set(results["depth_guided"].metrics) == {"psnr", "ssim"}
     (picture,) = task_pictures(tmp_path / "pictures", "depth_guided", results["depth_guided"], batch, 0, "v")
