@@ -1,6 +1,8 @@
 """The names the benchmarks are chosen by (no heavy imports: the ``aether bench`` parser uses them)."""
 
 BENCHMARKS = ("video-depth", "camera-pose", "prediction", "planning", "camera-control")
+BASELINE_BENCHMARKS = ("prediction",)
+"""The benchmarks the CogVideoX image-to-video baseline (``--baseline-model``) runs."""
 PROTOCOLS = ("paper", "library")
 SMOOTHING = ("reference", "none")
 PROTOCOL_ALIGNMENTS = ("scale", "scale&shift", "scale&shiftl2", "metric")

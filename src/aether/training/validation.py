@@ -3,12 +3,13 @@
 For each clip and task the module's weights are sampled by the same
 :class:`~aether.pipeline.sampler.AetherSampler` as at inference time, composed from the module's
 own model spec (so any target modalities sample); the outputs are scored against the ground truth
-and against simple baselines:
+and against simple baselines, as each task's ``scored_on`` says (any registered task runs: its
+``required_inputs`` are cut from the clip):
 
-- reconstruction: depth Abs Rel / δ<1.25 (per-sequence scale alignment) against predicting
+- geometry (reconstruction): depth Abs Rel / δ<1.25 (per-sequence scale alignment) against predicting
   each frame's mean depth (models with a disparity target); camera ATE / RPE against a static
   camera (models with a raymap target);
-- prediction and planning (action-conditioned with the true trajectory, no CFG as in the
+- frames (prediction, planning; action-conditioned with the true trajectory, no CFG as in the
   paper's planning protocol): PSNR / SSIM of the generated frames that were not given,
   against copying the first frame.
 """
@@ -35,10 +36,13 @@ from aether.geometry import cameras_to_raymap, disparity_to_depth, mirror_poses
 from aether.geometry.depth import fill_invalid_depth
 from aether.geometry.smoothing import smooth_cameras
 from aether.modalities.clip import ClipGeometry
+from aether.tasks import TASKS as REGISTERED_TASKS
+from aether.tasks import color_inputs
 
 log = logging.getLogger(__name__)
 
 TASKS = ("reconstruction", "prediction", "planning")
+"""The tasks evaluated when none are named (any registered task can be)."""
 
 
 @dataclass
@@ -118,7 +122,7 @@ def evaluate_clip(
         sampler: the sampler (see :func:`sampler_for`).
         clip: a DataModule batch (video (B,T,3,H,W) in [-1,1], depth, valid, K, c2w, fps, dmax).
         index: which clip of the batch.
-        tasks: task names among reconstruction / prediction / planning.
+        tasks: registered task names (their required inputs are cut from the clip).
         steps: denoising steps per task (default: the task's own).
         action: condition prediction and planning on the true trajectory.
         guidance: classifier-free guidance of prediction and planning (1 = none).
@@ -134,9 +138,7 @@ def evaluate_clip(
             true camera, and without one when ``ablate_camera``): CamI2V's ``rot_err``,
             ``trans_err`` and ``cammc`` of the cameras the annotation pipeline recovers from them.
     """
-    unknown = sorted(set(tasks) - set(TASKS))
-    if unknown:
-        raise ValueError(f"tasks must be among {TASKS}, got {unknown}")
+    specs = {task: REGISTERED_TASKS.get(task) for task in tasks}
     steps = steps or {}
     device = sampler.device
     video = clip["video"][index].float()
@@ -149,7 +151,7 @@ def evaluate_clip(
     gt_c2w = clip["c2w"][index].float().cpu()
     target = (video.cpu() + 1) / 2
     raymap = mirrored = None
-    if action and sampler.raymap_channels:
+    if action and sampler.takes_action:
         dmax = ClipGeometry.of(clip).dmax  # resolved once, as the training encoder did
         dmax = 1.0 if dmax is None else dmax[index].float()
 
@@ -170,8 +172,9 @@ def evaluate_clip(
             "generator": gen,
             "num_inference_steps": steps.get(task),
         }
-        if task == "reconstruction":
-            out = sampler(task, video=video.to(device), num_samples=ensemble, **kwargs)
+        inputs = _task_inputs(specs[task], clip, index, device)
+        if specs[task].scored_on == "geometry":
+            out = sampler(task, num_samples=ensemble, **inputs, **kwargs)
             metrics, baseline, outputs = {}, {}, {"rgb": out.rgb.numpy()}
             if out.disparity is not None:
                 pred_depth, pred_valid = disparity_to_depth(out.disparity.float(), sampler.min_disparity)
@@ -187,11 +190,7 @@ def evaluate_clip(
                 baseline |= static_camera_metrics(gt_c2w)
                 outputs["c2w"] = pred_c2w.numpy()
         else:
-            images = {"observation": video[0].to(device)}
-            given = [0]
-            if task == "planning":
-                images["goal"] = video[-1].to(device)
-                given.append(num_frames - 1)
+            given = specs[task].given_frames(num_frames)
             keep = [t for t in range(num_frames) if t not in given]
             copy = target[:1].expand(len(keep), -1, -1, -1)
             baseline = _pixels(video_pixel_metrics(copy, target[keep]))
@@ -210,7 +209,7 @@ def evaluate_clip(
                     task,
                     raymap=None if action_raymap is None else action_raymap.to(device),
                     guidance_scale=guidance,
-                    **images,
+                    **inputs,
                     **kwargs,
                 )
                 pred = out.rgb.permute(0, 3, 1, 2).float()
@@ -251,6 +250,22 @@ def camera_control_of(
         return nan, None
     errors = camera_control_errors(requested.double(), torch.as_tensor(recovered))
     return {k: float(errors[k]) for k in nan}, recovered
+
+
+def _task_inputs(spec: Any, clip: dict[str, Any], index: int, device: Any) -> dict[str, Any]:
+    """The sampler arguments for ``spec``'s required inputs from clip ``index``: the colour inputs cut
+    from its video, the others (read by signal condition modalities) as ``signals``."""
+    colors = color_inputs(clip["video"][index].float())
+    out: dict[str, Any] = {}
+    signals = {}
+    for key in spec.required_inputs:
+        if key in colors:
+            out[key] = colors[key].to(device)
+        elif isinstance(clip.get(key), Tensor):
+            signals[key] = clip[key][index]
+        else:
+            raise ValueError(f"{spec.name}: expected the clip to hold {key!r}, got keys {sorted(clip)}")
+    return {**out, "signals": signals} if signals else out
 
 
 def _pixels(scores: dict[str, Any]) -> dict[str, float]:
