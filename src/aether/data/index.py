@@ -128,28 +128,3 @@ def verify_members(raw: dict[str, Any], recorded: dict[str, tuple[int, str]] | N
                 f"with sha256 {want_sha[:16]}…, read {size} bytes with sha256 {sha[:16]}… (corrupt data)"
             )
     return content_key(digests)
-
-
-def verify_shard(path: str) -> list[str]:
-    """The sample keys of local shard ``path`` in order, every member checked against its index
-    when it has one (ValueError naming the shard and the member otherwise; a damaged tar raises
-    its own error naming the shard)."""
-    import tarfile
-
-    from aether.data.reading import group_by_keys, tar_file_expander
-
-    index = load_index(path)
-    keys: list[str] = []
-    try:
-        with open(path, "rb") as stream:
-            for raw in group_by_keys(tar_file_expander(stream), path, {}):
-                if index is not None:
-                    verify_members(raw, index.get(raw["__key__"]), f"{path}{INDEX_SUFFIX}")
-                keys.append(raw["__key__"])
-    except (OSError, tarfile.TarError) as err:
-        raise ValueError(f"{path}: cannot read the shard ({type(err).__name__}: {err})") from err
-    except ValueError as err:
-        raise ValueError(f"{path}: {err}") from err
-    if index is not None and sorted(index) != sorted(set(keys)):
-        raise ValueError(f"{path}: holds keys {keys}, its index lists {sorted(index)}")
-    return keys

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from aether.data.index import content_key, index_url, load_index, member_digests, verify_members
+from aether.data.index import INDEX_SUFFIX, content_key, index_url, load_index, member_digests, verify_members
 from aether.data.schema import PLAUSIBLE, Plausibility, decode_sample, read_meta, validate_sample
 
 __all__ = [
@@ -389,3 +389,26 @@ class ShardReader:
         return iter_samples(
             self.urls, on_error=self._report, plausibility=self.plausibility, read_timeout=self.read_timeout
         )
+
+
+def verify_shard(path: str) -> list[str]:
+    """The sample keys of local shard ``path`` in order, every member checked against its index
+    when it has one (ValueError naming the shard and the member otherwise; a damaged tar raises
+    its own error naming the shard)."""
+    import tarfile
+
+    index = load_index(path)
+    keys: list[str] = []
+    try:
+        with open(path, "rb") as stream:
+            for raw in group_by_keys(tar_file_expander(stream), path, {}):
+                if index is not None:
+                    verify_members(raw, index.get(raw["__key__"]), f"{path}{INDEX_SUFFIX}")
+                keys.append(raw["__key__"])
+    except (OSError, tarfile.TarError) as err:
+        raise ValueError(f"{path}: cannot read the shard ({type(err).__name__}: {err})") from err
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from err
+    if index is not None and sorted(index) != sorted(set(keys)):
+        raise ValueError(f"{path}: holds keys {keys}, its index lists {sorted(index)}")
+    return keys

@@ -28,7 +28,7 @@ def verify_output(out: str | Path) -> dict[str, Any]:
     """The state of the output folder ``out`` (see the module docstring): counts, ``failures``
     (unit -> reason), ``samples`` (distinct keys), ``duplicate_keys`` (key -> shards),
     ``problems`` (one line each), ``partial_files``, ``claims`` and ``ok``."""
-    from aether.data.index import verify_shard
+    from aether.data.reading import verify_shard
 
     out = Path(out)
     recorded = _read(out / "plan" / "plan.json")

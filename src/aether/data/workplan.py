@@ -156,7 +156,7 @@ class WorkPlan:
         """The unit is recorded as done, the files it wrote are all there, and its shards read back
         whole (checksums against their indices) with the keys it recorded (as ``aether data
         verify`` checks them); a unit failing this is done again."""
-        from aether.data.index import verify_shard
+        from aether.data.reading import verify_shard
 
         record = _read_json(self.root / "done" / f"{unit_id}.json")
         if not isinstance(record, dict) or not all(
