@@ -32,6 +32,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "annotate": ("aether.annotate.commands", "annotate RGB-D clips with cameras into shards"),
     "data": ("aether.data.verify", "data tools: `aether data verify OUT` checks a synth/annotate output"),
     "bench": ("aether.evaluation.commands", "benchmarks: video-depth, camera-pose, prediction, planning"),
+    "examples": (
+        "aether.apps.commands",
+        "write small example inputs (clip, images, trajectories, an RGB-D clip)",
+    ),
     "tiny-model": ("aether.apps.commands", "write a tiny random-weight model (no download)"),
     "view": ("aether.apps.commands", "open a saved result in the rerun viewer (or write an .rrd)"),
     "app": ("aether.apps.commands", "start the web app: reconstruct, predict and plan in a browser"),

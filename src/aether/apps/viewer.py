@@ -17,6 +17,7 @@ view beside the colour and depth videos.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,14 @@ def view(
         rec.disconnect()
         os.replace(partial, path)
         return path
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        folder = Path(source).parent if Path(source).is_file() else Path(source)
+        raise ValueError(
+            "no display to open the viewer on (DISPLAY and WAYLAND_DISPLAY are unset): write a recording "
+            f"with --save {folder / 'world.rrd'} and open it where there is a screen (rerun FILE.rrd)"
+        )
     rec.spawn(default_blueprint=blueprint())
     log_world(rec, world, stride=stride, max_points=max_points)
     rec.flush()

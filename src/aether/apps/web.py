@@ -175,24 +175,30 @@ def build_app(runner: AppRunner, model_name: str) -> Any:
 def serve(
     model: str | os.PathLike | None = None,
     *,
+    base: str | os.PathLike | None = None,
     host: str = "127.0.0.1",
     port: int = 7860,
     device: str | None = None,
     share: bool = False,
     block: bool = True,
 ) -> Any:
-    """Load ``model`` (default: ``make demo``'s export), build the app and start serving it; returns the
-    running ``gradio.Blocks`` (``block=False`` returns at once, for tests and notebooks)."""
+    """Load ``model`` (default: ``make demo``'s export; ``base``: its CogVideoX base folder or hub id, as
+    ``AetherPipeline.from_pretrained``), build the app and start serving it; returns the running
+    ``gradio.Blocks`` (``block=False`` returns at once, for tests and notebooks)."""
     from aether.apps.extras import require
     from aether.apps.model import default_model, load_model
+    from aether.hub import check_model_id
 
     source = default_model() if model is None else model  # fails in an instant when there is none
+    check_model_id(source)  # a missing folder or an unreachable hub id fails before the imports
+    if base is not None:
+        check_model_id(base, "vae/config.json")
     gr = require("gradio", "aether app")
     import torch
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
-    pipe = load_model(source, torch_dtype=dtype)
+    pipe = load_model(source, base=base, torch_dtype=dtype)
     pipe.to(device)
     if str(device).startswith("cuda"):
         pipe.enable_vae_tiling()

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from aether.evaluation.baselines import frame_mean_depth, static_camera_metrics
 from aether.evaluation.datasets import EvalDataset, EvalSequence
 from aether.evaluation.depth_metrics import METRICS, VideoDepthMetric, check_alignment
-from aether.evaluation.pixel_metrics import VideoPixelMetric
+from aether.evaluation.pixel_metrics import VideoPixelMetric, lpips_missing_reason
 from aether.evaluation.pose_metrics import CameraPoseMetric, sim3_align_trajectory
 from aether.evaluation.protocol import (
     PAPER_METRICS,
@@ -501,7 +501,17 @@ def run_prediction(
     dims = _vbench_means(per_seq, videos, scores)
     variant = "action" if getattr(source, "action", False) else "no action"
     run = source.run_settings("prediction")[0] if hasattr(source, "run_settings") else {}
-    return _result("prediction", dataset, per_seq, dims, variant, missing=scores["missing"], model_run=run)
+    reasons = _vbench_missing_reasons(scores["missing"], models)
+    return _result(
+        "prediction", dataset, per_seq, dims, variant, missing=scores["missing"], missing_reasons=reasons,
+        model_run=run,
+    )  # fmt: skip
+
+
+def _vbench_missing_reasons(missing: list[str], models: VBenchModels) -> dict[str, str]:
+    """{dimension: why it is missing} for the VBench dimensions without weights."""
+    where = getattr(models, "cache_dir", "the VBench cache")
+    return {d: f"no VBench weights for {d} under {where} (--vbench-cache)" for d in missing}
 
 
 def _vbench_means(per_seq: dict[str, Any], videos: dict[str, Any], local: dict[str, Any]) -> dict[str, Any]:
@@ -550,7 +560,8 @@ def run_planning(
             videos[seq.name] = (planned, seq.fps)
     mean: dict[str, Any] = metric.compute()
     settings: dict[str, Any] = {
-        "model_run": source.run_settings("planning")[0] if hasattr(source, "run_settings") else {}
+        "model_run": source.run_settings("planning")[0] if hasattr(source, "run_settings") else {},
+        "missing_reasons": {} if lpips_model is not None else {"lpips": lpips_missing_reason()},
     }
     if vbench_models is not None:
         scores = vbench_scores(videos, vbench_models)
@@ -558,5 +569,6 @@ def run_planning(
             per_seq[name].update(row)
         mean.update(_vbench_means(gather_dicts(scores["per_video"]), videos, scores))
         settings["missing"] = scores["missing"]
+        settings["missing_reasons"].update(_vbench_missing_reasons(scores["missing"], vbench_models))
     per_seq = gather_dicts(per_seq)
     return _result("planning", dataset, per_seq, mean, **settings)

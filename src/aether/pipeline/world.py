@@ -227,8 +227,12 @@ class World4D:
         stride: int = 2,
         max_points: int | None = 2_000_000,
         per_frame: bool = False,
+        overwrite: bool = False,
     ) -> dict[str, Path]:
         """Write the result to ``out_dir``; returns {format: path}.
+
+        A folder that already holds files (an earlier result) is refused unless ``overwrite``: then
+        the files written here replace theirs and any others are left as they are.
 
         Formats: mp4 (color | colorised depth with its colour bar), npz (everything, read back by
         :meth:`load`), ply and glb (point cloud of all frames, every ``stride``-th pixel, at most
@@ -236,6 +240,14 @@ class World4D:
         (trajectory plot; ``depth.png``: the middle frame's colour | depth with the video's colour
         bar), rrd (rerun, when rerun-sdk is installed).
         """
+        out = Path(out_dir)
+        if out.exists() and not out.is_dir():
+            raise NotADirectoryError(f"expected a folder to save the result in, {out} is a file")
+        if not overwrite and out.is_dir() and any(out.iterdir()):
+            raise FileExistsError(
+                f"{out} is not empty (an earlier result?): save to a new folder, or pass overwrite=True "
+                "(--overwrite) to write over it"
+            )
         formats = DEFAULT_FORMATS if formats is None else tuple(formats)
         unknown = set(formats) - set(ALL_FORMATS)
         if unknown:
@@ -251,7 +263,6 @@ class World4D:
                 " or ".join(absent),
             )
             formats = tuple(f for f in formats if f not in skipped)
-        out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         written: dict[str, Path] = {}
         if "npz" in formats:
