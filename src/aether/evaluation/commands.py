@@ -93,6 +93,12 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         "--vbench", action="store_true", help="planning: also score the planned videos with VBench"
     )
     p.add_argument("--no-plots", action="store_true")
+    p.add_argument(
+        "--fail-fast",
+        action="store_true",
+        help="camera pose: stop at a sequence with non-finite ground-truth poses or a degenerate "
+        "trajectory (default: skip it and list it with its reason, as CUT3R does)",
+    )
     return p
 
 
@@ -180,7 +186,9 @@ def main(argv: list[str], prog: str = "aether bench") -> int:
         )
     elif args.benchmark == "camera-pose":
         plots = None if args.no_plots else out / "plots"
-        result = runners.run_camera_pose(dataset, source, plot_dir=plots, progress=progress)
+        result = runners.run_camera_pose(
+            dataset, source, plot_dir=plots, progress=progress, fail_fast=args.fail_fast
+        )
     elif args.benchmark == "prediction":
         models = VBenchModels(args.vbench_cache, device=device)
         result = runners.run_prediction(dataset, source, models, progress=progress)
