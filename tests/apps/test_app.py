@@ -20,8 +20,8 @@ import trimesh
 gradio = pytest.importorskip("gradio", reason="gradio (the 'app' extra) is not installed")
 from gradio_client import Client, handle_file  # noqa: E402
 
-from aether.apps.jobs import preset_poses  # noqa: E402
 from aether.pipeline import Trajectory, World4D  # noqa: E402
+from aether.pipeline.presets import preset_poses  # noqa: E402
 
 from .conftest import HEIGHT, WIDTH  # noqa: E402
 

@@ -13,7 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from aether.apps.jobs import FRAME_CHOICES, PRESETS, AppResult, AppRunner, read_upload_image
+from aether.apps.jobs import FRAME_CHOICES, AppResult, AppRunner, read_upload_image
+from aether.pipeline.presets import PRESETS
 
 logger = logging.getLogger(__name__)
 

@@ -70,11 +70,29 @@ class Trajectory:
         self.K = _intrinsics(self.K, len(self.c2w))
         check_poses(self.c2w, "trajectory poses")
         check_intrinsics(self.K, "trajectory K")
+        if self.width is not None and self.height is not None:
+            self._warn_outside_image()
         if not np.isfinite(self.dmax) or self.dmax <= 0:
             raise ValueError(f"dmax must be a positive number, got {self.dmax}")
 
     def __len__(self) -> int:
         return len(self.c2w)
+
+    def _warn_outside_image(self) -> None:
+        """Log a warning when a principal point lies outside the ``width × height`` image (pixel
+        centres at integers: the image spans [-0.5, width - 0.5] × [-0.5, height - 0.5]); such K are
+        usually for another image size or swapped (cx, cy)."""
+        c = self.K[:, :2, 2]
+        size = torch.tensor([self.width, self.height], dtype=c.dtype)
+        outside = ((c < -0.5) | (c > size - 0.5)).any(-1)
+        if outside.any():
+            first = int(outside.nonzero()[0, 0])
+            cx, cy = c[first].tolist()
+            logger.warning(
+                "trajectory K: the principal point (%.1f, %.1f) of frame %d lies outside the %dx%d image "
+                "(%d of %d frames); are the intrinsics for another image size, or cx and cy swapped?",
+                cx, cy, first, self.width, self.height, int(outside.sum()), len(self),
+            )  # fmt: skip
 
     @classmethod
     def from_poses(
