@@ -149,3 +149,24 @@ def test_readme_json_example_is_a_trajectory(tmp_path):
     traj = Trajectory.load(tmp_path / "t.json")
     assert len(traj) == 2 and float(traj.c2w[1, 2, 3]) == pytest.approx(0.1)
     assert json.loads(example)["width"] == 720
+
+
+def test_results_of_random_weights_say_so(tiny_model_dir, tmp_path):
+    from PIL import Image
+
+    from aether.apps.jobs import AppRunner
+    from aether.apps.model import load_model
+    from aether.pipeline.pictures import RANDOM_WEIGHTS_BADGE
+
+    pipe = load_model(tiny_model_dir)
+    pipe.progress = False
+    assert pipe.random_weights
+    world = pipe.reconstruct(np.zeros((17, HEIGHT, WIDTH, 3), np.uint8), num_inference_steps=1)
+    assert world.meta["random_weights"] is True
+    picture = np.asarray(Image.open(world.save(tmp_path / "w", formats=("png",))["depth_png"]).convert("RGB"))
+    header = picture[:44].astype(int)
+    red = (header[..., 0] > 150) & (header[..., 1] < 60) & (header[..., 2] < 60)
+    assert red.sum() > 200  # the badge, in red above the panels
+    result = AppRunner(pipe, workdir=tmp_path / "app").package(world, "reconstruction")
+    assert result.summary.startswith(RANDOM_WEIGHTS_BADGE)
+    assert "1st to 99th percentile, scene units" in result.summary

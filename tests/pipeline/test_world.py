@@ -143,8 +143,23 @@ def test_depth_pictures_carry_a_colour_bar_over_the_valid_depth_percentiles(tmp_
     assert frames.shape[2] - frames.shape[2] % 2 == (w + video.shape[2]) - (w + video.shape[2]) % 2
     from PIL import Image
 
-    picture = np.asarray(Image.open(paths["depth_png"]))
-    np.testing.assert_array_equal(picture, np.concatenate([world.rgb[1], video[1]], axis=1))
+    from aether.pipeline.pictures import MIN_PANEL_WIDTH
+
+    picture = np.asarray(Image.open(paths["depth_png"]).convert("RGB"))
+    assert picture.shape[1] >= 2 * MIN_PANEL_WIDTH >= 480  # readable: small frames are upsampled
+    scale = -(-MIN_PANEL_WIDTH // w)
+    # the depth panel is the video's depth frame upsampled with nearest neighbours (an s x s block per
+    # depth pixel), placed right of the colour panel (within a pixel of the layout's rounding)
+    depth_frame = np.kron(video[1, :, :w], np.ones((scale, scale, 1), np.uint8))
+    inner = depth_frame[2:-2, 2:-2]
+    y0, x0 = 48, 12 + w * scale + 12  # header, margin, colour panel, gap
+    found = [
+        (y, x)
+        for y in range(y0 - 2, y0 + 3)
+        for x in range(x0 - 2, x0 + 3)
+        if np.array_equal(picture[y + 2 : y + 2 + inner.shape[0], x + 2 : x + 2 + inner.shape[1]], inner)
+    ]
+    assert len(found) == 1, "the depth panel is the upsampled depth frame, pixel for pixel"
 
 
 def _plane_world(H=24, W=32) -> World4D:

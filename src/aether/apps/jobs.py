@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from aether.pipeline.pictures import RANDOM_WEIGHTS_BADGE
 from aether.pipeline.presets import default_intrinsics
 
 logger = logging.getLogger(__name__)
@@ -186,14 +187,15 @@ class AppRunner:
                 if path.is_file():
                     zf.write(path, path.relative_to(folder).as_posix())
         os.replace(partial, archive)
-        valid = world.depth[world.valid]
-        summary = (
-            f"{task}: {world.num_frames} frames of {world.width}x{world.height} at {world.fps:g} fps; "
-            f"depth {np.percentile(valid, 5):.3g} to {np.percentile(valid, 95):.3g} (5th to 95th percentile, "
-            f"model units); camera path length {_path_length(world.c2w):.3g}."
-            if valid.size
-            else f"{task}: {world.num_frames} frames; no valid depth"
-        )
+        summary = f"{task}: {world.num_frames} frames of {world.width}x{world.height} at {world.fps:g} fps; "
+        if world.valid.any():
+            near, far = world.depth_range()
+            summary += f"depth {near:.3g} to {far:.3g} (1st to 99th percentile, scene units); "
+        else:
+            summary += "no valid depth; "
+        summary += f"camera path length {_path_length(world.c2w):.3g}."
+        if world.meta.get("random_weights"):
+            summary = f"{RANDOM_WEIGHTS_BADGE}. {summary}"
         return AppResult(written["mp4"], scene, plot, archive, folder, summary)
 
     def cleanup(self) -> None:

@@ -50,8 +50,7 @@ def log_world(rec: Any, world: Any, *, stride: int = 1, max_points: int = 50_000
     centres = world.c2w[:, :3, 3]
     rec.log("world/trajectory", rr.LineStrips3D([centres], colors=[[255, 160, 0]]), static=True)
     extent = float(np.ptp(centres, axis=0).max()) if len(centres) > 1 else 0.0
-    depth = world.depth[world.valid]
-    near = float(np.percentile(depth, 5)) if depth.size else 1.0
+    near = world.depth_range()[0]  # the near end of every depth picture's colour bar
     frustum = max(0.1 * near, 0.05 * extent, 1e-3)
     for t in range(world.num_frames):
         rec.set_time("frame", sequence=t)

@@ -49,6 +49,11 @@ class ModelComponents:
     backend: Any
     scheduler: Any
     prompt_embeds: Tensor
+    random_weights: bool = False  # the folder holds RANDOM_WEIGHTS_FILE (``aether tiny-model``)
+
+
+RANDOM_WEIGHTS_FILE = "RANDOM_WEIGHTS.txt"
+"""A model folder holding this file has untrained weights; results made with it carry a badge."""
 
 
 def check_weights_file(path: Path) -> None:
@@ -205,7 +210,8 @@ def load_components(
         max_length=int(transformer.config.max_text_seq_length),
         method=embedding_method,
     )
-    return ModelComponents(spec, transformer, backend, scheduler, prompt)
+    random = local and Path(aether, RANDOM_WEIGHTS_FILE).is_file()
+    return ModelComponents(spec, transformer, backend, scheduler, prompt, random_weights=random)
 
 
 def _load_scheduler(spec: AetherModelSpec, aether: str | os.PathLike, base: Any) -> Any:

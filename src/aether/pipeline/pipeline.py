@@ -161,6 +161,7 @@ class AetherPipeline:
         )
         self.window, self.stride = window, stride
         self._hooks: list[Any] = []
+        self.random_weights = False  # set for models with untrained weights; their results say so
 
     # ------------------------------------------------------------------ components
     @property
@@ -242,7 +243,7 @@ class AetherPipeline:
             embedding_method="reference" if policy.reference_embedding else "float32",
             embedding_cache=embedding_cache,
         )
-        return cls(
+        pipe = cls(
             parts.transformer,
             parts.backend,
             parts.scheduler,
@@ -251,6 +252,8 @@ class AetherPipeline:
             mode=policy,
             **kwargs,
         )
+        pipe.random_weights = parts.random_weights
+        return pipe
 
     @property
     def device(self) -> torch.device:
@@ -591,7 +594,7 @@ class AetherPipeline:
             fps=fps,
             raymap=None if raymap is None else raymap.numpy(),
             modalities={k: v.float().numpy() for k, v in (extras or {}).items()},
-            meta=meta,
+            meta={**meta, "random_weights": True} if self.random_weights else meta,
         )
 
 

@@ -14,7 +14,7 @@ import torch
 
 from aether.geometry import depth_to_points
 from aether.pipeline import export
-from aether.pipeline.io import write_image, write_video
+from aether.pipeline.io import write_video
 from aether.visualize import plot_trajectories
 
 logger = logging.getLogger(__name__)
@@ -267,11 +267,8 @@ class World4D:
         written: dict[str, Path] = {}
         if "npz" in formats:
             written["npz"] = self._save_npz(out / "world.npz")
-        pictures = self.rgb
-        if self.has_depth and {"mp4", "png"} & set(formats):
-            pictures = np.concatenate([self.rgb, self.depth_video()], axis=2)
         if "mp4" in formats:
-            frames = pictures
+            frames = np.concatenate([self.rgb, self.depth_video()], axis=2) if self.has_depth else self.rgb
             written["mp4"] = write_video(out / "video.mp4", frames, self.fps)
         vertices = cloud = None
         if {"ply", "glb", "rrd"} & set(formats):
@@ -301,7 +298,15 @@ class World4D:
                 paths = {"requested": self.requested_c2w, "generated": self.c2w}
             written["png"] = plot_trajectories(out / "trajectory.png", paths)
         if "png" in formats and self.has_depth:
-            written["depth_png"] = write_image(out / "depth.png", pictures[self.num_frames // 2])
+            from aether.pipeline.pictures import RANDOM_WEIGHTS_BADGE, depth_picture
+
+            t = self.num_frames // 2
+            size = f"{self.width}x{self.height}"
+            written["depth_png"] = depth_picture(
+                out / "depth.png", self.rgb[t], self.depth[t], self.valid[t], self.depth_range(),
+                title=f"{self.meta.get('task', 'result')}: frame {t} of {self.num_frames}, {size}",
+                badge=RANDOM_WEIGHTS_BADGE if self.meta.get("random_weights") else None,
+            )  # fmt: skip
         if "rrd" in formats:
             try:
                 written["rrd"] = export.write_rerun(
