@@ -156,7 +156,7 @@ def test_results_of_random_weights_say_so(tiny_model_dir, tmp_path):
 
     from aether.apps.jobs import AppRunner
     from aether.apps.model import load_model
-    from aether.pipeline.pictures import RANDOM_WEIGHTS_BADGE
+    from aether.visualize import RANDOM_WEIGHTS_BADGE
 
     pipe = load_model(tiny_model_dir)
     pipe.progress = False

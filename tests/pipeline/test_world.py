@@ -143,7 +143,7 @@ def test_depth_pictures_carry_a_colour_bar_over_the_valid_depth_percentiles(tmp_
     assert frames.shape[2] - frames.shape[2] % 2 == (w + video.shape[2]) - (w + video.shape[2]) % 2
     from PIL import Image
 
-    from aether.pipeline.pictures import MIN_PANEL_WIDTH
+    from aether.visualize import MIN_PANEL_WIDTH
 
     picture = np.asarray(Image.open(paths["depth_png"]).convert("RGB"))
     assert picture.shape[1] >= 2 * MIN_PANEL_WIDTH >= 480  # readable: small frames are upsampled

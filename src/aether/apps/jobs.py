@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from aether.pipeline.pictures import RANDOM_WEIGHTS_BADGE
 from aether.pipeline.presets import default_intrinsics
+from aether.visualize import RANDOM_WEIGHTS_BADGE
 
 logger = logging.getLogger(__name__)
 

@@ -298,7 +298,7 @@ class World4D:
                 paths = {"requested": self.requested_c2w, "generated": self.c2w}
             written["png"] = plot_trajectories(out / "trajectory.png", paths)
         if "png" in formats and self.has_depth:
-            from aether.pipeline.pictures import RANDOM_WEIGHTS_BADGE, depth_picture
+            from aether.visualize import RANDOM_WEIGHTS_BADGE, depth_picture
 
             t = self.num_frames // 2
             size = f"{self.width}x{self.height}"
