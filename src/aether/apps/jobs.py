@@ -45,6 +45,18 @@ class AppResult:
     summary: str
 
 
+def frame_count(value: Any) -> int:
+    """A frame count from the app (the API schema offers strings, "17"; Python clients may send 17),
+    one of :data:`FRAME_CHOICES`."""
+    try:
+        count = int(value)
+    except (TypeError, ValueError):
+        count = None
+    if count not in FRAME_CHOICES:
+        raise ValueError(f"frames: expected one of {', '.join(map(str, FRAME_CHOICES))}, got {value!r}")
+    return count
+
+
 def read_upload_image(path: str | os.PathLike | None, what: str = "image") -> np.ndarray:
     """An uploaded image as uint8 (H, W, 3), refusing missing, non-image and oversized files."""
     from PIL import Image, UnidentifiedImageError
@@ -209,12 +221,18 @@ def write_scene_glb(
     the rest from yellow to blue in time), for three.js / Gradio's Model3D.
 
     The frustums' depth is a tenth of the median valid depth; at most ``max_cameras`` evenly spaced
-    cameras are drawn.
+    cameras are drawn. Points are those within the depth range of the pictures
+    (:meth:`~aether.pipeline.World4D.depth_range`, 1st to 99th percentile), so a few far outliers do
+    not shrink the view to a dot; the saved ``points.ply`` / ``points.glb`` hold them all.
     """
+    from dataclasses import replace
+
     import trimesh
     from matplotlib import colormaps
 
-    points, colors = world.point_cloud(stride=1, max_points=max_points)
+    near, far = world.depth_range()
+    shown = replace(world, valid=world.valid & (world.depth >= near) & (world.depth <= far))
+    points, colors = shown.point_cloud(stride=1, max_points=max_points)
     scene = trimesh.Scene()
     if len(points):
         rgba = np.concatenate([colors, np.full((len(colors), 1), 255, np.uint8)], axis=1)
