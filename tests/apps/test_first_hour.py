@@ -170,3 +170,19 @@ def test_results_of_random_weights_say_so(tiny_model_dir, tmp_path):
     result = AppRunner(pipe, workdir=tmp_path / "app").package(world, "reconstruction")
     assert result.summary.startswith(RANDOM_WEIGHTS_BADGE)
     assert "1st to 99th percentile, scene units" in result.summary
+
+
+def test_loading_in_any_mode_leaves_the_model_folder_as_it_is(tiny_model_dir, tmp_path):
+    """The paper benchmarks load models in the reference mode, whose empty-prompt embedding is made
+    another way than the one a tiny model ships: it is cached outside the folder, never rewritten."""
+    import shutil
+
+    from aether.hub import cache_dir
+    from aether.pipeline import AetherPipeline
+
+    model = shutil.copytree(tiny_model_dir, tmp_path / "model")
+    before = {p: p.read_bytes() for p in model.rglob("*") if p.is_file()}
+    AetherPipeline.from_pretrained(model, mode="upstream")
+    AetherPipeline.from_pretrained(model)
+    assert {p: p.read_bytes() for p in model.rglob("*") if p.is_file()} == before
+    assert list(cache_dir("embeddings").glob("model-*/reference/empty_prompt_embedding.safetensors"))
