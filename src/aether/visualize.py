@@ -27,8 +27,8 @@ RANDOM_WEIGHTS_BADGE = "RANDOM WEIGHTS (aether tiny-model): outputs are noise"
 
 
 def upsample_nearest(image: np.ndarray, scale: int) -> np.ndarray:
-    """``image`` (H, W, C) enlarged ``scale`` times with nearest neighbours (each pixel a block)."""
-    return np.repeat(np.repeat(image, scale, axis=0), scale, axis=1)
+    """``image`` (..., H, W, C) enlarged ``scale`` times with nearest neighbours (each pixel a block)."""
+    return np.repeat(np.repeat(image, scale, axis=-3), scale, axis=-2)
 
 
 def depth_colorbar(

@@ -74,7 +74,8 @@ def test_save_load_round_trip_and_trajectory_files(tmp_path):
     tum = Trajectory.from_tum(paths["tum"], K=world.K[0])
     np.testing.assert_allclose(tum.c2w.numpy(), world.c2w, atol=1e-6)
     frames, fps = read_video(paths["mp4"])
-    assert frames.shape[:2] == (3, 8) and frames.shape[2] >= 24 and fps == 12
+    scale = -(-240 // world.width)  # small results are enlarged to panels at least 240 px wide
+    assert frames.shape[:2] == (3, 8 * scale) and frames.shape[2] >= 2 * 240 and fps == 12
     assert paths["png"].stat().st_size > 1000
     assert json.loads(paths["json"].read_text())["axes"] == "opencv"
 
@@ -140,7 +141,15 @@ def test_depth_pictures_carry_a_colour_bar_over_the_valid_depth_percentiles(tmp_
 
     paths = world.save(tmp_path, formats=("mp4", "png"))
     frames, _ = read_video(paths["mp4"])
-    assert frames.shape[2] - frames.shape[2] % 2 == (w + video.shape[2]) - (w + video.shape[2]) % 2
+    mp4 = world.video_frames()  # colour | depth | bar, enlarged with nearest neighbours
+    scale = mp4.shape[1] // h
+    assert scale * w >= 240 and frames.shape[1:3] == (
+        mp4.shape[1] + mp4.shape[1] % 2,
+        mp4.shape[2] + mp4.shape[2] % 2,
+    )
+    np.testing.assert_array_equal(mp4[:, ::scale, w * scale : 2 * w * scale : scale], video[:, :, :w])
+    strip = mp4[0, :, 2 * w * scale :]
+    assert strip.shape[1] > legend_bar_width(h * scale) and strip[: h * scale // 3].max() > 128  # near, units
     from PIL import Image
 
     from aether.visualize import MIN_PANEL_WIDTH

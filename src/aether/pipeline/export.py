@@ -172,14 +172,14 @@ def depth_legend(height: int, near_far: tuple[float, float], cmap: str = "Spectr
     Columns [1, 1 + :func:`legend_bar_width`) are the bar: row r has the colormap entry
     ``255 - round(255 r / (height - 1))`` (near, the high end, on top; far at the bottom, linear in
     inverse depth as the picture is). Right of the bar, ``near`` and ``far`` are written at the top
-    and bottom in scene units.
+    and bottom, and the unit ("scene units") below ``near`` when the strip has room for it.
     """
     from PIL import Image, ImageDraw, ImageFont
 
     near, far = near_far
-    labels = (f"near {near:.3g}", f"far {far:.3g}")
+    labels = (f"near {near:.3g}", f"far {far:.3g}", "scene units")
     font = ImageFont.load_default(size=max(8, min(24, height // 12)))
-    text_w = max(int(np.ceil(font.getlength(text))) for text in labels) + 4
+    text_w = max(int(np.ceil(font.getlength(text))) for text in labels) + 6
     bar_w = legend_bar_width(height)
     strip = Image.new("RGB", (1 + bar_w + text_w, height))
     draw = ImageDraw.Draw(strip)
@@ -187,6 +187,9 @@ def depth_legend(height: int, near_far: tuple[float, float], cmap: str = "Spectr
     draw.text((bar_w + 3, -top[1]), labels[0], fill=(255, 255, 255), font=font)
     bottom = draw.textbbox((0, 0), labels[1], font=font)
     draw.text((bar_w + 3, height - bottom[3]), labels[1], fill=(255, 255, 255), font=font)
+    line = top[3] - top[1]
+    if height >= 5 * line:
+        draw.text((bar_w + 3, 1.5 * line - top[1]), "scene units", fill=(200, 200, 200), font=font)
     out = np.array(strip)
     rows = 255 - np.rint(255 * np.arange(height) / max(height - 1, 1)).astype(np.int64)
     out[:, 1 : 1 + bar_w] = colormap_lut(cmap)[rows][:, None]

@@ -219,6 +219,20 @@ class World4D:
         self._require("depth")
         return export.colorize_depth(self.depth, self.valid, self.depth_range(), legend=legend)
 
+    def video_frames(self) -> np.ndarray:
+        """The frames of ``video.mp4``, uint8 (T, s·H, s·W [+ s·W + L], 3): colour | colourised depth
+        (:meth:`depth_video`) | its colour bar, enlarged s = ceil(MIN_PANEL_WIDTH / W) times with nearest
+        neighbours (:data:`aether.visualize.MIN_PANEL_WIDTH`) so small results stay readable."""
+        from aether.visualize import MIN_PANEL_WIDTH, upsample_nearest
+
+        scale = max(1, -(-MIN_PANEL_WIDTH // self.width))
+        rgb = upsample_nearest(self.rgb, scale)
+        if not self.has_depth:
+            return rgb
+        depth = upsample_nearest(self.depth_video(legend=False), scale)
+        strip = export.depth_legend(rgb.shape[1], self.depth_range())
+        return np.concatenate([rgb, depth, np.broadcast_to(strip, (len(rgb), *strip.shape))], axis=2)
+
     def save(
         self,
         out_dir: str | os.PathLike,
@@ -234,11 +248,12 @@ class World4D:
         A folder that already holds files (an earlier result) is refused unless ``overwrite``: then
         the files written here replace theirs and any others are left as they are.
 
-        Formats: mp4 (color | colorised depth with its colour bar), npz (everything, read back by
-        :meth:`load`), ply and glb (point cloud of all frames, every ``stride``-th pixel, at most
-        ``max_points``; ``per_frame`` adds ``points/frame_XXXX.ply``), json and tum (cameras), png
-        (trajectory plot; ``depth.png``: the middle frame's colour | depth with the video's colour
-        bar), rrd (rerun, when rerun-sdk is installed).
+        Formats: mp4 (color | colorised depth with its colour bar, :meth:`video_frames`), npz
+        (everything, read back by :meth:`load`), ply and glb (point cloud of all frames, every
+        ``stride``-th pixel, at most ``max_points``; ``per_frame`` adds ``points/frame_XXXX.ply``),
+        json and tum (cameras), png (``trajectory.png``: :func:`aether.visualize.plot_trajectories`;
+        ``depth.png``: the middle frame's colour | depth, :func:`aether.visualize.depth_picture`),
+        rrd (rerun, when rerun-sdk is installed).
         """
         out = Path(out_dir)
         if out.exists() and not out.is_dir():
@@ -268,8 +283,7 @@ class World4D:
         if "npz" in formats:
             written["npz"] = self._save_npz(out / "world.npz")
         if "mp4" in formats:
-            frames = np.concatenate([self.rgb, self.depth_video()], axis=2) if self.has_depth else self.rgb
-            written["mp4"] = write_video(out / "video.mp4", frames, self.fps)
+            written["mp4"] = write_video(out / "video.mp4", self.video_frames(), self.fps)
         vertices = cloud = None
         if {"ply", "glb", "rrd"} & set(formats):
             vertices = self.point_vertices(stride=stride, max_points=max_points)
