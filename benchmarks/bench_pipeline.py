@@ -125,8 +125,10 @@ def bench_export(root: Path) -> dict:
 
     vertices_s, vertices = best(lambda: world.point_vertices(stride=1, max_points=None))
     write_s, _ = best(lambda: write_ply(root / "all.ply", vertices))
-    save_all_s, _ = best(lambda: world.save(root / "saved", formats=("ply",), stride=1, max_points=None))
-    save_default_s, _ = best(lambda: world.save(root / "default", formats=("ply",)))
+    save_all_s, _ = best(
+        lambda: world.save(root / "saved", formats=("ply",), stride=1, max_points=None, overwrite=True)
+    )
+    save_default_s, _ = best(lambda: world.save(root / "default", formats=("ply",), overwrite=True))
 
     keep = np.sort(rng.choice(len(vertices), len(vertices) // 20, replace=False))
     sub_p, sub_c = vertices_to_arrays(vertices[keep])

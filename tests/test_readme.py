@@ -9,15 +9,12 @@ The rule (the README's language tags say which blocks run):
   ``rerun``) and commands that need the released weights from a hub;
 - any other tag fails this test, so no block goes unclassified.
 
-The fixture :func:`readme_dir` is the reader's working folder. It holds the small inputs the README
-names, rendered from the synthetic world: ``clip.mp4`` (17 frames, 480×720, 12 fps), ``obs.png`` and
-``goal.png`` (480×720), ``path.json`` (17 camera poses, the ``Trajectory.from_json`` format),
-``traj.txt`` (the same poses in TUM format) and ``my_clips/walk/`` (a 17-frame 120×160 RGB-D clip
-folder: ``rgb/``, 16-bit millimetre ``depth/`` and dynamic ``masks/``). Models are made by the
-README's own blocks (``aether tiny-model models/tiny``). A bash block whose every command is an
-``aether`` command runs those commands in this process through ``aether.cli.main`` (the same code as
-the console script, without re-importing torch per line); any other bash block runs in
-``bash -euo pipefail``.
+The fixture :func:`readme_dir` is the reader's working folder: empty, as a newcomer's. Every input
+the README's commands read is made by the README's own blocks (``aether examples .`` writes the clip,
+images, trajectories and RGB-D clip folder; ``aether tiny-model models/tiny`` the model). A bash
+block whose every command is an ``aether`` command runs those commands in this process through
+``aether.cli.main`` (the same code as the console script, without re-importing torch per line); any
+other bash block runs in ``bash -euo pipefail``.
 """
 
 from __future__ import annotations
@@ -30,7 +27,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -59,40 +55,10 @@ def bash_commands(code: str) -> list[list[str]] | None:
 BLOCKS = readme_blocks(README.read_text())
 
 
-def _write_inputs(root: Path) -> None:
-    import cv2
-    import imageio.v3 as iio
-
-    from aether.data import render_clip
-    from aether.pipeline.export import tum_lines, write_trajectory_json
-
-    big = (720, 480)  # the README's intrinsics (500 500 360 240) are for 720 x 480 images
-    scene = render_clip(7, num_frames=17, height=64, width=96, trajectory="orbit", scene="room", fps=12)
-    frames = np.stack([cv2.resize(f, big, interpolation=cv2.INTER_LINEAR) for f in scene.rgb])
-    iio.imwrite(root / "clip.mp4", frames, plugin="pyav", codec="libx264", fps=12)
-    iio.imwrite(root / "obs.png", frames[0])
-    iio.imwrite(root / "goal.png", frames[-1])
-    c2w = np.linalg.inv(scene.c2w[0]) @ scene.c2w  # relative to the first frame
-    K = scene.K * np.array([[7.5], [7.5], [1.0]])
-    write_trajectory_json(root / "path.json", c2w, K, *big)
-    (root / "traj.txt").write_text(tum_lines(c2w, np.arange(len(c2w)) / 12))
-    clip = render_clip(3, num_frames=17, height=120, width=160, trajectory="turn", fps=12)
-    folder = root / "my_clips" / "walk"
-    for sub in ("rgb", "depth", "masks"):
-        (folder / sub).mkdir(parents=True)
-    for t in range(len(clip.rgb)):
-        iio.imwrite(folder / "rgb" / f"{t:04d}.png", clip.rgb[t])
-        depth_mm = np.round(clip.depth[t] * 1000).clip(0, 65535).astype(np.uint16)
-        iio.imwrite(folder / "depth" / f"{t:04d}.png", depth_mm)
-        iio.imwrite(folder / "masks" / f"{t:04d}.png", clip.dynamic[t].astype(np.uint8) * 255)
-
-
 @pytest.fixture(scope="module")
 def readme_dir(tmp_path_factory):
-    """The reader's working folder with the inputs the README names (see the module docstring)."""
-    root = tmp_path_factory.mktemp("readme")
-    _write_inputs(root)
-    return root
+    """The reader's working folder: empty (see the module docstring)."""
+    return tmp_path_factory.mktemp("readme")
 
 
 def test_every_block_is_classified():
@@ -101,13 +67,14 @@ def test_every_block_is_classified():
     assert not unknown, f"README blocks must be tagged {RUN} (run) or {SHOWN} (shown): {unknown}"
 
 
-def test_blocks_run_as_written(readme_dir, monkeypatch):
+def test_blocks_run_as_written(readme_dir, tmp_path, monkeypatch):
     from aether import cli
 
     monkeypatch.chdir(readme_dir)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(cli.__file__).parents[1]), *sys.path])}
-    shim = readme_dir / ".bin"
-    shim.mkdir(exist_ok=True)
+    assert not any(readme_dir.iterdir()), "the reader starts from an empty folder"
+    shim = tmp_path / "bin"  # `aether` on PATH for the non-aether bash blocks, outside the reader's folder
+    shim.mkdir()
     (shim / "aether").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m aether.cli "$@"\n')
     (shim / "aether").chmod(0o755)
     env["PATH"] = f"{shim}{os.pathsep}{env['PATH']}"

@@ -35,6 +35,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "aether.evaluation.commands",
         "benchmarks: video-depth, camera-pose, prediction, planning, camera-control",
     ),
+    "examples": (
+        "aether.apps.commands",
+        "write small example inputs (clip, images, trajectories, an RGB-D clip)",
+    ),
     "tiny-model": ("aether.apps.commands", "write a tiny random-weight model (no download)"),
     "view": ("aether.apps.commands", "open a saved result in the rerun viewer (or write an .rrd)"),
     "app": ("aether.apps.commands", "start the web app: reconstruct, predict and plan in a browser"),

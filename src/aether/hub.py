@@ -17,6 +17,37 @@ _PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "A
 SPEC_FILE = "aether_config.json"  # a model folder's AetherModelSpec (aether.models.spec)
 
 
+def looks_local(model: str | os.PathLike) -> bool:
+    """Whether ``model`` can only be a local path: it exists, or it is not a hub id (``NAME`` or
+    ``OWNER/NAME``): absolute, starting with ``.`` or ``~``, or with more than one ``/``."""
+    text = str(model)
+    return (
+        Path(text).exists()
+        or Path(text).is_absolute()
+        or text.startswith((".", "~"))
+        or "\\" in text
+        or text.rstrip("/").count("/") > 1
+    )
+
+
+def require_local(model: str | os.PathLike, what: str) -> None:
+    """FileNotFoundError naming ``model`` as a missing local folder when it can only be a local path
+    (:func:`looks_local`) and is not a folder; nothing otherwise (a folder, or a possible hub id)."""
+    path = Path(model).expanduser()
+    if looks_local(model) and not path.is_dir():
+        state = "is a file, not a folder" if path.exists() else "does not exist"
+        raise FileNotFoundError(f"{what}: the local folder {model} {state} (a hub id is OWNER/NAME)")
+
+
+def cache_dir(*parts: str) -> Path:
+    """Where aether caches what it computes (never inside a model folder): ``$AETHER_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/aether``, else ``~/.cache/aether``; ``parts`` are joined below it."""
+    root = (
+        os.environ.get("AETHER_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache") / "aether"
+    )
+    return Path(root).expanduser().joinpath(*parts)
+
+
 def hub_unreachable() -> str | None:
     """Why the Hugging Face hub cannot be used now, or None: ``HF_HUB_OFFLINE`` is set, or its endpoint
     (``HF_ENDPOINT``) accepts no connection within :data:`HUB_PROBE_SECONDS` (name lookup included).
@@ -93,8 +124,9 @@ def check_model_id(model: str | os.PathLike, probe_file: str | None = None) -> N
     """Nothing for a local path or a hub id that can be had; FileNotFoundError (one line) for a hub id
     when the hub cannot be used and the local cache lacks the model (``probe_file`` of it, default:
     an Aether model's spec or transformer config)."""
-    if Path(model).exists() or Path(model).is_absolute() or str(model).startswith("."):
-        return  # a path: the loader checks it
+    if looks_local(model):
+        require_local(model, "model")
+        return
     if probe_file is not None:
         check_hub_source(str(model), f"its {probe_file}", probe_file)
         return

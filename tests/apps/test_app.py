@@ -20,8 +20,8 @@ import trimesh
 gradio = pytest.importorskip("gradio", reason="gradio (the 'app' extra) is not installed")
 from gradio_client import Client, handle_file  # noqa: E402
 
-from aether.apps.jobs import preset_poses  # noqa: E402
 from aether.pipeline import Trajectory, World4D  # noqa: E402
+from aether.pipeline.presets import preset_poses  # noqa: E402
 
 from .conftest import HEIGHT, WIDTH  # noqa: E402
 
@@ -52,7 +52,8 @@ def client(server):
 def _check_result(result, num_frames: int) -> World4D:
     video, scene, plot, archive, summary = result
     frames = iio.imread(video, plugin="pyav")
-    assert frames.shape[:2] == (num_frames, HEIGHT) and frames.shape[2] > 2 * WIDTH  # colour | depth | bar
+    scale = -(-240 // WIDTH)  # small results are enlarged with nearest neighbours to be readable
+    assert frames.shape[:2] == (num_frames, HEIGHT * scale) and frames.shape[2] > 2 * WIDTH * scale
     glb = trimesh.load(scene, force="scene")
     clouds = [g for g in glb.geometry.values() if isinstance(g, trimesh.PointCloud)]
     assert len(clouds) == 1 and len(clouds[0].vertices) > 0
@@ -90,7 +91,7 @@ def test_reconstruct_predict_and_plan_over_http(client, tmp_path):
     image = tmp_path / "obs.png"
     iio.imwrite(image, np.random.default_rng(1).integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8))
     world = _check_result(
-        client.predict(handle_file(image), None, "turn left", 17, 2, 0, api_name="/predict"), 17
+        client.predict(handle_file(image), None, "turn left", "17", 2, 0, api_name="/predict"), 17
     )
     assert world.meta["action"] is True
 
@@ -100,9 +101,27 @@ def test_reconstruct_predict_and_plan_over_http(client, tmp_path):
     goal = tmp_path / "goal.png"
     iio.imwrite(goal, np.random.default_rng(2).integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8))
     result = client.predict(
-        handle_file(image), handle_file(goal), handle_file(path), "none", 17, 2, 0, api_name="/plan"
+        handle_file(image), handle_file(goal), handle_file(path), "none", "17", 2, 0, api_name="/plan"
     )
     assert _check_result(result, 25).meta["task"] == "planning"  # the file's 25 poses set the length
+
+
+def test_frame_counts_are_offered_and_taken_as_the_schema_says(client, tmp_path):
+    """gradio_client's schema offers the frame counts as strings; the app takes them (and ints)."""
+    from gradio_client.exceptions import AppError
+
+    (frames,) = [p for p in client.view_api(return_format="dict", print_info=False)["named_endpoints"][
+        "/predict"]["parameters"] if p["label"].startswith("frames")]  # fmt: skip
+    assert frames["python_type"]["type"] == "Literal['17', '25', '33', '41']"
+    image = tmp_path / "obs.png"
+    iio.imwrite(image, np.zeros((HEIGHT, WIDTH, 3), np.uint8))
+    world = _check_result(
+        client.predict(handle_file(image), None, "none", "25", 1, 0, api_name="/predict"), 25
+    )
+    assert world.meta["action"] is False
+    _check_result(client.predict(handle_file(image), None, "none", 17, 1, 0, api_name="/predict"), 17)
+    with pytest.raises(AppError, match="frames: expected one of 17, 25, 33, 41, got '18'"):
+        client.predict(handle_file(image), None, "none", "18", 1, 0, api_name="/predict")
 
 
 def test_bad_uploads_get_a_message_and_the_server_keeps_serving(client, tmp_path):
@@ -119,9 +138,9 @@ def test_bad_uploads_get_a_message_and_the_server_keeps_serving(client, tmp_path
     huge = tmp_path / "huge.png"
     Image.new("1", (8000, 4000)).save(huge)
     with pytest.raises(AppError, match="8000x4000 pixels"):
-        client.predict(handle_file(huge), None, "none", 17, 0, 0, api_name="/predict")
+        client.predict(handle_file(huge), None, "none", "17", 0, 0, api_name="/predict")
     with pytest.raises(AppError, match="Invalid file type.*image"):  # Gradio's own check of file types
-        client.predict(handle_file(text), None, "none", 17, 0, 0, api_name="/predict")
+        client.predict(handle_file(text), None, "none", "17", 0, 0, api_name="/predict")
     _check_result(client.predict(handle_file(_clip(tmp_path)), 2, 0, api_name="/reconstruct"), 17)
 
 
@@ -158,8 +177,24 @@ def test_browser_runs_the_bundled_example(server, tmp_path):
             summary.get_by_text("reconstruction: 17 frames").wait_for(timeout=180_000)
             page.locator("#reconstruct-result-video video").first.wait_for(timeout=30_000)
             page.locator("#reconstruct-archive a").first.wait_for(timeout=30_000)
-            page.wait_for_timeout(2000)  # let the 3D view and the plot draw
+            page.wait_for_timeout(3000)  # let the 3D view and the plot draw
             page.screenshot(path=str(shots / "app_reconstruct.png"), full_page=True)
+            boxes = {
+                name: page.locator(f"#reconstruct-{name}").bounding_box()
+                for name in ("result-video", "scene", "plot")
+            }
         finally:
             browser.close()
-    assert (shots / "app_reconstruct.png").stat().st_size > 10_000
+    from PIL import Image
+
+    shot = np.asarray(Image.open(shots / "app_reconstruct.png").convert("RGB")).astype(float)
+    for name, box in boxes.items():
+        assert box["width"] >= 400 and box["height"] >= 400, f"the {name} panel is too small to read: {box}"
+        x, y, w, h = (int(box[k]) for k in ("x", "y", "width", "height"))
+        panel = shot[y + 40 : y + h - 10, x + 10 : x + w - 10]  # below the panel's label
+        background = np.median(panel.reshape(-1, 3), axis=0)
+        drawn = (np.abs(panel - background).max(-1) > 40).mean()
+        assert drawn > 0.003, f"the {name} panel is blank ({drawn:.2%} of it drawn)"  # points are 1 px
+        assert len(np.unique(panel.reshape(-1, 3).astype(np.uint8), axis=0)) > 50, (
+            f"the {name} panel is blank"
+        )

@@ -7,16 +7,9 @@ import numpy as np
 import pytest
 import trimesh
 
-from aether.apps.jobs import (
-    PRESETS,
-    AppRunner,
-    default_intrinsics,
-    preset_poses,
-    read_upload_image,
-    read_upload_video,
-    write_scene_glb,
-)
+from aether.apps.jobs import AppRunner, read_upload_image, read_upload_video, write_scene_glb
 from aether.pipeline import World4D
+from aether.pipeline.presets import PRESETS, default_intrinsics, preset_poses
 
 
 def test_preset_translations_and_turns():

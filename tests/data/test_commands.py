@@ -47,3 +47,28 @@ def test_parallel_rendering_writes_the_same_clips(tmp_path):
         assert a["__key__"] == b["__key__"]
         for name in ("rgb", "depth", "K", "c2w", "semantic", "instance", "dynamic"):
             assert np.array_equal(a[name], b[name])
+
+
+def test_preview_rows_are_labelled_and_readable(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    from aether.data.commands import write_preview
+    from aether.data.synthetic import render_clip
+
+    clip = render_clip(1, num_frames=9, height=16, width=24)
+    sample = {"__key__": "k", "rgb": clip.rgb, "depth": clip.depth, "semantic": clip.semantic}
+    seen = {}
+    save = Figure.savefig
+
+    def record(fig, *args, **kwargs):
+        seen["ylabels"] = [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()]
+        seen["titles"] = [ax.get_title() for ax in fig.axes if ax.get_title()]
+        return save(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", record)
+    write_preview(sample, tmp_path / "p.png")
+    assert seen["ylabels"] == ["colour", "depth", "depth (scene units)", "semantic labels"]
+    assert seen["titles"] == ["frame 0", "frame 4", "frame 8"]
+    width = Image.open(tmp_path / "p.png").size[0]
+    assert width >= 3 * 120  # 24-px frames drawn at least 120 px wide each

@@ -108,6 +108,10 @@ def test_planning_cli_on_synthetic(tmp_path, synthetic_predictions):
     assert result["per_sequence"][seq1]["psnr"] == pytest.approx(psnr, rel=1e-5)
     assert not (tmp_path / "planning_synthetic_per_sequence.png").exists()
     assert "| inf |" in table
+    if result["mean"]["lpips"] is None:  # no backbone weights here: the table says where they were looked for
+        from aether.evaluation.pixel_metrics import lpips_backbone_path
+
+        assert f"lpips: no LPIPS backbone weights at {lpips_backbone_path()}" in table
 
 
 def test_prediction_cli_reports_missing_vbench_weights(tmp_path, synthetic_predictions, monkeypatch):
@@ -118,6 +122,10 @@ def test_prediction_cli_reports_missing_vbench_weights(tmp_path, synthetic_predi
     assert result["mean"]["total"] is None
     assert len(result["settings"]["missing"]) == 6
     assert "missing" in table
+    reasons = result["settings"]["missing_reasons"]
+    assert sorted(reasons) == sorted(result["settings"]["missing"])
+    assert all(str(tmp_path / "empty") in why for why in reasons.values())
+    assert "Missing: " in table and f"under {tmp_path / 'empty'}" in table
     args = ["bench", "planning", *SYN, "--predictions", str(preds), "--out", str(tmp_path), "--vbench"]
     assert cli(args) == 0
     result, _ = _read(tmp_path, "planning_synthetic")

@@ -217,7 +217,7 @@ def test_synthetic_is_held_out_and_deterministic():
 @pytest.mark.parametrize(
     "name,expected",
     [
-        ("sintel", r"training/\{final.*first missing path: .*final"),
+        ("sintel", r"training/\{final.*first missing path: \S*/training$"),
         ("bonn", r"rgbd_bonn_<seq>.*first missing path: .*rgbd_bonn_balloon2"),
         ("tum", r"rgb_90.*first missing path: .*rgbd_dataset_freiburg3_"),
         ("scannet", r"color_90.*first missing path: .*scene"),
@@ -228,3 +228,9 @@ def test_wrong_layout_names_the_expected_layout_and_first_missing_path(tmp_path,
     task = "camera-pose" if name in ("tum", "scannet") else "video-depth"
     with pytest.raises(FileNotFoundError, match=expected):
         build_dataset(name, tmp_path).sequences(task)
+
+
+def test_sintel_layout_error_below_training_names_the_missing_folder(tmp_path):
+    (tmp_path / "training" / "final").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match=r"first missing path: \S*/training/depth$"):
+        build_dataset("sintel", tmp_path).sequences("video-depth")

@@ -203,3 +203,16 @@ def test_exact_scale_shift_option_takes_mixed_dtypes_and_beats_adam_on_l1():
     keep = (g > 0) & (g < 70)
     loss = lambda s, t: np.abs(s * p[keep] + t - g[keep]).sum()
     assert loss(exact["scale"], exact["shift"]) <= loss(adam["scale"], adam["shift"]) + 1e-9
+
+
+def test_mean_row_averages_nonpositive_counts_over_sequences():
+    from aether.evaluation.depth_metrics import VideoDepthMetric
+
+    metric = VideoDepthMetric(align="metric")
+    gt = np.arange(1.0, 21.0).reshape(1, 4, 5)
+    for bad in (1, 3):  # 1 and 3 non-positive pixels: the mean row says 2, not the sum 4
+        pred = gt.copy()
+        pred.reshape(-1)[:bad] = -1.0
+        metric.update(pred, gt)
+    assert [s["nonpositive_pred"] for s in metric.sequence_stats] == [1, 3]
+    assert metric.compute()["nonpositive_pred"] == 2.0

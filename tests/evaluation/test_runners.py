@@ -215,3 +215,73 @@ def test_the_library_protocol_scores_invalid_depth_at_the_far_depth_as_validatio
     source.pipe = SimpleNamespace(reconstruct=lambda frames, **kwargs: world)
     out = source.reconstruct(SimpleNamespace(rgb=lambda: np.zeros((1, 2, 2, 3), np.uint8)), "video-depth")
     np.testing.assert_array_equal(out["depth"], [[[2.0, 5.0], [5.0, 5.0]]])
+
+
+def test_paper_runs_slice_and_tile_the_vae_as_the_reference(tmp_path):
+    """The reference calls ``vae.enable_slicing()`` and ``vae.enable_tiling()`` before every depth and
+    pose run; the paper protocol does the same, the library protocol leaves the VAE as loaded."""
+    from aether.evaluation.protocol import PAPER_RUNS, PAPER_VAE
+    from aether.models.testing import save_tiny_aether, save_tiny_base
+
+    base = save_tiny_base(tmp_path / "base", height=32, width=48)
+    model = save_tiny_aether(tmp_path / "aether", height=32, width=48, seed=1)
+    from aether.evaluation import runners
+
+    paper = runners.PipelineSource(model, base=base)
+    vae = paper.pipe.backend.vae
+    assert vae.use_slicing and vae.use_tiling
+    used, departures = paper.run_settings("video-depth")
+    assert used["vae"] == PAPER_VAE == PAPER_RUNS["camera-pose"]["vae"] and "vae" not in departures
+    library = runners.PipelineSource(model, base=base, protocol="library")
+    assert not (library.pipe.backend.vae.use_slicing or library.pipe.backend.vae.use_tiling)
+
+
+class _Poses:
+    """A pose source returning, per sequence, its ground truth with a known perturbation."""
+
+    def reconstruct(self, seq, task):
+        c2w = np.nan_to_num(seq.c2w, nan=0.0).copy()
+        c2w[:, :3, 3] += 0.01 * np.arange(len(c2w))[:, None]
+        return {"c2w": c2w}
+
+
+def _pose_dataset(sequences):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(name="toy", tasks=("camera-pose",), sequences=lambda task: sequences)
+
+
+def _walk(n: int = 6) -> np.ndarray:
+    c2w = np.tile(np.eye(4), (n, 1, 1))
+    c2w[:, 0, 3] = np.linspace(0.0, 1.0, n)
+    c2w[:, 2, 3] = np.linspace(0.0, 0.3, n) ** 2
+    return c2w
+
+
+def test_camera_pose_skips_and_lists_what_cut3r_skips(caplog):
+    """CUT3R's pose evaluation skips a sequence whose ground truth is not finite (it is not scored on
+    the remaining frames) and logs a trajectory the metrics are undefined for, then goes on; the mean
+    is over the scored sequences. ``fail_fast`` stops at the first instead."""
+    from aether.evaluation.datasets import EvalSequence
+    from aether.evaluation.pose_metrics import DegenerateTrajectoryError, camera_pose_metrics
+
+    nan = _walk()
+    nan[3, 0, 3] = np.nan
+    static = np.tile(np.eye(4), (6, 1, 1))
+    good = EvalSequence("walk", c2w=_walk(), arrays={"rgb": np.zeros((6, 2, 2, 3), np.uint8)})
+    seqs = [good, EvalSequence("nan-gt", c2w=nan), EvalSequence("static", c2w=static)]
+    result = run_camera_pose(_pose_dataset(seqs), _Poses(), progress=False)
+    assert list(result["per_sequence"]) == ["walk"]
+    assert result["per_sequence"]["walk"]["frames"] == 6
+    assert result["skipped"]["nan-gt"] == "non-finite ground-truth poses in frames [3]"
+    assert result["skipped"]["static"].startswith("degenerate trajectory: toy/static")
+    expected = camera_pose_metrics(_Poses().reconstruct(good, "camera-pose")["c2w"], good.c2w)
+    assert result["mean"]["ate"] == pytest.approx(expected["ate"])
+    assert "skipping toy/nan-gt" in caplog.text and "skipping toy/static" in caplog.text
+    from aether.evaluation.report import markdown_table
+
+    assert "Skipped (not in the mean): nan-gt: non-finite" in markdown_table(result)
+    with pytest.raises(DegenerateTrajectoryError, match="toy/nan-gt: non-finite.*fail-fast"):
+        run_camera_pose(_pose_dataset(seqs), _Poses(), progress=False, fail_fast=True)
+    with pytest.raises(ValueError, match="no sequence could be scored"):
+        run_camera_pose(_pose_dataset(seqs[1:]), _Poses(), progress=False)

@@ -123,3 +123,28 @@ def test_pipeline_reconstructs_with_tiling_on_frames_larger_than_a_tile(tmp_path
     tiled = pipe.reconstruct(video, num_inference_steps=2)
     assert tiled.depth.shape == plain.depth.shape == (17, 64, 96)
     assert np.isfinite(tiled.depth).all() and np.isfinite(tiled.c2w).all()
+
+
+def test_tiles_at_480x720_are_diffusers_own():
+    """The reference evaluation calls ``vae.enable_tiling()`` on CogVideoX-5b-I2V's VAE (sample size
+    480×720): diffusers' defaults, 240×360-pixel tiles with overlap factors 1/6 and 1/5. The library's
+    grid-aligned tiling picks the same tiles there, so its tiled codes equal diffusers' own bit for bit."""
+    torch.manual_seed(0)
+    vae = AutoencoderKLCogVideoX(**tiny_vae_config(480, 720))
+    reference = copy.deepcopy(vae)
+    reference.enable_tiling()
+    ours = CogVideoXBackend(vae)
+    ours.enable_tiling()
+    names = ("tile_sample_min_height", "tile_sample_min_width", "tile_latent_min_height")
+    names += ("tile_latent_min_width", "tile_overlap_factor_height", "tile_overlap_factor_width")
+    assert [getattr(vae, n) for n in names] == [240, 360, 30, 45, 1 / 6, 1 / 5]
+    assert [getattr(vae, n) for n in names] == [getattr(reference, n) for n in names]
+    x = _video(480, 720, frames=1)
+    with torch.no_grad():
+        z_ref = reference.encode(x.permute(0, 2, 1, 3, 4)).latent_dist.mode()
+        z_ours = vae.encode(x.permute(0, 2, 1, 3, 4)).latent_dist.mode()
+        untiled = copy.deepcopy(vae)
+        untiled.disable_tiling()
+        z_untiled = untiled.encode(x.permute(0, 2, 1, 3, 4)).latent_dist.mode()
+    assert torch.equal(z_ours, z_ref)
+    assert not torch.allclose(z_ours, z_untiled, atol=1e-4)  # per-tile statistics: tiling matters here

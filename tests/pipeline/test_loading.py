@@ -129,7 +129,7 @@ def test_bad_model_folders_are_refused_naming_what_is_wrong(exported, tmp_path):
     _edit_spec(bad, target_modalities=["color", "raymap"])
     with pytest.raises(ValueError, match="in_channels=96, out_channels=56.*in_channels=80.*out_channels=40"):
         AetherPipeline.from_pretrained(bad)
-    with pytest.raises(FileNotFoundError, match="no such model folder"):
+    with pytest.raises(FileNotFoundError, match="the local folder .*missing does not exist"):
         AetherPipeline.from_pretrained(tmp_path / "missing")
 
 

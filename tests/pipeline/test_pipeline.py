@@ -1,5 +1,7 @@
 """End to end on the tiny saved model: determinism, shapes, long and wide videos, bad inputs."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -138,14 +140,20 @@ def test_inference_with_cached_prompt_never_builds_the_text_encoder(
 
     import transformers
 
+    from aether.hub import cache_dir
     from aether.models import EMPTY_PROMPT_FILE
     from aether.pipeline import AetherPipeline
 
     base, shared = tiny_dirs
     aether = tmp_path / "aether"  # a copy: other tests load the shared folder with the upstream method
     shutil.copytree(shared, aether)
+    before = sorted(p.relative_to(aether) for p in aether.rglob("*"))
     AetherPipeline.from_pretrained(aether, base=base)  # caches this folder's default-method embedding
-    assert (aether / EMPTY_PROMPT_FILE).is_file()
+    assert (
+        sorted(p.relative_to(aether) for p in aether.rglob("*")) == before
+    )  # the model folder is left alone
+    cached = list(cache_dir("embeddings").glob(f"aether-*/float32/{EMPTY_PROMPT_FILE}"))
+    assert cached and str(cache_dir()).startswith(os.environ["AETHER_CACHE_DIR"])
 
     class Refuse:
         def __init__(self, *args, **kwargs):

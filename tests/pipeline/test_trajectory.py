@@ -86,3 +86,50 @@ def test_validation_errors(tmp_path):
         Trajectory.load(tmp_path / "x.txt", K=np.array(K))
     with pytest.raises(ValueError, match="raymap: expected"):
         Trajectory.from_raymap(torch.zeros(5, 6, 3, 3), 32, 48)
+
+
+def test_text_files_tum_and_4x4_matrices_read_the_same_poses(tmp_path):
+    from scipy.spatial.transform import Rotation
+
+    c2w = np.tile(np.eye(4), (3, 1, 1))
+    c2w[:, :3, :3] = Rotation.from_euler("y", [[0], [10], [25]], degrees=True).as_matrix()
+    c2w[:, :3, 3] = [[0, 0, 0], [0.1, -0.2, 0.3], [0.5, 0, 1]]
+    K = np.array([[500.0, 0, 360], [0, 500, 240], [0, 0, 1]])
+    quat = Rotation.from_matrix(c2w[:, :3, :3]).as_quat()
+    tum = "# t tx ty tz qx qy qz qw\n" + "".join(
+        f"{i} {' '.join(map(str, c2w[i, :3, 3]))} {' '.join(map(str, quat[i]))}\n" for i in range(3)
+    )
+    (tmp_path / "tum.txt").write_text(tum)
+    (tmp_path / "rows.txt").write_text("".join(" ".join(map(str, m.ravel())) + "\n" for m in c2w))
+    (tmp_path / "blocks.txt").write_text("".join(" ".join(map(str, row)) + "\n" for m in c2w for row in m))
+    for name in ("tum.txt", "rows.txt", "blocks.txt"):
+        traj = Trajectory.load(tmp_path / name, K=K, width=720, height=480)
+        np.testing.assert_allclose(traj.c2w.numpy(), c2w, atol=1e-12, err_msg=name)
+    (tmp_path / "bad.txt").write_text("1 2 3 4 5\n")
+    with pytest.raises(ValueError, match="TUM lines .* 4x4 matrices .*got 1 lines of 5 numbers"):
+        Trajectory.load(tmp_path / "bad.txt", K=K)
+
+
+def test_presets_are_the_apps_motions_at_the_model_size():
+    from aether.pipeline.presets import PRESETS, preset_poses
+
+    assert "orbit left" in PRESETS
+    traj = Trajectory.preset("orbit left", 17, 32, 48)
+    np.testing.assert_allclose(traj.c2w.numpy(), preset_poses("orbit left", 17))
+    assert (traj.height, traj.width) == (32, 48)
+    focal = 24 / np.tan(np.radians(30))  # 60° horizontal field of view over 48 px
+    np.testing.assert_allclose(traj.K[0].numpy(), [[focal, 0, 23.5], [0, focal, 15.5], [0, 0, 1]])
+    assert Trajectory.preset("none", 17, 32, 48) is None
+    with pytest.raises(ValueError, match="unknown camera motion 'sideways'"):
+        Trajectory.preset("sideways", 17, 32, 48)
+
+
+def test_principal_point_outside_the_image_is_warned_about(caplog):
+    K = np.array([[1000.0, 0, 720], [0, 1000, 480], [0, 0, 1]])  # K of a 1440x960 image
+    with caplog.at_level(logging.WARNING, logger="aether.pipeline.trajectory"):
+        Trajectory(np.tile(np.eye(4), (2, 1, 1)), K, width=720, height=480)
+    assert "principal point (720.0, 480.0) of frame 0 lies outside the 720x480 image (2 of 2" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="aether.pipeline.trajectory"):
+        Trajectory(np.tile(np.eye(4), (2, 1, 1)), K, width=1440, height=960)
+    assert not caplog.text

@@ -74,7 +74,8 @@ def test_save_load_round_trip_and_trajectory_files(tmp_path):
     tum = Trajectory.from_tum(paths["tum"], K=world.K[0])
     np.testing.assert_allclose(tum.c2w.numpy(), world.c2w, atol=1e-6)
     frames, fps = read_video(paths["mp4"])
-    assert frames.shape[:2] == (3, 8) and frames.shape[2] >= 24 and fps == 12
+    scale = -(-240 // world.width)  # small results are enlarged to panels at least 240 px wide
+    assert frames.shape[:2] == (3, 8 * scale) and frames.shape[2] >= 2 * 240 and fps == 12
     assert paths["png"].stat().st_size > 1000
     assert json.loads(paths["json"].read_text())["axes"] == "opencv"
 
@@ -116,7 +117,7 @@ def test_rerun_recording_holds_frames_cameras_and_points(tmp_path):
 
 
 def test_depth_pictures_carry_a_colour_bar_over_the_valid_depth_percentiles(tmp_path):
-    from aether.pipeline.export import colormap_lut, legend_bar_width
+    from aether.visualize import colormap_lut, legend_bar_width
 
     world = _world(T=3, H=48, W=64, seed=2)
     valid_depth = world.depth[world.valid]
@@ -140,11 +141,34 @@ def test_depth_pictures_carry_a_colour_bar_over_the_valid_depth_percentiles(tmp_
 
     paths = world.save(tmp_path, formats=("mp4", "png"))
     frames, _ = read_video(paths["mp4"])
-    assert frames.shape[2] - frames.shape[2] % 2 == (w + video.shape[2]) - (w + video.shape[2]) % 2
+    mp4 = world.video_frames()  # colour | depth | bar, enlarged with nearest neighbours
+    scale = mp4.shape[1] // h
+    assert scale * w >= 240 and frames.shape[1:3] == (
+        mp4.shape[1] + mp4.shape[1] % 2,
+        mp4.shape[2] + mp4.shape[2] % 2,
+    )
+    np.testing.assert_array_equal(mp4[:, ::scale, w * scale : 2 * w * scale : scale], video[:, :, :w])
+    strip = mp4[0, :, 2 * w * scale :]
+    assert strip.shape[1] > legend_bar_width(h * scale) and strip[: h * scale // 3].max() > 128  # near, units
     from PIL import Image
 
-    picture = np.asarray(Image.open(paths["depth_png"]))
-    np.testing.assert_array_equal(picture, np.concatenate([world.rgb[1], video[1]], axis=1))
+    from aether.visualize import MIN_PANEL_WIDTH
+
+    picture = np.asarray(Image.open(paths["depth_png"]).convert("RGB"))
+    assert picture.shape[1] >= 2 * MIN_PANEL_WIDTH >= 480  # readable: small frames are upsampled
+    scale = -(-MIN_PANEL_WIDTH // w)
+    # the depth panel is the video's depth frame upsampled with nearest neighbours (an s x s block per
+    # depth pixel), placed right of the colour panel (within a pixel of the layout's rounding)
+    depth_frame = np.kron(video[1, :, :w], np.ones((scale, scale, 1), np.uint8))
+    inner = depth_frame[2:-2, 2:-2]
+    y0, x0 = 48, 12 + w * scale + 12  # header, margin, colour panel, gap
+    found = [
+        (y, x)
+        for y in range(y0 - 2, y0 + 3)
+        for x in range(x0 - 2, x0 + 3)
+        if np.array_equal(picture[y + 2 : y + 2 + inner.shape[0], x + 2 : x + 2 + inner.shape[1]], inner)
+    ]
+    assert len(found) == 1, "the depth panel is the upsampled depth frame, pixel for pixel"
 
 
 def _plane_world(H=24, W=32) -> World4D:

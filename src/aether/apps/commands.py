@@ -8,12 +8,22 @@ import sys
 
 from aether.argtypes import torch_device
 
-COMMANDS = ("tiny-model", "view", "app")
+COMMANDS = ("examples", "tiny-model", "view", "app")
 
 
 def _parser(command: str, prog: str) -> argparse.ArgumentParser:
     formatter = argparse.ArgumentDefaultsHelpFormatter
-    if command == "tiny-model":
+    if command == "examples":
+        parser = argparse.ArgumentParser(
+            prog=prog,
+            formatter_class=formatter,
+            description="Write small example inputs rendered from the synthetic world (no download): "
+            "clip.mp4 (17 frames, 480x720), obs.png, goal.png, path.json and traj.txt (its cameras) "
+            "and my_clips/walk/ (an RGB-D clip folder for `aether annotate`).",
+        )
+        parser.add_argument("out", help="folder to write them to (created; other files are left alone)")
+        parser.add_argument("--overwrite", action="store_true", help="replace example files already there")
+    elif command == "tiny-model":
         parser = argparse.ArgumentParser(
             prog=prog,
             formatter_class=formatter,
@@ -55,6 +65,12 @@ def _parser(command: str, prog: str) -> argparse.ArgumentParser:
             help="model folder or hub id (default: outputs/tiny/model, the model `make demo` trains)",
         )
         parser.add_argument(
+            "--base",
+            default=None,
+            help="CogVideoX-5b-I2V folder or hub id (vae/, scheduler/, ...) for a model on the CogVideoX "
+            "backend, e.g. a local base for the released layout (default: the one the model's spec names)",
+        )
+        parser.add_argument(
             "--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)"
         )
         parser.add_argument("--port", type=int, default=7860, help="port to listen on")
@@ -73,7 +89,15 @@ def main(argv: list[str], prog: str = "aether") -> int:
     if command not in COMMANDS:
         raise ValueError(f"unknown command {command!r}; expected one of {', '.join(COMMANDS)}")
     args = _parser(command, prog).parse_args(rest)
-    if command == "tiny-model":
+    if command == "examples":
+        from aether.apps.examples import write_examples
+
+        written, K = write_examples(args.out, overwrite=args.overwrite)
+        for path in written.values():
+            print(f"wrote {path}")
+        fx, fy, cx, cy = (f"{v:.1f}" for v in K[[0, 1, 0, 1], [0, 1, 2, 2]])
+        print(f"the images' intrinsics (for traj.txt): --intrinsics {fx} {fy} {cx} {cy}")
+    elif command == "tiny-model":
         from aether.apps.model import save_tiny_model
 
         out = save_tiny_model(args.out, height=args.height, width=args.width, seed=args.seed)
@@ -87,7 +111,9 @@ def main(argv: list[str], prog: str = "aether") -> int:
     elif command == "app":
         from aether.apps.web import serve
 
-        serve(args.model, host=args.host, port=args.port, device=args.device, share=args.share)
+        serve(
+            args.model, base=args.base, host=args.host, port=args.port, device=args.device, share=args.share
+        )
     return 0
 
 

@@ -19,22 +19,10 @@ from typing import Any
 
 import numpy as np
 
-logger = logging.getLogger(__name__)
+from aether.pipeline.presets import default_intrinsics
+from aether.visualize import RANDOM_WEIGHTS_BADGE
 
-PRESETS = (
-    "none",
-    "forward",
-    "backward",
-    "left",
-    "right",
-    "up",
-    "down",
-    "turn left",
-    "turn right",
-    "orbit left",
-    "orbit right",
-)
-"""Preset camera motions for prediction and planning ("none": no action, the model chooses)."""
+logger = logging.getLogger(__name__)
 
 FRAME_CHOICES = (17, 25, 33, 41)
 MAX_IMAGE_PIXELS = 6000 * 4000
@@ -57,47 +45,16 @@ class AppResult:
     summary: str
 
 
-def default_intrinsics(height: int, width: int, fov_degrees: float = 60.0) -> np.ndarray:
-    """(3, 3) pinhole K of a ``width × height`` image with a horizontal field of view ``fov_degrees``
-    and the principal point at the image centre (pixel centres at integer coordinates)."""
-    focal = 0.5 * width / math.tan(math.radians(fov_degrees) / 2)
-    return np.array([[focal, 0.0, (width - 1) / 2], [0.0, focal, (height - 1) / 2], [0.0, 0.0, 1.0]])
-
-
-def preset_poses(name: str, num_frames: int, distance: float = 0.5, angle: float = 30.0) -> np.ndarray | None:
-    """Camera-to-world poses (T, 4, 4) of a preset motion, the first camera at the origin (OpenCV: x
-    right, y down, z forward); None for "none".
-
-    Translations move ``distance`` scene units over the clip (the model's depth unit: 1 = nearest
-    point); turns rotate ``angle`` degrees about the camera's y axis; orbits move ``angle`` degrees
-    around the point 1 unit ahead, keeping it in view.
-    """
-    if name not in PRESETS:
-        raise ValueError(f"unknown camera motion {name!r}; expected one of {', '.join(PRESETS)}")
-    if name == "none":
-        return None
-    s = np.linspace(0.0, 1.0, num_frames)
-    c2w = np.tile(np.eye(4), (num_frames, 1, 1))
-    moves = {
-        "forward": (2, 1),
-        "backward": (2, -1),
-        "left": (0, -1),
-        "right": (0, 1),
-        "up": (1, -1),
-        "down": (1, 1),
-    }
-    if name in moves:
-        axis, sign = moves[name]
-        c2w[:, axis, 3] = sign * distance * s
-        return c2w
-    sign = -1.0 if name.endswith("left") else 1.0
-    theta = sign * math.radians(angle) * s
-    c, n = np.cos(theta), np.sin(theta)
-    c2w[:, 0, 0], c2w[:, 0, 2], c2w[:, 2, 0], c2w[:, 2, 2] = c, n, -n, c
-    if name.startswith("orbit"):  # the centre stays 1 unit ahead of the rotated camera's axis
-        c2w[:, 0, 3] = -n
-        c2w[:, 2, 3] = 1.0 - c
-    return c2w
+def frame_count(value: Any) -> int:
+    """A frame count from the app (the API schema offers strings, "17"; Python clients may send 17),
+    one of :data:`FRAME_CHOICES`."""
+    try:
+        count = int(value)
+    except (TypeError, ValueError):
+        count = None
+    if count not in FRAME_CHOICES:
+        raise ValueError(f"frames: expected one of {', '.join(map(str, FRAME_CHOICES))}, got {value!r}")
+    return count
 
 
 def read_upload_image(path: str | os.PathLike | None, what: str = "image") -> np.ndarray:
@@ -177,10 +134,7 @@ class AppRunner:
             if len(traj) not in FRAME_CHOICES:
                 raise ValueError(f"the trajectory has {len(traj)} poses; expected one of {FRAME_CHOICES}")
             return traj
-        c2w = preset_poses(preset, num_frames)
-        if c2w is None:
-            return None
-        return Trajectory(c2w=c2w, K=default_intrinsics(self.pipe.height, self.pipe.width))
+        return Trajectory.preset(preset, num_frames, self.pipe.height, self.pipe.width)
 
     # ------------------------------------------------------------------ tasks
     def reconstruct(
@@ -253,14 +207,15 @@ class AppRunner:
                 if path.is_file():
                     zf.write(path, path.relative_to(folder).as_posix())
         os.replace(partial, archive)
-        valid = world.depth[world.valid]
-        summary = (
-            f"{task}: {world.num_frames} frames of {world.width}x{world.height} at {world.fps:g} fps; "
-            f"depth {np.percentile(valid, 5):.3g} to {np.percentile(valid, 95):.3g} (5th to 95th percentile, "
-            f"model units); camera path length {_path_length(world.c2w):.3g}."
-            if valid.size
-            else f"{task}: {world.num_frames} frames; no valid depth"
-        )
+        summary = f"{task}: {world.num_frames} frames of {world.width}x{world.height} at {world.fps:g} fps; "
+        if world.valid.any():
+            near, far = world.depth_range()
+            summary += f"depth {near:.3g} to {far:.3g} (1st to 99th percentile, scene units); "
+        else:
+            summary += "no valid depth; "
+        summary += f"camera path length {_path_length(world.c2w):.3g}."
+        if world.meta.get("random_weights"):
+            summary = f"{RANDOM_WEIGHTS_BADGE}. {summary}"
         return AppResult(written["mp4"], scene, plot, archive, folder, summary)
 
     def cleanup(self) -> None:
@@ -274,12 +229,18 @@ def write_scene_glb(
     the rest from yellow to blue in time), for three.js / Gradio's Model3D.
 
     The frustums' depth is a tenth of the median valid depth; at most ``max_cameras`` evenly spaced
-    cameras are drawn.
+    cameras are drawn. Points are those within the depth range of the pictures
+    (:meth:`~aether.pipeline.World4D.depth_range`, 1st to 99th percentile), so a few far outliers do
+    not shrink the view to a dot; the saved ``points.ply`` / ``points.glb`` hold them all.
     """
+    from dataclasses import replace
+
     import trimesh
     from matplotlib import colormaps
 
-    points, colors = world.point_cloud(stride=1, max_points=max_points)
+    near, far = world.depth_range()
+    shown = replace(world, valid=world.valid & (world.depth >= near) & (world.depth <= far))
+    points, colors = shown.point_cloud(stride=1, max_points=max_points)
     scene = trimesh.Scene()
     if len(points):
         rgba = np.concatenate([colors, np.full((len(colors), 1), 255, np.uint8)], axis=1)

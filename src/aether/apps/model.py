@@ -17,7 +17,7 @@ def save_tiny_model(path: str | os.PathLike, *, height: int = 32, width: int = 4
     The folder holds an AetherV1-layout transformer (96 → 56 channels, 2 blocks) and, beside it, a
     tiny CogVideoX-I2V-layout base (``vae/``, ``scheduler/``, ``tokenizer/``, ``text_encoder/``), all
     from :mod:`aether.models.testing`, so ``AetherPipeline.from_pretrained(path)`` needs no ``base``.
-    The empty-prompt embedding is computed once and cached in the folder. Its outputs are noise: it
+    The empty-prompt embedding is computed once and written into the folder. Its outputs are noise: it
     exists so the commands, the viewer and the app can be tried in seconds on a CPU.
 
     Args:
@@ -26,6 +26,8 @@ def save_tiny_model(path: str | os.PathLike, *, height: int = 32, width: int = 4
         seed: seed of the random weights.
     """
     from aether.models.testing import save_tiny_aether, save_tiny_base
+    from aether.models.text import EMPTY_PROMPT_FILE
+    from aether.pipeline.loading import RANDOM_WEIGHTS_FILE
 
     if height % 16 or width % 16 or height <= 0 or width <= 0:
         raise ValueError(f"height and width must be positive multiples of 16, got {height}x{width}")
@@ -34,7 +36,11 @@ def save_tiny_model(path: str | os.PathLike, *, height: int = 32, width: int = 4
         raise NotADirectoryError(f"{root} exists and is not a folder")
     save_tiny_base(root, height=height, width=width, seed=seed)
     save_tiny_aether(root, height=height, width=width, seed=seed + 1)  # replaces the base transformer/
-    load_model(root)  # fills the empty-prompt cache and proves the folder loads
+    (root / RANDOM_WEIGHTS_FILE).write_text(
+        "This model's weights are random (aether tiny-model): its outputs are noise, and every picture made "
+        "with it says so. It exists to try the commands, the viewer and the app offline.\n"
+    )
+    load_model(root, embedding_cache=root / EMPTY_PROMPT_FILE)  # ships the embedding; proves it loads
     return root
 
 

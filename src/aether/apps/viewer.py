@@ -17,6 +17,7 @@ view beside the colour and depth videos.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +50,7 @@ def log_world(rec: Any, world: Any, *, stride: int = 1, max_points: int = 50_000
     centres = world.c2w[:, :3, 3]
     rec.log("world/trajectory", rr.LineStrips3D([centres], colors=[[255, 160, 0]]), static=True)
     extent = float(np.ptp(centres, axis=0).max()) if len(centres) > 1 else 0.0
-    depth = world.depth[world.valid]
-    near = float(np.percentile(depth, 5)) if depth.size else 1.0
+    near = world.depth_range()[0]  # the near end of every depth picture's colour bar
     frustum = max(0.1 * near, 0.05 * extent, 1e-3)
     for t in range(world.num_frames):
         rec.set_time("frame", sequence=t)
@@ -116,6 +116,14 @@ def view(
         rec.disconnect()
         os.replace(partial, path)
         return path
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        folder = Path(source).parent if Path(source).is_file() else Path(source)
+        raise ValueError(
+            "no display to open the viewer on (DISPLAY and WAYLAND_DISPLAY are unset): write a recording "
+            f"with --save {folder / 'world.rrd'} and open it where there is a screen (rerun FILE.rrd)"
+        )
     rec.spawn(default_blueprint=blueprint())
     log_world(rec, world, stride=stride, max_points=max_points)
     rec.flush()

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 from typing import Any
 
-from aether.apps.jobs import FRAME_CHOICES, PRESETS, AppResult, AppRunner, read_upload_image
+from aether.apps.examples import write_examples
+from aether.apps.jobs import FRAME_CHOICES, AppResult, AppRunner, frame_count, read_upload_image
+from aether.pipeline.presets import PRESETS
 
 logger = logging.getLogger(__name__)
 
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError)
+PANEL_HEIGHT = 420
+"""Height in CSS pixels of each result panel (video, 3D view, camera path), one above the other."""
 INTRO = """# AETHER: 4D reconstruction, prediction and planning
 Model: `{model}` ({size}). **Reconstruct** turns a video into depth, cameras and a point cloud;
 **Predict** imagines the video that follows an image (optionally along a camera path); **Plan** finds
@@ -25,35 +28,13 @@ the video from an observation to a goal image. Each run returns the colour | dep
 (points and cameras; drag to turn), the camera path and a zip of all the files."""
 
 
-def write_examples(folder: str | os.PathLike, height: int = 96, width: int = 144) -> dict[str, Path]:
-    """The bundled examples, rendered from the synthetic world: ``video`` (17 frames orbiting a room),
-    ``observation`` and ``goal`` (its first and last frames)."""
-    import imageio.v3 as iio
-
-    from aether.data import render_clip
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    clip = render_clip(
-        11, num_frames=17, height=height, width=width, trajectory="orbit", scene="room", fps=12
-    )
-    paths = {
-        "video": folder / "orbit.mp4",
-        "observation": folder / "observation.png",
-        "goal": folder / "goal.png",
-    }
-    iio.imwrite(paths["video"], clip.rgb, plugin="pyav", codec="libx264", fps=12)
-    iio.imwrite(paths["observation"], clip.rgb[0])
-    iio.imwrite(paths["goal"], clip.rgb[-1])
-    return paths
-
-
 def build_app(runner: AppRunner, model_name: str) -> Any:
     """The ``gradio.Blocks`` of the app around ``runner``; API names ``/reconstruct``, ``/predict``,
     ``/plan`` (each returns video, scene, plot, archive, summary)."""
     import gradio as gr
 
-    examples = write_examples(runner.workdir / "examples")
+    files, _ = write_examples(runner.workdir / "examples")  # the inputs of `aether examples`
+    examples = {"video": files["clip.mp4"], "observation": files["obs.png"], "goal": files["goal.png"]}
 
     def outputs(result: AppResult) -> tuple:
         return str(result.video), str(result.scene), str(result.plot), str(result.archive), result.summary
@@ -74,7 +55,7 @@ def build_app(runner: AppRunner, model_name: str) -> Any:
         return guarded(lambda: runner.reconstruct(video, steps=int(steps), seed=int(seed)))
 
     def options(trajectory, preset, frames, steps, seed) -> dict:
-        numbers = {"num_frames": int(frames), "steps": int(steps), "seed": int(seed)}
+        numbers = {"num_frames": frame_count(frames), "steps": int(steps), "seed": int(seed)}
         return {"trajectory": trajectory, "preset": preset, **numbers}
 
     def predict(image, trajectory, preset, frames, steps, seed, progress=gr.Progress(track_tqdm=True)):
@@ -107,10 +88,18 @@ def build_app(runner: AppRunner, model_name: str) -> Any:
     def result_panel(task: str):
         with gr.Column(elem_id=f"{task}-result"):
             summary = gr.Markdown(elem_id=f"{task}-summary")
-            video = gr.Video(label="colour | depth", elem_id=f"{task}-result-video", autoplay=True, loop=True)
-            with gr.Row():
-                scene = gr.Model3D(label="3D: points and cameras (first camera red)", elem_id=f"{task}-scene")
-                plot = gr.Image(label="camera path", type="filepath", elem_id=f"{task}-plot")
+            video = gr.Video(
+                label="colour | depth (colour bar: depth in scene units)", elem_id=f"{task}-result-video",
+                autoplay=True, loop=True, height=PANEL_HEIGHT,
+            )  # fmt: skip
+            scene = gr.Model3D(
+                label="3D: points (1st-99th depth percentile), cameras (first red); drag: turn, scroll: zoom",
+                elem_id=f"{task}-scene", height=PANEL_HEIGHT, zoom_speed=0.5,
+            )  # fmt: skip
+            plot = gr.Image(
+                label="camera path (legend below the views)", type="filepath", elem_id=f"{task}-plot",
+                height=PANEL_HEIGHT,
+            )  # fmt: skip
             archive = gr.File(label="all files (zip)", elem_id=f"{task}-archive")
         return [video, scene, plot, archive, summary]
 
@@ -125,7 +114,11 @@ def build_app(runner: AppRunner, model_name: str) -> Any:
         """The camera path file, the preset motion, the frame count, the steps and the seed."""
         trajectory = gr.File(label="camera path (optional: .json, raymap .npy, TUM .txt)")
         motion = gr.Dropdown(list(PRESETS), value=preset, label="or a preset camera motion")
-        frames = gr.Dropdown(list(FRAME_CHOICES), value=17, label="frames (without a path file)")
+        # string choices, as Gradio's API schema offers them; the count is checked by frame_count
+        frames = gr.Dropdown(
+            [str(n) for n in FRAME_CHOICES], value="17", label="frames (without a path file)",
+            allow_custom_value=True,
+        )  # fmt: skip
         return [trajectory, motion, frames, *settings("50")]
 
     size = f"{runner.pipe.width}x{runner.pipe.height}"
@@ -175,24 +168,30 @@ def build_app(runner: AppRunner, model_name: str) -> Any:
 def serve(
     model: str | os.PathLike | None = None,
     *,
+    base: str | os.PathLike | None = None,
     host: str = "127.0.0.1",
     port: int = 7860,
     device: str | None = None,
     share: bool = False,
     block: bool = True,
 ) -> Any:
-    """Load ``model`` (default: ``make demo``'s export), build the app and start serving it; returns the
-    running ``gradio.Blocks`` (``block=False`` returns at once, for tests and notebooks)."""
+    """Load ``model`` (default: ``make demo``'s export; ``base``: its CogVideoX base folder or hub id, as
+    ``AetherPipeline.from_pretrained``), build the app and start serving it; returns the running
+    ``gradio.Blocks`` (``block=False`` returns at once, for tests and notebooks)."""
     from aether.apps.extras import require
     from aether.apps.model import default_model, load_model
+    from aether.hub import check_model_id
 
     source = default_model() if model is None else model  # fails in an instant when there is none
+    check_model_id(source)  # a missing folder or an unreachable hub id fails before the imports
+    if base is not None:
+        check_model_id(base, "vae/config.json")
     gr = require("gradio", "aether app")
     import torch
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
-    pipe = load_model(source, torch_dtype=dtype)
+    pipe = load_model(source, base=base, torch_dtype=dtype)
     pipe.to(device)
     if str(device).startswith("cuda"):
         pipe.enable_vae_tiling()

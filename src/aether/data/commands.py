@@ -160,21 +160,59 @@ def _with_preview(samples: Iterator[dict[str, Any]], folder: Path, count: int) -
 
 
 def write_preview(sample: dict[str, Any], path: Path) -> None:
-    """A PNG with the first, middle and last frame: colour, inverse depth, semantic labels."""
-    import cv2
+    """A PNG of the first, middle and last frame (columns, titled with the frame index) in labelled
+    rows: colour, depth (inverse-depth colours with a colour bar ticked in depth, scene units, over the
+    clip's 1st to 99th percentile, as every depth picture) and, when present, semantic labels. Frames
+    narrower than :data:`aether.visualize.MIN_PANEL_WIDTH` / 2 are upsampled with nearest neighbours."""
+    import matplotlib
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from aether.visualize import (
+        MIN_PANEL_WIDTH,
+        colorize_depth,
+        depth_colorbar,
+        depth_range,
+        upsample_nearest,
+    )
+
     frames = sorted({0, len(sample["rgb"]) // 2, len(sample["rgb"]) - 1})
-    depth = sample["depth"][frames]
-    disparity = np.where(depth > 0, 1.0 / np.maximum(depth, 1e-6), 0.0)
-    disparity = (255 * disparity / max(float(disparity.max()), 1e-6)).astype(np.uint8)
-    rows = [sample["rgb"][frames][..., ::-1]]
-    rows.append(np.stack([cv2.applyColorMap(d, cv2.COLORMAP_INFERNO) for d in disparity]))
+    depth, valid = sample["depth"], sample["depth"] > 0
+    near_far = depth_range(depth, valid)
+    rows = {
+        "colour": sample["rgb"][frames],
+        "depth": colorize_depth(depth[frames], valid[frames], near_far, legend=False),
+    }
     if sample.get("semantic") is not None:
         palette = np.random.default_rng(0).integers(0, 256, (256, 3), dtype=np.uint8)
-        rows.append(palette[sample["semantic"][frames] % 256])
-    grid = np.concatenate([np.concatenate(list(row), axis=1) for row in rows], axis=0)
-    cv2.imwrite(str(path), grid)
+        rows["semantic labels"] = palette[sample["semantic"][frames] % 256]
+    height, width = depth.shape[1:]
+    scale = max(1, -(-MIN_PANEL_WIDTH // (2 * width)))
+    pw, ph = width * scale, height * scale
+    left, gap, top, right = 110, 8, 40, 110
+    fig_w, fig_h = left + len(frames) * (pw + gap) + right, top + len(rows) * (ph + gap + 16)
+    fig = Figure(figsize=(fig_w / 100, fig_h / 100), dpi=100)
+    fig.text(0.5, 1 - 6 / fig_h, f"{sample['__key__']}: {len(sample['rgb'])} frames, {width}x{height}",
+             ha="center", va="top", fontsize=10)  # fmt: skip
+    for r, (name, images) in enumerate(rows.items()):
+        y = fig_h - top - (r + 1) * (ph + gap + 16) + gap
+        for c, (t, image) in enumerate(zip(frames, images)):
+            ax = fig.add_axes(((left + c * (pw + gap)) / fig_w, y / fig_h, pw / fig_w, ph / fig_h))
+            ax.imshow(upsample_nearest(image, scale), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(f"frame {t}", fontsize=9)
+            if c == 0:
+                ax.set_ylabel(name, fontsize=9)
+        if name == "depth":
+            bar = ((left + len(frames) * (pw + gap)) / fig_w, y / fig_h, 12 / fig_w, ph / fig_h)
+            depth_colorbar(fig, fig.add_axes(bar), near_far)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.partial.png")
+    fig.savefig(tmp, dpi=100)
+    tmp.replace(path)
 
 
 def main(argv: list[str], prog: str = "aether synth") -> int:

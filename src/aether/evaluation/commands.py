@@ -125,6 +125,12 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         help="camera-control, annotate: the clips' depth (true), the model's (model), or true where known",
     )
     p.add_argument("--no-plots", action="store_true")
+    p.add_argument(
+        "--fail-fast",
+        action="store_true",
+        help="camera pose: stop at a sequence with non-finite ground-truth poses or a degenerate "
+        "trajectory (default: skip it and list it with its reason, as CUT3R does)",
+    )
     return p
 
 
@@ -214,7 +220,9 @@ def _camera_pose(
     from aether.evaluation import runners
 
     plots = None if args.no_plots else out / "plots"
-    return runners.run_camera_pose(dataset, source, plot_dir=plots, progress=progress)
+    return runners.run_camera_pose(
+        dataset, source, plot_dir=plots, progress=progress, fail_fast=args.fail_fast
+    )
 
 
 def _camera_control(

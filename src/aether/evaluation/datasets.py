@@ -374,6 +374,8 @@ class Sintel(EvalDataset):
 
     def sequences(self, task: str) -> list[EvalSequence]:
         base = self._subdir("training", "sintel/training")
+        if base == self.root and not (base / "final").is_dir():  # neither ROOT/training nor ROOT as it
+            _layout(self.name, SINTEL_LAYOUT, self.root / "training")
         final = _layout(self.name, SINTEL_LAYOUT, base / "final")
         if task == "camera-pose":
             _layout(self.name, SINTEL_LAYOUT, base / "camdata_left")

@@ -512,7 +512,8 @@ def video_depth_metrics(
 class VideoDepthMetric(Metric):
     """Dataset-level video depth metric: each ``update`` scores one sequence; ``compute`` returns
     each metric's mean weighted by the sequences' valid-pixel counts (the protocol's dataset
-    mean). States are sums, so distributed ranks reduce correctly; ``sequence_stats`` keeps this
+    mean) and ``nonpositive_pred`` as the mean count per sequence (a mean row, not a total). States
+    are sums, so distributed ranks reduce correctly; ``sequence_stats`` keeps this
     process's per-sequence results in update order."""
 
     full_state_update = False
@@ -529,7 +530,7 @@ class VideoDepthMetric(Metric):
         super().__init__(**kwargs)
         self.align = check_alignment(align)
         self.max_depth, self.post_clip_max, self.mask_edge = max_depth, post_clip_max, mask_edge
-        for name in (*METRICS, "valid", "nonpositive_pred"):
+        for name in (*METRICS, "valid", "nonpositive_pred", "sequences"):
             self.add_state(name, default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
         self.sequence_stats: list[dict[str, Any]] = []
 
@@ -550,6 +551,7 @@ class VideoDepthMetric(Metric):
             setattr(self, key, getattr(self, key) + stats[key] * stats["valid"])
         self.valid += stats["valid"]
         self.nonpositive_pred += stats["nonpositive_pred"]
+        self.sequences += 1
         self.sequence_stats.append(stats)
 
     def reset(self) -> None:
@@ -561,4 +563,4 @@ class VideoDepthMetric(Metric):
         if n == 0:
             raise ValueError("VideoDepthMetric: no sequence was scored (expected update() calls)")
         out = {key: float(getattr(self, key)) / n for key in METRICS}
-        return {**out, "nonpositive_pred": int(self.nonpositive_pred)}
+        return {**out, "nonpositive_pred": float(self.nonpositive_pred) / float(self.sequences)}

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from aether.evaluation.depth_metrics import as_depth_tensor, resize_depth
+from aether.visualize import depth_range
 
 
 def depth_pictures(
@@ -24,7 +25,9 @@ def depth_pictures(
     """Write one PNG: for the first, middle and last frame, the input (T,H,W,3) uint8, the true
     depth gt (T,H,W), the prediction (T,h,w) resized to gt and aligned with the sequence's
     ``stats["scale"]`` / ``stats["shift"]`` (clipped to ``post_clip_max``), and the absolute
-    relative error on the valid pixels; one colour bar per panel, depth panels on a shared range."""
+    relative error on the valid pixels; one colour bar per panel, depth panels on a shared range: the
+    true depth's 1st to 99th percentile (:func:`aether.visualize.depth_range`, as every depth
+    picture), in metres (or the dataset's unit)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -40,7 +43,7 @@ def depth_pictures(
         valid &= g < max_depth
     err = torch.where(valid, (p - g).abs() / g.clamp_min(1e-12), torch.nan)
     g_show = torch.where(valid, g, torch.nan)
-    lo, hi = float(g[valid].min()), float(g[valid].max())
+    lo, hi = depth_range(g.numpy(), valid.numpy())
     frames = sorted({0, len(g) // 2, len(g) - 1})[:num_frames]
     fig, axes = plt.subplots(len(frames), 4, figsize=(14, 2.8 * len(frames)), squeeze=False)
     err_hi = float(np.nanpercentile(err.numpy(), 99)) if bool(valid.any()) else 1.0
@@ -59,8 +62,9 @@ def depth_pictures(
             if cmap is None:
                 ax.imshow(image)
                 continue
-            im = ax.imshow(image, cmap=cmap[0], vmin=cmap[1], vmax=cmap[2])
-            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+            im = ax.imshow(image, cmap=cmap[0], vmin=cmap[1], vmax=cmap[2], interpolation="nearest")
+            bar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+            bar.set_label("abs rel" if cmap[0] == "magma" else "depth (m)", fontsize=7)
     fig.suptitle(f"abs rel {stats['abs_rel']:.4f}, δ<1.25 {stats['delta_1_25']:.3f}", fontsize=9)
     fig.tight_layout()
     path = Path(path)

@@ -29,6 +29,14 @@ def lpips_backbone_path(net: str = "alex") -> str:
     return os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(LPIPS_BACKBONE_URLS[net]))
 
 
+def lpips_missing_reason(net: str = "alex") -> str:
+    """Why LPIPS is reported as missing: where its backbone weights were looked for."""
+    return (
+        f"no LPIPS backbone weights at {lpips_backbone_path(net)} (torchvision's {net}; put the file "
+        f"{os.path.basename(LPIPS_BACKBONE_URLS[net])} there, or run once with the hub reachable)"
+    )
+
+
 def load_lpips(net: str = "alex") -> torch.nn.Module | None:
     """The pretrained LPIPS model, or None when its backbone weights are not cached locally."""
     if not os.path.isfile(lpips_backbone_path(net)):

@@ -33,6 +33,10 @@ import torch
 
 from aether.evaluation.names import PROTOCOLS, SMOOTHING
 
+PAPER_VAE = "slicing + tiling (diffusers' tiles: 240 x 360 px at 480 x 720)"
+"""Both reference launch scripts call ``vae.enable_slicing()`` and ``vae.enable_tiling()`` before every
+depth and pose run; GroupNorm statistics are per tile, so this changes every conditioning latent."""
+
 # The model-run settings of the published protocol per benchmark.
 PAPER_RUNS: dict[str, dict[str, Any]] = {
     "video-depth": {
@@ -47,6 +51,7 @@ PAPER_RUNS: dict[str, dict[str, Any]] = {
         "blend": "linspace(1, 0), float32 least-squares disparity scale",
         "depth": "clip(1 / disparity, 0, 100)",
         "input": "bilinear resize to cover the model size",
+        "vae": PAPER_VAE,
     },
     "camera-pose": {
         "policy": "upstream",
@@ -59,6 +64,7 @@ PAPER_RUNS: dict[str, dict[str, Any]] = {
         "smoothing": "reference",
         "cameras": "Algorithm 1 (mean ray), origins in the reference's units",
         "input": "bilinear resize to cover the model size, rounded to a multiple of 16, centre crop",
+        "vae": PAPER_VAE,
     },
 }
 PAPER_METRICS = {"align": "scale", "mask_edge": False}

@@ -87,6 +87,17 @@ def markdown_table(result: Mapping[str, Any]) -> str:
         lines.append(f"| {label} | " + " | ".join(_fmt(row[k]) if k in row else "–" for k in keys) + " |")
     if not paper:
         lines.append("| paper | " + " | ".join("not reported" for _ in keys) + " |")
+    skipped = result.get("skipped") or {}
+    if skipped:
+        lines += [
+            "",
+            "Skipped (not in the mean): " + "; ".join(f"{k}: {v}" for k, v in skipped.items()) + ".",
+        ]
+    reasons = settings.get("missing_reasons") or {}
+    missing = [k for k in keys if result["mean"][k] is None]
+    if missing:
+        why = [f"{k}: {reasons.get(k, 'no value was computed for any sequence')}" for k in missing]
+        lines += ["", "Missing: " + "; ".join(why) + "."]
     if "protocol" in settings:
         departures = settings.get("departures") or {}
         lines += [

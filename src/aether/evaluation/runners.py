@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -26,8 +27,8 @@ from aether.evaluation.baselines import frame_mean_depth, static_camera_metrics
 from aether.evaluation.datasets import EvalDataset, EvalSequence
 from aether.evaluation.depth_metrics import METRICS, VideoDepthMetric, check_alignment
 from aether.evaluation.names import PROTOCOL_ALIGNMENTS
-from aether.evaluation.pixel_metrics import VideoPixelMetric
-from aether.evaluation.pose_metrics import CameraPoseMetric
+from aether.evaluation.pixel_metrics import VideoPixelMetric, lpips_missing_reason
+from aether.evaluation.pose_metrics import CameraPoseMetric, DegenerateTrajectoryError
 from aether.evaluation.protocol import (
     PAPER_METRICS,
     PAPER_RUNS,
@@ -41,6 +42,8 @@ from aether.evaluation.vbench import DIMENSIONS, VBenchModels, vbench_scores, we
 from aether.geometry.alignment import align_trajectory_sim3
 from aether.geometry.depth import fill_invalid_depth
 from aether.visualize import plot_trajectories
+
+logger = logging.getLogger(__name__)
 
 # The library protocol's windowing, passed to the pipeline's reconstruct() (``--protocol library``).
 WINDOWS: dict[str, dict[str, Any]] = {
@@ -236,6 +239,7 @@ class PipelineSource:
         self.pipe = AetherPipeline.from_pretrained(str(model_dir), mode=self.policy, **kwargs)
         if device is not None and hasattr(self.pipe, "to"):
             self.pipe = self.pipe.to(device)
+        self.vae = self._paper_vae() if self.protocol == "paper" else None
         self.action, self.seed = action, seed
         self.num_inference_steps = num_inference_steps
         self.steps = {} if num_inference_steps is None else {"num_inference_steps": num_inference_steps}
@@ -243,10 +247,21 @@ class PipelineSource:
         self.ignored_windowing: list[str] = []
         self.window_reports: dict[str, list[dict[str, Any]]] = {}
 
+    def _paper_vae(self) -> str | None:
+        """Enable VAE slicing and tiling as the reference does before every run; None when done, else
+        what ran instead (a latent backend without tiling, such as the weight-free ``tiny`` codec)."""
+        backend = getattr(self.pipe, "backend", None)
+        if not hasattr(backend, "enable_tiling"):
+            return f"untiled: the {type(backend).__name__} latent backend has no slicing or tiling"
+        self.pipe.enable_vae_slicing()
+        self.pipe.enable_vae_tiling()
+        return None
+
     def run_settings(self, task: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """(the model-run settings used for ``task``, those departing from the paper's)."""
         paper = PAPER_RUNS.get(task, {})
         overrides = {
+            "vae": self.vae,
             "policy": self.policy,
             "seed": self.seed,
             "steps": self.num_inference_steps,
@@ -497,26 +512,50 @@ def run_video_depth(
 
 
 def run_camera_pose(
-    dataset: EvalDataset, source: BenchmarkSource, plot_dir: str | Path | None = None, progress: bool = True
+    dataset: EvalDataset,
+    source: BenchmarkSource,
+    plot_dir: str | Path | None = None,
+    progress: bool = True,
+    fail_fast: bool = False,
 ) -> dict[str, Any]:
     """ATE, RPE translation and rotation per sequence and their means; trajectory plots when
-    ``plot_dir`` is given. Frames whose ground-truth pose is not finite are left out."""
+    ``plot_dir`` is given.
+
+    As CUT3R's evaluation: a sequence whose ground-truth poses are not all finite is skipped (not
+    scored on its finite frames), and so is one whose trajectory the metrics are undefined for
+    (:class:`DegenerateTrajectoryError`, e.g. a static ground truth); each is logged and listed with its
+    reason under ``result["skipped"]``, and the means are over the scored sequences. ``fail_fast``
+    raises at the first such sequence instead."""
     metric = CameraPoseMetric()
-    per_seq, static = {}, {}
+    per_seq, static, skipped = {}, {}, {}
+
+    def skip(name: str, reason: str) -> None:
+        if fail_fast:
+            raise DegenerateTrajectoryError(f"{dataset.name}/{name}: {reason} (--fail-fast)")
+        logger.warning("camera pose: skipping %s/%s: %s", dataset.name, name, reason)
+        skipped[name] = reason
+
     for seq in tqdm(
         split_for_rank(_sequences(dataset, "camera-pose")), desc="camera pose", disable=not progress
     ):
         if seq.c2w is None:
             raise ValueError(f"{dataset.name}/{seq.name}: expected ground-truth poses, found none")
+        finite = np.isfinite(seq.c2w).all(axis=(1, 2))
+        if not finite.all():
+            skip(seq.name, f"non-finite ground-truth poses in frames {np.flatnonzero(~finite)[:10].tolist()}")
+            continue
         pred = source.reconstruct(seq, "camera-pose")["c2w"]
         if pred.shape != seq.c2w.shape:
             raise ValueError(
                 f"{seq.name}: expected predicted poses of shape {seq.c2w.shape}, received {pred.shape}"
             )
-        keep = np.isfinite(seq.c2w).all(axis=(1, 2))
-        gt, pred = seq.c2w[keep], pred[keep]
-        metric.update(pred, gt, sequence=f"{dataset.name}/{seq.name}")
-        per_seq[seq.name] = {**metric.sequence_stats[-1], "frames": int(keep.sum())}
+        gt = seq.c2w
+        try:
+            metric.update(pred, gt, sequence=f"{dataset.name}/{seq.name}")
+        except DegenerateTrajectoryError as err:
+            skip(seq.name, f"degenerate trajectory: {err}")
+            continue
+        per_seq[seq.name] = {**metric.sequence_stats[-1], "frames": len(gt)}
         if seq.name in source.window_reports:
             per_seq[seq.name]["window_smoothing"] = source.window_reports[seq.name]
         if dataset.trivial_baselines:
@@ -531,12 +570,16 @@ def run_camera_pose(
                 {"ground truth": gt, "prediction (Sim(3)-aligned)": aligned.numpy()},
                 title=seq.name,
             )
-    per_seq = gather_dicts(per_seq)
+    skipped, per_seq = gather_dicts(skipped), gather_dicts(per_seq)
+    if not per_seq:
+        listed = "; ".join(f"{k}: {v}" for k, v in skipped.items()) or "no sequences"
+        raise ValueError(f"{dataset.name}: no sequence could be scored ({listed})")
     result = _result(
         "camera-pose", dataset, per_seq, metric.compute(),
         **_protocol_settings(source, "camera-pose", dataset),
         windows_not_applied=source.ignored_windowing,
     )  # fmt: skip
+    result["skipped"] = skipped
     static = gather_dicts(static)
     if static:
         result["baselines"] = {
@@ -562,7 +605,17 @@ def run_prediction(
     dims = _vbench_means(per_seq, videos, scores)
     variant = "action" if source.action else "no action"
     run = source.run_settings("prediction")[0]
-    return _result("prediction", dataset, per_seq, dims, variant, missing=scores["missing"], model_run=run)
+    reasons = _vbench_missing_reasons(scores["missing"], models)
+    return _result(
+        "prediction", dataset, per_seq, dims, variant, missing=scores["missing"], missing_reasons=reasons,
+        model_run=run,
+    )  # fmt: skip
+
+
+def _vbench_missing_reasons(missing: list[str], models: VBenchModels) -> dict[str, str]:
+    """{dimension: why it is missing} for the VBench dimensions without weights."""
+    where = getattr(models, "cache_dir", "the VBench cache")
+    return {d: f"no VBench weights for {d} under {where} (--vbench-cache)" for d in missing}
 
 
 def _vbench_means(per_seq: dict[str, Any], videos: dict[str, Any], local: dict[str, Any]) -> dict[str, Any]:
@@ -610,12 +663,16 @@ def run_planning(
         if vbench_models is not None:
             videos[seq.name] = (planned, seq.fps)
     mean: dict[str, Any] = metric.compute()
-    settings: dict[str, Any] = {"model_run": source.run_settings("planning")[0]}
+    settings: dict[str, Any] = {
+        "model_run": source.run_settings("planning")[0],
+        "missing_reasons": {} if lpips_model is not None else {"lpips": lpips_missing_reason()},
+    }
     if vbench_models is not None:
         scores = vbench_scores(videos, vbench_models)
         for name, row in scores["per_video"].items():
             per_seq[name].update(row)
         mean.update(_vbench_means(gather_dicts(scores["per_video"]), videos, scores))
         settings["missing"] = scores["missing"]
+        settings["missing_reasons"].update(_vbench_missing_reasons(scores["missing"], vbench_models))
     per_seq = gather_dicts(per_seq)
     return _result("planning", dataset, per_seq, mean, **settings)

@@ -84,6 +84,22 @@ def _stale_reason(metadata: dict[str, str], method: str, max_length: int) -> str
     return None
 
 
+def _read_cached(path: Path, method: str, max_length: int) -> tuple[torch.Tensor | None, str | None]:
+    """A cached embedding (1, L, D) and None, or None and why it cannot be used for ``method``."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+        cached = load_file(str(path))["embedding"]
+    except Exception as err:  # safetensors raises its own error types for damaged files
+        raise ValueError(f"{path}: unreadable empty-prompt embedding ({err})") from err
+    if cached.ndim != 3 or cached.shape[1] != max_length:
+        return None, f"its shape {tuple(cached.shape)} is not (1, {max_length}, D)"
+    reason = _stale_reason(metadata, method, max_length)
+    return (cached, None) if reason is None else (None, reason)
+
+
 def empty_prompt_embedding(
     base: str | os.PathLike | None = None,
     *,
@@ -92,8 +108,10 @@ def empty_prompt_embedding(
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
     method: str = "float32",
+    shipped: str | os.PathLike | None = None,
 ) -> torch.Tensor:
-    """The empty-prompt embedding (1, L, D), read from ``cache`` or computed from ``base`` and cached.
+    """The empty-prompt embedding (1, L, D), read from ``shipped`` or ``cache``, or computed from
+    ``base`` and written to ``cache``.
 
     The cache's safetensors metadata records the ``method``, the encoder's ``dtype`` and the
     ``text_length``; a cache made another way or for another length is recomputed (the reason is
@@ -106,32 +124,25 @@ def empty_prompt_embedding(
         cache: a ``.safetensors`` file (or a folder, where ``empty_prompt_embedding.safetensors`` is used).
         max_length: text length L (the transformer's ``max_text_seq_length``).
         method: see :data:`EMBEDDING_METHODS`.
+        shipped: a model folder's own embedding file, read only: used when it fits ``method`` and
+            ``max_length``, never rewritten (a model folder is not a cache).
     """
-    from safetensors import safe_open
-
     path = None if cache is None else Path(cache)
     if path is not None and (path.is_dir() or path.suffix != ".safetensors"):
         path = path / EMPTY_PROMPT_FILE
     embedding = None
-    if path is not None and path.is_file():
-        try:
-            with safe_open(str(path), framework="pt") as f:
-                metadata = f.metadata() or {}
-            cached = load_file(str(path))["embedding"]
-        except Exception as err:  # safetensors raises its own error types for damaged files
-            raise ValueError(f"{path}: unreadable empty-prompt embedding ({err})") from err
-        if cached.ndim != 3 or cached.shape[1] != max_length:
-            reason = f"its shape {tuple(cached.shape)} is not (1, {max_length}, D)"
-        else:
-            reason = _stale_reason(metadata, method, max_length)
-        if reason is None:
-            embedding = cached
-        elif base is None:
+    if shipped is not None and Path(shipped).is_file():
+        embedding, reason = _read_cached(Path(shipped), method, max_length)
+        if reason is not None:
+            logger.info("not using %s (left as it is): %s", shipped, reason)
+    if embedding is None and path is not None and path.is_file():
+        embedding, reason = _read_cached(path, method, max_length)
+        if reason is not None and base is None:
             raise ValueError(
                 f"cached empty-prompt embedding {path} cannot be used ({reason}) and no base model "
                 "is given to recompute it"
             )
-        else:
+        if reason is not None:
             logger.warning("recomputing the empty-prompt embedding cached at %s: %s", path, reason)
     if embedding is None:
         if base is None:

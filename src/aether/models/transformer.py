@@ -176,6 +176,15 @@ class AetherTransformer(CogVideoXTransformer3DModel):
         )[0]
 
     @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *args: Any, **kwargs: Any):
+        """diffusers' ``from_pretrained``, with a missing local folder named as such (never a hub
+        connection error for a path: :func:`aether.hub.require_local`)."""
+        from aether.hub import require_local
+
+        require_local(pretrained_model_name_or_path, "transformer")
+        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+
+    @classmethod
     def from_base(
         cls,
         base: str | os.PathLike,
@@ -195,6 +204,9 @@ class AetherTransformer(CogVideoXTransformer3DModel):
         every new output channel is zero, so on zero new channels the widened model computes exactly what
         the base did (the new outputs are zero).
         """
+        from aether.hub import require_local
+
+        require_local(base, "base transformer")
         base_model = CogVideoXTransformer3DModel.from_pretrained(base, subfolder=subfolder, **kwargs)
         return cls.from_base_model(
             base_model,

@@ -12,6 +12,7 @@ import os
 import sys
 
 from aether.argtypes import torch_device
+from aether.pipeline.presets import PRESETS
 
 DEFAULT_MODEL = "AetherWorldModel/AetherV1"
 DTYPES = ("float32", "bfloat16", "float16")
@@ -38,9 +39,15 @@ def _parser(command: str, prog: str) -> argparse.ArgumentParser:
         parser.add_argument("image", help="observation image (any PIL format)")
         if command == "plan":
             parser.add_argument("goal", help="goal image")
-        parser.add_argument(
-            "--trajectory", default=None, help="camera trajectory: .json, raymap .npy or TUM .txt"
-        )
+        action = parser.add_mutually_exclusive_group()
+        action.add_argument(
+            "--trajectory", default=None,
+            help="camera trajectory: .json, raymap .npy, TUM .txt or 4x4 matrices .txt (see the README)",
+        )  # fmt: skip
+        action.add_argument(
+            "--preset", default=None, choices=PRESETS, metavar="NAME",
+            help=f"a preset camera motion, as in the app: {', '.join(repr(p) for p in PRESETS)}",
+        )  # fmt: skip
         parser.add_argument(
             "--intrinsics", type=float, nargs=4, metavar=("FX", "FY", "CX", "CY"), default=None,
             help="pixel intrinsics of a TUM trajectory (for the input image's size)",
@@ -100,7 +107,10 @@ def _parser(command: str, prog: str) -> argparse.ArgumentParser:
         "--output-size", choices=("model", "input"), default="model",
         help="results at the model's resolution or at the input's (depth upsampled, K scaled to match)",
     )  # fmt: skip
-    parser.add_argument("--out", default="aether_out", help="output folder")
+    parser.add_argument("--out", default="aether_out", help="output folder (new or empty)")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="write into a non-empty --out, replacing its files"
+    )
     parser.add_argument(
         "--formats",
         default="mp4,npz,ply,glb,json,tum,png",
@@ -145,6 +155,10 @@ def main(argv: list[str], prog: str = "aether") -> int:
     args = _parser(command, prog).parse_args(rest)  # before the heavy imports: --help stays instant
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise ValueError(f"--out: expected a folder, {args.out} is a file")
+    if not args.overwrite and os.path.isdir(args.out) and os.listdir(args.out):
+        raise ValueError(
+            f"--out: {args.out} is not empty (an earlier result?); choose another or add --overwrite"
+        )
     from aether.hub import check_model_id
 
     check_model_id(args.model)  # a hub id that cannot be had fails now, not after the imports
@@ -213,13 +227,15 @@ def main(argv: list[str], prog: str = "aether") -> int:
             "dynamic_cfg": False if args.no_dynamic_cfg else None,
             "post_reconstruct": args.post_reconstruct,
         }
+        if args.preset not in (None, "none"):
+            extra["preset"] = args.preset
         if command == "predict":
             world = pipe.predict(inputs["image"], trajectory, **common, **extra)
         else:
             world = pipe.plan(inputs["image"], inputs["goal"], trajectory, **common, **extra)
     if args.smooth != "none":
         world = world.smooth(args.smooth)
-    written = world.save(args.out, formats=formats)
+    written = world.save(args.out, formats=formats, overwrite=args.overwrite)
     for kind, path in written.items():
         print(f"{kind:>4}: {path}")
     return 0

@@ -1,4 +1,4 @@
-"""Vectorised exporters of 4D results: point clouds (PLY, GLB), colorised depth, cameras, plots, rerun."""
+"""Vectorised exporters of 4D results: point clouds (PLY, GLB), cameras (JSON, TUM), rerun recordings."""
 
 from __future__ import annotations
 
@@ -96,101 +96,6 @@ def write_glb(path: str | os.PathLike, points: np.ndarray, colors: np.ndarray) -
     path = Path(path)
     path.write_bytes(trimesh.Scene(cloud).export(file_type="glb"))
     return path
-
-
-def colorize(
-    values: np.ndarray,
-    valid: np.ndarray | None = None,
-    cmap: str = "Spectral",
-    value_range: tuple[float, float] | None = None,
-) -> np.ndarray:
-    """Map values (...,) to uint8 RGB (..., 3) with a matplotlib colormap: ``value_range`` (lo, hi) to
-    the colormap's ends (default: the 1st and 99th percentile of the valid values); invalid pixels
-    are black."""
-    values = np.asarray(values, dtype=np.float32)
-    valid = np.isfinite(values) if valid is None else (valid & np.isfinite(values))
-    out = np.zeros((*values.shape, 3), np.uint8)
-    if not valid.any():
-        return out
-    lo, hi = np.percentile(values[valid], [1, 99]) if value_range is None else value_range
-    norm = np.clip((values - lo) / max(hi - lo, 1e-12), 0, 1)
-    out[valid] = colormap_lut(cmap)[(norm[valid] * 255).astype(np.int64)]
-    return out
-
-
-def colormap_lut(cmap: str) -> np.ndarray:
-    """The 256-entry uint8 RGB table (256, 3) of a matplotlib colormap, low values first."""
-    import matplotlib
-
-    return (matplotlib.colormaps[cmap](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
-
-
-def depth_range(depth: np.ndarray, valid: np.ndarray) -> tuple[float, float]:
-    """(near, far): the 1st and 99th percentile of the valid depth (``depth``, ``valid`` (...,)),
-    the range every depth picture and video of a result is coloured over."""
-    values = np.asarray(depth, dtype=np.float64)[np.asarray(valid, dtype=bool)]
-    values = values[np.isfinite(values) & (values > 0)]
-    if values.size == 0:
-        return 1.0, 1.0
-    near, far = np.percentile(values, [1, 99])
-    return float(near), float(far)
-
-
-def colorize_depth(
-    depth: np.ndarray,
-    valid: np.ndarray,
-    near_far: tuple[float, float] | None = None,
-    cmap: str = "Spectral",
-    legend: bool = True,
-) -> np.ndarray:
-    """Depth (T, H, W) as uint8 RGB (T, H, W + L, 3): inverse depth over [1/far, 1/near] (default
-    ``near_far``: :func:`depth_range`) through ``cmap`` (near at the colormap's high end), invalid
-    pixels black, with a :func:`depth_legend` strip L pixels wide on the right (``legend``)."""
-    import torch
-
-    from aether.geometry.depth import depth_to_disparity
-
-    depth = np.asarray(depth, dtype=np.float32)
-    valid = np.asarray(valid, dtype=bool) & np.isfinite(depth) & (depth > 0)
-    near, far = depth_range(depth, valid) if near_far is None else near_far
-    inverse = depth_to_disparity(torch.from_numpy(depth), torch.from_numpy(valid)).numpy()
-    image = colorize(inverse, valid, cmap, (1 / max(far, 1e-12), 1 / max(near, 1e-12)))
-    if not legend:
-        return image
-    strip = depth_legend(depth.shape[-2], (near, far), cmap)
-    return np.concatenate([image, np.broadcast_to(strip, (*image.shape[:-3], *strip.shape))], axis=-2)
-
-
-def legend_bar_width(height: int) -> int:
-    """Width in pixels of the colour bar in a legend of ``height`` rows."""
-    return max(4, height // 16)
-
-
-def depth_legend(height: int, near_far: tuple[float, float], cmap: str = "Spectral") -> np.ndarray:
-    """A colour bar with its near/far labels, uint8 (height, L, 3) on black.
-
-    Columns [1, 1 + :func:`legend_bar_width`) are the bar: row r has the colormap entry
-    ``255 - round(255 r / (height - 1))`` (near, the high end, on top; far at the bottom, linear in
-    inverse depth as the picture is). Right of the bar, ``near`` and ``far`` are written at the top
-    and bottom in scene units.
-    """
-    from PIL import Image, ImageDraw, ImageFont
-
-    near, far = near_far
-    labels = (f"near {near:.3g}", f"far {far:.3g}")
-    font = ImageFont.load_default(size=max(8, min(24, height // 12)))
-    text_w = max(int(np.ceil(font.getlength(text))) for text in labels) + 4
-    bar_w = legend_bar_width(height)
-    strip = Image.new("RGB", (1 + bar_w + text_w, height))
-    draw = ImageDraw.Draw(strip)
-    top = draw.textbbox((0, 0), labels[0], font=font)
-    draw.text((bar_w + 3, -top[1]), labels[0], fill=(255, 255, 255), font=font)
-    bottom = draw.textbbox((0, 0), labels[1], font=font)
-    draw.text((bar_w + 3, height - bottom[3]), labels[1], fill=(255, 255, 255), font=font)
-    out = np.array(strip)
-    rows = 255 - np.rint(255 * np.arange(height) / max(height - 1, 1)).astype(np.int64)
-    out[:, 1 : 1 + bar_w] = colormap_lut(cmap)[rows][:, None]
-    return out
 
 
 def tum_lines(c2w: np.ndarray, timestamps: np.ndarray | None = None) -> str:

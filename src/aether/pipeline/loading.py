@@ -13,6 +13,7 @@ what was expected and what was found.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -24,7 +25,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from aether.hub import cached_model_spec, check_hub_source, hub_missing_message, hub_unreachable
+from aether.hub import (
+    cache_dir,
+    cached_model_spec,
+    check_hub_source,
+    hub_missing_message,
+    hub_unreachable,
+    require_local,
+)
 from aether.models.spec import AETHERV1_BASE, AETHERV1_SPEC, SPEC_FILE, AetherModelSpec, build_scheduler
 
 logger = logging.getLogger(__name__)
@@ -41,6 +49,11 @@ class ModelComponents:
     backend: Any
     scheduler: Any
     prompt_embeds: Tensor
+    random_weights: bool = False  # the folder holds RANDOM_WEIGHTS_FILE (``aether tiny-model``)
+
+
+RANDOM_WEIGHTS_FILE = "RANDOM_WEIGHTS.txt"
+"""A model folder holding this file has untrained weights; results made with it carry a badge."""
 
 
 def check_weights_file(path: Path) -> None:
@@ -135,15 +148,15 @@ def load_components(
             Refused for models whose backend uses no base model.
         torch_dtype: dtype of the transformer and the backend.
         embedding_method: how a missing empty-prompt embedding is computed ("float32" or "reference").
-        embedding_cache: where the embedding is cached (default: next to the model when it is a local
-            folder, else ``~/.cache/aether/<id>``).
+        embedding_cache: where a computed embedding is cached (default: the user cache,
+            :func:`aether.hub.cache_dir`, per model and method); a local folder's own embedding is
+            read when it fits and never rewritten.
     """
     from aether.models import AetherTransformer
     from aether.models.text import EMPTY_PROMPT_FILE, empty_prompt_embedding
 
+    require_local(aether, "model")
     local = Path(aether).is_dir()
-    if not local and (Path(aether).is_absolute() or str(aether).startswith(".") or Path(aether).exists()):
-        raise FileNotFoundError(f"{aether}: no such model folder")
     if local:
         check_model_folder(aether)
     spec = load_spec(aether)
@@ -186,18 +199,19 @@ def load_components(
         spec.check_transformer(transformer.config, targets.channels, conditions.channels)
     scheduler = _load_scheduler(spec, aether, source)
     if embedding_cache is None:
-        if local:
-            embedding_cache = Path(aether) / EMPTY_PROMPT_FILE
-        else:
-            safe = str(aether).replace("/", "--")
-            embedding_cache = Path.home() / ".cache" / "aether" / safe / EMPTY_PROMPT_FILE
+        key = str(Path(aether).resolve()) if local else str(aether)
+        digest = hashlib.sha1(key.encode()).hexdigest()[:12]
+        folder = f"{Path(key).name}-{digest}" if local else key.replace("/", "--")
+        embedding_cache = cache_dir("embeddings", folder, embedding_method) / EMPTY_PROMPT_FILE
     prompt = empty_prompt_embedding(
         source,
         cache=embedding_cache,
+        shipped=Path(aether) / EMPTY_PROMPT_FILE if local else None,
         max_length=int(transformer.config.max_text_seq_length),
         method=embedding_method,
     )
-    return ModelComponents(spec, transformer, backend, scheduler, prompt)
+    random = local and Path(aether, RANDOM_WEIGHTS_FILE).is_file()
+    return ModelComponents(spec, transformer, backend, scheduler, prompt, random_weights=random)
 
 
 def _load_scheduler(spec: AetherModelSpec, aether: str | os.PathLike, base: Any) -> Any:

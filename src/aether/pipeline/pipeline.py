@@ -161,6 +161,7 @@ class AetherPipeline:
         )
         self.window, self.stride = window, stride
         self._hooks: list[Any] = []
+        self.random_weights = False  # set for models with untrained weights; their results say so
 
     # ------------------------------------------------------------------ components
     @property
@@ -242,7 +243,7 @@ class AetherPipeline:
             embedding_method="reference" if policy.reference_embedding else "float32",
             embedding_cache=embedding_cache,
         )
-        return cls(
+        pipe = cls(
             parts.transformer,
             parts.backend,
             parts.scheduler,
@@ -251,6 +252,8 @@ class AetherPipeline:
             mode=policy,
             **kwargs,
         )
+        pipe.random_weights = parts.random_weights
+        return pipe
 
     @property
     def device(self) -> torch.device:
@@ -442,7 +445,9 @@ class AetherPipeline:
     ) -> World4D:
         """Predict a video from one observation image, following ``trajectory`` when given.
 
-        Keyword arguments: num_frames (default: the trajectory's length, else 41), fps, num_inference_steps,
+        Keyword arguments: preset (instead of ``trajectory``: a camera motion of
+        :data:`aether.pipeline.trajectory.PRESETS`, e.g. "orbit left", as in the app), num_frames (default:
+        the trajectory's length, else 41), fps, num_inference_steps,
         guidance_scale, dynamic_cfg, generator, seed, mode, post_reconstruct (re-run reconstruction on
         the predicted video for its depth and cameras), output_size ("model", "input": the model's
         centre crop of the image at the image's scale, or (height, width); see :meth:`World4D.resized`).
@@ -542,6 +547,7 @@ class AetherPipeline:
         images: dict[str, Any],
         trajectory: Trajectory | None,
         *,
+        preset: str | None = None,
         num_frames: int | None = None,
         fps: float | None = None,
         num_inference_steps: int | None = None,
@@ -558,6 +564,10 @@ class AetherPipeline:
         fps = self.sampler.check_fps(fps, policy)
         if num_frames is None:
             num_frames = len(trajectory) if trajectory is not None else 41
+        if preset is not None:
+            if trajectory is not None:
+                raise ValueError(f"give a trajectory or a preset, not both (preset={preset!r})")
+            trajectory = Trajectory.preset(preset, num_frames, self.height, self.width)
         self.sampler.check_frames(num_frames, policy, strict=True)
         if trajectory is not None and len(trajectory) != num_frames:
             raise ValueError(
@@ -619,7 +629,7 @@ class AetherPipeline:
             fps=fps,
             raymap=None if raymap is None else raymap.numpy(),
             modalities={k: v.float().numpy() for k, v in (extras or {}).items()},
-            meta=meta,
+            meta={**meta, "random_weights": True} if self.random_weights else meta,
         )
 
 
@@ -652,5 +662,5 @@ def load_trajectory(
     if suffix == ".json":
         return Trajectory.load(path)
     if K is None:
-        raise ValueError(f"{path}: a TUM trajectory needs intrinsics (fx fy cx cy)")
+        raise ValueError(f"{path}: a text trajectory (TUM or 4x4 matrices) needs intrinsics (fx fy cx cy)")
     return Trajectory.load(path, K=intrinsics_from_values(*K), width=width, height=height)

@@ -33,6 +33,7 @@ from aether.geometry import (
     raymap_to_cameras,
     relative_poses,
 )
+from aether.pipeline.presets import default_intrinsics, preset_poses
 
 logger = logging.getLogger(__name__)
 
@@ -69,11 +70,29 @@ class Trajectory:
         self.K = _intrinsics(self.K, len(self.c2w))
         check_poses(self.c2w, "trajectory poses")
         check_intrinsics(self.K, "trajectory K")
+        if self.width is not None and self.height is not None:
+            self._warn_outside_image()
         if not np.isfinite(self.dmax) or self.dmax <= 0:
             raise ValueError(f"dmax must be a positive number, got {self.dmax}")
 
     def __len__(self) -> int:
         return len(self.c2w)
+
+    def _warn_outside_image(self) -> None:
+        """Log a warning when a principal point lies outside the ``width × height`` image (pixel
+        centres at integers: the image spans [-0.5, width - 0.5] × [-0.5, height - 0.5]); such K are
+        usually for another image size or swapped (cx, cy)."""
+        c = self.K[:, :2, 2]
+        size = torch.tensor([self.width, self.height], dtype=c.dtype)
+        outside = ((c < -0.5) | (c > size - 0.5)).any(-1)
+        if outside.any():
+            first = int(outside.nonzero()[0, 0])
+            cx, cy = c[first].tolist()
+            logger.warning(
+                "trajectory K: the principal point (%.1f, %.1f) of frame %d lies outside the %dx%d image "
+                "(%d of %d frames); are the intrinsics for another image size, or cx and cy swapped?",
+                cx, cy, first, self.width, self.height, int(outside.sum()), len(self),
+            )  # fmt: skip
 
     @classmethod
     def from_poses(
@@ -133,7 +152,7 @@ class Trajectory:
         )
 
     @classmethod
-    def from_tum(
+    def from_text(
         cls,
         path: str | os.PathLike,
         K: Any,
@@ -143,19 +162,39 @@ class Trajectory:
         height: int | None = None,
         dmax: float = 1.0,
     ) -> Trajectory:
-        """From TUM text (``timestamp tx ty tz qx qy qz qw`` camera-to-world per line, ``#`` comments)."""
+        """From a text file of camera-to-world poses (``#`` comments), by its number of columns: TUM
+        (``timestamp tx ty tz qx qy qz qw`` per line), one row-major 4×4 matrix per line (16 numbers),
+        or 4×4 matrices as 4 lines of 4 numbers each."""
         from scipy.spatial.transform import Rotation
 
         try:
             rows = np.loadtxt(path, comments="#", ndmin=2, dtype=np.float64)
         except ValueError as err:
-            raise ValueError(f"{path}: not a TUM trajectory: {err}") from None
-        if rows.shape[1] != 8:
-            raise ValueError(f"{path}: TUM lines have 8 numbers, got {rows.shape[1]}")
-        poses = np.tile(np.eye(4), (len(rows), 1, 1))
-        poses[:, :3, :3] = Rotation.from_quat(rows[:, 4:8]).as_matrix()
-        poses[:, :3, 3] = rows[:, 1:4]
+            raise ValueError(f"{path}: not a trajectory text file: {err}") from None
+        if rows.shape[1] == 8:
+            poses = np.tile(np.eye(4), (len(rows), 1, 1))
+            poses[:, :3, :3] = Rotation.from_quat(rows[:, 4:8]).as_matrix()
+            poses[:, :3, 3] = rows[:, 1:4]
+        elif rows.shape[1] == 16 or (rows.shape[1] == 4 and len(rows) % 4 == 0):
+            poses = rows.reshape(-1, 4, 4)
+        else:
+            raise ValueError(
+                f"{path}: expected TUM lines (8 numbers), 4x4 matrices one per line (16 numbers) or as "
+                f"4 lines of 4 numbers; got {len(rows)} lines of {rows.shape[1]} numbers"
+            )
         return cls.from_poses(poses, K, axes=axes, kind="c2w", width=width, height=height, dmax=dmax)
+
+    from_tum = from_text
+
+    @classmethod
+    def preset(cls, name: str, num_frames: int, height: int, width: int) -> Trajectory | None:
+        """A preset camera motion (one of :data:`PRESETS`, as in the app) of ``num_frames`` poses, with
+        a 60° horizontal field of view at ``height × width`` (:func:`default_intrinsics`); None for
+        "none" (no action)."""
+        c2w = preset_poses(name, num_frames)
+        if c2w is None:
+            return None
+        return cls(c2w, default_intrinsics(height, width), width=width, height=height)
 
     @classmethod
     def from_raymap(
@@ -175,7 +214,8 @@ class Trajectory:
 
     @classmethod
     def load(cls, path: str | os.PathLike, **kwargs: Any) -> Trajectory:
-        """Load by suffix: ``.json``, ``.npy`` (raymap; needs height, width), otherwise TUM text (needs K)."""
+        """Load by suffix: ``.json``, ``.npy`` (raymap; needs height, width), otherwise text (TUM or 4×4
+        matrices, :meth:`from_text`; needs K)."""
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no such trajectory file: {path}")
@@ -184,8 +224,8 @@ class Trajectory:
         if path.suffix == ".npy":
             return cls.from_raymap(path, **kwargs)
         if "K" not in kwargs:
-            raise ValueError(f"{path}: a TUM trajectory needs intrinsics K")
-        return cls.from_tum(path, **kwargs)
+            raise ValueError(f"{path}: a text trajectory needs intrinsics K")
+        return cls.from_text(path, **kwargs)
 
     def relative(self) -> Trajectory:
         """Poses relative to the first frame (the first becomes the identity)."""

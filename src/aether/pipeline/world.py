@@ -13,10 +13,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from aether import visualize
 from aether.geometry import depth_to_points
 from aether.models.spec import DEFAULT_FPS
 from aether.pipeline import export
-from aether.pipeline.io import write_image, write_video
+from aether.pipeline.io import write_video
 from aether.visualize import plot_trajectories
 
 logger = logging.getLogger(__name__)
@@ -212,14 +213,28 @@ class World4D:
         """(near, far) depth in scene units: the 1st and 99th percentile of the valid depth, the
         range of the colour bar of every depth picture and of the depth half of the video."""
         self._require("depth")
-        return export.depth_range(self.depth, self.valid)
+        return visualize.depth_range(self.depth, self.valid)
 
     def depth_video(self, legend: bool = True) -> np.ndarray:
         """Colourised inverse depth uint8 (T, H, W + L, 3) over :meth:`depth_range` for the whole clip
         (near at the Spectral colormap's blue end), with a near/far colour bar L pixels wide
-        (:func:`aether.pipeline.export.depth_legend`; L = 0 without ``legend``)."""
+        (:func:`aether.visualize.depth_legend`; L = 0 without ``legend``)."""
         self._require("depth")
-        return export.colorize_depth(self.depth, self.valid, self.depth_range(), legend=legend)
+        return visualize.colorize_depth(self.depth, self.valid, self.depth_range(), legend=legend)
+
+    def video_frames(self) -> np.ndarray:
+        """The frames of ``video.mp4``, uint8 (T, s·H, s·W [+ s·W + L], 3): colour | colourised depth
+        (:meth:`depth_video`) | its colour bar, enlarged s = ceil(MIN_PANEL_WIDTH / W) times with nearest
+        neighbours (:data:`aether.visualize.MIN_PANEL_WIDTH`) so small results stay readable."""
+        from aether.visualize import MIN_PANEL_WIDTH, upsample_nearest
+
+        scale = max(1, -(-MIN_PANEL_WIDTH // self.width))
+        rgb = upsample_nearest(self.rgb, scale)
+        if not self.has_depth:
+            return rgb
+        depth = upsample_nearest(self.depth_video(legend=False), scale)
+        strip = visualize.depth_legend(rgb.shape[1], self.depth_range())
+        return np.concatenate([rgb, depth, np.broadcast_to(strip, (len(rgb), *strip.shape))], axis=2)
 
     def save(
         self,
@@ -229,15 +244,28 @@ class World4D:
         stride: int = 2,
         max_points: int | None = 2_000_000,
         per_frame: bool = False,
+        overwrite: bool = False,
     ) -> dict[str, Path]:
         """Write the result to ``out_dir``; returns {format: path}.
 
-        Formats: mp4 (color | colorised depth with its colour bar), npz (everything, read back by
-        :meth:`load`), ply and glb (point cloud of all frames, every ``stride``-th pixel, at most
-        ``max_points``; ``per_frame`` adds ``points/frame_XXXX.ply``), json and tum (cameras), png
-        (trajectory plot; ``depth.png``: the middle frame's colour | depth with the video's colour
-        bar), rrd (rerun, when rerun-sdk is installed).
+        A folder that already holds files (an earlier result) is refused unless ``overwrite``: then
+        the files written here replace theirs and any others are left as they are.
+
+        Formats: mp4 (color | colorised depth with its colour bar, :meth:`video_frames`), npz
+        (everything, read back by :meth:`load`), ply and glb (point cloud of all frames, every
+        ``stride``-th pixel, at most ``max_points``; ``per_frame`` adds ``points/frame_XXXX.ply``),
+        json and tum (cameras), png (``trajectory.png``: :func:`aether.visualize.plot_trajectories`;
+        ``depth.png``: the middle frame's colour | depth, :func:`aether.visualize.depth_picture`),
+        rrd (rerun, when rerun-sdk is installed).
         """
+        out = Path(out_dir)
+        if out.exists() and not out.is_dir():
+            raise NotADirectoryError(f"expected a folder to save the result in, {out} is a file")
+        if not overwrite and out.is_dir() and any(out.iterdir()):
+            raise FileExistsError(
+                f"{out} is not empty (an earlier result?): save to a new folder, or pass overwrite=True "
+                "(--overwrite) to write over it"
+            )
         formats = DEFAULT_FORMATS if formats is None else tuple(formats)
         unknown = set(formats) - set(ALL_FORMATS)
         if unknown:
@@ -253,17 +281,12 @@ class World4D:
                 " or ".join(absent),
             )
             formats = tuple(f for f in formats if f not in skipped)
-        out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         written: dict[str, Path] = {}
         if "npz" in formats:
             written["npz"] = self._save_npz(out / "world.npz")
-        pictures = self.rgb
-        if self.has_depth and {"mp4", "png"} & set(formats):
-            pictures = np.concatenate([self.rgb, self.depth_video()], axis=2)
         if "mp4" in formats:
-            frames = pictures
-            written["mp4"] = write_video(out / "video.mp4", frames, self.fps)
+            written["mp4"] = write_video(out / "video.mp4", self.video_frames(), self.fps)
         vertices = cloud = None
         if {"ply", "glb", "rrd"} & set(formats):
             vertices = self.point_vertices(stride=stride, max_points=max_points)
@@ -292,7 +315,15 @@ class World4D:
                 paths = {"requested": self.requested_c2w, "generated": self.c2w}
             written["png"] = plot_trajectories(out / "trajectory.png", paths)
         if "png" in formats and self.has_depth:
-            written["depth_png"] = write_image(out / "depth.png", pictures[self.num_frames // 2])
+            from aether.visualize import RANDOM_WEIGHTS_BADGE, depth_picture
+
+            t = self.num_frames // 2
+            size = f"{self.width}x{self.height}"
+            written["depth_png"] = depth_picture(
+                out / "depth.png", self.rgb[t], self.depth[t], self.valid[t], self.depth_range(),
+                title=f"{self.meta.get('task', 'result')}: frame {t} of {self.num_frames}, {size}",
+                badge=RANDOM_WEIGHTS_BADGE if self.meta.get("random_weights") else None,
+            )  # fmt: skip
         if "rrd" in formats:
             try:
                 written["rrd"] = export.write_rerun(

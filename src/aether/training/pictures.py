@@ -29,29 +29,36 @@ def _figure(rows: int, cols: int, size: float = 1.8) -> tuple[Any, np.ndarray]:
 
 
 def depth_figure(path: Path, pred: np.ndarray, gt: np.ndarray, valid: np.ndarray, rgb: np.ndarray) -> Path:
-    """Input frames, true depth and predicted depth (scale-aligned, same colour range) of a few frames.
+    """Input frames, true depth and predicted depth (scaled by the median ratio) of a few frames, both
+    depth rows coloured as every depth picture (:func:`aether.visualize.colorize_depth` over the
+    true depth's 1st to 99th percentile) with one colour bar ticked in depth.
 
     pred, gt: (T,H,W) depth; valid: (T,H,W) bool; rgb: (T,H,W,3) in [0,1].
     """
     import matplotlib.pyplot as plt
 
+    from aether.visualize import colorize_depth, depth_colorbar, depth_range
+
     idx = _frames(gt.shape[0])
     scale = np.median(gt[valid]) / max(np.median(pred[valid]), 1e-9) if valid.any() else 1.0
-    disp_gt = np.where(valid, 1.0 / np.maximum(gt, 1e-6), 0.0)
-    disp_pred = 1.0 / np.maximum(pred * scale, 1e-6)
-    vmax = float(np.percentile(disp_gt[valid], 99)) if valid.any() else 1.0
-    fig, axes = _figure(3, len(idx))
-    for j, t in enumerate(idx):
-        axes[0, j].imshow(np.clip(rgb[t], 0, 1))
-        axes[0, j].set_title(f"frame {t}", fontsize=8)
-        axes[1, j].imshow(disp_gt[t], cmap="Spectral", vmin=0, vmax=vmax)
-        axes[2, j].imshow(disp_pred[t], cmap="Spectral", vmin=0, vmax=vmax)
-    axes[1, 0].text(-0.1, 0.5, "true", transform=axes[1, 0].transAxes, rotation=90, va="center", ha="right")
-    axes[2, 0].text(
-        -0.1, 0.5, "predicted", transform=axes[2, 0].transAxes, rotation=90, va="center", ha="right"
+    near_far = depth_range(gt, valid)
+    scaled = pred[idx] * scale
+    rows = (
+        ("input", np.clip(rgb[idx], 0, 1)),
+        ("true", colorize_depth(gt[idx], valid[idx], near_far, legend=False)),
+        ("predicted", colorize_depth(scaled, np.isfinite(scaled) & (scaled > 0), near_far, legend=False)),
     )
-    fig.suptitle("inverse depth: input, true, predicted (per-sequence scale)", fontsize=9)
-    fig.tight_layout()
+    fig, axes = _figure(3, len(idx))
+    for r, (name, images) in enumerate(rows):
+        for j, t in enumerate(idx):
+            axes[r, j].imshow(images[j], interpolation="nearest")
+            if r == 0:
+                axes[r, j].set_title(f"frame {t}", fontsize=8)
+        axes[r, 0].text(-0.1, 0.5, name, transform=axes[r, 0].transAxes, rotation=90, va="center", ha="right")
+    fig.suptitle("depth: input, true, predicted (scaled by the median ratio)", fontsize=9)
+    fig.subplots_adjust(left=0.05, right=0.86, top=0.88, bottom=0.03, wspace=0.05, hspace=0.12)
+    low, high = axes[2, -1].get_position(), axes[1, -1].get_position()
+    depth_colorbar(fig, fig.add_axes((0.88, low.y0, 0.015, high.y1 - low.y0)), near_far)
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path

@@ -395,6 +395,7 @@ def check_same_settings(ckpt: str, saved: dict[str, Any], module: Any, data: Any
 
 def run_recipe(recipe_path: str | Path, overrides: Sequence[str] = (), name: str | None = None) -> Path:
     """Run a whole recipe; returns the report's path."""
+    from aether.hub import require_local
     from aether.training.checkpoints import read_checkpoint, unsharded_copy
     from aether.training.export import export_module, load_module
     from aether.training.lora import merge_lora
@@ -404,6 +405,9 @@ def run_recipe(recipe_path: str | Path, overrides: Sequence[str] = (), name: str
     run = dict(recipe.pop("run", None) or {})
     name = name or run.get("name") or Path(recipe_path).stem
     out = Path(run.get("output_dir", "outputs")) / name
+    transformer = (recipe.get("model") or {}).get("transformer")
+    if isinstance(transformer, dict) and transformer.get("pretrained"):  # before anything is created
+        require_local(transformer["pretrained"], "model.transformer.pretrained")
     out.mkdir(parents=True, exist_ok=True)
     if run.get("threads"):
         torch.set_num_threads(int(run["threads"]))
