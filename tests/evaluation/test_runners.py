@@ -239,6 +239,11 @@ def test_paper_runs_slice_and_tile_the_vae_as_the_reference(tmp_path):
 class _Poses:
     """A pose source returning, per sequence, its ground truth with a known perturbation."""
 
+    action, ignored_windowing, window_reports = False, [], {}
+
+    def run_settings(self, task):
+        return {}, {}
+
     def reconstruct(self, seq, task):
         c2w = np.nan_to_num(seq.c2w, nan=0.0).copy()
         c2w[:, :3, 3] += 0.01 * np.arange(len(c2w))[:, None]
@@ -248,7 +253,9 @@ class _Poses:
 def _pose_dataset(sequences):
     from types import SimpleNamespace
 
-    return SimpleNamespace(name="toy", tasks=("camera-pose",), sequences=lambda task: sequences)
+    return SimpleNamespace(
+        name="toy", tasks=("camera-pose",), trivial_baselines=False, sequences=lambda task: sequences
+    )
 
 
 def _walk(n: int = 6) -> np.ndarray:
