@@ -93,8 +93,10 @@ def check_model_id(model: str | os.PathLike, probe_file: str | None = None) -> N
     """Nothing for a local path or a hub id that can be had; FileNotFoundError (one line) for a hub id
     when the hub cannot be used and the local cache lacks the model (``probe_file`` of it, default:
     an Aether model's spec or transformer config)."""
-    if Path(model).exists() or Path(model).is_absolute() or str(model).startswith("."):
+    if Path(model).exists():
         return  # a path: the loader checks it
+    if Path(model).is_absolute() or str(model).startswith("."):
+        raise FileNotFoundError(f"{model}: no such folder (a path, not a hub id)")
     if probe_file is not None:
         check_hub_source(str(model), f"its {probe_file}", probe_file)
         return

@@ -167,6 +167,12 @@ def load_components(
         from aether.modalities import CogVideoXBackend
 
         source = _vae_source(spec, aether, base)
+        if (
+            base is not None
+            and not Path(base).is_dir()
+            and (Path(base).is_absolute() or str(base)[:1] == ".")
+        ):
+            raise FileNotFoundError(f"base {base!s}: no such folder (a path, not a hub id)")
         if not Path(source).is_dir():
             check_hub_source(str(source), "the CogVideoX VAE (vae/)", "vae/config.json")
         kwargs = {"subfolder": "vae", **spec.backend_kwargs, "torch_dtype": torch_dtype}
