@@ -245,13 +245,7 @@ class AetherModelSpec:
         path = Path(directory) / SPEC_FILE
         if not path.is_file():
             return AETHERV1_SPEC
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise ValueError(f"{path}: unreadable model spec ({err})") from err
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
-        return cls.from_dict(data, source=str(path))
+        return cls.from_dict(_read_spec_file(path), source=str(path))
 
     def replace(self, **changes: Any) -> AetherModelSpec:
         return replace(self, **changes)
@@ -268,6 +262,17 @@ def sha256_file(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _read_spec_file(path: Path) -> dict[str, Any]:
+    """The JSON object of a spec file; ValueError naming it otherwise."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: unreadable model spec ({err})") from err
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
 
 
 def _config_digest(payload: Mapping[str, Any]) -> str:
@@ -288,11 +293,8 @@ def verify_checksums(directory: str | os.PathLike) -> bool:
     path = Path(directory) / SPEC_FILE
     if not path.is_file():
         return False
-    try:
-        payload = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path}: unreadable model spec ({err})") from err
-    record = payload.get(CHECKSUMS) if isinstance(payload, dict) else None
+    payload = _read_spec_file(path)
+    record = payload.get(CHECKSUMS)
     if record is None:
         return False
     files = record.get("files") if isinstance(record, Mapping) else None
