@@ -148,7 +148,7 @@ def test_verify_finds_duplicate_keys_leftovers_and_missing_files(tmp_path, sampl
     result = verify_output(tmp_path)
     assert result["duplicate_keys"] == {"k0": ["a-000000.tar", "b-000000.tar"]}
     assert result["samples"] == 3 and result["partial_files"] == ["d-000000.tar.partial"]
-    assert any("c-000000.tar belongs to no done unit" in p for p in result["problems"])
+    assert any("c-000000.tar was written by no unit of the plan (a copy" in p for p in result["problems"])
     assert result["done"] == 2 and not result["ok"]
     (tmp_path / "b-000000.tar").unlink()
     result = verify_output(tmp_path)

@@ -135,6 +135,21 @@ def test_static_ground_truth_with_jitter_is_degenerate():
             {"run": {"evaluate": {"clip": 3}}},
             r"unknown key run\.evaluate\.clip \(did you mean run\.evaluate\.clips\?\)",
         ),
+        (
+            {"model": {"transfomer_typo": {}}},
+            r"unknown key model\.transfomer_typo \(did you mean model\.transformer\?\)",
+        ),
+        (
+            {"model": {"class_path": "aether.training.AetherModule", "init_args": {"seeed": 1}}},
+            r"unknown key model\.init_args\.seeed \(did you mean model\.init_args\.seed\?\)",
+        ),
+        (
+            {"data": {"class_path": "aether.data.AetherDataModule", "init_args": {"batch_sise": 2}}},
+            r"unknown key data\.init_args\.batch_sise \(did you mean data\.init_args\.batch_size\?\)",
+        ),
+        ({"data": {"class_path": "aether.data.Nothing"}}, r"data\.class_path .* names no importable class"),
+        ({"trainer": {"max_step": 3}}, r"unknown key trainer\.max_step \(did you mean trainer\.max_steps"),
+        ({"traner": {}}, r"unknown key traner \(did you mean trainer\?\)"),
         ({"model": {"stage2_start_step": -3}}, r"model\.stage2_start_step must be an integer >= 0, got -3"),
         ({"trainer": {"max_steps": -5}}, r"trainer\.max_steps must be an integer >= -1, got -5"),
         ({"trainer": {"accelerator": "cpu", "devices": 4096}}, r"trainer\.devices=4096 CPU processes"),
@@ -143,6 +158,12 @@ def test_static_ground_truth_with_jitter_is_degenerate():
 def test_recipe_mistakes_are_named(recipe, message):
     with pytest.raises(ValueError, match=f"recipe r.yaml: {message}"):
         check_recipe(recipe, "r.yaml")
+
+
+@pytest.mark.parametrize("name", ["tiny", "aether", "aether_lora", "aether_no_depth"])
+def test_the_shipped_recipes_pass_the_key_checks(name):
+    path = Path(__file__).parents[2] / "recipes" / f"{name}.yaml"
+    check_recipe(load_recipe(path), path)
 
 
 @pytest.mark.parametrize(

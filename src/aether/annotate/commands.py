@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aether.argtypes import torch_device
+from aether.argtypes import positive_float, torch_device
 from aether.cli import HelpFormatter
 from aether.data.executors import add_executor_arguments
 
@@ -19,8 +19,12 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("input", help="clip folder, folder of clip folders, or shards (.tar, pattern, folder)")
     p.add_argument("--out", required=True, help="output folder for shards and reports/")
-    p.add_argument("--depth-scale", type=float, default=1000.0, help="16-bit PNG depth units per metre")
-    p.add_argument("--fps", type=float, default=24.0, help="frame rate when a clip does not state one")
+    p.add_argument(
+        "--depth-scale", type=positive_float, default=1000.0, help="16-bit PNG depth units per metre"
+    )
+    p.add_argument(
+        "--fps", type=positive_float, default=24.0, help="frame rate when a clip does not state one"
+    )
     p.add_argument(
         "--estimate-intrinsics", action="store_true", help="ignore given intrinsics, estimate them"
     )

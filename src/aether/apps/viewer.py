@@ -17,6 +17,7 @@ view beside the colour and depth videos.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,10 @@ def blueprint() -> Any:
     )
 
 
+VIEWER = "rerun"
+"""The viewer executable ``rerun.spawn`` starts (installed by rerun-sdk)."""
+
+
 def view(
     source: str | os.PathLike,
     *,
@@ -108,8 +113,12 @@ def view(
         path = Path(save)
         if path.suffix != ".rrd":
             raise ValueError(f"--save expects a .rrd file, got {path}")
-        path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".partial")
+        try:  # a folder we cannot write to fails here, with the path, not inside rerun
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial.open("wb").close()
+        except OSError as err:
+            raise OSError(f"--save {path}: cannot write there ({err.strerror or err})") from None
         rec.save(str(partial), default_blueprint=blueprint())
         log_world(rec, world, stride=stride, max_points=max_points)
         rec.flush()
@@ -124,7 +133,17 @@ def view(
             "no display to open the viewer on (DISPLAY and WAYLAND_DISPLAY are unset): write a recording "
             f"with --save {folder / 'world.rrd'} and open it where there is a screen (rerun FILE.rrd)"
         )
-    rec.spawn(default_blueprint=blueprint())
+    if shutil.which(VIEWER) is None:
+        raise OSError(
+            f"no rerun viewer: the `{VIEWER}` executable is not on PATH (it comes with rerun-sdk: put its "
+            f"bin folder on PATH), or write a recording with --save OUT.rrd and open it where a viewer is"
+        )
+    try:
+        rec.spawn(default_blueprint=blueprint())
+    except RuntimeError as err:  # the viewer could not start (no display, ...)
+        raise OSError(
+            f"the rerun viewer could not start ({err}); write a recording with --save OUT.rrd"
+        ) from None
     log_world(rec, world, stride=stride, max_points=max_points)
     rec.flush()
     return None

@@ -443,6 +443,13 @@ class ClipLoader(DataLoader):
             epoch, skip = follow(), 0  # a new epoch (or a resume after a completed one)
         self.dataset.epoch = epoch
         self.start_epoch, self.skip, self.current, self.batches = epoch + 1, 0, epoch, skip
+        carry = getattr(self, "carry", None)  # where the counts of finished passes are kept
+        if carry is not None:
+            live = self.dataset.skipped  # this pass's bad samples (all workers)
+            with carry.get_lock(), live.get_lock():
+                if not skip:  # the last pass's count stays; a replayed prefix is counted again
+                    carry.value += live.value
+                live.value = 0
         for index, batch in enumerate(super().__iter__()):
             if index < skip:
                 continue
@@ -535,19 +542,31 @@ class AetherDataModule(L.LightningDataModule):
         self.num_workers, self.shuffle_buffer = num_workers, shuffle_buffer
         self.resampled, self.random_crop = resampled, random_crop
         self.seed, self.fps_tolerance, self.pin_memory = seed, fps_tolerance, pin_memory
-        self._skipped: Any = None  # shared counter, created with the first loader
+        self._skipped: Any = None  # shared counters, created with the first loader
+        self._train_skipped: Any = None
         self._train_loader: ClipLoader | None = None
         self._train_state: dict[str, int] = {"epoch": 0, "batches": 0}
 
     @property
     def skipped_samples(self) -> int:
         """Bad samples skipped so far, over all loaders and workers."""
-        return 0 if self._skipped is None else int(self._skipped.value)
+        return int(self._counter().value) + self._epoch_skipped()
 
     def _counter(self) -> Any:
+        """Evaluation loaders' skips and the training passes' finished before the current one."""
         if self._skipped is None:
             self._skipped = multiprocessing.Value("q", 0)
         return self._skipped
+
+    def _train_counter(self) -> Any:
+        """The current training pass's skips: a resumed pass replays its prefix and counts it again,
+        so this count is set aside on resume instead of added twice."""
+        if self._train_skipped is None:
+            self._train_skipped = multiprocessing.Value("q", 0)
+        return self._train_skipped
+
+    def _epoch_skipped(self) -> int:
+        return 0 if self._train_skipped is None else int(self._train_skipped.value)
 
     def _rank(self) -> tuple[int | None, int | None]:
         trainer = getattr(self, "trainer", None)
@@ -563,7 +582,8 @@ class AetherDataModule(L.LightningDataModule):
             urls, height=self.height, width=self.width, frames=self.frames, fps=self.fps,
             batch_size=batch_size, train=train, resampled=self.resampled, shuffle_buffer=self.shuffle_buffer,
             random_crop=self.random_crop, seed=self.seed, fps_tolerance=self.fps_tolerance,
-            rank=rank, world_size=world, skipped=self._counter(), plausibility=self.plausibility,
+            rank=rank, world_size=world, skipped=self._train_counter() if train else self._counter(),
+            plausibility=self.plausibility,
             max_consecutive_skips=self.max_consecutive_skips, read_timeout=self.read_timeout,
         )  # fmt: skip
         return ClipLoader(
@@ -578,6 +598,7 @@ class AetherDataModule(L.LightningDataModule):
         if self._train_loader is not None:  # a reloaded loader continues where the last one was
             self._train_state = self._train_loader.next_state()
         self._train_loader = self._loader(self.train_urls, True, self.batch_size)
+        self._train_loader.carry = self._counter()
         self._train_loader.load_state_dict(self._train_state)
         self._train_loader.epoch_source = self._trainer_epoch
         return self._train_loader
@@ -595,7 +616,8 @@ class AetherDataModule(L.LightningDataModule):
 
     def state_dict(self) -> dict[str, Any]:
         state = self._train_loader.state_dict() if self._train_loader is not None else dict(self._train_state)
-        return {"seed": self.seed, **state, "skipped_samples": self.skipped_samples}
+        return {"seed": self.seed, **state, "skipped_samples": self.skipped_samples,
+                "epoch_skipped": self._epoch_skipped()}  # fmt: skip
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if int(state_dict.get("seed", self.seed)) != self.seed:
@@ -610,6 +632,7 @@ class AetherDataModule(L.LightningDataModule):
         }
         if self._train_loader is not None:
             self._train_loader.load_state_dict(self._train_state)
-        counter = self._counter()
-        with counter.get_lock():
-            counter.value = int(state_dict.get("skipped_samples", 0))
+        total, in_epoch = int(state_dict.get("skipped_samples", 0)), int(state_dict.get("epoch_skipped", 0))
+        counter, live = self._counter(), self._train_counter()
+        with counter.get_lock(), live.get_lock():  # a replay of the pass drops in_epoch and recounts it
+            counter.value, live.value = total - in_epoch, in_epoch

@@ -29,6 +29,7 @@ def verify_output(out: str | Path) -> dict[str, Any]:
     (unit -> reason), ``samples`` (distinct keys), ``duplicate_keys`` (key -> shards),
     ``problems`` (one line each), ``partial_files``, ``claims`` and ``ok``."""
     from aether.data.reading import verify_shard
+    from aether.data.workplan import STRAY_HINT, unit_of
 
     out = Path(out)
     recorded = _read(out / "plan" / "plan.json")
@@ -60,16 +61,22 @@ def verify_output(out: str | Path) -> dict[str, Any]:
     first: dict[str, str] = {}  # key -> the shard it was first met in
     duplicates: dict[str, list[str]] = {}
     keys_of: dict[str, list[str]] = {}  # unit -> the keys of its shards
+    damaged: set[str | None] = set()  # units with a damaged shard (reported once, above)
     for shard in sorted(out.glob("*.tar")):
+        unit = owner.get(shard.name) or unit_of(shard.name, units)
         try:
             keys = verify_shard(str(shard))
         except ValueError as err:
-            problems.append(f"{shard.name} is damaged: {err} (a rerun with --resume renders its unit again)")
+            fix = "a rerun with --resume renders its unit again" if unit else "no unit writes it: "
+            problems.append(f"{shard.name} is damaged: {err} ({fix}{'' if unit else STRAY_HINT})")
+            damaged.add(unit)
             continue
-        if shard.name not in owner:
+        if unit is None:
+            problems.append(f"{shard.name} was written by no unit of the plan ({STRAY_HINT})")
+        elif shard.name not in owner:
             problems.append(
-                f"{shard.name} belongs to no done unit (an interrupted unit's file: "
-                "a rerun with --resume rewrites or removes it)"
+                f"{shard.name} belongs to unit {unit}, which is not done (an interrupted unit's file: "
+                "a rerun with --resume rewrites it)"
             )
         else:
             keys_of.setdefault(owner[shard.name], []).extend(keys)
@@ -80,7 +87,7 @@ def verify_output(out: str | Path) -> dict[str, Any]:
                 first[key] = shard.name
     for unit, record in done.items():
         shards = [f for f in record.get("outputs", []) if f.endswith(".tar")]
-        if shards and sorted(keys_of.get(unit, [])) != sorted(record.get("keys", [])):
+        if shards and unit not in damaged and sorted(keys_of.get(unit, [])) != sorted(record.get("keys", [])):
             problems.append(
                 f"unit {unit}: its shards hold keys {sorted(keys_of.get(unit, []))}, "
                 f"its record lists {sorted(record['keys'])}"

@@ -99,6 +99,21 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+STRAY_HINT = "a copy or a leftover: move it out of the folder, or readers of it read its samples too"
+"""What to do with a shard that no unit of the plan writes (rerunning never removes it)."""
+
+
+def unit_of(shard_name: str, unit_ids: Sequence[str]) -> str | None:
+    """The unit of a plan that writes the shard ``shard_name`` (``<id>.tar`` or ``<id>-NNNNNN.tar``),
+    None when no unit does (a stray: a copy or a leftover that a rerun never rewrites)."""
+    stem = shard_name[: -len(".tar")] if shard_name.endswith(".tar") else shard_name
+    ids = set(unit_ids)
+    if stem in ids:
+        return stem
+    base, _, number = stem.rpartition("-")
+    return base if base in ids and len(number) == 6 and number.isdigit() else None
+
+
 class WorkPlan:
     """The units of one job in ``out`` and their state (layout in the module docstring)."""
 
@@ -174,6 +189,11 @@ class WorkPlan:
                            unit_id, sorted(keys), sorted(record.get("keys", [])))  # fmt: skip
             return False
         return True
+
+    def strays(self) -> list[str]:
+        """The shards in ``out`` that no unit of this plan writes (see :func:`unit_of`)."""
+        ids = [u.id for u in self.units]
+        return sorted(p.name for p in self.out.glob("*.tar") if unit_of(p.name, ids) is None)
 
     def claim(self, unit_id: str, claim_timeout: float = DEFAULT_CLAIM_TIMEOUT) -> bool:
         """Take the unit for this process; False when a live process holds it."""
@@ -371,9 +391,9 @@ def open_plan(
 def report_run(
     plan: WorkPlan, run: PlanRun, prog: str, name: Callable[[str], str] = lambda unit_id: f"unit {unit_id}"
 ) -> int:
-    """Print what the run did and where the whole plan stands, and each failed unit (``name(id)``)
-    with its last error; the exit status (1 when units of this run failed or are held by another
-    process)."""
+    """Print what the run did and where the whole plan stands, each failed unit (``name(id)``)
+    with its last error, and each shard in the folder that no unit writes; the exit status (1 when
+    units of this run failed or are held by another process, or such shards are there)."""
     import sys
 
     status = plan.status()
@@ -393,4 +413,7 @@ def report_run(
         )
     if run.failed:
         print(f"{prog}: rerun with --resume to retry the failed units", file=sys.stderr)
-    return 1 if run.failed or run.held else 0
+    strays = plan.strays()
+    for name in strays:
+        print(f"{prog}: {plan.out / name} was written by no unit of the plan ({STRAY_HINT})", file=sys.stderr)
+    return 1 if run.failed or run.held or strays else 0

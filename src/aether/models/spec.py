@@ -10,6 +10,7 @@ model folder without the file is the released AetherV1 (:data:`AETHERV1_SPEC`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -195,9 +196,10 @@ class AetherModelSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "spec") -> AetherModelSpec:
-        """A spec from a mapping (unknown keys are refused; ``training`` records are ignored)."""
+        """A spec from a mapping (unknown keys are refused; ``training`` records and ``checksums``
+        are ignored)."""
         known = set(cls.__dataclass_fields__)
-        data = {k: v for k, v in data.items() if k != "training"}
+        data = {k: v for k, v in data.items() if k not in ("training", CHECKSUMS)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(
@@ -209,12 +211,32 @@ class AetherModelSpec:
                 kwargs[key] = tuple(kwargs[key])
         return cls(**kwargs)
 
-    def save(self, directory: str | os.PathLike, *, extra: Mapping[str, Any] | None = None) -> Path:
+    def save(
+        self,
+        directory: str | os.PathLike,
+        *,
+        extra: Mapping[str, Any] | None = None,
+        checksums: bool = False,
+    ) -> Path:
         """Write ``directory/aether_config.json`` atomically (``extra`` keys such as ``training`` are
-        added for the record); returns its path."""
+        added for the record); returns its path.
+
+        With ``checksums`` it also records the size and SHA-256 of every other file under
+        ``directory`` and a SHA-256 of its own contents (see :func:`verify_checksums`)."""
         path = Path(directory) / SPEC_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         payload = {**self.to_dict(), **dict(extra or {})}
+        if checksums:
+            files = {
+                file.relative_to(directory).as_posix(): {
+                    "bytes": file.stat().st_size,
+                    "sha256": sha256_file(file),
+                }
+                for file in sorted(Path(directory).rglob("*"))
+                if file.is_file() and file != path
+            }
+            payload[CHECKSUMS] = {"files": files}
+            payload[CHECKSUMS]["config"] = _config_digest(payload)
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
         tmp.replace(path)
@@ -226,16 +248,83 @@ class AetherModelSpec:
         path = Path(directory) / SPEC_FILE
         if not path.is_file():
             return AETHERV1_SPEC
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise ValueError(f"{path}: unreadable model spec ({err})") from err
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
-        return cls.from_dict(data, source=str(path))
+        return cls.from_dict(_read_spec_file(path), source=str(path))
 
     def replace(self, **changes: Any) -> AetherModelSpec:
         return replace(self, **changes)
+
+
+CHECKSUMS = "checksums"
+"""The ``aether_config.json`` key holding ``{"files": {path: {"bytes", "sha256"}}, "config": sha256}``."""
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """The SHA-256 hex digest of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _read_spec_file(path: Path) -> dict[str, Any]:
+    """The JSON object of a spec file; ValueError naming it otherwise."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: unreadable model spec ({err})") from err
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _config_digest(payload: Mapping[str, Any]) -> str:
+    """SHA-256 of a spec file's contents, without the digest itself (canonical JSON)."""
+    data = dict(payload)
+    if isinstance(data.get(CHECKSUMS), Mapping):
+        data[CHECKSUMS] = {k: v for k, v in data[CHECKSUMS].items() if k != "config"}
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def verify_checksums(directory: str | os.PathLike) -> bool:
+    """Check a model folder against the checksums its ``aether_config.json`` records (written by
+    ``aether export``); False when it records none (a hand-written or released model).
+
+    ValueError naming ``aether_config.json`` when its contents were edited since (another raymap
+    layout, say), FileNotFoundError naming a listed file that is gone, ValueError naming a file whose
+    size or SHA-256 differs (bytes flipped or truncated)."""
+    path = Path(directory) / SPEC_FILE
+    if not path.is_file():
+        return False
+    payload = _read_spec_file(path)
+    record = payload.get(CHECKSUMS)
+    if record is None:
+        return False
+    files = record.get("files") if isinstance(record, Mapping) else None
+    if not isinstance(files, Mapping) or not isinstance(record.get("config"), str):
+        raise ValueError(
+            f"{path}: its {CHECKSUMS!r} entry is damaged: expected files and config, got {record!r}"
+        )
+    want, got = record["config"], _config_digest(payload)
+    if want != got:
+        raise ValueError(
+            f"{path}: its contents differ from what `aether export` wrote (sha256 {want[:16]}…, now "
+            f"{got[:16]}…): the model spec was edited or damaged since; export the model again, or delete "
+            f"its {CHECKSUMS!r} entry to load it unverified"
+        )
+    for name, entry in files.items():
+        file = Path(directory) / name
+        if not file.is_file():
+            raise FileNotFoundError(f"{file}: missing (listed in the checksums of {path})")
+        size = file.stat().st_size
+        digest = sha256_file(file) if size == entry.get("bytes") else None
+        if digest != entry.get("sha256"):
+            read = f"sha256 {digest[:16]}…" if digest else f"{size} bytes"
+            raise ValueError(
+                f"{file}: checksum mismatch with {path}: expected {entry.get('bytes')} bytes with sha256 "
+                f"{str(entry.get('sha256'))[:16]}…, read {read} (corrupt or replaced since export)"
+            )
+    return True
 
 
 def _names(names: Sequence[str] | str, what: str) -> tuple[str, ...]:

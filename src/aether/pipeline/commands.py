@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 
-from aether.argtypes import torch_device
+from aether.argtypes import positive_float, torch_device
 from aether.pipeline.presets import PRESETS
 
 DEFAULT_MODEL = "AetherWorldModel/AetherV1"
@@ -74,7 +74,7 @@ def _parser(command: str, prog: str) -> argparse.ArgumentParser:
         "--guidance", type=float, default=None, help="guidance scale (task default if omitted)"
     )
     parser.add_argument(
-        "--fps", type=float, default=None, help="frame rate given to the model (8/10/12/15/24)"
+        "--fps", type=positive_float, default=None, help="frame rate given to the model (8/10/12/15/24)"
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument(
@@ -206,6 +206,13 @@ def main(argv: list[str], prog: str = "aether") -> int:
         except ImportError as err:  # a missing optional package is the user's to install: no traceback
             raise ValueError(str(err)) from None
     pipe = AetherPipeline.from_pretrained(args.model, base=args.base, torch_dtype=dtype, mode=args.mode)
+    frames = pipe.spec.frames
+    given = trajectory if command != "reconstruct" and args.frames is None else None
+    if given is not None and frames is not None and len(given) not in frames:
+        raise ValueError(
+            f"{args.trajectory}: {len(given)} poses, but the model generates "
+            f"{', '.join(map(str, frames))} frames: expected one pose per frame"
+        )
     if args.fps is None and file_fps:
         args.fps = pipe.spec.nearest_fps(file_fps)
         logging.getLogger(__name__).info("video at %.3g fps: using the trained fps %g", file_fps, args.fps)

@@ -7,8 +7,9 @@ scheduler and text encoder from the base model (THUDM/CogVideoX-5b-I2V unless ``
 
 Folders are validated before any weight is read: a missing subfolder, truncated or unreadable
 weights, a spec naming unknown registry entries, channel counts that disagree with the
-transformer's config, or a ``base`` the spec contradicts are each refused with a message naming
-what was expected and what was found.
+transformer's config, a ``base`` the spec contradicts, or a file (the spec included) whose SHA-256
+differs from what ``aether export`` recorded are each refused with a message naming the file, what
+was expected and what was found.
 """
 
 from __future__ import annotations
@@ -33,7 +34,14 @@ from aether.hub import (
     hub_unreachable,
     require_local,
 )
-from aether.models.spec import AETHERV1_BASE, AETHERV1_SPEC, SPEC_FILE, AetherModelSpec, build_scheduler
+from aether.models.spec import (
+    AETHERV1_BASE,
+    AETHERV1_SPEC,
+    SPEC_FILE,
+    AetherModelSpec,
+    build_scheduler,
+    verify_checksums,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -172,6 +180,12 @@ def load_components(
         from aether.modalities import CogVideoXBackend
 
         source = _vae_source(spec, aether, base)
+        if (
+            base is not None
+            and not Path(base).is_dir()
+            and (Path(base).is_absolute() or str(base)[:1] == ".")
+        ):
+            raise FileNotFoundError(f"base {base!s}: no such folder (a path, not a hub id)")
         if not Path(source).is_dir():
             check_hub_source(str(source), "the CogVideoX VAE (vae/)", "vae/config.json")
         kwargs = {"subfolder": "vae", **spec.backend_kwargs, "torch_dtype": torch_dtype}
@@ -189,6 +203,7 @@ def load_components(
     if local:  # before reading any transformer weight
         config = json.loads(Path(aether, "transformer", "config.json").read_text())
         spec.check_transformer(config, targets.channels, conditions.channels)
+        verify_checksums(aether)  # what `aether export` recorded: every file, and the spec itself
     try:
         transformer = AetherTransformer.from_pretrained(
             aether, subfolder="transformer", torch_dtype=torch_dtype

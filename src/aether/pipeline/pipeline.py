@@ -91,16 +91,40 @@ def to_frames(video: Any) -> Tensor:
         video = read_video(video)[0]
     if isinstance(video, (list, tuple)):
         video = np.stack([np.asarray(v.convert("RGB") if hasattr(v, "convert") else v) for v in video])
+    if isinstance(video, np.ndarray) and video.ndim == 4 and video.shape[1] == 3 and video.shape[-1] != 3:
+        video = torch.from_numpy(np.array(video))  # channel-first: the same contract as a tensor
     if isinstance(video, Tensor) and video.ndim == 4 and video.shape[1] == 3 and video.shape[-1] != 3:
         if video.dtype == torch.uint8:
             raise ValueError("channel-first tensors must be float in [-1, 1]; give uint8 as (T, H, W, 3)")
+        _check_range(video, (-1.0, 1.0), "video (T, 3, H, W)")
         return video.float()
     array = video.cpu().numpy() if isinstance(video, Tensor) else np.asarray(video)
     if array.ndim != 4 or array.shape[-1] != 3:
-        raise ValueError(f"video: expected (T, H, W, 3) or (T, 3, H, W), got {array.shape}")
+        raise ValueError(
+            f"video: expected (T, H, W, 3) (uint8, or float in [0, 1]) or (T, 3, H, W) (float in [-1, 1]), "
+            f"got {array.shape}"
+        )
+    if array.dtype != np.uint8:
+        _check_range(torch.from_numpy(np.asarray(array, dtype=np.float64)), (0.0, 1.0), "video (T, H, W, 3)")
     frames = torch.from_numpy(np.array(array)).permute(0, 3, 1, 2)
     frames = frames.float() / 255.0 if array.dtype == np.uint8 else frames.float()
     return frames * 2 - 1
+
+
+def _check_range(values: Tensor, bounds: tuple[float, float], what: str) -> None:
+    """ValueError with the input's own range and shape unless its values are finite and in ``bounds``
+    (a small overshoot tolerated, as the modalities do)."""
+    if not values.is_floating_point():
+        values = values.double()
+    lo_ok, hi_ok = bounds[0] - 1e-3, bounds[1] + 1e-3
+    finite = bool(torch.isfinite(values).all())
+    lo, hi = (values.min().item(), values.max().item()) if values.numel() else (0.0, 0.0)
+    if not finite or lo < lo_ok or hi > hi_ok:
+        got = "NaN or inf values" if not finite else f"range [{lo:.3g}, {hi:.3g}]"
+        raise ValueError(
+            f"{what}: expected float values in [{bounds[0]:g}, {bounds[1]:g}], got {got} "
+            f"(shape {tuple(values.shape)}, dtype {values.dtype})"
+        )
 
 
 def to_image(image: Any) -> Tensor:
@@ -649,17 +673,25 @@ def load_trajectory(
 ) -> Trajectory:
     """A trajectory file for a ``height × width`` image: JSON, raymap ``.npy`` (at its own resolution) or
     TUM text (needs ``K`` as fx, fy, cx, cy, for the image)."""
-    from aether.pipeline.trajectory import intrinsics_from_values
+    from aether.pipeline.trajectory import TRAJECTORY_SUFFIXES, intrinsics_from_values
 
-    suffix = Path(path).suffix
-    if suffix == ".npy":  # a raymap holds its own resolution (h, w) = (H/8, W/8)
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"no such trajectory file: {path}")
-        raymap = np.load(path)
-        if raymap.ndim != 4:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such trajectory file: {path}")
+    if path.suffix.lower() not in TRAJECTORY_SUFFIXES:
+        return Trajectory.load(path)  # refused naming the file and the suffixes it reads
+    if path.suffix.lower() == ".npy":  # a raymap holds its own resolution (h, w) = (H/8, W/8)
+        try:
+            raymap = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as err:
+            raise ValueError(f"{path}: not a readable .npy array of numbers ({err})") from None
+        if raymap.ndim != 4 or raymap.shape[1] != 6:
             raise ValueError(f"{path}: expected a raymap (T, 6, h, w), got shape {raymap.shape}")
-        return Trajectory.from_raymap(raymap, 8 * raymap.shape[-2], 8 * raymap.shape[-1])
-    if suffix == ".json":
+        try:
+            return Trajectory.from_raymap(raymap, 8 * raymap.shape[-2], 8 * raymap.shape[-1])
+        except (ValueError, TypeError, np.linalg.LinAlgError, RuntimeError) as err:
+            raise ValueError(f"{path}: not a usable raymap ({err})") from None
+    if path.suffix.lower() == ".json":
         return Trajectory.load(path)
     if K is None:
         raise ValueError(f"{path}: a text trajectory (TUM or 4x4 matrices) needs intrinsics (fx fy cx cy)")

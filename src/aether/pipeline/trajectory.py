@@ -38,6 +38,9 @@ from aether.pipeline.presets import default_intrinsics, preset_poses
 logger = logging.getLogger(__name__)
 
 
+TRAJECTORY_SUFFIXES = (".json", ".npy", ".txt", ".tum")
+
+
 def _intrinsics(K: Any, num_frames: int) -> Tensor:
     K = torch.as_tensor(np.asarray(K, dtype=np.float64))
     if K.shape == (3, 3):
@@ -123,7 +126,10 @@ class Trajectory:
     def from_json(cls, path: str | os.PathLike, **overrides: Any) -> Trajectory:
         """From JSON: ``{"c2w" | "w2c" | "poses": [...], "K": ... or "fx","fy","cx","cy", "axes",
         "kind", "width", "height", "dmax"}``; keyword arguments override the file's fields."""
-        data = json.loads(Path(path).read_text())
+        try:
+            data = json.loads(Path(path).read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ValueError(f"{path}: not a JSON trajectory ({err})") from None
         if not isinstance(data, dict):
             raise ValueError(f"{path}: expected a JSON object with poses and intrinsics")
         data.update(overrides)
@@ -172,6 +178,13 @@ class Trajectory:
         except ValueError as err:
             raise ValueError(f"{path}: not a trajectory text file: {err}") from None
         if rows.shape[1] == 8:
+            norms = np.linalg.norm(rows[:, 4:8], axis=1)
+            bad = np.flatnonzero(~(np.isfinite(rows).all(axis=1) & (norms > 1e-9)))
+            if bad.size:
+                raise ValueError(
+                    f"{path}: line(s) {', '.join(str(int(i) + 1) for i in bad[:5])} of {len(rows)} poses: "
+                    "expected finite numbers and a quaternion (qx qy qz qw) of non-zero norm"
+                )
             poses = np.tile(np.eye(4), (len(rows), 1, 1))
             poses[:, :3, :3] = Rotation.from_quat(rows[:, 4:8]).as_matrix()
             poses[:, :3, 3] = rows[:, 1:4]
@@ -201,14 +214,25 @@ class Trajectory:
         cls, raymap: Any, height: int, width: int, *, dmax: float = 1.0, downsample: int = 8
     ) -> Trajectory:
         """From an AetherV1 raymap (T, 6, height/8, width/8) (array or ``.npy`` file)."""
+        name = "raymap"
         if isinstance(raymap, (str, os.PathLike)):
-            raymap = np.load(raymap)
-        raymap = torch.as_tensor(np.asarray(raymap, dtype=np.float64))
+            name = f"{raymap}: raymap"
+            try:
+                raymap = np.load(raymap, allow_pickle=False)
+            except (ValueError, OSError, EOFError) as err:
+                raise ValueError(f"{name}: not a readable .npy array of numbers ({err})") from None
+        try:
+            raymap = torch.as_tensor(np.asarray(raymap, dtype=np.float64))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{name}: expected numbers ({err})") from None
         expected = (6, height // downsample, width // downsample)
         if raymap.ndim != 4 or tuple(raymap.shape[1:]) != expected:
             raise ValueError(
-                f"raymap: expected (T, {', '.join(map(str, expected))}), got {tuple(raymap.shape)}"
+                f"{name}: expected (T, {', '.join(map(str, expected))}) for {height}x{width} frames, "
+                f"got {tuple(raymap.shape)}"
             )
+        if not bool(torch.isfinite(raymap).all()):
+            raise ValueError(f"{name}: expected finite values, got NaN or inf (shape {tuple(raymap.shape)})")
         c2w, K = raymap_to_cameras(raymap, height, width, dmax=1.0, downsample=downsample)
         return cls(c2w, K, width=width, height=height, dmax=dmax)
 
@@ -219,13 +243,24 @@ class Trajectory:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no such trajectory file: {path}")
-        if path.suffix == ".json":
-            return cls.from_json(path, **kwargs)
-        if path.suffix == ".npy":
-            return cls.from_raymap(path, **kwargs)
-        if "K" not in kwargs:
-            raise ValueError(f"{path}: a text trajectory needs intrinsics K")
-        return cls.from_text(path, **kwargs)
+        suffix = path.suffix.lower()
+        if suffix not in TRAJECTORY_SUFFIXES:
+            raise ValueError(
+                f"{path}: not a trajectory file: expected .json, a raymap .npy or text (.txt, .tum: TUM "
+                "lines or 4x4 matrices), "
+                f"got a {suffix or 'suffix-less'} file"
+            )
+        try:
+            if suffix == ".json":
+                return cls.from_json(path, **kwargs)
+            if suffix == ".npy":
+                return cls.from_raymap(path, **kwargs)
+            if "K" not in kwargs:
+                raise ValueError("a text trajectory needs intrinsics K")
+            return cls.from_text(path, **kwargs)
+        except (ValueError, np.linalg.LinAlgError) as err:
+            text = str(err)
+            raise ValueError(text if text.startswith(str(path)) else f"{path}: {text}") from None
 
     def relative(self) -> Trajectory:
         """Poses relative to the first frame (the first becomes the identity)."""

@@ -13,6 +13,8 @@ into an unsharded module on CPU, without the world size it was trained with.
 from __future__ import annotations
 
 import inspect
+import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +39,67 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     if path.is_dir() and not is_sharded_checkpoint(path):
         raise ValueError(f"{path} is a folder without {META_FILE}: not a sharded checkpoint")
     source = path / META_FILE if path.is_dir() else path
-    return torch.load(source, map_location="cpu", weights_only=False)
+    check_crc(source)
+    try:
+        checkpoint = torch.load(source, map_location="cpu", weights_only=False)
+    except (RuntimeError, EOFError, ValueError, OSError, KeyError, AttributeError, ImportError,
+            UnicodeDecodeError, pickle.UnpicklingError, zipfile.BadZipFile) as err:  # fmt: skip
+        text = " ".join(str(err).split()).split(". ")[0] or type(err).__name__
+        raise ValueError(
+            f"{source}: not a readable checkpoint (truncated, damaged or another kind of file: "
+            f"{type(err).__name__}: {text[:160]})"
+        ) from err
+    if not isinstance(checkpoint, dict):
+        raise ValueError(f"{source}: not a Lightning checkpoint (it holds a {type(checkpoint).__name__})")
+    state = checkpoint.get("state_dict")
+    if isinstance(state, dict):
+        check_weights(state, str(source))
+    return checkpoint
+
+
+def check_crc(path: Path) -> None:
+    """ValueError naming ``path`` and the member when a zip-format ``torch.save`` file fails the CRC-32
+    its writer recorded (torch.load does not check it: flipped bytes would load as weights)."""
+    try:
+        if not zipfile.is_zipfile(path):
+            return  # not zip-format (legacy torch.save, or not a checkpoint): torch.load decides
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError) as err:
+        raise ValueError(f"{path}: not a readable checkpoint (truncated or damaged zip: {err})") from err
+    if bad is not None:
+        raise ValueError(
+            f"{path}: member {bad} fails the CRC-32 check recorded when it was saved: the checkpoint is "
+            "damaged (flipped bytes); expected an intact file (restore it, or use an earlier checkpoint)"
+        )
+
+
+ABSURD_WEIGHT = 1e6
+"""No trained weight of a transformer comes near this magnitude: larger ones are damaged bytes."""
+
+
+def check_weights(state: dict[str, Any], source: str) -> None:
+    """ValueError naming ``source`` and the tensor when a floating-point weight is NaN / inf or
+    larger in magnitude than :data:`ABSURD_WEIGHT` (bytes flipped in a file that still unpickles)."""
+    for name, value in state.items():
+        if not isinstance(value, torch.Tensor) or not value.is_floating_point() or value.numel() == 0:
+            continue
+        if value.device.type == "meta":
+            continue
+        data = value.detach().float()
+        finite = torch.isfinite(data)
+        if not bool(finite.all()):
+            bad = int((~finite).sum())
+            raise ValueError(
+                f"{source}: weight {name} {tuple(value.shape)} holds {bad} NaN or infinite value(s): the "
+                "checkpoint is damaged (or training diverged); expected finite weights"
+            )
+        largest = float(data.abs().max())
+        if largest > ABSURD_WEIGHT:
+            raise ValueError(
+                f"{source}: weight {name} {tuple(value.shape)} reaches |w| = {largest:.3g}; expected "
+                f"|w| <= {ABSURD_WEIGHT:g}: the checkpoint is damaged (flipped bytes?)"
+            )
 
 
 def gather_rank_states(state: dict[str, Any]) -> list[dict[str, Any]]:

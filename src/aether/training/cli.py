@@ -97,24 +97,80 @@ def _unknown(section: dict[str, Any], known: dict[str, Any], where: str, source:
             close = difflib.get_close_matches(str(key), list(known), n=1)
             hint = f" (did you mean {where}{close[0]}?)" if close else ""
             raise ValueError(
-                f"recipe {source}: unknown key {where}{key}{hint}; expected one of {', '.join(known)}"
+                f"recipe {source}: unknown key {where}{key}{hint}; "
+                f"expected one of {', '.join(map(str, known))}"
             )
         if isinstance(known[key], dict) and isinstance(value, dict):
             _unknown(value, known[key], f"{where}{key}.", source)
 
 
+# the top-level sections of a recipe (LightningCLI's, and ``run``)
+RECIPE_SECTIONS = (
+    "seed_everything", "trainer", "model", "data", "optimizer", "lr_scheduler", "ckpt_path", "run",
+)  # fmt: skip
+
+
+def _parameters(target: Any) -> dict[str, Any] | None:
+    """The keyword parameters ``target`` (a class) takes, or None when it takes any (``**kwargs``)."""
+    import inspect
+
+    params = inspect.signature(target.__init__).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return None
+    return dict.fromkeys(k for k in params if k != "self")
+
+
+def _class_section(recipe: dict[str, Any], section: str, default: Any, source: str) -> None:
+    """Unknown keys of a ``model`` / ``data`` section: its own keys (or its ``init_args`` under a
+    ``class_path``) against the class's ``__init__`` parameters."""
+    import importlib
+
+    value = recipe.get(section)
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        raise ValueError(f"recipe {source}: {section} must be a mapping, got {type(value).__name__}")
+    where, args, cls = f"{section}.", value, default
+    if "class_path" in value:
+        _unknown(value, dict.fromkeys(("class_path", "init_args", "dict_kwargs")), where, source)
+        module_name, _, name = str(value["class_path"]).rpartition(".")
+        try:
+            cls = getattr(importlib.import_module(module_name), name)
+        except (ImportError, AttributeError, ValueError) as err:
+            raise ValueError(
+                f"recipe {source}: {section}.class_path {value['class_path']!r} names no importable "
+                f"class ({err})"
+            ) from err
+        where, args = f"{section}.init_args.", value.get("init_args") or {}
+        if not isinstance(args, dict):
+            raise ValueError(f"recipe {source}: {where[:-1]} must be a mapping, got {type(args).__name__}")
+    if cls is None:
+        return
+    known = _parameters(cls)
+    if known is not None:
+        _unknown(dict.fromkeys(args), known, where, source)
+
+
 def check_recipe(recipe: dict[str, Any], source: str | Path) -> None:
-    """ValueError naming the recipe ``source`` and the key for a misspelt ``run`` key (with the
-    closest valid spelling), a count that is not an integer of its minimum, or more
-    ``trainer.devices`` with ``accelerator: cpu`` than this machine has cores (the processes would
-    wait for each other forever).
-    The other sections are checked by LightningCLI against the classes' signatures."""
+    """ValueError naming the recipe ``source`` and the key for an unknown key (with the closest valid
+    spelling): a top-level section, a ``run`` key, a ``model`` key (``AetherModule``'s parameters), a
+    ``data`` key (its DataModule's parameters) or a ``trainer`` key (``lightning.Trainer``'s); a count
+    that is not an integer of its minimum; or more ``trainer.devices`` with ``accelerator: cpu`` than
+    this machine has cores (the processes would wait for each other forever)."""
     import os
 
+    from lightning.pytorch import Trainer
+
+    _unknown(dict.fromkeys(recipe), dict.fromkeys(RECIPE_SECTIONS), "", str(source))
     run = recipe.get("run") or {}
     if not isinstance(run, dict):
         raise ValueError(f"recipe {source}: run must be a mapping, got {type(run).__name__}")
     _unknown(run, RUN_KEYS, "run.", str(source))
+    _class_section(recipe, "model", AetherModule, str(source))
+    _class_section(recipe, "data", None, str(source))
+    trainer_section = recipe.get("trainer")
+    if isinstance(trainer_section, dict):
+        _unknown(dict.fromkeys(trainer_section), _parameters(Trainer) or {}, "trainer.", str(source))
     for keys, low in _INTEGERS.items():
         node: Any = recipe
         for key in keys:

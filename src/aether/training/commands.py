@@ -53,6 +53,11 @@ def _export(rest: list[str], prog: str) -> int:
         "--no-ema", action="store_true", help="export the raw weights even when EMA weights exist"
     )
     parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace OUT whole even when it holds files an export does not write (they are deleted)",
+    )
+    parser.add_argument(
         "--adapter",
         action="store_true",
         help="write the LoRA adapter (and the parameters trained in full) instead of a merged model",
@@ -65,7 +70,7 @@ def _export(rest: list[str], prog: str) -> int:
     else:
         from aether.training.export import export_checkpoint
 
-        out = export_checkpoint(args.ckpt, args.out, use_ema=not args.no_ema)
+        out = export_checkpoint(args.ckpt, args.out, use_ema=not args.no_ema, overwrite=args.overwrite)
     print(f"exported {args.ckpt} to {out}")
     return 0
 
