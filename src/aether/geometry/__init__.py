@@ -43,6 +43,7 @@ from aether.geometry.smoothing import (
     smooth_poses_gaussian,
     smooth_poses_kalman,
 )
+from aether.geometry.splatting import SplatOutput, splat_points
 
 __all__ = [
     "MIN_DISPARITY",
@@ -87,4 +88,6 @@ __all__ = [
     "signed_log1p",
     "unfold_raymap",
     "world_rays",
+    "SplatOutput",
+    "splat_points",
 ]
