@@ -14,7 +14,7 @@ H, W, FX, FY, CX, CY, D = 24, 36, 50.0, 60.0, 17.0, 11.0, 2.0
 def _plane(
     height: int = H, width: int = W, depth: float = D
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Points of the plane z = depth seen by the camera at the origin; colour = (u, v, 1) of the source pixel."""
+    """The plane z = depth seen by the camera at the origin; colour = (u, v, 1) of the source pixel."""
     K = intrinsics(FX, FY, CX, CY).double()
     points = depth_to_points(torch.full((height, width), depth, dtype=torch.float64), K).reshape(1, -1, 3)
     v, u = torch.meshgrid(torch.arange(float(height)), torch.arange(float(width)), indexing="ij")
