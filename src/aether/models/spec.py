@@ -26,6 +26,8 @@ AETHERV1_FPS = (8.0, 10.0, 12.0, 15.0, 24.0)
 DEFAULT_FPS = BASE_FPS
 """The frame rate a model samples at when none is given (AetherV1's RoPE base, 12)."""
 PREDICTION_TYPES = ("v_prediction", "epsilon", "sample")
+CONDITION_STACKS = (("color",), ("color", "raymap"), ("color", "cache"), ("color", "raymap", "cache"))
+"""The condition stacks a model may have: the task's colour (and raymap) condition, then the memory."""
 
 COGVIDEOX_SCHEDULER: dict[str, Any] = {
     "_class_name": "CogVideoXDPMScheduler",
@@ -70,7 +72,8 @@ class AetherModelSpec:
             model whose ``vae/`` is used).
         target_modalities: ``MODALITIES`` names of the denoised latents, in channel order; "color"
             must be one of them.
-        condition_modalities: ``MODALITIES`` names of the condition latents; "color" first.
+        condition_modalities: ``MODALITIES`` names of the condition latents, one of
+            :data:`CONDITION_STACKS` ("color" first, "cache", the geometric memory, last).
         modality_options: per-modality constructor options, e.g. ``{"disparity": {"min_disparity":
             1e-3}}`` (applied to the modality in both stacks).
         prediction_type: the scheduler's regression target ("v_prediction", "epsilon", "sample").
@@ -105,10 +108,16 @@ class AetherModelSpec:
                 "target_modalities must contain 'color' and condition_modalities must start with 'color', "
                 f"got {list(self.target_modalities)} and {list(self.condition_modalities)}"
             )
-        if self.condition_modalities not in (("color",), ("color", "raymap")):
+        if self.condition_modalities not in CONDITION_STACKS:
             raise ValueError(
-                "condition_modalities must be ['color'] or ['color', 'raymap'] (the tasks compose these), "
-                f"got {list(self.condition_modalities)}"
+                "condition_modalities must be one of "
+                f"{[list(c) for c in CONDITION_STACKS]} (the tasks compose colour and raymap; the cache "
+                f"memory comes last), got {list(self.condition_modalities)}"
+            )
+        if "cache" in self.target_modalities:
+            raise ValueError(
+                "target_modalities: 'cache' (the rendered memory) is a condition, not a target, "
+                f"got {list(self.target_modalities)}"
             )
         set_(self, "rope_base_fps", float(self.rope_base_fps))
         if not self.rope_base_fps > 0:

@@ -171,7 +171,8 @@ class AetherSampler:
             conditions = self.spec.build_stacks(backend)[1]
         self.targets = targets
         self.conditions = conditions
-        self.raymap_channels = int(conditions.channels - conditions.slices["color"].stop)
+        ray = conditions.slices.get("raymap", slice(0, 0))
+        self.raymap_channels = int(ray.stop - ray.start)
         self.spec.check_transformer(transformer.config, targets.channels, conditions.channels)
         transformer.base_fps = self.spec.rope_base_fps
         self.progress = True
@@ -227,6 +228,7 @@ class AetherSampler:
         num_inference_steps: int | None,
         guidance_scale: float | None,
         dynamic_cfg: bool | None,
+        context_frames: int = 1,
     ) -> Any:
         """1. The registered task with its defaults and the caller's overrides."""
         from aether.tasks import TASKS
@@ -240,6 +242,7 @@ class AetherSampler:
             guidance_scale=guidance_scale,
             dynamic_cfg=dynamic_cfg,
             raymap_channels=self.raymap_channels,
+            **({"context_frames": context_frames} if context_frames != 1 else {}),
         )
 
     def encode_conditions(
@@ -249,10 +252,11 @@ class AetherSampler:
         policy: SamplingPolicy,
         generator: torch.Generator | None,
     ) -> dict[str, Tensor]:
-        """2. Colour latents of "observation", "goal" (3, H, W) and "video" (T, 3, H, W), in this order
-        (the reference draws one posterior sample per encode call, in this order)."""
+        """2. Colour latents of "observation", "goal" (3, H, W), "video" (T, 3, H, W) and "context"
+        (4(k−1)+1, 3, H, W), in this order (the reference draws one posterior sample per encode call,
+        in this order)."""
         color: dict[str, Tensor] = {}
-        for name in ("observation", "goal", "video"):
+        for name in ("observation", "goal", "video", "context"):
             x = inputs.get(name)
             if x is None:
                 continue
@@ -271,9 +275,18 @@ class AetherSampler:
         return color
 
     def prepare_conditions(
-        self, task: Any, color: dict[str, Tensor], raymap: Tensor | None, plan: SamplingPlan
+        self,
+        task: Any,
+        color: dict[str, Tensor],
+        raymap: Tensor | None,
+        plan: SamplingPlan,
+        cache: tuple[Tensor, Tensor] | None = None,
     ) -> tuple[Tensor, Tensor | None]:
-        """3. The condition latents (1, F, Cc, h, w) and the CFG unconditional (None without CFG)."""
+        """3. The condition latents (1, F, Cc, h, w) and the CFG unconditional (None without CFG).
+
+        A model with a "cache" condition gets the rendered memory ``cache`` = (video (T, 3, H, W) in
+        [-1, 1], mask (T, H, W)) encoded last, in both branches (guidance acts on the observation); zeros
+        without one (a model trained with memory drop knows them as "no memory")."""
         sf = int(self.backend.spatial_factor)
         h, w = plan.height // sf, plan.width // sf
         action = None
@@ -288,7 +301,40 @@ class AetherSampler:
             )
         condition = task.build_condition(color, action, plan.num_latent).to(plan.latent_dtype)
         unconditional = task.build_unconditional(condition) if task.do_classifier_free_guidance else None
+        memory = self.memory_condition(cache, plan)
+        if memory is not None:
+            condition = torch.cat([condition, memory], dim=2)
+            if unconditional is not None:
+                unconditional = torch.cat([unconditional, memory], dim=2)
         return condition, unconditional
+
+    @property
+    def has_memory(self) -> bool:
+        """Whether the model is conditioned on a rendered geometric memory (a "cache" condition)."""
+        return "cache" in self.conditions.slices
+
+    def memory_condition(self, cache: tuple[Tensor, Tensor] | None, plan: SamplingPlan) -> Tensor | None:
+        """(1, F, Ck, h, w) latents of ``cache`` (zeros when None); None without a "cache" condition."""
+        if not self.has_memory:
+            if cache is not None:
+                raise ValueError("this model has no cache condition: give no memory (or render it yourself)")
+            return None
+        sf = int(self.backend.spatial_factor)
+        sl = self.conditions.slices["cache"]
+        if cache is None:
+            shape = (1, plan.num_latent, sl.stop - sl.start, plan.height // sf, plan.width // sf)
+            return torch.zeros(shape, device=plan.device, dtype=plan.latent_dtype)
+        video, mask = cache
+        expected = ((plan.num_frames, 3, plan.height, plan.width), (plan.num_frames, plan.height, plan.width))
+        if (tuple(video.shape), tuple(mask.shape)) != expected:
+            raise ValueError(
+                f"cache: expected a render {expected[0]} and mask {expected[1]}, "
+                f"got {tuple(video.shape)} and {tuple(mask.shape)}"
+            )
+        codec = self.conditions.codecs["cache"]
+        return codec.encode_memory(video[None].to(plan.device), mask[None].to(plan.device)).to(
+            plan.latent_dtype
+        )
 
     def prepare_latents(
         self, task: Any, plan: SamplingPlan, num_samples: int, generator: torch.Generator | None
@@ -429,6 +475,8 @@ class AetherSampler:
         hook: Callable[[str, Tensor], Any] | None = None,
         decode_color: bool = True,
         num_samples: int = 1,
+        context: Tensor | None = None,
+        cache: tuple[Tensor, Tensor] | None = None,
     ) -> SampleOutput:
         """Denoise one clip at the model's resolution and decode it.
 
@@ -442,6 +490,10 @@ class AetherSampler:
             num_samples: test-time ensemble size: this many samples are denoised in one batch from
                 independent initial noise and their clean latents averaged before decoding (a
                 Monte-Carlo estimate of E[z₀ | conditions]; it blurs generated video).
+            context: (4(k−1)+1, 3, H, W) in [-1, 1]: the leading frames a rollout continues from; its k
+                latent frames condition frames 0 … k−1 (frame 0 is ``observation``, default its first).
+            cache: (video (T, 3, H, W) in [-1, 1], mask (T, H, W)) the memory rendered into the clip's
+                cameras, for models with a "cache" condition.
             hook: optional ``hook(name, tensor)`` called with the "condition" and "unconditional"
                 latents, the "initial_latents" and the "final_latents" (num_samples, F, Ct, h, w)
                 before averaging (for inspection).
@@ -449,7 +501,16 @@ class AetherSampler:
         policy = resolve_policy(policy)
         if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
             raise ValueError(f"num_samples: expected an integer >= 1, got {num_samples!r}")
-        task_obj = self.make_task(task, policy, num_inference_steps, guidance_scale, dynamic_cfg)
+        context_frames = 1
+        if context is not None:
+            if context.ndim != 4 or (context.shape[0] - 1) % 4 or context.shape[1] != 3:
+                raise ValueError(f"context: expected (4(k-1)+1, 3, H, W) frames, got {tuple(context.shape)}")
+            context_frames = latent_frame_count(int(context.shape[0]))
+            if observation is None:
+                observation = context[0]
+        task_obj = self.make_task(
+            task, policy, num_inference_steps, guidance_scale, dynamic_cfg, context_frames=context_frames
+        )
         self.check_frames(num_frames, policy)
         model_dtype = self.dtype
         plan = SamplingPlan(
@@ -462,8 +523,10 @@ class AetherSampler:
             device=self.device,
         )
         inputs = {"observation": observation, "goal": goal, "video": video}
+        if context_frames > 1:
+            inputs["context"] = context
         color = self.encode_conditions(inputs, plan, policy, generator)
-        condition, unconditional = self.prepare_conditions(task_obj, color, raymap, plan)
+        condition, unconditional = self.prepare_conditions(task_obj, color, raymap, plan, cache)
         condition = condition.expand(num_samples, *condition.shape[1:])
         if unconditional is not None:
             unconditional = unconditional.expand(num_samples, *unconditional.shape[1:])

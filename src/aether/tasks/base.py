@@ -32,11 +32,13 @@ class Task:
         dynamic_cfg: override of whether the guidance weight follows the dynamic schedule.
         raymap_channels: raymap condition channels Cr (24 for AetherV1; 0 for models conditioned on
             colour only).
+        context_frames: leading latent frames given as colour (1: the observation alone; k > 1: also
+            the ``context`` latents' frames 1 … k−1, as a rollout continues from its last frames).
     """
 
     name: ClassVar[str] = ""
     required_inputs: ClassVar[tuple[str, ...]] = ()
-    optional_inputs: ClassVar[tuple[str, ...]] = ("trajectory",)
+    optional_inputs: ClassVar[tuple[str, ...]] = ("trajectory", "context")
     color_mode: ClassVar[ColorMode]
     default_num_inference_steps: ClassVar[int] = 50
     default_guidance_scale: ClassVar[float] = 1.0
@@ -48,6 +50,7 @@ class Task:
         guidance_scale: float | None = None,
         dynamic_cfg: bool | None = None,
         raymap_channels: int = 24,
+        context_frames: int = 1,
     ) -> None:
         steps = self.default_num_inference_steps if num_inference_steps is None else num_inference_steps
         if int(steps) != steps or steps < 1:
@@ -55,12 +58,15 @@ class Task:
         scale = self.default_guidance_scale if guidance_scale is None else float(guidance_scale)
         if not scale >= 0:
             raise ValueError(f"expected guidance_scale >= 0, got {guidance_scale!r}")
+        if int(context_frames) != context_frames or context_frames < 1:
+            raise ValueError(f"expected context_frames >= 1, got {context_frames!r}")
         if raymap_channels < 0:
             raise ValueError(f"expected raymap_channels >= 0, got {raymap_channels}")
         self.num_inference_steps = int(steps)
         self.guidance_scale = scale
         self.dynamic_cfg = self.default_dynamic_cfg if dynamic_cfg is None else bool(dynamic_cfg)
         self.raymap_channels = raymap_channels
+        self.context_frames = int(context_frames)
 
     @property
     def do_classifier_free_guidance(self) -> bool:
@@ -84,7 +90,8 @@ class Task:
 
         Args:
             color: color latents by input name: "video" (B,F,Cc,h,w), "observation" (B,1,Cc,h,w),
-                "goal" (B,1,Cc,h,w); those in ``required_inputs`` are used.
+                "goal" (B,1,Cc,h,w); those in ``required_inputs`` are used, and "context"
+                (B,>=k,Cc,h,w) when ``context_frames`` k > 1.
             raymap: (B,F,Cr,h,w) raymap latents of the action, or None (zeros).
             num_latent_frames: F.
         """
@@ -96,12 +103,29 @@ class Task:
         used = {k: color[k] for k in self.required_inputs}
         batch_size = next(iter(used.values())).shape[0]
         device = next(iter(used.values())).device
+        context = None
+        if self.context_frames > 1:
+            context = color.get("context")
+            if context is None or context.shape[1] < self.context_frames:
+                got = None if context is None else tuple(context.shape)
+                raise ValueError(
+                    f"{self.name}: expected context latents with >= {self.context_frames} frames, got {got}"
+                )
+            if self.context_frames > num_latent_frames - (self.color_mode == ColorMode.OBSERVATION_GOAL):
+                raise ValueError(
+                    f"{self.name}: {self.context_frames} context latent frames do not fit a clip of "
+                    f"{num_latent_frames} latent frames"
+                )
         return compose_condition(
             torch.full((batch_size,), int(self.color_mode), device=device),
             torch.full((batch_size,), raymap is not None, device=device),
             raymap=raymap,
             num_latent_frames=num_latent_frames,
             raymap_channels=self.raymap_channels,
+            context=context,
+            context_frames=None
+            if context is None
+            else torch.full((batch_size,), self.context_frames, device=device),
             **used,
         )
 

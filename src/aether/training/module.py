@@ -104,6 +104,8 @@ class AetherModule(L.LightningModule):
         task_probabilities: colour-condition mix for ``TaskSampler`` (paper: observation_goal
             0.30, observation 0.40, video 0.28, none 0.02).
         action_keep: probability that the raymap condition is kept.
+        context_probabilities: ``{k: probability}`` of giving prediction and planning samples k
+            leading latent frames as colour (default ``{1: 1.0}``, the paper's; see ``TaskSampler``).
         stage2_start_step: global step from which the stage-2 losses are added (None: never).
         stage2: weights ``color`` (MS-SSIM), ``depth`` (SSI), ``pointmap``, the gradient-term
             weight ``gradient_alpha``, ``pointmap_align`` and ``color_frames`` (frames per clip
@@ -135,6 +137,7 @@ class AetherModule(L.LightningModule):
         scheduler: dict[str, Any] | None = None,
         task_probabilities: dict[str, float] | None = None,
         action_keep: float = 0.5,
+        context_probabilities: dict[int, float] | None = None,
         stage2_start_step: int | None = None,
         stage2: dict[str, Any] | None = None,
         optimizer: dict[str, Any] | None = None,
@@ -188,6 +191,7 @@ class AetherModule(L.LightningModule):
             **({"probabilities": task_probabilities} if task_probabilities else {}),
             action_keep=action_keep,
             raymap_channels=raymap_slice.stop - raymap_slice.start,
+            context_probabilities=context_probabilities,
         )
         self.register_buffer("prompt_embedding", self._prompt_embedding(transformer), persistent=True)
         self.stage2 = {**DEFAULT_STAGE2, **(stage2 or {})}
@@ -323,13 +327,40 @@ class AetherModule(L.LightningModule):
                 obs, goal = ends.chunk(2, 0)
         return {"target": target.float(), "observation": obs.float(), "goal": goal.float()}
 
-    def condition(self, latents: dict[str, Tensor], color_mode: Tensor, keep_action: Tensor) -> Tensor:
-        """Task-masked condition latents (B,F,Cc,h,w) from :meth:`encode_clip`'s output."""
+    def condition(
+        self,
+        latents: dict[str, Tensor],
+        color_mode: Tensor,
+        keep_action: Tensor,
+        context_frames: Tensor | None = None,
+        cache: Tensor | None = None,
+    ) -> Tensor:
+        """Task-masked condition latents (B,F,Cc,h,w) from :meth:`encode_clip`'s output, with the
+        memory latents ``cache`` (:meth:`cache_condition`) last when the condition stack has "cache"."""
         parts = self.target_stack.split(latents["target"])
         raymap = parts.get("raymap") if "raymap" in self.condition_stack.slices else None
-        return self.task_sampler.build_condition(
-            color_mode, keep_action, parts["color"], latents["observation"], latents["goal"], raymap
-        )
+        condition = self.task_sampler.build_condition(
+            color_mode, keep_action, parts["color"], latents["observation"], latents["goal"], raymap,
+            context_frames=context_frames,
+        )  # fmt: skip
+        if "cache" not in self.condition_stack.slices:
+            return condition
+        if cache is None:
+            sl = self.condition_stack.slices["cache"]
+            cache = condition.new_zeros(*condition.shape[:2], sl.stop - sl.start, *condition.shape[3:])
+        return torch.cat([condition, cache.to(condition)], dim=2)
+
+    def cache_condition(self, batch: dict[str, Any]) -> Tensor | None:
+        """Memory latents (B,F,Ck,h,w) drawn from the clips' ground truth (their first frames lifted with
+        true depth, rendered into every camera), zeroed per sample with the codec's ``drop``
+        probability; None without a "cache" condition."""
+        codec = dict(self.condition_stack.codecs).get("cache")
+        if codec is None:
+            return None
+        with torch.no_grad():
+            cache = codec.encode(batch).float()
+        keep = torch.rand(cache.shape[0], generator=self.generator) >= codec.drop
+        return torch.where(keep.to(cache.device)[:, None, None, None, None], cache, 0.0)
 
     def denoise(self, noisy: Tensor, condition: Tensor, timesteps: Tensor, fps: Tensor) -> Tensor:
         """Transformer output (B,F,Ct,h,w) for noisy targets and conditions."""
@@ -404,9 +435,12 @@ class AetherModule(L.LightningModule):
         g = self.generator
         color_mode, keep_action = self.task_sampler.sample(b, generator=g)
         color_mode, keep_action = color_mode.to(self.device), keep_action.to(self.device)
+        context_frames = self.task_sampler.sample_context(b, generator=g, device=self.device)
+        with self.full_precision():
+            cache = self.cache_condition(batch)
         timesteps = sample_timesteps(b, len(self.alphas_cumprod), g, **self.timestep_sampling).to(self.device)
         noise = torch.randn(z0.shape, generator=g).to(self.device, z0.dtype)
-        condition = self.condition(latents, color_mode, keep_action)
+        condition = self.condition(latents, color_mode, keep_action, context_frames, cache)
         noisy = losses.add_noise(self.alphas_cumprod, z0, noise, timesteps)
         fps = torch.as_tensor(batch["fps"], device=self.device, dtype=torch.float32)
         pred = self.denoise(noisy, condition, timesteps, fps).float()
