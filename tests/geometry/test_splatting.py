@@ -105,3 +105,17 @@ def test_shapes_are_checked_with_expected_and_received():
         splat_points(points, colors, _pose()[0], K[None], H, W)
     with pytest.raises(ValueError, match="radius"):
         splat_points(points, colors, _pose(), K[None], H, W, radius=-1)
+
+
+def test_within_the_depth_tolerance_the_best_placed_point_wins():
+    # the same plane sampled twice: exactly on the pixel centres, and 0.4 px off and 1% nearer
+    points, colors, K = _plane()
+    shifted = points * 0.99
+    shifted[..., 0] += 0.4 * 0.99 * D / FX
+    both = torch.cat([points, shifted], 1)
+    labels = torch.cat([torch.zeros_like(colors), torch.ones_like(colors)], 1)
+    exact = splat_points(both, labels, _pose(), K[None], H, W)
+    assert (exact.color[:, :, :, 1:] == 1).all()  # the exact z-buffer: the nearer sample
+    tolerant = splat_points(both, labels, _pose(), K[None], H, W, depth_tolerance=0.03)
+    assert (tolerant.color == 0).all()  # the same surface: the sample on the pixel centre
+    torch.testing.assert_close(tolerant.depth, torch.full((1, H, W), D, dtype=torch.float64))

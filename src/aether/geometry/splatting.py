@@ -3,8 +3,10 @@
 A point X (world) seen by a camera c2w, K lands at pixel (u, v) = K·(w2c·X) / z; pixel (i, j) has its
 centre at (u, v) = (j, i) (the convention of :func:`~aether.geometry.depth_to_points`), so the point
 is drawn at (round(v), round(u)). A point covers the (2r+1)² pixels around it (``radius`` r); where
-several points fall on one pixel the nearest (smallest z) wins. Everything is one scatter per
-camera batch: no loop over points or pixels.
+several points fall on one pixel the nearest (smallest z) wins; with a ``depth_tolerance`` τ the
+points within z_min·(1 + τ) count as the same surface and the one projecting closest to the pixel
+centre wins (a cloud lifted from many views then renders as its best-placed samples, not as the
+arbitrary nearest one). Everything is a few scatters per camera batch: no loop over points or pixels.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ def splat_points(
     valid: Tensor | None = None,
     radius: int = 0,
     near: float = 1e-6,
+    depth_tolerance: float = 0.0,
 ) -> SplatOutput:
     """Render points into cameras with a z-buffer.
 
@@ -76,6 +79,8 @@ def splat_points(
         valid: (B, N) bool, points to draw (default: every finite point).
         radius: each point covers the (2r+1)² pixels around its projection (0: one pixel).
         near: points with z <= ``near`` (behind or at the camera) are culled.
+        depth_tolerance: relative depth within which points compete on their distance to the pixel
+            centre instead of their depth (0: the exact z-buffer; ties also go to the closest).
 
     Returns:
         :class:`SplatOutput` (color (B, C, H, W), depth (B, H, W), mask (B, H, W)).
@@ -90,6 +95,8 @@ def splat_points(
     check_intrinsics(K)
     if int(radius) != radius or radius < 0:
         raise ValueError(f"radius: expected a non-negative integer, got {radius!r}")
+    if not depth_tolerance >= 0:
+        raise ValueError(f"depth_tolerance: expected a non-negative number, got {depth_tolerance!r}")
     if int(height) != height or int(width) != width or height < 1 or width < 1:
         raise ValueError(f"height, width: expected positive integers, got {height}, {width}")
     dtype, device = points.dtype, points.device
@@ -118,8 +125,15 @@ def splat_points(
     inf = torch.tensor(float("inf"), dtype=dtype, device=device)
     zbuf = torch.full((batch * pixels + 1,), float("inf"), dtype=dtype, device=device)
     zbuf.scatter_reduce_(0, flat.reshape(-1), torch.where(inside, depth, inf).reshape(-1), "amin")
-    winner = inside & (depth == zbuf[flat])
-    # ties (equal depth on one pixel): the highest point index wins, deterministically
+    candidate = inside & (depth <= zbuf[flat] * (1 + depth_tolerance))
+    # squared distance of each entry's projection to the centre of the pixel it is drawn on
+    du = uv[..., 0, None] - col[..., None] - dc.reshape(-1)
+    dv = uv[..., 1, None] - row[..., None] - dr.reshape(-1)
+    dist = (du.square() + dv.square()).reshape(batch, -1)
+    dbuf = torch.full((batch * pixels + 1,), float("inf"), dtype=dtype, device=device)
+    dbuf.scatter_reduce_(0, flat.reshape(-1), torch.where(candidate, dist, inf).reshape(-1), "amin")
+    winner = candidate & (dist == dbuf[flat])
+    # remaining ties (equal depth and distance): the highest point index wins, deterministically
     index = torch.arange(num, device=device)[:, None].expand(-1, step).reshape(1, -1).expand(batch, -1)
     owner = torch.full((batch * pixels + 1,), -1, dtype=torch.long, device=device)
     owner.scatter_reduce_(0, torch.where(winner, flat, batch * pixels).reshape(-1), index.reshape(-1), "amax")
@@ -127,5 +141,5 @@ def splat_points(
     mask = owner >= 0
     picked = torch.gather(colors, 1, owner.clamp_min(0)[..., None].expand(-1, -1, channels))
     color = torch.where(mask[..., None], picked, 0).transpose(1, 2).reshape(batch, channels, height, width)
-    zmap = torch.where(mask, zbuf[:-1].reshape(batch, pixels), 0).reshape(batch, height, width)
+    zmap = torch.where(mask, torch.gather(z, 1, owner.clamp_min(0)), 0).reshape(batch, height, width)
     return SplatOutput(color, zmap, mask.reshape(batch, height, width))

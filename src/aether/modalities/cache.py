@@ -71,8 +71,10 @@ def render_memory(
     width: int,
     *,
     radius: int = 1,
+    depth_tolerance: float = 0.03,
 ) -> tuple[Tensor, Tensor]:
-    """Render point clouds (B, N, 3) with colours (B, N, 3) into cameras c2w (B, T, 4, 4), K (B, T, 3, 3).
+    """Render point clouds (B, N, 3) with colours (B, N, 3) into cameras c2w (B, T, 4, 4), K (B, T, 3, 3)
+    (splats of ``radius``; points within ``depth_tolerance`` of the nearest compete on placement).
 
     Returns:
         video (B, T, 3, H, W) (zeros where nothing is drawn) and mask (B, T, H, W) bool.
@@ -97,6 +99,7 @@ def render_memory(
             width,
             valid=valid.repeat_interleave(n, 0),
             radius=radius,
+            depth_tolerance=depth_tolerance,
         )
         videos.append(out.color.reshape(b, n, 3, height, width))
         masks.append(out.mask.reshape(b, n, height, width))
@@ -115,6 +118,8 @@ class CacheCodec(ModalityCodec):
             from the ground truth.
         drop: training probability that a sample's memory is dropped (all cache channels zero).
         radius: splat radius in pixels (each point covers (2r+1)² pixels).
+        depth_tolerance: relative depth within which splats compete on placement (see
+            :func:`aether.geometry.splat_points`).
     """
 
     name = "cache"
@@ -128,6 +133,7 @@ class CacheCodec(ModalityCodec):
         source_frames: int = 1,
         drop: float = 0.5,
         radius: int = 1,
+        depth_tolerance: float = 0.03,
     ) -> None:
         super().__init__(backend)
         if layout not in FOLD_LAYOUTS:
@@ -140,12 +146,10 @@ class CacheCodec(ModalityCodec):
             raise ValueError(f"expected radius >= 0, got {radius!r}")
         if backend.temporal_factor != 4:
             raise ValueError(f"expected a backend with temporal factor 4, got {backend.temporal_factor}")
-        self.layout, self.source_frames, self.drop, self.radius = (
-            layout,
-            int(source_frames),
-            float(drop),
-            int(radius),
-        )
+        if not float(depth_tolerance) >= 0:
+            raise ValueError(f"expected depth_tolerance >= 0, got {depth_tolerance!r}")
+        self.layout, self.source_frames, self.drop = layout, int(source_frames), float(drop)
+        self.radius, self.depth_tolerance = int(radius), float(depth_tolerance)
 
     @property
     def channels(self) -> int:
@@ -182,7 +186,10 @@ class CacheCodec(ModalityCodec):
             None if not isinstance(valid, Tensor) else valid[:, :n],
         )  # fmt: skip
         height, width = video.shape[-2:]  # type: ignore[union-attr]
-        return render_memory(points, colors, keep, c2w, K, height, width, radius=self.radius)  # type: ignore[arg-type]
+        return render_memory(
+            points, colors, keep, c2w, K, height, width,  # type: ignore[arg-type]
+            radius=self.radius, depth_tolerance=self.depth_tolerance,
+        )  # fmt: skip
 
     def encode_memory(self, video: Tensor, mask: Tensor) -> Tensor:
         """Latents (B,F,C+4,h,w) of a rendered memory video (B,T,3,H,W) in [-1, 1] and mask (B,T,H,W)."""
