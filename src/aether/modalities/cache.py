@@ -71,7 +71,7 @@ def render_memory(
     width: int,
     *,
     radius: int = 1,
-    depth_tolerance: float = 0.03,
+    depth_tolerance: float = 0.2,
 ) -> tuple[Tensor, Tensor]:
     """Render point clouds (B, N, 3) with colours (B, N, 3) into cameras c2w (B, T, 4, 4), K (B, T, 3, 3)
     (splats of ``radius``; points within ``depth_tolerance`` of the nearest compete on placement).
@@ -133,7 +133,7 @@ class CacheCodec(ModalityCodec):
         source_frames: int = 1,
         drop: float = 0.5,
         radius: int = 1,
-        depth_tolerance: float = 0.03,
+        depth_tolerance: float = 0.2,
     ) -> None:
         super().__init__(backend)
         if layout not in FOLD_LAYOUTS:

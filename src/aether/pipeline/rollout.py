@@ -85,7 +85,7 @@ class Memory:
 
     stride: int = 1
     radius: int = 1
-    depth_tolerance: float = 0.03
+    depth_tolerance: float = 0.2
     points: Tensor = field(default_factory=lambda: torch.zeros(0, 3))
     colors: Tensor = field(default_factory=lambda: torch.zeros(0, 3))
 
@@ -319,7 +319,7 @@ def _memory_splats(pipe: Any) -> tuple[int, float]:
     """The splat radius and depth tolerance the model's cache condition was trained with (the codec's
     defaults without one)."""
     codec = dict(pipe.sampler.conditions.codecs).get("cache")
-    return int(getattr(codec, "radius", 1)), float(getattr(codec, "depth_tolerance", 0.03))
+    return int(getattr(codec, "radius", 1)), float(getattr(codec, "depth_tolerance", 0.2))
 
 
 def rollout_window(pipe: Any) -> int:
