@@ -171,8 +171,6 @@ def rollout(
         cameras (the requested ones for models without a raymap target), ``requested_c2w`` in the same
         units, and the memory renders; ``meta["windows"]`` lists the window starts.
     """
-    from aether.pipeline.pipeline import _as_generator
-
     if memory_cameras not in MEMORY_CAMERAS:
         raise ValueError(f"memory_cameras: expected one of {MEMORY_CAMERAS}, got {memory_cameras!r}")
     sampler, policy = pipe.sampler, pipe.policy
@@ -245,7 +243,7 @@ def rollout(
         out = sampler(
             task, policy=policy, num_frames=window, fps=fps, raymap=raymap, cache=cache,
             num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, dynamic_cfg=dynamic_cfg,
-            generator=_as_generator(generator, None if seed is None else seed + index, pipe.device), **inputs,
+            generator=_window_generator(generator, seed, index, pipe.device), **inputs,
         )  # fmt: skip
         piece = WindowResult(
             out.rgb,
@@ -284,6 +282,15 @@ def rollout(
     if not has_depth:
         out_world = replace(out_world, depth=None, disparity=None, valid=None)
     return out_world
+
+
+def _window_generator(
+    generator: torch.Generator | None, seed: int | None, index: int, device: torch.device
+) -> torch.Generator | None:
+    """The caller's generator, else one seeded with ``seed + index`` (each window its own draws)."""
+    if generator is not None or seed is None:
+        return generator
+    return torch.Generator(device=device).manual_seed(int(seed) + index)
 
 
 def relative_of(c2w: Tensor) -> Tensor:
