@@ -68,6 +68,18 @@ def test_memory_needs_a_render_or_the_ground_truth():
         _codec().decode(torch.zeros(1, 2, 20, 2, 2))
 
 
+def test_the_memory_is_a_condition_role_not_a_target():
+    from aether.models.spec import AetherModelSpec
+
+    assert MODALITIES.get("cache").condition_role == "memory"
+    spec = AetherModelSpec(latent_backend="tiny", condition_modalities=("color", "raymap", "cache"))
+    spec.check_registered()
+    AetherModelSpec(latent_backend="tiny", condition_modalities=("color", "cache")).check_registered()
+    bad = AetherModelSpec(latent_backend="tiny", target_modalities=("color", "cache"))
+    with pytest.raises(ValueError, match=r"\['cache'\] are 'memory' conditions"):
+        bad.check_registered()
+
+
 def test_training_draws_the_memory_drops_it_and_samples_context_frames():
     batch = synthetic_batch(seeds=(0, 1), frames=17)
     kwargs = {"condition_modalities": ["color", "raymap", "cache"], "context_probabilities": {1: 0.5, 3: 0.5}}
@@ -75,9 +87,19 @@ def test_training_draws_the_memory_drops_it_and_samples_context_frames():
     dropped = make_module(modality_options={"cache": {"drop": 1.0}}, **kwargs)
     assert isinstance(kept, AetherModule)
     assert kept.transformer.config.in_channels == (16 + 16 + 24) + (16 + 24 + 20)
-    cache = kept.cache_condition(kept.target_stack.prepare(batch))
+    latents = kept.encode_clip(kept.target_stack.prepare(batch))
+    cache = latents["cache"]
     assert cache.shape == (2, 5, 20, 6, 8) and cache[:, :, 16:].max() == 1.0
-    assert (dropped.cache_condition(batch) == 0).all()
+    mode, keep_action = torch.tensor([1, 0]), torch.tensor([False, True])
+    g = torch.Generator().manual_seed(0)
+    assert kept.draw_memory(2, g)["cache"].all() and not dropped.draw_memory(2, g)["cache"].any()
+    # the memory is the last 20 condition channels, kept or dropped on its own (not with the action)
+    for keep in (kept.draw_memory(2), dropped.draw_memory(2)):
+        condition = kept.condition(latents, mode, keep_action, keep_memory=keep)
+        assert condition.shape == (2, 5, 16 + 24 + 20, 6, 8)
+        expected = torch.where(keep["cache"][:, None, None, None, None], cache, 0.0)
+        assert torch.equal(condition[:, :, 40:], expected)
+        assert not condition[0, :, 16:40].any() and condition[1, :, 16:40].any()
     draws = kept.task_sampler.sample_context(4000, generator=torch.Generator().manual_seed(0))
     assert set(draws.unique().tolist()) == {1, 3} and abs((draws == 3).float().mean().item() - 0.5) < 0.03
     loss = kept.training_step(batch, 0)

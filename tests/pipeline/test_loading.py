@@ -45,8 +45,12 @@ def test_spec_round_trip_and_folders_without_one(tmp_path, tiny_dirs):
     assert AetherModelSpec.load(aether) == AETHERV1_SPEC  # no spec: the released AetherV1
     with pytest.raises(ValueError, match="unknown model spec keys \\['layers'\\]"):
         AetherModelSpec.from_dict({"layers": 3})
-    with pytest.raises(ValueError, match="condition_modalities must be"):
-        AetherModelSpec(condition_modalities=("color", "disparity"))
+    with pytest.raises(ValueError, match="must start with the one 'frames' modality"):
+        AetherModelSpec(condition_modalities=("raymap", "color")).check_registered()
+    with pytest.raises(ValueError, match="must contain the condition's frames modality 'color'"):
+        AetherModelSpec(target_modalities=("disparity",)).check_registered()
+    # any number of condition sets after the frames: depth as a signal condition is a spec
+    AetherModelSpec(condition_modalities=("color", "raymap", "disparity")).check_registered()
 
 
 def test_export_loads_offline_with_its_backend_stacks_and_scheduler(exported, monkeypatch):

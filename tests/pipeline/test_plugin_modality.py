@@ -13,13 +13,12 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from aether.data.synthetic import render_clip
-from aether.geometry import relative_poses
 from aether.modalities import MODALITIES, ModalityCodec
 from aether.models.testing import tiny_module_kwargs
 from aether.pipeline import AetherPipeline
 from aether.training.export import export_module
 from aether.training.module import AetherModule
+from tests.clips import synthetic_batch
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -53,19 +52,6 @@ def foreground():
     MODALITIES._items.pop("foreground")  # other tests list the registered names
 
 
-def _batch() -> dict:
-    clip = render_clip(0, num_frames=17, height=48, width=64)
-    depth = torch.from_numpy(clip.depth)[None].float()
-    return {
-        "video": torch.from_numpy(clip.rgb)[None].float().div(127.5).sub(1).permute(0, 1, 4, 2, 3),
-        "depth": depth,
-        "valid": depth > 0,
-        "K": torch.from_numpy(clip.K)[None].float(),
-        "c2w": relative_poses(torch.from_numpy(clip.c2w)[None].float()),
-        "fps": torch.tensor([float(clip.fps)]),
-    }
-
-
 def test_plugin_modality_trains_exports_loads_and_decodes(foreground, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     module = AetherModule(
@@ -83,7 +69,7 @@ def test_plugin_modality_trains_exports_loads_and_decodes(foreground, tmp_path, 
         limit_val_batches=0,
         num_sanity_val_steps=0,
     )
-    trainer.fit(module, train_dataloaders=DataLoader([_batch()] * 3, batch_size=None))
+    trainer.fit(module, train_dataloaders=DataLoader([synthetic_batch()] * 3, batch_size=None))
     assert trainer.global_step == 3
     assert torch.isfinite(trainer.callback_metrics["train/loss_latent_foreground"])
     assert not torch.equal(module.transformer.proj_out.weight, before)
@@ -92,7 +78,7 @@ def test_plugin_modality_trains_exports_loads_and_decodes(foreground, tmp_path, 
     pipe = AetherPipeline.from_pretrained(out)
     pipe.progress = False
     assert pipe.spec.target_modalities == ("color", "disparity", "raymap", "foreground")
-    image = _batch()["video"][0, 0]
+    image = synthetic_batch()["video"][0, 0]
     world = pipe.predict(image, num_frames=17, num_inference_steps=2, seed=3)
     assert set(world.modalities) == {"foreground"}
     assert world.modalities["foreground"].shape == (17, 48, 64)

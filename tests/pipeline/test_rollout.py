@@ -43,9 +43,9 @@ class TruthSampler:
     def __getattr__(self, name):
         return getattr(self.real, name)
 
-    def __call__(self, task, *, num_frames, raymap=None, cache=None, **kwargs):
+    def __call__(self, task, *, num_frames, raymap=None, signals=None, **kwargs):
         start = self.starts[len(self.calls)]
-        self.calls.append({"task": task, "raymap": raymap, "cache": cache, **kwargs})
+        self.calls.append({"task": task, "raymap": raymap, "signals": signals, **kwargs})
         sel = slice(start, start + num_frames)
         depth = torch.from_numpy(self.clip.depth[sel]).double()
         disparity = torch.where(depth > 0, 1 / depth, 0.0)
@@ -95,7 +95,7 @@ def test_true_windows_stitch_into_the_true_world_in_one_frame_and_scale(truth):
         want[:, :3, 3] *= disparity[torch.isfinite(disparity)].max()
         torch.testing.assert_close(c2w, want, atol=1e-3, rtol=1e-3)
     # later windows start on the last generated frame; the model has no cache condition: none given
-    assert all(call["cache"] is None for call in fake.calls)
+    assert all(call["signals"] is None for call in fake.calls)
     torch.testing.assert_close(
         fake.calls[1]["observation"], torch.from_numpy(truth.rgb[16]).permute(2, 0, 1).float() / 127.5 - 1
     )
@@ -108,7 +108,8 @@ def test_the_memory_renders_the_earlier_frames_where_the_camera_returns(truth):
     fake = pipe.sampler = TruthSampler(pipe.sampler, truth, starts)
     traj = Trajectory(truth.c2w, truth.K, width=W, height=H)
     world = pipe.rollout(truth.rgb[0], traj)
-    assert fake.calls[0]["cache"] is None and all(c["cache"] is not None for c in fake.calls[1:])
+    assert fake.calls[0]["signals"] is None
+    assert all(set(c["signals"]) == {"cache_video", "cache_mask"} for c in fake.calls[1:])
     memory, mask = world.modalities["memory.rgb"], world.modalities["memory.mask"].astype(bool)
     assert not mask[:17].any()  # window 0 has no memory yet
     pairs = revisits(OUT)
@@ -151,3 +152,35 @@ def test_a_real_tiny_model_rolls_out_with_context_frames_and_memory(truth):
     assert np.isfinite(world.depth).all()
     moved = invert_pose(torch.from_numpy(world.requested_c2w[-1]).double())
     assert torch.isfinite(moved).all()
+
+
+def test_the_memory_is_given_to_the_sampler_as_signals_and_kept_in_both_guidance_branches(truth):
+    pipe = _pipe(condition_modalities=["color", "raymap", "cache"])
+    image = torch.from_numpy(truth.rgb[0]).permute(2, 0, 1).float() / 127.5 - 1
+    video = torch.rand(WINDOW, 3, H, W) * 2 - 1
+    mask = torch.rand(WINDOW, H, W) > 0.5
+    seen = {}
+    context = torch.from_numpy(truth.rgb[:5]).permute(0, 3, 1, 2).float() / 127.5 - 1
+    pipe.sampler(
+        "prediction", observation=image, context=context, num_frames=WINDOW, num_inference_steps=1,
+        guidance_scale=3.0, signals={"cache_video": video, "cache_mask": mask},
+        hook=lambda name, x: seen.setdefault(name, x),
+    )  # fmt: skip
+    memory = pipe.sampler.conditions.codecs["cache"].encode_memory(video[None], mask[None])
+    cc = pipe.sampler.conditions.slices["cache"]
+    assert cc == slice(40, 60)
+    torch.testing.assert_close(seen["condition"][:, :, cc], memory)
+    torch.testing.assert_close(seen["unconditional"][:, :, cc], memory)
+    assert seen["condition"][:, :2, :16].abs().sum() > 0 and not seen["unconditional"][:, :2, :16].any()
+    with pytest.raises(ValueError, match=r"cache: expected latents \(1, 5, 20, 6, 8\)"):
+        pipe.sampler(
+            "prediction", observation=image, num_frames=WINDOW, num_inference_steps=1,
+            signals={"cache_video": video[:9], "cache_mask": mask[:9]},
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="reconstruction: takes no context frames"):
+        pipe.sampler("reconstruction", video=video, context=context, num_frames=WINDOW)
+    with pytest.raises(ValueError, match=r"no condition modality of this model reads \['cache_mask'"):
+        _pipe().sampler(
+            "prediction", observation=image, num_frames=WINDOW, num_inference_steps=1,
+            signals={"cache_video": video, "cache_mask": mask},
+        )  # fmt: skip

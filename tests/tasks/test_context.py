@@ -54,3 +54,13 @@ def test_the_default_context_distribution_draws_nothing():
     assert torch.equal(sampler.generator.get_state(), before)
     with pytest.raises(ValueError, match="context_probabilities keys >= 1"):
         TaskSampler(context_probabilities={0: 1.0})
+
+
+def test_context_is_an_input_only_tasks_that_continue_from_it_declare():
+    from aether.tasks import Planning, Reconstruction
+
+    assert Prediction.takes_context() and Planning.takes_context() and not Reconstruction.takes_context()
+    with pytest.raises(ValueError, match="reconstruction: takes no context frames"):
+        Reconstruction(context_frames=2)
+    assert Prediction.given_frames(17) == (0,) and Prediction.given_frames(17, 2) == (0, 1, 2, 3, 4)
+    assert Planning.given_frames(17, 2) == (0, 1, 2, 3, 4, 16) and Planning.given_frames(17) == (0, 16)

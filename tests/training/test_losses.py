@@ -4,16 +4,8 @@ import pytest
 import torch
 from diffusers import CogVideoXDPMScheduler
 
-from aether.training.losses import (
-    add_noise,
-    channel_mse,
-    diffusion_target,
-    ms_ssim_loss,
-    pointmap_loss,
-    predicted_clean_latents,
-    raymap_points,
-    ssi_loss,
-)
+from aether.modalities.losses import ms_ssim_loss, pointmap_loss, raymap_points, ssi_loss
+from aether.training.losses import add_noise, channel_mse, diffusion_target, predicted_clean_latents
 
 
 @pytest.fixture

@@ -56,7 +56,7 @@ def test_stage2_zero_on_true_latents_for_geometry(batch, module_factory) -> None
 def test_the_codec_disparity_floor_bounds_the_training_pointmap_depth(batch, module_factory, monkeypatch):
     """The floor configured on the disparity codec (the one inference decodes with) also bounds the
     predicted depth of the training point map: no depth beyond 1 / floor."""
-    from aether.training import losses
+    from aether.modalities import losses
 
     depths, maxima = [], []
     real = losses.raymap_points

@@ -34,6 +34,7 @@ def test_tiny_recipe_smoke_run_writes_a_report(tmp_path) -> None:
         "run.evaluate.clips=1",
         "run.evaluate.steps={reconstruction: 2, prediction: 2, planning: 2}",
         "run.evaluate.ensemble=2",
+        "run.evaluate.following={seeds: [2000001], trajectories: [turn], steps: 1}",
         "run.checkpoint_every=2",
     ]
     args = ["run", RECIPE, "--name", "smoke"]
@@ -52,7 +53,9 @@ def test_tiny_recipe_smoke_run_writes_a_report(tmp_path) -> None:
     metrics = json.loads((out / "metrics.json").read_text())
     for task in ("prediction", "planning"):  # run.evaluate.ablate_camera: with and without the camera
         scored = set(metrics["tasks"][task]["metrics"])
-        assert {"psnr", "ssim", "psnr_without_camera", "ssim_without_camera"} <= scored, task
+        assert {"psnr", "ssim", "psnr_mirrored", "psnr_without_camera", "ssim_without_camera"} <= scored, task
+        assert {"rot_err", "trans_err", "rot_err_without_camera"} <= scored, task  # evaluate.camera_control
+        assert {"psnr_blurred", "ssim_blurred"} <= set(metrics["tasks"][task]["baseline"]), task
     assert metrics["training"]["steps"] == 4 and set(metrics["tasks"]) == {
         "reconstruction",
         "prediction",
@@ -84,27 +87,33 @@ def test_margin_checks_compare_each_metric_the_right_way() -> None:
             "metrics": {"abs_rel": 0.5, "ate": 0.3, "rpe_trans": 0.05, "rpe_rot": 1.0, "delta_1_25": 0.9},
             "baseline": {"abs_rel": 1.0, "ate": 0.5, "rpe_trans": 0.1, "rpe_rot": 1.0, "delta_1_25": 0.4},
         },
-        "prediction": {"metrics": {"psnr": 24.0, "ssim": 0.4}, "baseline": {"psnr": 23.0, "ssim": 0.5}},
-    }
-    checks = {(c["task"], c["metric"]): c for c in margin_checks(summary)}
-    assert set(checks) == {
-        ("reconstruction", "abs_rel"),
-        ("reconstruction", "ate"),
-        ("reconstruction", "rpe_trans"),
-        ("reconstruction", "rpe_rot"),
-        ("prediction", "psnr"),
-        ("prediction", "ssim"),
-    }  # no planning in the summary, and δ<1.25 is not a margin
+        "prediction": {
+            "metrics": {
+                "psnr": 24.0, "ssim": 0.4, "psnr_mirrored": 23.2, "psnr_without_camera": 22.0,
+                "rot_err": 1.0, "rot_err_without_camera": 2.0,
+                "trans_err": 3.0, "trans_err_without_camera": 4.0,
+            },
+            "baseline": {"psnr": 23.0, "ssim": 0.5, "psnr_blurred": 24.5, "ssim_blurred": 0.3},
+        },
+    }  # fmt: skip
+    checks = {(c["task"], c["metric"], c["reference"]): c for c in margin_checks(summary)}
     passed = {k: c["passed"] for k, c in checks.items()}
-    assert passed == {
-        ("reconstruction", "abs_rel"): True,  # exactly half: ≤ ½ holds
-        ("reconstruction", "ate"): False,  # 0.6 of the baseline
-        ("reconstruction", "rpe_trans"): True,
-        ("reconstruction", "rpe_rot"): False,  # equal to the static camera is not below it
-        ("prediction", "psnr"): True,
-        ("prediction", "ssim"): False,
+    assert passed == {  # no planning in the summary, and δ<1.25 is not a margin
+        ("reconstruction", "abs_rel", "per-frame mean depth"): True,  # exactly half: ≤ ½ holds
+        ("reconstruction", "ate", "static camera"): False,  # 0.6 of the baseline
+        ("reconstruction", "rpe_trans", "static camera"): True,
+        ("reconstruction", "rpe_rot", "static camera"): False,  # equal to the static camera is not below it
+        ("prediction", "psnr", "copy the first frame"): True,
+        ("prediction", "ssim", "copy the first frame"): False,
+        ("prediction", "psnr", "blurred copy (best σ)"): False,
+        ("prediction", "ssim", "blurred copy (best σ)"): True,
+        ("prediction", "psnr", "mirrored trajectory"): False,  # 0.8 dB: the gap must reach 1 dB
+        ("prediction", "psnr", "no trajectory"): True,  # 2 dB
+        ("prediction", "rot_err", "no trajectory"): True,  # exactly half
+        ("prediction", "trans_err", "no trajectory"): False,
     }
-    assert checks[("prediction", "psnr")]["ratio"] == pytest.approx(24 / 23)
+    assert checks[("prediction", "psnr", "copy the first frame")]["ratio"] == pytest.approx(24 / 23)
+    assert checks[("prediction", "psnr", "mirrored trajectory")]["ratio"] == pytest.approx(0.8)
 
 
 def test_margin_checks_skip_undefined_scores() -> None:

@@ -218,14 +218,22 @@ class AppRunner:
         num_frames: int = 17,
         steps: int | None = None,
         seed: int = 0,
+        signals: dict[str, np.ndarray] | None = None,
     ) -> AppResult:
-        """Run "prediction" or "planning" on ``images`` along the trajectory file, else the preset motion
-        (``num_frames`` frames; a file sets its own length); ``steps`` 0 or None: the task's default."""
+        """Run a generating task ("prediction", "planning" or a plug-in's) on ``images`` (its colour
+        inputs, in its ``required_inputs`` order) and ``signals`` (its other inputs, e.g. "depth"),
+        along the trajectory file, else the preset motion (``num_frames`` frames; a file sets its own
+        length); ``steps`` 0 or None: the task's default."""
+        from aether.tasks import COLOR_INPUTS, TASKS
+
+        colour = [k for k in TASKS.get(task).required_inputs if k in COLOR_INPUTS]
+        inputs = {**dict(zip(colour, images)), **(signals or {})}
         traj = self.trajectory(trajectory, preset, int(num_frames), images[0])
         frames = len(traj) if traj is not None else int(num_frames)
-        run = self.pipe.predict if task == "prediction" else self.pipe.plan
         with self._lock:
-            world = run(*images, traj, num_frames=frames, num_inference_steps=steps or None, seed=seed)
+            world = self.pipe.run(
+                task, inputs, traj, num_frames=frames, num_inference_steps=steps or None, seed=seed
+            )
         return self.package(world, task)
 
     # ------------------------------------------------------------------ outputs

@@ -1,6 +1,9 @@
-"""Trivial baselines scored beside a model: each frame's mean depth, and a static camera."""
+"""Trivial baselines scored beside a model: each frame's mean depth, a static camera, and a copy of
+the first frame (sharp or blurred)."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import Tensor
@@ -32,3 +35,25 @@ def static_camera_metrics(gt_c2w: Tensor) -> dict[str, float]:
     rpe_trans = rel[:, :3, 3].square().sum(-1).mean().sqrt()
     rpe_rot = rotation_angle_deg(rel[:, :3, :3]).square().mean().sqrt()
     return {"ate": float(ate), "rpe_trans": float(rpe_trans), "rpe_rot": float(rpe_rot)}
+
+
+BLUR_SIGMAS = (0.5, 1.0, 2.0, 3.0, 4.0)
+"""Gaussian blur widths (pixels) tried by :func:`blurred_copies`."""
+
+
+def blurred_copies(frame: Tensor, sigmas: tuple[float, ...] = BLUR_SIGMAS) -> Tensor:
+    """Gaussian-blurred copies (S,3,H,W) of one frame (3,H,W), one per σ in ``sigmas`` (pixels; the
+    kernel spans ±3σ, reflected at the borders).
+
+    A model that predicts the posterior mean of unseen frames blurs; a blurred copy of the given
+    frame is the trivial predictor of that kind, so generated videos are scored against the best σ.
+    """
+    import kornia
+
+    if frame.ndim != 3 or frame.shape[0] != 3:
+        raise ValueError(f"frame: expected (3,H,W), got {tuple(frame.shape)}")
+    copies = []
+    for sigma in sigmas:
+        size = 2 * math.ceil(3 * sigma) + 1
+        copies.append(kornia.filters.gaussian_blur2d(frame[None], (size, size), (sigma, sigma), "reflect"))
+    return torch.cat(copies)

@@ -15,8 +15,8 @@ published on RealEstate10K (CamI2V 0.41 / 1.34 / 1.53, CameraCtrl 0.71 / 1.94 / 
 Choices the reference leaves open, and how they are made here: a requested camera that never
 moves has no translation scale (the reference divides by 1e-9), so TransErr and CamMC are NaN for
 it; ``align="umeyama"`` replaces the first-camera anchoring by a least-squares Sim(3) fit of the
-recovered camera centres onto the requested ones (:func:`~aether.evaluation.pose_metrics.
-sim3_align_trajectory`), both then scaled by the requested path's largest distance from its
+recovered camera centres onto the requested ones (:func:`~aether.geometry.
+align_trajectory_sim3`), both then scaled by the requested path's largest distance from its
 first camera. The reference recovers cameras with COLMAP + GLOMAP; :func:`recover_cameras` offers
 the library's two independent recoveries (the annotation pipeline, the model's reconstruction).
 """
@@ -29,8 +29,8 @@ import numpy as np
 import torch
 
 from aether.evaluation.depth_metrics import as_tensor
-from aether.evaluation.pose_metrics import rotation_angle_deg, sim3_align_trajectory
-from aether.geometry import check_poses, invert_pose, relative_poses
+from aether.evaluation.pose_metrics import rotation_angle_deg
+from aether.geometry import align_trajectory_sim3, check_poses, invert_pose, relative_poses
 
 ALIGNS = ("first-frame", "umeyama")
 METHODS = ("annotate", "model")
@@ -82,7 +82,7 @@ def _aligned(requested_c2w: Any, recovered_c2w: Any, align: str) -> tuple[torch.
         rec_scale = rec[:, :3, 3].norm(dim=-1).amax() + EPS
     else:
         moving = bool(rec[:, :3, 3].var(0).sum() > 0)
-        rec = sim3_align_trajectory(rec, req) if moving else rec
+        rec = align_trajectory_sim3(rec, req) if moving else rec
         rec_scale = req_scale + EPS
     return _scaled(req, req_scale + EPS), _scaled(rec, rec_scale), float(req_scale)
 

@@ -20,11 +20,12 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import Any
 
 from aether.argtypes import torch_device
 from aether.cli import HelpFormatter
 from aether.evaluation.datasets import DATASETS, build_dataset
-from aether.evaluation.names import ALIGNMENTS, BENCHMARKS, PROTOCOLS, SMOOTHING
+from aether.evaluation.names import ALIGNMENTS, BASELINE_BENCHMARKS, BENCHMARKS, PROTOCOLS, SMOOTHING
 
 
 def _parser(prog: str) -> argparse.ArgumentParser:
@@ -74,6 +75,11 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         help="camera pose with --protocol paper: the reference smoothing (default) or none",
     )
     p.add_argument("--sequences", help="comma-separated subset of sequences")
+    p.add_argument(
+        "--task",
+        help="prediction/planning with --model: run this registered task (a plug-in's) instead, scored "
+        "as the benchmark scores its videos",
+    )
     p.add_argument(
         "--action", action="store_true", help="condition prediction/planning on the ground-truth trajectory"
     )
@@ -167,7 +173,7 @@ def _source(args: argparse.Namespace, device: str) -> object:
     if args.predictions:
         return runners.SavedPredictions(args.predictions)
     if args.baseline_model:
-        if args.benchmark != "prediction":
+        if args.benchmark not in BASELINE_BENCHMARKS:
             raise ValueError(
                 f"--baseline-model: expected the prediction benchmark, received {args.benchmark!r}"
             )
@@ -188,7 +194,73 @@ def _source(args: argparse.Namespace, device: str) -> object:
         # the protocol's policy for the reconstruction benchmarks; prediction and planning keep ours
         policy=args.policy or (None if args.benchmark in ("video-depth", "camera-pose") else "default"),
         smoothing=args.pose_smoothing,
+        task=args.task,
     )
+
+
+def _video_depth(
+    args: argparse.Namespace, dataset: Any, source: Any, out: Path, device: str, progress: bool
+) -> dict[str, Any]:
+    from aether.evaluation import runners
+
+    return runners.run_video_depth(
+        dataset, source, align=args.align, progress=progress, mask_edge=args.mask_edge,
+        picture_dir=None if args.no_plots else out / "pictures",
+    )  # fmt: skip
+
+
+def _camera_pose(
+    args: argparse.Namespace, dataset: Any, source: Any, out: Path, device: str, progress: bool
+) -> dict[str, Any]:
+    from aether.evaluation import runners
+
+    plots = None if args.no_plots else out / "plots"
+    return runners.run_camera_pose(dataset, source, plot_dir=plots, progress=progress)
+
+
+def _camera_control(
+    args: argparse.Namespace, dataset: Any, source: Any, out: Path, device: str, progress: bool
+) -> dict[str, Any]:
+    from aether.evaluation.camera_control_runner import run_camera_control
+
+    return run_camera_control(
+        dataset, source, method=args.recovery, depth=args.recovery_depth, progress=progress,
+        picture_dir=None if args.no_plots else out / "pictures",
+    )  # fmt: skip
+
+
+def _prediction(
+    args: argparse.Namespace, dataset: Any, source: Any, out: Path, device: str, progress: bool
+) -> dict[str, Any]:
+    from aether.evaluation import runners
+    from aether.evaluation.vbench import VBenchModels
+
+    models = VBenchModels(args.vbench_cache, device=device)
+    return runners.run_prediction(dataset, source, models, progress=progress)
+
+
+def _planning(
+    args: argparse.Namespace, dataset: Any, source: Any, out: Path, device: str, progress: bool
+) -> dict[str, Any]:
+    from aether.evaluation import runners
+    from aether.evaluation.pixel_metrics import load_lpips
+    from aether.evaluation.vbench import VBenchModels
+
+    lpips_model = load_lpips()
+    if lpips_model is not None:
+        lpips_model = lpips_model.to(device)
+    models = VBenchModels(args.vbench_cache, device=device) if args.vbench else None
+    return runners.run_planning(dataset, source, lpips_model, models, progress=progress)
+
+
+RUNNERS = {
+    "video-depth": _video_depth,
+    "camera-pose": _camera_pose,
+    "camera-control": _camera_control,
+    "prediction": _prediction,
+    "planning": _planning,
+}
+"""The runner of each benchmark (``BENCHMARKS``)."""
 
 
 def main(argv: list[str], prog: str = "aether bench") -> int:
@@ -198,9 +270,7 @@ def main(argv: list[str], prog: str = "aether bench") -> int:
 
         return rollout_main(argv[2:], prog=f"{prog} rollout")
     args = _parser(prog).parse_args(argv[1:])  # before the heavy imports: --help stays instant
-    from aether.evaluation import runners
     from aether.evaluation.report import markdown_table, write_report
-    from aether.evaluation.vbench import VBenchModels
 
     rank, device = _init_distributed(args.devices, args.device)
     options: dict[str, object] = {"sequences": args.sequences.split(",") if args.sequences else None}
@@ -212,37 +282,7 @@ def main(argv: list[str], prog: str = "aether bench") -> int:
     source = _source(args, device)
     out = Path(args.out)
     progress = rank == 0
-    if args.benchmark == "video-depth":
-        pictures = None if args.no_plots else out / "pictures"
-        result = runners.run_video_depth(
-            dataset,
-            source,
-            align=args.align,
-            progress=progress,
-            mask_edge=args.mask_edge,
-            picture_dir=pictures,
-        )
-    elif args.benchmark == "camera-pose":
-        plots = None if args.no_plots else out / "plots"
-        result = runners.run_camera_pose(dataset, source, plot_dir=plots, progress=progress)
-    elif args.benchmark == "camera-control":
-        from aether.evaluation.camera_control_runner import run_camera_control
-
-        result = run_camera_control(
-            dataset, source, method=args.recovery, depth=args.recovery_depth, progress=progress,
-            picture_dir=None if args.no_plots else out / "pictures",
-        )  # fmt: skip
-    elif args.benchmark == "prediction":
-        models = VBenchModels(args.vbench_cache, device=device)
-        result = runners.run_prediction(dataset, source, models, progress=progress)
-    else:
-        from aether.evaluation.pixel_metrics import load_lpips
-
-        lpips_model = load_lpips()
-        if lpips_model is not None:
-            lpips_model = lpips_model.to(device)
-        models = VBenchModels(args.vbench_cache, device=device) if args.vbench else None
-        result = runners.run_planning(dataset, source, lpips_model, models, progress=progress)
+    result = RUNNERS[args.benchmark](args, dataset, source, out, device, progress)
     if rank == 0:
         paths = write_report(result, out, plots=not args.no_plots)
         print(markdown_table(result))

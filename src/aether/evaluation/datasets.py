@@ -297,12 +297,20 @@ class EvalSequence:
             self.arrays["depth"] = np.stack([self.depth_reader(p) for p in self.depth_files])
         return self.arrays.get("depth")
 
+    def entry(self, key: str) -> np.ndarray | None:
+        """A per-frame array by its clip key ("video": :meth:`rgb`, "depth": :meth:`depth`, others
+        from ``arrays``), or None."""
+        if key == "video":
+            return self.rgb()
+        return self.depth() if key == "depth" else self.arrays.get(key)
+
 
 class EvalDataset:
     """A benchmark dataset: its protocol settings and its sequences.
 
     Attributes: ``max_depth`` (valid gt < max_depth, None for none), ``post_clip_max`` (cap of the
-    aligned prediction), ``fps``; ``sequences(task)`` lists the sequences of a benchmark task
+    aligned prediction), ``fps``, ``trivial_baselines`` (the runners also score the frame-mean depth
+    and the static camera on it); ``sequences(task)`` lists the sequences of a benchmark task
     (``"video-depth" | "camera-pose" | "prediction" | "planning"``).
     """
 
@@ -310,6 +318,7 @@ class EvalDataset:
     max_depth: float | None = None
     post_clip_max: float | None = None
     tasks: tuple[str, ...] = ("video-depth", "camera-pose")
+    trivial_baselines: bool = False
 
     def __init__(
         self, root: str | Path | None = None, sequences: list[str] | None = None, **kwargs: Any
@@ -583,6 +592,7 @@ class Synthetic(EvalDataset):
 
     name = "synthetic"
     tasks = ("video-depth", "camera-pose", "prediction", "planning", "camera-control")
+    trivial_baselines = True
 
     def __init__(
         self,

@@ -1,6 +1,8 @@
 """The names the benchmarks are chosen by (no heavy imports: the ``aether bench`` parser uses them)."""
 
 BENCHMARKS = ("video-depth", "camera-pose", "prediction", "planning", "camera-control")
+BASELINE_BENCHMARKS = ("prediction",)
+"""The benchmarks the CogVideoX image-to-video baseline (``--baseline-model``) runs."""
 PROTOCOLS = ("paper", "library")
 SMOOTHING = ("reference", "none")
 PROTOCOL_ALIGNMENTS = ("scale", "scale&shift", "scale&shiftl2", "metric")
@@ -14,6 +16,12 @@ LOWER_IS_BETTER = frozenset(
 metric's direction: reports, run summaries and the metric classes read it."""
 
 
+SCORE_VARIANTS = ("_without_camera", "_mirrored", "_blurred")
+"""Suffixes of the same metric scored another way (same direction as the metric itself)."""
+
+
 def direction_arrow(key: str) -> str:
-    """ "↓" for a metric where lower is better, "↑" otherwise."""
+    """ "↓" for a metric where lower is better, "↑" otherwise (``rot_err_mirrored`` as ``rot_err``)."""
+    for suffix in SCORE_VARIANTS:
+        key = key.removesuffix(suffix)
     return "↓" if key in LOWER_IS_BETTER else "↑"

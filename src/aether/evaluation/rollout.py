@@ -3,7 +3,7 @@
 Each held-out synthetic world is followed along an out-and-back path (:mod:`aether.data.paths`) of
 1×, 2× and 4× the model's window. Methods, in one table:
 
-- ``memory``: the rollout with the geometric memory as the model's "cache" condition (models with one);
+- ``memory``: the rollout with the geometric memory as the model's memory condition (models with one);
 - ``no_memory``: the same chained windows without a memory;
 - ``memory_alone``: no model: the first frame lifted with its true depth, rendered into every requested
   camera (holes filled with the frame's mean colour);
@@ -101,13 +101,13 @@ def run_rollout(
 
     Returns ``{"window", "rows": [{"method", "horizon", "frames", scores...}], "per_world": [...]}``,
     scores averaged over the worlds."""
-    from aether.pipeline.rollout import rollout_window
+    from aether.pipeline.rollout import decoded_outputs, rollout_window
     from aether.pipeline.trajectory import Trajectory
 
     window = rollout_window(pipe)
     height, width = pipe.height, pipe.width
     has_memory = pipe.sampler.has_memory
-    has_depth = "disparity" in pipe.targets.names
+    has_depth = "disparity" in decoded_outputs(pipe)
     methods = [m for m in METHODS if (m != "memory" or (has_memory and has_depth))]
     per_world: list[dict[str, Any]] = []
     pictures: dict[str, np.ndarray] = {}

@@ -15,7 +15,7 @@ import inspect
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import torch
@@ -87,6 +87,48 @@ def gather_dicts(local: dict[str, Any]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- sources
+class BenchmarkSource(Protocol):
+    """What the runners ask of a prediction source (:class:`SavedPredictions`,
+    :class:`PipelineSource`, :class:`CogVideoXBaseline`); a source raises for what it cannot make.
+
+    Attributes:
+        action: whether predictions follow the ground-truth trajectory.
+        ignored_windowing: library windowing options the model's pipeline does not take.
+        window_reports: per-sequence reports of the window merges (camera pose).
+    """
+
+    action: bool
+    ignored_windowing: list[str]
+    window_reports: dict[str, list[dict[str, Any]]]
+
+    def run_settings(self, task: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(the model-run settings used for ``task``, those departing from the paper's)."""
+        ...
+
+    def reconstruct(self, seq: EvalSequence, task: str) -> dict[str, np.ndarray]:
+        """{"depth": (T,H,W)} for "video-depth", {"c2w": (T,4,4)} for "camera-pose"."""
+        ...
+
+    def predict(self, seq: EvalSequence) -> np.ndarray:
+        """uint8 (T,H,W,3) predicted from the first frame."""
+        ...
+
+    def plan(self, seq: EvalSequence) -> np.ndarray:
+        """uint8 (T,H,W,3) planned from the first to the last frame."""
+        ...
+
+
+class _Source:
+    """The defaults of a :class:`BenchmarkSource` that runs no model of its own."""
+
+    action: ClassVar[bool] = False
+    ignored_windowing: ClassVar[list[str]] = []
+    window_reports: ClassVar[dict[str, list[dict[str, Any]]]] = {}
+
+    def reconstruct(self, seq: EvalSequence, task: str) -> dict[str, np.ndarray]:
+        raise ValueError(f"{type(self).__name__}: expected a source of reconstructions for {task}")
+
+
 def to_uint8_video(x: Any) -> np.ndarray:
     """A video as uint8 (T,H,W,3): uint8 passes; floats in [0,1] (or [-1,1] if negative values);
     (T,3,H,W) channel-first is transposed."""
@@ -105,7 +147,7 @@ def to_uint8_video(x: Any) -> np.ndarray:
     return (v.clip(0, 1) * 255).round().astype(np.uint8)
 
 
-class SavedPredictions:
+class SavedPredictions(_Source):
     """Predictions saved as ``<dir>/<sequence>.npz`` with ``depth`` (T,H,W) and/or ``c2w`` (T,4,4)
     (reconstruction), ``rgb`` (T,H,W,3) uint8 (prediction and planning). A ``World4D.save``
     directory per sequence (``<dir>/<sequence>/``) is read through ``World4D.load``."""
@@ -165,7 +207,10 @@ class PipelineSource:
     merges, depth cap and camera smoothing); ``"library"`` runs ``reconstruct`` with the library's
     own windowing (``WINDOWS``), merging and policy. ``policy``, ``seed``, ``num_inference_steps``,
     ``ensemble`` and ``smoothing`` override single settings (recorded as departures).
-    ``action=True`` passes the ground-truth trajectory (relative to frame 0) to predict/plan."""
+    ``action=True`` passes the ground-truth trajectory (relative to frame 0) to predict/plan.
+    ``task`` names a registered generating task (a plug-in's) run instead of prediction and planning:
+    its colour inputs are cut from the sequence's frames, its other inputs are the sequence's arrays
+    (e.g. "depth")."""
 
     def __init__(
         self,
@@ -179,6 +224,7 @@ class PipelineSource:
         protocol: str = "paper",
         policy: str | None = None,
         smoothing: str | None = None,
+        task: str | None = None,
     ) -> None:
         from aether.pipeline import AetherPipeline
 
@@ -193,7 +239,7 @@ class PipelineSource:
         self.action, self.seed = action, seed
         self.num_inference_steps = num_inference_steps
         self.steps = {} if num_inference_steps is None else {"num_inference_steps": num_inference_steps}
-        self.ensemble, self.smoothing = ensemble, smoothing
+        self.ensemble, self.smoothing, self.task = ensemble, smoothing, task
         self.ignored_windowing: list[str] = []
         self.window_reports: dict[str, list[dict[str, Any]]] = {}
 
@@ -252,27 +298,29 @@ class PipelineSource:
         h, w = seq.rgb().shape[1:3]
         return Trajectory(np.linalg.inv(seq.c2w[0]) @ seq.c2w, seq.K, width=w, height=h, dmax=dmax)
 
-    def predict(self, seq: EvalSequence) -> np.ndarray:
-        rgb = seq.rgb()
-        world = self.pipe.predict(
-            rgb[0], trajectory=self.trajectory(seq), num_frames=len(rgb), seed=self.seed or 0, **self.steps
-        )
+    def generate(self, seq: EvalSequence, task: str, **options: Any) -> np.ndarray:
+        """uint8 (T,H,W,3) of a generating task on ``seq``, given the inputs it requires."""
+        from aether.tasks import TASKS, color_inputs
+
+        colours = color_inputs(seq.rgb())
+        inputs = {}
+        for key in TASKS.get(task).required_inputs:
+            value = colours[key] if key in colours else seq.entry(key)
+            if value is None:
+                raise ValueError(f"{seq.name}: {task} requires {key!r}, which the sequence does not hold")
+            inputs[key] = value
+        world = self.pipe.run(
+            task, inputs, self.trajectory(seq), num_frames=len(seq.rgb()), seed=self.seed or 0,
+            **self.steps, **options,
+        )  # fmt: skip
         return to_uint8_video(world.rgb)
+
+    def predict(self, seq: EvalSequence) -> np.ndarray:
+        return self.generate(seq, self.task or "prediction")
 
     def plan(self, seq: EvalSequence) -> np.ndarray:
         """Planning as the paper evaluates it: no classifier-free guidance (guidance 1)."""
-        rgb = seq.rgb()
-        traj = self.trajectory(seq)
-        world = self.pipe.plan(
-            rgb[0],
-            rgb[-1],
-            trajectory=traj,
-            num_frames=len(rgb),
-            seed=self.seed or 0,
-            guidance_scale=1.0,
-            **self.steps,
-        )
-        return to_uint8_video(world.rgb)
+        return self.generate(seq, self.task or "planning", guidance_scale=1.0)
 
 
 def read_prompts(path: str | Path) -> dict[str, str]:
@@ -298,7 +346,7 @@ def read_prompts(path: str | Path) -> dict[str, str]:
     return prompts
 
 
-class CogVideoXBaseline:
+class CogVideoXBaseline(_Source):
     """The paper's prediction baseline: diffusers' CogVideoX image-to-video pipeline with per-clip
     prompts, the paper's negative prompt and guidance 6."""
 
@@ -320,6 +368,10 @@ class CogVideoXBaseline:
         self.pipe = pipeline
         self.prompts = dict(prompts) if isinstance(prompts, Mapping) else read_prompts(prompts)
         self.steps, self.seed = num_inference_steps, seed
+
+    def run_settings(self, task: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The baseline's run (no AETHER model run, so nothing departs from the paper's)."""
+        return {"source": "CogVideoX image-to-video", "steps": self.steps, "seed": self.seed}, {}
 
     def predict(self, seq: EvalSequence) -> np.ndarray:
         from PIL import Image
@@ -368,9 +420,11 @@ def _result(
     }
 
 
-def _protocol_settings(source: Any, task: str, dataset: EvalDataset, **metric: Any) -> dict[str, Any]:
+def _protocol_settings(
+    source: BenchmarkSource, task: str, dataset: EvalDataset, **metric: Any
+) -> dict[str, Any]:
     """The protocol record of a result: the model run, the metric settings, the departures."""
-    run, departures = source.run_settings(task) if hasattr(source, "run_settings") else ({}, {})
+    run, departures = source.run_settings(task)
     departures = dict(departures)
     for key, value in metric.items():
         if (
@@ -396,7 +450,7 @@ def _sequences(dataset: EvalDataset, task: str) -> list[EvalSequence]:
 
 def run_video_depth(
     dataset: EvalDataset,
-    source: Any,
+    source: BenchmarkSource,
     align: str = "scale",
     progress: bool = True,
     mask_edge: bool = False,
@@ -418,7 +472,7 @@ def run_video_depth(
         pred = source.reconstruct(seq, "video-depth")["depth"]
         metric.update(pred, gt, sequence=f"{dataset.name}/{seq.name}")
         per_seq[seq.name] = metric.sequence_stats[-1]
-        if dataset.name == "synthetic":
+        if dataset.trivial_baselines:
             g = torch.as_tensor(gt)
             baseline.update(frame_mean_depth(g, (g > 0) & torch.isfinite(g)), gt, sequence=seq.name)
         if picture_dir is not None:
@@ -433,9 +487,9 @@ def run_video_depth(
         "video-depth", dataset, per_seq, metric.compute(), align,
         **_protocol_settings(source, "video-depth", dataset, align=align, mask_edge=mask_edge),
         max_depth=dataset.max_depth, post_clip_max=dataset.post_clip_max,
-        windows_not_applied=getattr(source, "ignored_windowing", []),
+        windows_not_applied=source.ignored_windowing,
     )  # fmt: skip
-    if dataset.name == "synthetic":
+    if dataset.trivial_baselines:
         result["baselines"] = {
             "frame-mean depth": {k: v for k, v in baseline.compute().items() if k in METRICS}
         }
@@ -443,7 +497,7 @@ def run_video_depth(
 
 
 def run_camera_pose(
-    dataset: EvalDataset, source: Any, plot_dir: str | Path | None = None, progress: bool = True
+    dataset: EvalDataset, source: BenchmarkSource, plot_dir: str | Path | None = None, progress: bool = True
 ) -> dict[str, Any]:
     """ATE, RPE translation and rotation per sequence and their means; trajectory plots when
     ``plot_dir`` is given. Frames whose ground-truth pose is not finite are left out."""
@@ -463,9 +517,9 @@ def run_camera_pose(
         gt, pred = seq.c2w[keep], pred[keep]
         metric.update(pred, gt, sequence=f"{dataset.name}/{seq.name}")
         per_seq[seq.name] = {**metric.sequence_stats[-1], "frames": int(keep.sum())}
-        if seq.name in getattr(source, "window_reports", {}):
+        if seq.name in source.window_reports:
             per_seq[seq.name]["window_smoothing"] = source.window_reports[seq.name]
-        if dataset.name == "synthetic":
+        if dataset.trivial_baselines:
             static[seq.name] = static_camera_metrics(torch.as_tensor(gt))
         if plot_dir is not None:
             Path(plot_dir).mkdir(parents=True, exist_ok=True)
@@ -481,7 +535,7 @@ def run_camera_pose(
     result = _result(
         "camera-pose", dataset, per_seq, metric.compute(),
         **_protocol_settings(source, "camera-pose", dataset),
-        windows_not_applied=getattr(source, "ignored_windowing", []),
+        windows_not_applied=source.ignored_windowing,
     )  # fmt: skip
     static = gather_dicts(static)
     if static:
@@ -494,7 +548,7 @@ def run_camera_pose(
 
 
 def run_prediction(
-    dataset: EvalDataset, source: Any, models: VBenchModels | None = None, progress: bool = True
+    dataset: EvalDataset, source: BenchmarkSource, models: VBenchModels | None = None, progress: bool = True
 ) -> dict[str, Any]:
     """The six VBench dimensions and their weighted total over the predicted videos."""
     models = models or VBenchModels()
@@ -506,8 +560,8 @@ def run_prediction(
     scores = vbench_scores(videos, models)
     per_seq = gather_dicts(scores["per_video"])
     dims = _vbench_means(per_seq, videos, scores)
-    variant = "action" if getattr(source, "action", False) else "no action"
-    run = source.run_settings("prediction")[0] if hasattr(source, "run_settings") else {}
+    variant = "action" if source.action else "no action"
+    run = source.run_settings("prediction")[0]
     return _result("prediction", dataset, per_seq, dims, variant, missing=scores["missing"], model_run=run)
 
 
@@ -530,7 +584,7 @@ def _vbench_means(per_seq: dict[str, Any], videos: dict[str, Any], local: dict[s
 
 def run_planning(
     dataset: EvalDataset,
-    source: Any,
+    source: BenchmarkSource,
     lpips_model: torch.nn.Module | None = None,
     vbench_models: VBenchModels | None = None,
     progress: bool = True,
@@ -556,9 +610,7 @@ def run_planning(
         if vbench_models is not None:
             videos[seq.name] = (planned, seq.fps)
     mean: dict[str, Any] = metric.compute()
-    settings: dict[str, Any] = {
-        "model_run": source.run_settings("planning")[0] if hasattr(source, "run_settings") else {}
-    }
+    settings: dict[str, Any] = {"model_run": source.run_settings("planning")[0]}
     if vbench_models is not None:
         scores = vbench_scores(videos, vbench_models)
         for name, row in scores["per_video"].items():

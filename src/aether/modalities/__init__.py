@@ -6,7 +6,7 @@ Registries: ``LATENT_BACKENDS`` ("cogvideox", "tiny") and ``MODALITIES`` ("color
 ``aether.latent_backends`` and ``aether.modalities``.
 """
 
-from .base import LATENT_BACKENDS, MODALITIES, LatentBackend, ModalityCodec
+from .base import LATENT_BACKENDS, MEMORY_INPUTS, MODALITIES, LatentBackend, ModalityCodec
 from .cache import CacheCodec, lift_frames, render_memory
 from .clip import ClipGeometry
 from .cogvideox import CogVideoXBackend, load_cogvideox_vae
@@ -29,6 +29,7 @@ __all__ = [
     "CacheCodec",
     "ClipGeometry",
     "LATENT_BACKENDS",
+    "MEMORY_INPUTS",
     "MODALITIES",
     "CogVideoXBackend",
     "ColorCodec",

@@ -12,6 +12,9 @@ Where a clip carries no rendered memory ("cache_video" (B,T,3,H,W) in [-1, 1] an
 lifted with their true depth and cameras, rendered into all of its cameras (training). A model
 trained with ``drop`` > 0 sees zeros instead (all cache channels) on that fraction of its samples,
 so it works with and without a memory; zeros are also what a sampler gives when there is none.
+Its ``condition_role`` is "memory": a condition only (never a target), given to a sampler as the
+signals ``cache_video`` / ``cache_mask`` (:data:`~aether.modalities.base.MEMORY_INPUTS`) and kept in both
+branches of classifier-free guidance.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from torch import Tensor
 
 from aether.geometry import FOLD_LAYOUTS, depth_to_points, fold_frames, splat_points
 
-from .base import MODALITIES, LatentBackend, ModalityCodec
+from .base import MEMORY_INPUTS, MODALITIES, LatentBackend, ModalityCodec
 from .validation import check_clip_frames
 
 MAX_SPLAT_ENTRIES = 1 << 24
@@ -123,8 +126,9 @@ class CacheCodec(ModalityCodec):
     """
 
     name = "cache"
-    inputs = ()
-    optional_inputs = ("cache_video", "cache_mask", "video", "depth", "valid", "c2w", "K")
+    inputs = MEMORY_INPUTS
+    optional_inputs = ("video", "depth", "valid", "c2w", "K")
+    condition_role = "memory"
 
     def __init__(
         self,

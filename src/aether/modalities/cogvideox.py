@@ -154,3 +154,8 @@ class CogVideoXBackend(LatentBackend):
         z = latents.to(device=self.device, dtype=self.dtype).permute(0, 2, 1, 3, 4)
         video = self.vae.decode(z / self.scaling_factor + self.shift_factor).sample
         return video.permute(0, 2, 1, 3, 4)
+
+    def reference_decode(self, latents: Tensor) -> Tensor:
+        """Decode as the reference writes it: ``vae.decode(1 / scaling_factor * z)`` in the VAE dtype."""
+        frames = self.vae.decode(1 / self.scaling_factor * latents.permute(0, 2, 1, 3, 4)).sample
+        return frames.permute(0, 2, 1, 3, 4)

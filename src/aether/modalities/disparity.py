@@ -7,8 +7,15 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
-from aether.geometry.depth import MIN_DISPARITY, check_dmax_values, depth_to_disparity, disparity_to_depth
+from aether.geometry.depth import (
+    MIN_DISPARITY,
+    check_dmax_values,
+    depth_to_disparity,
+    disparity_to_depth,
+    disparity_validity,
+)
 
+from . import losses
 from .base import MODALITIES, LatentBackend, ModalityCodec
 from .validation import check_clip_frames
 
@@ -127,6 +134,10 @@ class DisparityCodec(ModalityCodec):
     decoded value ``(x + 1)/2`` is below ``sqrt(min_disparity)`` (or that clip["valid"] marks
     invalid) are invalid: disparity 0 and depth 0 there.
 
+    Sampled clips decode into ``disparity`` and ``valid``; its stage-2 loss is the scale-and-shift-
+    invariant loss on the normalised disparity (``depth``, gradient term weighted by
+    ``gradient_alpha``).
+
     Args:
         backend: latent backend.
         min_disparity: smallest normalised disparity decoded as valid depth (the shared floor
@@ -136,6 +147,8 @@ class DisparityCodec(ModalityCodec):
     name = "disparity"
     inputs = ("depth",)
     optional_inputs = ("valid", "dmax")
+    outputs = ("disparity", "valid")
+    stage2_options = {"depth": 1.0, "gradient_alpha": 0.5}
 
     def __init__(self, backend: LatentBackend, min_disparity: float = MIN_DISPARITY) -> None:
         super().__init__(backend)
@@ -212,3 +225,28 @@ class DisparityCodec(ModalityCodec):
             out["depth"] = torch.where(valid, disparity_to_depth(disparity, floor=0.0)[0], 0.0)
         out["disparity"] = disparity
         return out
+
+    def sample_outputs(
+        self, latents: Tensor, side: Mapping[str, object], num_frames: int, *, reference: bool = False
+    ) -> dict[str, Tensor]:
+        """{"disparity", "valid"} (B,T,H,W): the normalised disparity (float32) and where it is at or
+        above the floor. ``reference``: (mean_c(x)·0.5 + 0.5)² of the backend's reference decode,
+        not clamped (invalid pixels keep their values)."""
+        if reference:
+            d = self.backend.reference_decode(latents).mean(dim=2)
+            disparity = torch.square(d * 0.5 + 0.5).float()
+            return {"disparity": disparity, "valid": disparity_validity(disparity, self.min_disparity)}
+        decoded = self.decode(latents.float(), side)
+        return {"disparity": decoded["disparity"].float(), "valid": decoded["valid"]}
+
+    def stage2_losses(self, pred: Tensor, true: Tensor, batch: losses.Stage2Batch) -> dict[str, Tensor]:
+        """{"depth": (B,) SSI loss} of the decoded normalised disparity against the true one; leaves
+        "disparity", "true_disparity", "valid" and "min_disparity" in ``batch.shared``."""
+        side = {"video": batch.clip["video"]}  # frame count and size, no dmax: normalised outputs
+        disparity = self.decode(pred, side)["disparity"]
+        true_disparity, valid = self.target_disparity(batch.clip)
+        batch.shared.update(
+            disparity=disparity, true_disparity=true_disparity, valid=valid, min_disparity=self.min_disparity
+        )
+        alpha = batch.options["gradient_alpha"]
+        return {"depth": losses.ssi_loss(disparity, true_disparity, valid, alpha=alpha)}

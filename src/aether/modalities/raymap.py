@@ -15,7 +15,10 @@ from aether.geometry import (
     raymap_to_cameras,
     unfold_raymap,
 )
+from aether.geometry.depth import disparity_to_depth
+from aether.geometry.raymap import raymap_origins
 
+from . import losses
 from .base import MODALITIES, LatentBackend, ModalityCodec
 from .disparity import check_dmax, resolve_dmax
 from .validation import check_clip_frames, check_latents, check_num_frames, check_spatial_size, image_size
@@ -30,6 +33,11 @@ class RaymapCodec(ModalityCodec):
     clip["depth"], else 1). The image size comes from clip["height"]/["width"], else from
     clip["video"], ["depth"] or ["valid"]; decoding falls back to the latent size times s.
 
+    Sampled clips decode into ``raymap``, ``c2w`` and ``K``; as a condition it is the action; its
+    stage-2 loss is the depth-weighted point-map loss (``pointmap``, aligned by
+    ``pointmap_align``) on the predicted disparity (no gradient through it) when the model also
+    decodes disparity.
+
     Args:
         backend: latent backend (only its spatial/temporal factors and allowed frames are used).
         layout: "aetherv1" (front padding, strided grouping) or "consecutive" (the paper's groups).
@@ -39,6 +47,9 @@ class RaymapCodec(ModalityCodec):
     name = "raymap"
     inputs = ("c2w", "K")
     optional_inputs = ("dmax", "depth", "valid", "video", "height", "width")
+    outputs = ("raymap", "c2w", "K")
+    condition_role = "action"
+    stage2_options = {"pointmap": 1.0, "pointmap_align": "scale_shift"}
 
     def __init__(self, backend: LatentBackend, layout: str = "aetherv1", method: str = "lstsq") -> None:
         super().__init__(backend)
@@ -115,3 +126,42 @@ class RaymapCodec(ModalityCodec):
             raymap, height, width, dmax=dmax, method=self.method, downsample=self.backend.spatial_factor
         )
         return {"raymap": raymap, "c2w": c2w, "K": K}
+
+    def sample_outputs(
+        self, latents: Tensor, side: Mapping[str, object], num_frames: int, *, reference: bool = False
+    ) -> dict[str, Tensor]:
+        """{"raymap" (B,T,6,h,w), "c2w" (B,T,4,4), "K" (B,T,3,3)} in float32. ``reference``: the raw
+        unfolded latents in AetherV1's layout and cameras without dmax."""
+        if reference:
+            raymap = unfold_raymap(latents.float(), num_frames)
+            height, width = int(side["height"]), int(side["width"])  # type: ignore[call-overload]
+            c2w, K = raymap_to_cameras(raymap, height, width, downsample=int(self.backend.spatial_factor))
+        else:
+            decoded = self.decode(latents.float(), side)
+            raymap, c2w, K = decoded["raymap"], decoded["c2w"], decoded["K"]
+        return {"raymap": raymap.float(), "c2w": c2w.float(), "K": K.float()}
+
+    def stage2_losses(self, pred: Tensor, true: Tensor, batch: losses.Stage2Batch) -> dict[str, Tensor]:
+        """{"pointmap": (B,)} from the disparity codec's decoded disparity (``batch.shared``; no
+        loss without it): points = depth · direction + origin at the raymap's resolution."""
+        shared = batch.shared
+        if "disparity" not in shared:
+            return {}
+        side = {"video": batch.clip["video"]}
+        rays = self.decode(pred, side)["raymap"]
+        true_rays = self.decode(true, side)["raymap"]
+        size = rays.shape[-2:]
+        # stop-gradient through the disparity: the pointmap loss only trains the raymap
+        disparity = losses.area_resize(shared["disparity"].detach(), size)
+        depth_pred = 1.0 / disparity.clamp_min(shared["min_disparity"])
+        coverage = losses.area_resize(shared["valid"].float(), size)
+        true_low = losses.area_resize(shared["true_disparity"], size) / coverage.clamp_min(1e-6)
+        low_valid = coverage > 0.999
+        true_depth = torch.where(low_valid, disparity_to_depth(true_low, floor=0.0)[0], 0.0)
+        pred_points = losses.raymap_points(depth_pred, raymap_origins(rays))
+        true_points = losses.raymap_points(true_depth, raymap_origins(true_rays))
+        return {
+            "pointmap": losses.pointmap_loss(
+                pred_points, true_points, true_depth, low_valid, align=batch.options["pointmap_align"]
+            )
+        }

@@ -59,6 +59,17 @@ class ModalityStack(nn.Module):
         return list(self.codecs)
 
     @property
+    def frames(self) -> str | None:
+        """The name of the codec whose ``condition_role`` is "frames" (colour), if any."""
+        return next((n for n, c in self.codecs.items() if c.condition_role == "frames"), None)
+
+    @property
+    def signals(self) -> list[str]:
+        """The other codecs' names in channel order: as a condition, the action and the signals,
+        given or zeroed together after the frames' channels."""
+        return [n for n, c in self.codecs.items() if c.condition_role != "frames"]
+
+    @property
     def inputs(self) -> tuple[str, ...]:
         """Clip keys the stacked codecs require."""
         return tuple(dict.fromkeys(k for codec in self.codecs.values() for k in codec.inputs))

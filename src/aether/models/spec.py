@@ -26,8 +26,6 @@ AETHERV1_FPS = (8.0, 10.0, 12.0, 15.0, 24.0)
 DEFAULT_FPS = BASE_FPS
 """The frame rate a model samples at when none is given (AetherV1's RoPE base, 12)."""
 PREDICTION_TYPES = ("v_prediction", "epsilon", "sample")
-CONDITION_STACKS = (("color",), ("color", "raymap"), ("color", "cache"), ("color", "raymap", "cache"))
-"""The condition stacks a model may have: the task's colour (and raymap) condition, then the memory."""
 
 COGVIDEOX_SCHEDULER: dict[str, Any] = {
     "_class_name": "CogVideoXDPMScheduler",
@@ -70,10 +68,12 @@ class AetherModelSpec:
         latent_backend: ``LATENT_BACKENDS`` name ("cogvideox", "tiny", or a plug-in's).
         backend_kwargs: keyword arguments of the backend (for "cogvideox": ``path_or_id`` of the base
             model whose ``vae/`` is used).
-        target_modalities: ``MODALITIES`` names of the denoised latents, in channel order; "color"
-            must be one of them.
-        condition_modalities: ``MODALITIES`` names of the condition latents, one of
-            :data:`CONDITION_STACKS` ("color" first, "cache", the geometric memory, last).
+        target_modalities: ``MODALITIES`` names of the denoised latents, in channel order; the
+            condition's frames modality must be one of them.
+        condition_modalities: ``MODALITIES`` names of the condition latents: first the one whose
+            ``condition_role`` is "frames" (colour), then any number of "action" (at most one),
+            "signal" and "memory" modalities (a "memory", e.g. "cache", is a condition only, never a
+            target).
         modality_options: per-modality constructor options, e.g. ``{"disparity": {"min_disparity":
             1e-3}}`` (applied to the modality in both stacks).
         prediction_type: the scheduler's regression target ("v_prediction", "epsilon", "sample").
@@ -103,22 +103,6 @@ class AetherModelSpec:
             set_(self, "frames", tuple(int(t) for t in self.frames))
         if self.fps is not None:
             set_(self, "fps", tuple(float(f) for f in self.fps))
-        if "color" not in self.target_modalities or self.condition_modalities[:1] != ("color",):
-            raise ValueError(
-                "target_modalities must contain 'color' and condition_modalities must start with 'color', "
-                f"got {list(self.target_modalities)} and {list(self.condition_modalities)}"
-            )
-        if self.condition_modalities not in CONDITION_STACKS:
-            raise ValueError(
-                "condition_modalities must be one of "
-                f"{[list(c) for c in CONDITION_STACKS]} (the tasks compose colour and raymap; the cache "
-                f"memory comes last), got {list(self.condition_modalities)}"
-            )
-        if "cache" in self.target_modalities:
-            raise ValueError(
-                "target_modalities: 'cache' (the rendered memory) is a condition, not a target, "
-                f"got {list(self.target_modalities)}"
-            )
         set_(self, "rope_base_fps", float(self.rope_base_fps))
         if not self.rope_base_fps > 0:
             raise ValueError(f"rope_base_fps must be positive, got {self.rope_base_fps}")
@@ -156,6 +140,23 @@ class AetherModelSpec:
         unknown = [n for n in names if n not in MODALITIES]
         if unknown:
             raise ValueError(f"unknown modalities {unknown}; known: {', '.join(MODALITIES.names())}")
+        roles = [MODALITIES.get(n).condition_role for n in self.condition_modalities]
+        if roles[0] != "frames" or roles.count("frames") != 1 or roles.count("action") > 1:
+            raise ValueError(
+                "condition_modalities must start with the one 'frames' modality (colour) and hold at most "
+                f"one 'action'; got {list(self.condition_modalities)} with roles {roles}"
+            )
+        condition_only = [n for n in self.target_modalities if MODALITIES.get(n).condition_role == "memory"]
+        if condition_only:
+            raise ValueError(
+                f"target_modalities: {condition_only} are 'memory' conditions (rendered, never decoded), "
+                f"not targets; got {list(self.target_modalities)}"
+            )
+        if self.condition_modalities[0] not in self.target_modalities:
+            raise ValueError(
+                f"target_modalities must contain the condition's frames modality "
+                f"{self.condition_modalities[0]!r}, got {list(self.target_modalities)}"
+            )
 
     def build_backend(self, **overrides: Any) -> Any:
         """The latent backend (``backend_kwargs`` updated with ``overrides``)."""

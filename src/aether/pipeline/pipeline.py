@@ -384,12 +384,7 @@ class AetherPipeline:
         see :meth:`World4D.resized`.
         """
         policy = self.policy if mode is None else resolve_policy(mode)
-        missing = [m for m in ("disparity", "raymap") if m not in self.targets.names]
-        if missing:
-            raise ValueError(
-                f"reconstruction needs disparity and raymap targets; this model's targets are "
-                f"{self.targets.names} (no {', '.join(missing)})"
-            )
+        self._check_outputs("reconstruction")
         frames = to_frames(video)
         fps = self.sampler.check_fps(fps, policy)
         num_frames = frames.shape[0]
@@ -452,7 +447,7 @@ class AetherPipeline:
         the predicted video for its depth and cameras), output_size ("model", "input": the model's
         centre crop of the image at the image's scale, or (height, width); see :meth:`World4D.resized`).
         """
-        return self._generate_task("prediction", {"observation": image}, trajectory, **kwargs)
+        return self.run("prediction", {"observation": image}, trajectory, **kwargs)
 
     def plan(
         self, observation: Any, goal: Any, trajectory: Trajectory | None = None, **kwargs: Any
@@ -461,9 +456,48 @@ class AetherPipeline:
 
         Keyword arguments as :meth:`predict`.
         """
-        return self._generate_task(
-            "planning", {"observation": observation, "goal": goal}, trajectory, **kwargs
-        )
+        return self.run("planning", {"observation": observation, "goal": goal}, trajectory, **kwargs)
+
+    def run(
+        self, task: str, inputs: dict[str, Any], trajectory: Trajectory | None = None, **kwargs: Any
+    ) -> World4D:
+        """Run any registered generating task (given images, not a video to window) on ``inputs``.
+
+        Args:
+            task: a ``TASKS`` name ("prediction", "planning" or a plug-in's).
+            inputs: the task's ``required_inputs``: images ("observation", "goal"; see
+                :func:`to_image`), cropped as :meth:`predict` crops them, and the per-frame clip entries
+                the model's signal condition modalities read (e.g. "depth" (T, H, W) at the model's
+                size).
+            trajectory: the action, or None.
+            kwargs: as :meth:`predict`.
+        """
+        from aether.tasks import COLOR_INPUTS, TASKS
+
+        TASKS.build(task).check_inputs(inputs)
+        self._check_outputs(task)
+        images = {k: v for k, v in inputs.items() if k in COLOR_INPUTS}
+        signals = {k: torch.as_tensor(np.asarray(v)) for k, v in inputs.items() if k not in COLOR_INPUTS}
+        for name, value in signals.items():
+            if tuple(value.shape[-2:]) != (self.height, self.width):
+                raise ValueError(
+                    f"{name}: expected frames at the model's size {self.height}x{self.width}, "
+                    f"got {tuple(value.shape)}"
+                )
+        return self._generate_task(task, images, trajectory, signals=signals, **kwargs)
+
+    def _check_outputs(self, task: str) -> None:
+        """ValueError unless the model's targets decode every output ``task`` requires."""
+        from aether.tasks import TASKS
+
+        needed = TASKS.get(task).required_outputs
+        decoded = {k for codec in self.targets.codecs.values() for k in codec.outputs}
+        missing = [k for k in needed if k not in decoded]
+        if missing:
+            raise ValueError(
+                f"{task} needs a model that decodes {list(needed)}; this model's targets "
+                f"{self.targets.names} decode {sorted(decoded)} (no {', '.join(missing)})"
+            )
 
     def rollout(self, image: Any, trajectory: Trajectory, **kwargs: Any) -> World4D:
         """A world of any length along ``trajectory`` from ``image``: chained windows, each continuing
@@ -527,6 +561,7 @@ class AetherPipeline:
         mode: str | None = None,
         post_reconstruct: bool = False,
         output_size: str | tuple[int, int] = "model",
+        signals: dict[str, Tensor] | None = None,
     ) -> World4D:
         policy = self.policy if mode is None else resolve_policy(mode)
         fps = self.sampler.check_fps(fps, policy)
@@ -543,7 +578,7 @@ class AetherPipeline:
         out = self.sampler(
             task, policy=policy, num_frames=num_frames, fps=fps, raymap=raymap,
             num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, dynamic_cfg=dynamic_cfg,
-            generator=gen, **tensors,
+            generator=gen, signals=signals, **tensors,
         )  # fmt: skip
         result = WindowResult(out.rgb, out.disparity, out.c2w, out.K)
         meta = {"task": task, "mode": policy.name, "num_frames": num_frames, "action": trajectory is not None}

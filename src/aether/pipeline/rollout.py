@@ -6,8 +6,9 @@ A camera path longer than the model's window is generated window after window:
 2. window j > 0 starts on the last ``4(k−1)+1`` frames generated so far (``k`` context latent frames):
    they are its context (latent frames 0 … k−1), its action is the path's next ``window`` poses
    expressed relative to its first frame, and with a memory the point cloud of every frame generated so
-   far is rendered into its cameras (:func:`aether.modalities.render_memory`) — as the model's "cache"
-   condition when it has one, else kept as the "render the memory alone" baseline;
+   far is rendered into its cameras (:func:`aether.modalities.render_memory`) — given as the signals
+   of the model's memory condition ("cache") when it has one, else kept as the "render the memory
+   alone" baseline;
 3. each new window is aligned to the world so far on the shared frames (disparity scale, then the
    rigid motion of those cameras: :func:`aether.pipeline.windows.align_to`, as reconstruction merges
    windows) and its new frames appended: one world in one global frame and scale, the first
@@ -29,6 +30,7 @@ import torch
 from torch import Tensor
 
 from aether.geometry import check_poses, disparity_to_depth, latent_frame_count
+from aether.modalities.base import MEMORY_INPUTS
 from aether.modalities.cache import lift_frames, render_memory
 from aether.pipeline.trajectory import Trajectory
 from aether.pipeline.windows import WindowResult, align_to
@@ -160,7 +162,7 @@ def rollout(
         window: frames per window (default: the model's largest trained count, else its sample frames).
         context_frames: k, the latent frames each later window continues from (4(k−1)+1 frames).
         memory: render the point cloud of the frames so far into each new window's cameras (needs a
-            disparity target); used as the model's "cache" condition when it has one, and returned as
+            disparity target); given as the model's memory condition when it has one, and returned as
             ``modalities["memory.rgb"]`` / ``["memory.mask"]`` either way.
         memory_cameras: lift and render with the "requested" path (default) or the "generated" cameras.
         memory_stride: keep every n-th pixel (each axis) of a frame in the memory.
@@ -184,11 +186,12 @@ def rollout(
         )
     overlap = 4 * (int(context_frames) - 1) + 1
     fps = sampler.check_fps(fps, policy)
-    has_depth = "disparity" in pipe.targets.names
-    has_cameras = "raymap" in pipe.targets.names
+    decoded = decoded_outputs(pipe)
+    has_depth, has_cameras = "disparity" in decoded, "c2w" in decoded
     if memory and not has_depth:
         raise ValueError(
-            f"memory needs a model with a disparity target; its targets are {pipe.targets.names}"
+            f"memory needs a model that decodes disparity; its targets {pipe.targets.names} decode "
+            f"{sorted(decoded)}"
         )
     images = {"observation": image} if goal is None else {"observation": image, "goal": goal}
     tensors, crop = pipe._crop_images(images)
@@ -213,7 +216,7 @@ def rollout(
     for index, start in enumerate(starts):
         sel = slice(start, start + window)
         shared = 0 if world is None else len(world.rgb) - start
-        cache = None
+        signals = None
         if store is not None and world is not None:
             cams = req_c2w if memory_cameras == "requested" else None
             c2w_render = cams[sel] if cams is not None else _extend_cameras(world.c2w.double(), req_c2w, sel)
@@ -221,7 +224,8 @@ def rollout(
             new = slice(start + shared, start + window)
             memory_rgb[new] = ((video[shared:] + 1) / 2).permute(0, 2, 3, 1)
             memory_mask[new] = mask[shared:]
-            cache = (video, mask) if sampler.has_memory else None
+            if sampler.has_memory:
+                signals = dict(zip(MEMORY_INPUTS, (video, mask)))
         scale = 1.0
         if world is not None and has_depth:
             scale = float(world.disparity[start : start + overlap].max().clamp_min(1e-6))
@@ -231,8 +235,9 @@ def rollout(
             if action is None
             else action.raymap(window, H, W, downsample=int(pipe.backend.spatial_factor))
         )
-        task = "planning" if goal is not None and index == len(starts) - 1 else "prediction"
-        inputs: dict[str, Any] = {"goal": tensors["goal"]} if task == "planning" else {}
+        plans = goal is not None and index == len(starts) - 1  # the last window plans toward the goal
+        task = "planning" if plans else "prediction"
+        inputs: dict[str, Any] = {"goal": tensors["goal"]} if plans else {}
         if world is None:
             inputs["observation"] = tensors["observation"]
         else:
@@ -241,7 +246,7 @@ def rollout(
             if context_frames > 1:
                 inputs["context"] = context
         out = sampler(
-            task, policy=policy, num_frames=window, fps=fps, raymap=raymap, cache=cache,
+            task, policy=policy, num_frames=window, fps=fps, raymap=raymap, signals=signals,
             num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, dynamic_cfg=dynamic_cfg,
             generator=_window_generator(generator, seed, index, pipe.device), **inputs,
         )  # fmt: skip
@@ -284,6 +289,11 @@ def rollout(
     return out_world
 
 
+def decoded_outputs(pipe: Any) -> set[str]:
+    """The ``SampleOutput`` fields the model's target codecs decode ("rgb", "disparity", "c2w", ...)."""
+    return {k for codec in pipe.targets.codecs.values() for k in codec.outputs}
+
+
 def _window_generator(
     generator: torch.Generator | None, seed: int | None, index: int, device: torch.device
 ) -> torch.Generator | None:
@@ -323,9 +333,10 @@ def _extend_cameras(world_c2w: Tensor, requested: Tensor, sel: slice) -> Tensor:
 
 
 def _memory_splats(pipe: Any) -> tuple[int, float]:
-    """The splat radius and depth tolerance the model's cache condition was trained with (the codec's
-    defaults without one)."""
-    codec = dict(pipe.sampler.conditions.codecs).get("cache")
+    """The splat radius and depth tolerance the model's memory condition was trained with (the defaults
+    of :func:`~aether.modalities.render_memory` without one)."""
+    codecs = pipe.sampler.conditions.codecs.values()
+    codec = next((c for c in codecs if c.condition_role == "memory"), None)
     return int(getattr(codec, "radius", 1)), float(getattr(codec, "depth_tolerance", 0.2))
 
 

@@ -3,12 +3,14 @@
 :class:`AetherSampler` samples one clip at the model's resolution:
 
 1. ``make_task``: the registered task with its defaults and the caller's overrides;
-2. ``encode_conditions``: the colour inputs (video, observation, goal) through the latent backend;
-3. ``prepare_conditions``: the task's condition latents [colour | raymap] and its CFG unconditional;
+2. ``encode_conditions``: the colour inputs (observation, goal, video, context) through the latent backend;
+3. ``prepare_conditions``: the task's condition latents [colour | action, signals and memory] and its CFG
+   unconditional;
 4. ``prepare_latents``: the scheduler's timesteps and the initial noise;
 5. ``guidance_weights``: the per-step guidance weights (dynamic CFG or constant);
 6. ``denoise``: the scheduler loop;
-7. ``decode``: the clean latents through the model's own target stack (whatever modalities it has).
+7. ``decode``: the clean latents through the model's own target stack (whatever modalities it has:
+   each codec decodes its slice into the fields it declares).
 
 The difference between reproducing the reference AetherV1 implementation and our default is one
 frozen :class:`SamplingPolicy` object (:data:`UPSTREAM` or :data:`DEFAULT`); the sampler never
@@ -26,14 +28,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from aether.geometry import latent_frame_count, raymap_to_cameras, unfold_raymap
-from aether.geometry.depth import MIN_DISPARITY, disparity_validity
+from aether.geometry import latent_frame_count
+from aether.geometry.depth import MIN_DISPARITY
+from aether.modalities.base import SIGNAL_ROLES
 from aether.modalities.clip import ClipGeometry
 from aether.models.spec import AETHERV1_SPEC, DEFAULT_FPS, AetherModelSpec
+from aether.tasks.condition import COLOR_INPUTS
 
 logger = logging.getLogger(__name__)
-
-BUILTIN_TARGETS = ("color", "disparity", "raymap")
 
 
 @dataclass(frozen=True)
@@ -48,9 +50,9 @@ class SamplingPolicy:
             from the sampling generator (the reference) instead of the posterior mode.
         zero_means_default: ``guidance_scale=0`` and ``dynamic_cfg=False`` fall back to the task
             defaults (the reference's ``x or default``) instead of being honoured.
-        reference_decode: colour and disparity decoded with the reference formulas in the VAE's
-            dtype (rgb = clamp(x/2 + 0.5), disparity = (mean_c(x)·0.5 + 0.5)²) instead of the codecs
-            in float32.
+        reference_decode: every codec decodes with its ``reference`` formula (colour and disparity in
+            the VAE's dtype: rgb = clamp(x/2 + 0.5), disparity = (mean_c(x)·0.5 + 0.5)²) instead of
+            its float32 decode.
         trained_sizes_only: frame counts and frame rates outside the model's trained sets are
             errors (the reference) instead of logged warnings.
         keep_input_colors: reconstruction returns the input frames instead of decoding colour.
@@ -103,7 +105,7 @@ def resolve_policy(policy: SamplingPolicy | str) -> SamplingPolicy:
 
 @dataclass
 class SampleOutput:
-    """One sampled clip, decoded by the model's target stack (None where the model has no such target).
+    """One sampled clip, decoded by the model's target stack (None where no codec fills the field).
 
     Attributes:
         rgb: (T, H, W, 3) float32 in [0, 1], or None when colour was not decoded.
@@ -171,8 +173,7 @@ class AetherSampler:
             conditions = self.spec.build_stacks(backend)[1]
         self.targets = targets
         self.conditions = conditions
-        ray = conditions.slices.get("raymap", slice(0, 0))
-        self.raymap_channels = int(ray.stop - ray.start)
+        self.raymap_channels = int(conditions.channels - conditions.codecs[conditions.frames].channels)
         self.spec.check_transformer(transformer.config, targets.channels, conditions.channels)
         transformer.base_fps = self.spec.rope_base_fps
         self.progress = True
@@ -201,8 +202,24 @@ class AetherSampler:
 
     @property
     def min_disparity(self) -> float:
-        codec = dict(self.targets.codecs).get("disparity")
-        return float(getattr(codec, "min_disparity", MIN_DISPARITY))
+        """The disparity floor of the target codec that owns one (the shared default otherwise)."""
+        floors = [getattr(c, "min_disparity", None) for c in self.targets.codecs.values()]
+        return float(next((f for f in floors if f is not None), MIN_DISPARITY))
+
+    @property
+    def takes_action(self) -> bool:
+        """Whether the model is conditioned on a camera trajectory (a condition codec of role "action")."""
+        return any(c.condition_role == "action" for c in self.conditions.codecs.values())
+
+    @property
+    def input_names(self) -> frozenset[str]:
+        """What the model can be given: the colour inputs, "trajectory" with an action, and the clip
+        entries its signal and memory condition modalities read."""
+        names = set(COLOR_INPUTS) | ({"trajectory"} if self.takes_action else set())
+        for codec in self.conditions.codecs.values():
+            if codec.condition_role in SIGNAL_ROLES:
+                names |= set(codec.inputs)
+        return frozenset(names)
 
     def check_fps(self, fps: float | None, policy: SamplingPolicy) -> float:
         """The frame rate (default :data:`~aether.models.spec.DEFAULT_FPS`), checked against the
@@ -256,7 +273,7 @@ class AetherSampler:
         (4(k−1)+1, 3, H, W), in this order (the reference draws one posterior sample per encode call,
         in this order)."""
         color: dict[str, Tensor] = {}
-        for name in ("observation", "goal", "video", "context"):
+        for name in COLOR_INPUTS:
             x = inputs.get(name)
             if x is None:
                 continue
@@ -280,61 +297,66 @@ class AetherSampler:
         color: dict[str, Tensor],
         raymap: Tensor | None,
         plan: SamplingPlan,
-        cache: tuple[Tensor, Tensor] | None = None,
+        signals: Mapping[str, Tensor] | None = None,
     ) -> tuple[Tensor, Tensor | None]:
-        """3. The condition latents (1, F, Cc, h, w) and the CFG unconditional (None without CFG).
-
-        A model with a "cache" condition gets the rendered memory ``cache`` = (video (T, 3, H, W) in
-        [-1, 1], mask (T, H, W)) encoded last, in both branches (guidance acts on the observation); zeros
-        without one (a model trained with memory drop knows them as "no memory")."""
-        sf = int(self.backend.spatial_factor)
-        h, w = plan.height // sf, plan.width // sf
-        action = None
-        if raymap is not None:
-            if self.raymap_channels == 0:
-                raise ValueError("this model has no raymap condition: give no trajectory")
-            if tuple(raymap.shape) != (plan.num_frames, 6, h, w):
-                raise ValueError(f"raymap: expected {(plan.num_frames, 6, h, w)}, got {tuple(raymap.shape)}")
-            # folded in the model's own layout, the one its training conditions had
-            action = self.conditions.codecs["raymap"].fold(
-                raymap[None].to(device=plan.device, dtype=plan.latent_dtype)
-            )
-        condition = task.build_condition(color, action, plan.num_latent).to(plan.latent_dtype)
+        """3. The condition latents (1, F, Cc, h, w) and the CFG unconditional (None without CFG)."""
+        given = self.condition_signals(raymap, signals or {}, plan)
+        condition = task.build_condition(color, given, plan.num_latent).to(plan.latent_dtype)
         unconditional = task.build_unconditional(condition) if task.do_classifier_free_guidance else None
-        memory = self.memory_condition(cache, plan)
-        if memory is not None:
-            condition = torch.cat([condition, memory], dim=2)
-            if unconditional is not None:
-                unconditional = torch.cat([unconditional, memory], dim=2)
         return condition, unconditional
 
     @property
     def has_memory(self) -> bool:
-        """Whether the model is conditioned on a rendered geometric memory (a "cache" condition)."""
-        return "cache" in self.conditions.slices
+        """Whether the model is conditioned on a geometric memory (a condition codec of role "memory",
+        given as the signals :data:`~aether.modalities.base.MEMORY_INPUTS`)."""
+        return any(c.condition_role == "memory" for c in self.conditions.codecs.values())
 
-    def memory_condition(self, cache: tuple[Tensor, Tensor] | None, plan: SamplingPlan) -> Tensor | None:
-        """(1, F, Ck, h, w) latents of ``cache`` (zeros when None); None without a "cache" condition."""
-        if not self.has_memory:
-            if cache is not None:
-                raise ValueError("this model has no cache condition: give no memory (or render it yourself)")
-            return None
+    def condition_signals(
+        self, raymap: Tensor | None, signals: Mapping[str, Tensor], plan: SamplingPlan
+    ) -> Tensor | None:
+        """The condition latents after the colour channels (1, F, Cr, h, w): the action's raymap folded
+        by its codec, each signal and memory modality encoded from ``signals`` (per-frame clip entries
+        without the batch axis, e.g. "depth" (T, H, W), or a memory's "cache_video" (T, 3, H, W) and
+        "cache_mask" (T, H, W)), zeros for those not given; None when nothing is given."""
         sf = int(self.backend.spatial_factor)
-        sl = self.conditions.slices["cache"]
-        if cache is None:
-            shape = (1, plan.num_latent, sl.stop - sl.start, plan.height // sf, plan.width // sf)
-            return torch.zeros(shape, device=plan.device, dtype=plan.latent_dtype)
-        video, mask = cache
-        expected = ((plan.num_frames, 3, plan.height, plan.width), (plan.num_frames, plan.height, plan.width))
-        if (tuple(video.shape), tuple(mask.shape)) != expected:
+        h, w = plan.height // sf, plan.width // sf
+        if raymap is not None and not self.takes_action:
+            raise ValueError("this model has no raymap condition: give no trajectory")
+        unread = sorted(set(signals) - (self.input_names - set(COLOR_INPUTS)))
+        if unread:
             raise ValueError(
-                f"cache: expected a render {expected[0]} and mask {expected[1]}, "
-                f"got {tuple(video.shape)} and {tuple(mask.shape)}"
+                f"no condition modality of this model reads {unread}; it reads {sorted(self.input_names)}"
             )
-        codec = self.conditions.codecs["cache"]
-        return codec.encode_memory(video[None].to(plan.device), mask[None].to(plan.device)).to(
-            plan.latent_dtype
-        )
+        clip: dict[str, object] = {k: v[None].to(plan.device) for k, v in signals.items()}
+        clip |= {"height": plan.height, "width": plan.width}
+        parts: list[Tensor | None] = []
+        for name in self.conditions.signals:
+            codec = self.conditions.codecs[name]
+            part = None
+            if codec.condition_role == "action" and raymap is not None:
+                expected = (plan.num_frames, 6, h, w)
+                if tuple(raymap.shape) != expected:
+                    raise ValueError(f"raymap: expected {expected}, got {tuple(raymap.shape)}")
+                # folded in the model's own layout, the one its training conditions had
+                part = codec.fold(raymap[None].to(device=plan.device, dtype=plan.latent_dtype))
+            elif codec.condition_role in SIGNAL_ROLES and all(k in clip for k in codec.inputs):
+                part = codec.encode(clip).to(device=plan.device, dtype=plan.latent_dtype)
+                expected = (1, plan.num_latent, codec.channels, h, w)
+                if tuple(part.shape) != expected:
+                    raise ValueError(
+                        f"{name}: expected latents {expected} of the {plan.num_frames} frames at "
+                        f"{plan.height}x{plan.width} given as {list(codec.inputs)}, got {tuple(part.shape)}"
+                    )
+            parts.append(part)
+        if all(p is None for p in parts):
+            return None
+        filled = [
+            p if p is not None else torch.zeros(1, plan.num_latent, self.conditions.codecs[n].channels, h, w)
+            for n, p in zip(self.conditions.signals, parts)
+        ]
+        if len(filled) == 1:
+            return filled[0]
+        return torch.cat([p.to(device=plan.device, dtype=plan.latent_dtype) for p in filled], dim=2)
 
     def prepare_latents(
         self, task: Any, plan: SamplingPlan, num_samples: int, generator: torch.Generator | None
@@ -408,52 +430,21 @@ class AetherSampler:
     def decode(
         self, latents: Tensor, plan: SamplingPlan, policy: SamplingPolicy, decode_color: bool = True
     ) -> SampleOutput:
-        """7. (1, F, Ct, h, w) clean latents through the target stack's codecs (batch element 0)."""
-        parts = self.targets.split(latents)
-        codecs = self.targets.codecs
+        """7. (1, F, Ct, h, w) clean latents through the target stack's codecs (batch element 0): each
+        fills the ``SampleOutput`` fields it declares (``outputs``), the rest go to ``extras``."""
         size = ClipGeometry(plan.num_frames, plan.height, plan.width).side()
         out = SampleOutput(rgb=None, latents=latents.cpu())
-        for name, part in parts.items():
-            if name == "color":
-                if decode_color:
-                    video = (
-                        self._reference_decode(part)
-                        if policy.reference_decode
-                        else codecs[name].decode(part.float())["video"]
-                    )
-                    rgb = (video / 2 + 0.5).clamp(0, 1).float()
-                    out.rgb = rgb[0].permute(0, 2, 3, 1).cpu()
-            elif name == "disparity":
-                if policy.reference_decode:
-                    d = self._reference_decode(part).mean(dim=2)
-                    disparity = torch.square(d * 0.5 + 0.5).float()
-                    valid = disparity_validity(disparity, self.min_disparity)
+        for name, part in self.targets.split(latents).items():
+            codec = self.targets.codecs[name]
+            if not decode_color and "rgb" in codec.outputs:
+                continue
+            decoded = codec.sample_outputs(part, size, plan.num_frames, reference=policy.reference_decode)
+            for key, value in decoded.items():
+                if key in codec.outputs:
+                    setattr(out, key, value[0].cpu())
                 else:
-                    decoded = codecs[name].decode(part.float(), size)
-                    disparity, valid = decoded["disparity"], decoded["valid"]
-                out.disparity, out.valid = disparity[0].float().cpu(), valid[0].cpu()
-            elif name == "raymap":
-                if policy.reference_decode:
-                    raymap = unfold_raymap(part.float(), plan.num_frames)
-                    c2w, K = raymap_to_cameras(
-                        raymap, plan.height, plan.width, downsample=int(self.backend.spatial_factor)
-                    )
-                else:
-                    decoded = codecs[name].decode(part.float(), size)
-                    raymap, c2w, K = decoded["raymap"], decoded["c2w"], decoded["K"]
-                out.raymap, out.c2w, out.K = raymap[0].float().cpu(), c2w[0].float().cpu(), K[0].float().cpu()
-            else:
-                for key, value in codecs[name].decode(part.float(), size).items():
-                    out.extras[name if key == name else f"{name}.{key}"] = value[0].cpu()
+                    out.extras[key] = value[0].cpu()
         return out
-
-    def _reference_decode(self, latents: Tensor) -> Tensor:
-        """VAE decode as the reference writes it: ``vae.decode(1 / scaling_factor * z)`` in the VAE dtype."""
-        vae = getattr(self.backend, "vae", None)
-        if vae is None:
-            return self.backend.decode(latents)
-        frames = vae.decode(1 / self.backend.scaling_factor * latents.permute(0, 2, 1, 3, 4)).sample
-        return frames.permute(0, 2, 1, 3, 4)
 
     # ------------------------------------------------------------------ the whole loop
     @torch.no_grad()
@@ -476,7 +467,7 @@ class AetherSampler:
         decode_color: bool = True,
         num_samples: int = 1,
         context: Tensor | None = None,
-        cache: tuple[Tensor, Tensor] | None = None,
+        signals: Mapping[str, Tensor] | None = None,
     ) -> SampleOutput:
         """Denoise one clip at the model's resolution and decode it.
 
@@ -486,14 +477,16 @@ class AetherSampler:
             video: (T, 3, H, W) in [-1, 1] for reconstruction.
             observation, goal: (3, H, W) in [-1, 1].
             raymap: (T, 6, H/8, W/8) action raymap, or None.
+            signals: per-frame clip entries read by the model's signal and memory condition
+                modalities, without the batch axis (e.g. "depth" (T, H, W); a memory's "cache_video"
+                (T, 3, H, W) in [-1, 1] and "cache_mask" (T, H, W)); the task's required inputs among them.
             decode_color: decode the color latents (``rgb`` is None otherwise).
             num_samples: test-time ensemble size: this many samples are denoised in one batch from
                 independent initial noise and their clean latents averaged before decoding (a
                 Monte-Carlo estimate of E[z₀ | conditions]; it blurs generated video).
             context: (4(k−1)+1, 3, H, W) in [-1, 1]: the leading frames a rollout continues from; its k
-                latent frames condition frames 0 … k−1 (frame 0 is ``observation``, default its first).
-            cache: (video (T, 3, H, W) in [-1, 1], mask (T, H, W)) the memory rendered into the clip's
-                cameras, for models with a "cache" condition.
+                latent frames condition frames 0 … k−1 (frame 0 is ``observation``, default its first);
+                for tasks that take a "context" input.
             hook: optional ``hook(name, tensor)`` called with the "condition" and "unconditional"
                 latents, the "initial_latents" and the "final_latents" (num_samples, F, Ct, h, w)
                 before averaging (for inspection).
@@ -522,11 +515,14 @@ class AetherSampler:
             model_dtype=model_dtype,
             device=self.device,
         )
-        inputs = {"observation": observation, "goal": goal, "video": video}
+        inputs = {"observation": observation, "goal": goal, "video": video, **(signals or {})}
         if context_frames > 1:
             inputs["context"] = context
+        missing = [k for k in task_obj.required_inputs if inputs.get(k) is None]
+        if missing:
+            raise ValueError(f"{task}: expected inputs {list(task_obj.required_inputs)}, missing {missing}")
         color = self.encode_conditions(inputs, plan, policy, generator)
-        condition, unconditional = self.prepare_conditions(task_obj, color, raymap, plan, cache)
+        condition, unconditional = self.prepare_conditions(task_obj, color, raymap, plan, signals)
         condition = condition.expand(num_samples, *condition.shape[1:])
         if unconditional is not None:
             unconditional = unconditional.expand(num_samples, *unconditional.shape[1:])

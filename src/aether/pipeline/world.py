@@ -201,8 +201,8 @@ class World4D:
             total = resample(torch.from_numpy(self.depth)[:, None] * valid, "bilinear")
             keep = resample(valid.float(), "nearest-exact").bool() & (weight > 0)
             depth = torch.where(keep, total / weight.clamp_min(1e-12), 0.0)[:, 0]
-            changes |= {"depth": depth.numpy(), "valid": keep[:, 0].numpy()}
-            changes["disparity"] = depth_to_disparity(depth, keep[:, 0]).numpy()
+            disparity = depth_to_disparity(depth, keep[:, 0])
+            changes |= {"depth": depth.numpy(), "valid": keep[:, 0].numpy(), "disparity": disparity.numpy()}
         if self.has_cameras:
             K = resize_intrinsics(torch.from_numpy(self.K).double(), (self.height, self.width), size)
             changes["K"] = K.float().numpy()
@@ -303,11 +303,9 @@ class World4D:
         return written
 
     def _save_npz(self, path: Path) -> Path:
-        skip = ("meta", "raymap", "fps", "modalities")
+        skip = ("meta", "fps", "modalities")
         arrays = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
         arrays = {k: v for k, v in arrays.items() if v is not None}
-        if self.raymap is not None:
-            arrays["raymap"] = self.raymap
         arrays |= {f"modality:{k}": v for k, v in self.modalities.items()}
         arrays["fps"] = np.float64(self.fps)
         arrays["meta"] = np.array(json.dumps(self.meta, default=str))

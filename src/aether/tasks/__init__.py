@@ -3,7 +3,7 @@
 group ``aether.tasks``."""
 
 from .base import TASKS, Task
-from .condition import ColorMode, compose_condition
+from .condition import COLOR_INPUTS, ColorMode, color_inputs, compose_condition, given_frames
 from .guidance import dynamic_guidance_scale
 from .planning import Planning
 from .prediction import Prediction
@@ -11,6 +11,7 @@ from .reconstruction import Reconstruction
 from .sampler import PAPER_PROBABILITIES, TaskSampler
 
 __all__ = [
+    "COLOR_INPUTS",
     "PAPER_PROBABILITIES",
     "TASKS",
     "ColorMode",
@@ -19,6 +20,8 @@ __all__ = [
     "Reconstruction",
     "Task",
     "TaskSampler",
+    "color_inputs",
     "compose_condition",
     "dynamic_guidance_scale",
+    "given_frames",
 ]

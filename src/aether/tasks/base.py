@@ -10,7 +10,7 @@ from torch import Tensor
 
 from aether.registry import Registry
 
-from .condition import ColorMode, compose_condition
+from .condition import COLOR_INPUTS, ColorMode, compose_condition, given_frames
 from .guidance import dynamic_guidance_scale
 
 TASKS: Registry[type[Task]] = Registry("task", "aether.tasks")
@@ -19,26 +19,43 @@ TASKS: Registry[type[Task]] = Registry("task", "aether.tasks")
 class Task:
     """What a task needs and how it conditions the model.
 
-    A task names its inputs, builds the condition latents [color | raymap] from encoded inputs,
-    builds the unconditional condition of classifier-free guidance (guidance acts on the
-    observation, never on the action), and carries its sampling defaults.
+    A task names its inputs, builds the condition latents [color | action and signals] from
+    encoded inputs, builds the unconditional condition of classifier-free guidance (guidance acts
+    on the observation, never on the action), and carries its sampling defaults. What generic code
+    needs to know about a task is class data (as torchmetrics' ``higher_is_better``): which frames
+    it is given, what it requires, how it is scored and what its pictures say.
 
-    Subclasses set ``name``, ``required_inputs`` (the color latents ``build_condition`` needs:
-    "video", "observation", "goal"), ``color_mode`` and the defaults.
+    Subclasses set ``name``, ``required_inputs``, ``color_mode`` and the defaults.
+
+    Attributes:
+        required_inputs: what the task must be given: colour inputs ("video", "observation",
+            "goal"; see :data:`~aether.tasks.condition.COLOR_INPUTS`) and clip entries read by the
+            model's signal condition modalities (e.g. "depth").
+        optional_inputs: what it may be given ("trajectory": the action; "context": the leading
+            frames (4(k−1)+1, 3, H, W) a rollout continues from, for tasks that can continue one).
+        required_outputs: ``SampleOutput`` fields the model must decode for the task ("disparity",
+            "c2w", ...).
+        scored_on: "geometry" (the decoded depth and cameras against the truth) or "frames" (the
+            generated frames it was not given against the true ones).
+        description: what the task's pictures show ("prediction from the first frame").
 
     Args:
         num_inference_steps: override of the default number of denoising steps.
         guidance_scale: override of the default guidance weight (1 = no guidance).
         dynamic_cfg: override of whether the guidance weight follows the dynamic schedule.
-        raymap_channels: raymap condition channels Cr (24 for AetherV1; 0 for models conditioned on
-            colour only).
+        raymap_channels: condition channels after the colour ones Cr: the action raymap (24 for
+            AetherV1) and any signal and memory modalities; 0 for models conditioned on colour only.
         context_frames: leading latent frames given as colour (1: the observation alone; k > 1: also
-            the ``context`` latents' frames 1 … k−1, as a rollout continues from its last frames).
+            the "context" latents' frames 1 … k−1, as a rollout continues from its last frames); only
+            for tasks whose inputs include "context".
     """
 
     name: ClassVar[str] = ""
     required_inputs: ClassVar[tuple[str, ...]] = ()
-    optional_inputs: ClassVar[tuple[str, ...]] = ("trajectory", "context")
+    optional_inputs: ClassVar[tuple[str, ...]] = ("trajectory",)
+    required_outputs: ClassVar[tuple[str, ...]] = ()
+    scored_on: ClassVar[str] = "frames"
+    description: ClassVar[str] = ""
     color_mode: ClassVar[ColorMode]
     default_num_inference_steps: ClassVar[int] = 50
     default_guidance_scale: ClassVar[float] = 1.0
@@ -60,6 +77,11 @@ class Task:
             raise ValueError(f"expected guidance_scale >= 0, got {guidance_scale!r}")
         if int(context_frames) != context_frames or context_frames < 1:
             raise ValueError(f"expected context_frames >= 1, got {context_frames!r}")
+        if context_frames > 1 and not self.takes_context():
+            raise ValueError(
+                f"{self.name}: takes no context frames (its inputs {list(self.required_inputs)}, optional "
+                f"{list(self.optional_inputs)}), got context_frames={context_frames}"
+            )
         if raymap_channels < 0:
             raise ValueError(f"expected raymap_channels >= 0, got {raymap_channels}")
         self.num_inference_steps = int(steps)
@@ -72,6 +94,17 @@ class Task:
     def do_classifier_free_guidance(self) -> bool:
         """Whether sampling runs the unconditional branch (guidance_scale > 1)."""
         return self.guidance_scale > 1.0
+
+    @classmethod
+    def takes_context(cls) -> bool:
+        """Whether the task can continue from leading "context" frames (a rollout's)."""
+        return "context" in (*cls.required_inputs, *cls.optional_inputs)
+
+    @classmethod
+    def given_frames(cls, num_frames: int, context_frames: int = 1) -> tuple[int, ...]:
+        """The frames of a ``num_frames`` clip whose colour the task is given (with ``context_frames``
+        leading latent frames of context)."""
+        return given_frames(cls.color_mode, num_frames, context_frames)
 
     def check_inputs(self, inputs: Mapping[str, object]) -> None:
         """ValueError unless ``inputs`` has every required input and nothing unknown."""
@@ -90,17 +123,15 @@ class Task:
 
         Args:
             color: color latents by input name: "video" (B,F,Cc,h,w), "observation" (B,1,Cc,h,w),
-                "goal" (B,1,Cc,h,w); those in ``required_inputs`` are used, and "context"
-                (B,>=k,Cc,h,w) when ``context_frames`` k > 1.
-            raymap: (B,F,Cr,h,w) raymap latents of the action, or None (zeros).
+                "goal" (B,1,Cc,h,w); those in ``required_inputs`` are used (the others are signals),
+                and "context" (B,>=k,Cc,h,w) when ``context_frames`` k > 1.
+            raymap: (B,F,Cr,h,w) latents of the action, signals and memory, or None (zeros).
             num_latent_frames: F.
         """
-        missing = [k for k in self.required_inputs if color.get(k) is None]
-        if missing:
-            raise ValueError(
-                f"{self.name}: expected color latents {list(self.required_inputs)}, got {sorted(color)}"
-            )
-        used = {k: color[k] for k in self.required_inputs}
+        needed = [k for k in self.required_inputs if k in COLOR_INPUTS]
+        if any(color.get(k) is None for k in needed):
+            raise ValueError(f"{self.name}: expected color latents {needed}, got {sorted(color)}")
+        used = {k: color[k] for k in needed}
         batch_size = next(iter(used.values())).shape[0]
         device = next(iter(used.values())).device
         context = None

@@ -17,6 +17,29 @@ class ColorMode(IntEnum):
     NONE = 3  # zeros
 
 
+COLOR_INPUTS = ("observation", "goal", "video", "context")
+"""The colour inputs a task can be given, in the order a sampler encodes them (the reference's; then
+"context", the leading frames a rollout continues from)."""
+
+
+def color_inputs(video: Tensor) -> dict[str, Tensor]:
+    """The colour inputs cut from a clip's video (T,3,H,W): "observation" its first frame (3,H,W),
+    "goal" its last, "video" the whole clip."""
+    return {"observation": video[0], "goal": video[-1], "video": video}
+
+
+def given_frames(color_mode: ColorMode, num_frames: int, context_frames: int = 1) -> tuple[int, ...]:
+    """The frames of a ``num_frames`` clip whose colour a task of ``color_mode`` is given; with
+    ``context_frames`` k > 1 the observation modes are also given the leading frames 0 … 4(k−1)."""
+    lead = tuple(range(min(4 * (int(context_frames) - 1) + 1, num_frames)))
+    return {
+        ColorMode.OBSERVATION_GOAL: tuple(dict.fromkeys((*lead, num_frames - 1))),
+        ColorMode.OBSERVATION: lead,
+        ColorMode.VIDEO: tuple(range(num_frames)),
+        ColorMode.NONE: (),
+    }[ColorMode(color_mode)]
+
+
 def _check_latents(name: str, value: Tensor, frames: int | None) -> None:
     if not isinstance(value, Tensor) or value.ndim != 5 or (frames is not None and value.shape[1] != frames):
         expected = f"(B,{frames if frames is not None else 'F'},C,h,w)"

@@ -13,6 +13,9 @@ class Planning(Task):
 
     name = "planning"
     required_inputs = ("observation", "goal")
+    optional_inputs = ("trajectory", "context")
+    scored_on = "frames"
+    description = "plan from the first to the last frame"
     color_mode = ColorMode.OBSERVATION_GOAL
     default_num_inference_steps = 50
     default_guidance_scale = 3.0

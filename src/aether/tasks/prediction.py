@@ -18,6 +18,9 @@ class Prediction(Task):
 
     name = "prediction"
     required_inputs = ("observation",)
+    optional_inputs = ("trajectory", "context")
+    scored_on = "frames"
+    description = "prediction from the first frame"
     color_mode = ColorMode.OBSERVATION
     default_num_inference_steps = 50
     default_guidance_scale = 3.0

@@ -15,6 +15,9 @@ class Reconstruction(Task):
 
     name = "reconstruction"
     required_inputs = ("video",)
+    required_outputs = ("disparity", "c2w")
+    scored_on = "geometry"
+    description = "4D reconstruction of the video"
     color_mode = ColorMode.VIDEO
     default_num_inference_steps = 4
     default_guidance_scale = 1.0

@@ -8,8 +8,9 @@ two-stage objective (§3.4, appendix D):
   clip (which colour frames and whether the action are conditions), sample t and
   noise, predict with the transformer and regress the scheduler's target (v or ε);
 - stage 2 (from ``stage2_start_step`` on): decode the predicted clean latents and add
-  MS-SSIM on colour, the scale-and-shift-invariant loss on disparity and the depth-
-  weighted pointmap loss on the raymap (no gradient into the disparity through it).
+  each target codec's decoded-space loss (built in: MS-SSIM on colour, the scale-and-shift-
+  invariant loss on disparity and the depth-weighted pointmap loss on the raymap, no gradient
+  into the disparity through it).
 """
 
 from __future__ import annotations
@@ -21,11 +22,8 @@ from typing import Any
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from aether.geometry.depth import disparity_to_depth
-from aether.geometry.raymap import raymap_origins
 from aether.models.rope import BASE_FPS
 from aether.models.spec import COGVIDEOX_SCHEDULER, AetherModelSpec, build_scheduler
 from aether.training import losses
@@ -38,15 +36,26 @@ log = logging.getLogger(__name__)
 TASK_OF_COLOR_MODE = ("planning", "prediction", "reconstruction", "unconditional")
 """Name of the task each ``TaskSampler`` colour mode trains (0 obs+goal, 1 obs, 2 video, 3 none)."""
 
-DEFAULT_STAGE2 = {
-    "color": 1.0,
-    "depth": 1.0,
-    "pointmap": 1.0,
-    "gradient_alpha": 0.5,
-    "pointmap_align": "scale_shift",
-}
 DEFAULT_OPTIMIZER = {"lr": 1e-4, "betas": (0.9, 0.95), "weight_decay": 1e-4, "eps": 1e-8}
 DEFAULT_LR_SCHEDULER = {"pct_start": 0.05, "div_factor": 25.0, "final_div_factor": 1e4, "total_steps": None}
+
+
+def stage2_options(targets: Any, given: dict[str, Any] | None) -> dict[str, Any]:
+    """The target codecs' stage-2 options (``stage2_options``) updated with ``given``.
+
+    Options of registered modalities the model does not decode are accepted and unused (a recipe
+    may drop a target and keep its weights); a key no registered modality owns is a ValueError
+    naming it (a misspelling)."""
+    from aether.modalities import MODALITIES
+
+    defaults: dict[str, Any] = {}
+    for codec in targets.codecs.values():
+        defaults |= codec.stage2_options
+    known = set(defaults).union(*(MODALITIES.get(n).stage2_options for n in MODALITIES.names()))
+    unknown = sorted(set(given or {}) - known)
+    if unknown:
+        raise ValueError(f"stage2: unknown options {unknown}; expected keys among {sorted(known)}")
+    return {**defaults, **(given or {})}
 
 
 def build_transformer(spec: dict[str, Any], in_channels: int, out_channels: int) -> torch.nn.Module:
@@ -95,8 +104,9 @@ class AetherModule(L.LightningModule):
         latent_backend: ``LATENT_BACKENDS`` name ("cogvideox", "tiny").
         backend_kwargs: keyword arguments of the backend (e.g. the VAE directory).
         target_modalities: ``MODALITIES`` names of the denoised latents, in channel order.
-        condition_modalities: ``MODALITIES`` names of the condition latents ("color" and
-            optionally "raymap").
+        condition_modalities: ``MODALITIES`` names of the condition latents: the frames modality
+            (colour) first, then the action and any signal and memory modalities (a memory, e.g.
+            "cache", is drawn from each clip's ground truth and dropped with its codec's ``drop``).
         modality_options: per-modality codec options (e.g. ``{"disparity": {"min_disparity": 1e-3}}``).
         rope_base_fps: the RoPE time base recorded in the model spec (12 for AetherV1).
         scheduler: diffusers scheduler config (``_class_name`` + config keys); its
@@ -107,9 +117,10 @@ class AetherModule(L.LightningModule):
         context_probabilities: ``{k: probability}`` of giving prediction and planning samples k
             leading latent frames as colour (default ``{1: 1.0}``, the paper's; see ``TaskSampler``).
         stage2_start_step: global step from which the stage-2 losses are added (None: never).
-        stage2: weights ``color`` (MS-SSIM), ``depth`` (SSI), ``pointmap``, the gradient-term
-            weight ``gradient_alpha``, ``pointmap_align`` and ``color_frames`` (frames per clip
-            drawn for MS-SSIM; None: all).
+        stage2: the target codecs' stage-2 options (``stage2_options``; a key no registered
+            modality owns is an error): the loss weights ``color`` (MS-SSIM), ``depth`` (SSI) and
+            ``pointmap``, the gradient-term weight ``gradient_alpha``, ``pointmap_align`` and
+            ``color_frames`` (frames per clip drawn for MS-SSIM; None: all).
         optimizer: AdamW ``lr``, ``betas``, ``weight_decay``, ``eps``.
         lr_scheduler: OneCycle ``pct_start``, ``div_factor``, ``final_div_factor``,
             ``total_steps`` (None: the trainer's estimate).
@@ -186,15 +197,15 @@ class AetherModule(L.LightningModule):
             torch.as_tensor(self.noise_scheduler.alphas_cumprod, dtype=torch.float32),
             persistent=False,
         )
-        raymap_slice = self.condition_stack.slices.get("raymap", slice(0, 0))
+        frames = self.condition_stack.codecs[self.condition_stack.frames]
         self.task_sampler = TaskSampler(
             **({"probabilities": task_probabilities} if task_probabilities else {}),
             action_keep=action_keep,
-            raymap_channels=raymap_slice.stop - raymap_slice.start,
+            raymap_channels=self.condition_stack.channels - frames.channels,
             context_probabilities=context_probabilities,
         )
         self.register_buffer("prompt_embedding", self._prompt_embedding(transformer), persistent=True)
-        self.stage2 = {**DEFAULT_STAGE2, **(stage2 or {})}
+        self.stage2 = stage2_options(self.target_stack, stage2)
         self.optimizer_config = {**DEFAULT_OPTIMIZER, **(optimizer or {})}
         self.lr_scheduler_config = {**DEFAULT_LR_SCHEDULER, **(lr_scheduler or {})}
         self.timestep_sampling = check_timestep_sampling(timestep_sampling)
@@ -310,7 +321,8 @@ class AetherModule(L.LightningModule):
 
     # ----------------------------------------------------------------- latents
     def encode_clip(self, clip: dict[str, Any]) -> dict[str, Tensor]:
-        """Target latents (B,F,Ct,h,w) and the colour latents of the first and last frames.
+        """Target latents (B,F,Ct,h,w), the colour latents of the first and last frames and, by
+        name, the latents of the signal condition modalities that are not targets.
 
         ``clip["latents"]`` (precomputed targets), ``clip["observation_latents"]`` and
         ``clip["goal_latents"]`` are used when present.
@@ -325,7 +337,12 @@ class AetherModule(L.LightningModule):
                 video = clip["video"]
                 ends = self.backend.encode(torch.cat([video[:, :1], video[:, -1:]], 0))
                 obs, goal = ends.chunk(2, 0)
-        return {"target": target.float(), "observation": obs.float(), "goal": goal.float()}
+            others = {
+                name: self.condition_stack.codecs[name].encode(clip).float()
+                for name in self.condition_stack.signals
+                if name not in self.target_stack.slices
+            }
+        return {"target": target.float(), "observation": obs.float(), "goal": goal.float(), **others}
 
     def condition(
         self,
@@ -333,34 +350,46 @@ class AetherModule(L.LightningModule):
         color_mode: Tensor,
         keep_action: Tensor,
         context_frames: Tensor | None = None,
-        cache: Tensor | None = None,
+        keep_memory: dict[str, Tensor] | None = None,
     ) -> Tensor:
-        """Task-masked condition latents (B,F,Cc,h,w) from :meth:`encode_clip`'s output, with the
-        memory latents ``cache`` (:meth:`cache_condition`) last when the condition stack has "cache"."""
+        """Task-masked condition latents (B,F,Cc,h,w) from :meth:`encode_clip`'s output: the colour
+        by task (with ``context_frames`` (B,) leading latent frames, see ``TaskSampler.sample_context``),
+        then the action and signal latents (kept or zeroed together) and the memory latents, each
+        kept where ``keep_memory[name]`` (B,) (:meth:`draw_memory`; everywhere when not given)."""
+        stack = self.condition_stack
         parts = self.target_stack.split(latents["target"])
-        raymap = parts.get("raymap") if "raymap" in self.condition_stack.slices else None
+        given = [parts[n] if n in parts else latents[n] for n in stack.signals]
+        signals = None if not given else given[0] if len(given) == 1 else torch.cat(given, dim=2)
         condition = self.task_sampler.build_condition(
-            color_mode, keep_action, parts["color"], latents["observation"], latents["goal"], raymap,
+            color_mode,
+            keep_action,
+            parts[stack.frames],
+            latents["observation"],
+            latents["goal"],
+            signals,
             context_frames=context_frames,
-        )  # fmt: skip
-        if "cache" not in self.condition_stack.slices:
-            return condition
-        if cache is None:
-            sl = self.condition_stack.slices["cache"]
-            cache = condition.new_zeros(*condition.shape[:2], sl.stop - sl.start, *condition.shape[3:])
-        return torch.cat([condition, cache.to(condition)], dim=2)
+        )
+        for name in stack.signals:
+            if stack.codecs[name].condition_role != "memory":
+                continue
+            memory = latents[name].to(condition)
+            keep = (keep_memory or {}).get(name)
+            if keep is not None:
+                memory = torch.where(keep.to(memory.device)[:, None, None, None, None], memory, 0.0)
+            sl = stack.slices[name]  # the condition's channels are the stack's: frames first
+            condition = torch.cat([condition[:, :, : sl.start], memory, condition[:, :, sl.stop :]], dim=2)
+        return condition
 
-    def cache_condition(self, batch: dict[str, Any]) -> Tensor | None:
-        """Memory latents (B,F,Ck,h,w) drawn from the clips' ground truth (their first frames lifted with
-        true depth, rendered into every camera), zeroed per sample with the codec's ``drop``
-        probability; None without a "cache" condition."""
-        codec = dict(self.condition_stack.codecs).get("cache")
-        if codec is None:
-            return None
-        with torch.no_grad():
-            cache = codec.encode(batch).float()
-        keep = torch.rand(cache.shape[0], generator=self.generator) >= codec.drop
-        return torch.where(keep.to(cache.device)[:, None, None, None, None], cache, 0.0)
+    def draw_memory(self, batch_size: int, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """Per memory condition modality (channel order), (B,) bool: whether a sample keeps its memory,
+        with probability 1 − the codec's ``drop``; no draw without one (default trainings' draws
+        stay as they are)."""
+        keep = {}
+        for name in self.condition_stack.signals:
+            codec = self.condition_stack.codecs[name]
+            if codec.condition_role == "memory":
+                keep[name] = torch.rand(int(batch_size), generator=generator) >= codec.drop
+        return keep
 
     def denoise(self, noisy: Tensor, condition: Tensor, timesteps: Tensor, fps: Tensor) -> Tensor:
         """Transformer output (B,F,Ct,h,w) for noisy targets and conditions."""
@@ -369,7 +398,7 @@ class AetherModule(L.LightningModule):
 
     # ----------------------------------------------------------------- stage 2
     def stage2_losses(self, clean_pred: Tensor, clip: dict[str, Any], target: Tensor) -> dict[str, Tensor]:
-        """Per-sample stage-2 losses from predicted clean latents.
+        """Per-sample stage-2 losses from predicted clean latents: each target codec's, in order.
 
         Args:
             clean_pred: (B,F,Ct,h,w) predicted z_0.
@@ -377,42 +406,17 @@ class AetherModule(L.LightningModule):
             target: (B,F,Ct,h,w) true z_0 (the raymap part is the exact true raymap).
 
         Returns:
-            ``color`` (1 − MS-SSIM), ``depth`` (SSI on normalised disparity, only with a
-            disparity target) and ``pointmap`` (only with disparity and raymap targets), each (B,).
+            {loss name: (B,)}; built in: ``color`` (1 − MS-SSIM), ``depth`` (SSI on normalised
+            disparity, with a disparity target) and ``pointmap`` (with disparity and raymap targets).
         """
+        from aether.modalities.losses import Stage2Batch
+
         parts = self.target_stack.split(clean_pred)
         true_parts = self.target_stack.split(target)
-        codecs = self.target_stack.codecs
-        video_pred, video_true = codecs["color"].decode(parts["color"])["video"], clip["video"]
-        frames = self.stage2.get("color_frames")
-        if frames is not None and frames < video_true.shape[1]:  # MS-SSIM on a random subset of frames
-            pick = torch.randperm(video_true.shape[1], generator=self.generator)[: int(frames)].to(
-                video_true.device
-            )
-            video_pred, video_true = video_pred[:, pick], video_true[:, pick]
-        out = {"color": losses.ms_ssim_loss(video_pred, video_true)}
-        if "disparity" not in parts:
-            return out
-        side = {"video": clip["video"]}  # frame count and size, no dmax: normalised outputs
-        disp = codecs["disparity"].decode(parts["disparity"], side)["disparity"]
-        true_disp, valid = codecs["disparity"].target_disparity(clip)
-        out["depth"] = losses.ssi_loss(disp, true_disp, valid, alpha=self.stage2["gradient_alpha"])
-        if "raymap" not in parts:
-            return out
-        rays = codecs["raymap"].decode(parts["raymap"], side)["raymap"]
-        true_rays = codecs["raymap"].decode(true_parts["raymap"], side)["raymap"]
-        size = rays.shape[-2:]
-        # stop-gradient through the disparity: the pointmap loss only trains the raymap
-        depth_pred = 1.0 / _area(disp.detach(), size).clamp_min(codecs["disparity"].min_disparity)
-        coverage = _area(valid.float(), size)
-        true_low = _area(true_disp, size) / coverage.clamp_min(1e-6)
-        low_valid = coverage > 0.999
-        true_depth = torch.where(low_valid, disparity_to_depth(true_low, floor=0.0)[0], 0.0)
-        pred_points = losses.raymap_points(depth_pred, raymap_origins(rays))
-        true_points = losses.raymap_points(true_depth, raymap_origins(true_rays))
-        out["pointmap"] = losses.pointmap_loss(
-            pred_points, true_points, true_depth, low_valid, align=self.stage2["pointmap_align"]
-        )
+        batch = Stage2Batch(clip, self.stage2, self.generator)
+        out: dict[str, Tensor] = {}
+        for name, codec in self.target_stack.codecs.items():
+            out |= codec.stage2_losses(parts[name], true_parts[name], batch)
         return out
 
     def in_stage2(self) -> bool:
@@ -436,11 +440,10 @@ class AetherModule(L.LightningModule):
         color_mode, keep_action = self.task_sampler.sample(b, generator=g)
         color_mode, keep_action = color_mode.to(self.device), keep_action.to(self.device)
         context_frames = self.task_sampler.sample_context(b, generator=g, device=self.device)
-        with self.full_precision():
-            cache = self.cache_condition(batch)
+        keep_memory = self.draw_memory(b, generator=g)
         timesteps = sample_timesteps(b, len(self.alphas_cumprod), g, **self.timestep_sampling).to(self.device)
         noise = torch.randn(z0.shape, generator=g).to(self.device, z0.dtype)
-        condition = self.condition(latents, color_mode, keep_action, context_frames, cache)
+        condition = self.condition(latents, color_mode, keep_action, context_frames, keep_memory)
         noisy = losses.add_noise(self.alphas_cumprod, z0, noise, timesteps)
         fps = torch.as_tensor(batch["fps"], device=self.device, dtype=torch.float32)
         pred = self.denoise(noisy, condition, timesteps, fps).float()
@@ -555,10 +558,3 @@ def _record_consumed_batches(checkpoint: dict[str, Any], processed: int) -> None
     )
     for state in loader_states:
         fix(state)
-
-
-def _area(x: Tensor, size: tuple[int, int]) -> Tensor:
-    """Area-average (B,T,H,W) to (B,T,*size)."""
-    return F.interpolate(x.flatten(0, 1)[:, None], size=tuple(size), mode="area")[:, 0].unflatten(
-        0, x.shape[:2]
-    )

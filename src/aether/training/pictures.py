@@ -86,11 +86,16 @@ def frames_figure(path: Path, pred: np.ndarray, gt: np.ndarray, title: str) -> P
 def task_pictures(
     root: Path, task: str, result: Any, batch: dict[str, Any], index: int, prefix: str
 ) -> list[Path]:
-    """The pictures of one evaluated task on clip ``index`` of ``batch``; returns their paths."""
+    """The pictures of one evaluated task on clip ``index`` of ``batch`` (as the task's ``scored_on``
+    says: depth and trajectory, or generated frames titled with its ``description``); returns their
+    paths."""
+    from aether.tasks import TASKS
+
+    spec = TASKS.get(task)
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     rgb = ((batch["video"][index].float().cpu() + 1) / 2).permute(0, 2, 3, 1).numpy()
-    if task == "reconstruction":
+    if spec.scored_on == "geometry":
         paths = []
         if "depth" in result.outputs:  # models with a disparity target
             depth = batch["depth"][index].float().cpu().numpy()
@@ -101,7 +106,4 @@ def task_pictures(
             path = root / f"{prefix}_{task}_trajectory.png"
             paths.append(trajectory_figure(path, result.outputs["c2w"], batch["c2w"][index].cpu().numpy()))
         return paths
-    title = (
-        "prediction from the first frame" if task == "prediction" else "plan from the first to the last frame"
-    )
-    return [frames_figure(root / f"{prefix}_{task}_frames.png", result.outputs["rgb"], rgb, title)]
+    return [frames_figure(root / f"{prefix}_{task}_frames.png", result.outputs["rgb"], rgb, spec.description)]

@@ -28,6 +28,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,19 +40,57 @@ from aether.training.cli import apply_overrides, build_cli, check_recipe, load_r
 
 logger = logging.getLogger(__name__)
 
-# learning margins the tiny recipe must show: model metric <= factor * baseline metric
-# the learning margins a run must show: (task, metric) -> (relation, factor) of model / baseline
-MARGINS = {
-    ("reconstruction", "abs_rel"): ("<=", 0.5),
-    ("reconstruction", "ate"): ("<=", 0.5),
-    ("reconstruction", "rpe_trans"): ("<", 1.0),
-    ("reconstruction", "rpe_rot"): ("<", 1.0),
-    ("prediction", "psnr"): (">", 1.0),
-    ("prediction", "ssim"): (">", 1.0),
-    ("planning", "psnr"): (">", 1.0),
-    ("planning", "ssim"): (">", 1.0),
+
+@dataclass(frozen=True)
+class Margin:
+    """One learning margin a run must show: the model's ``metric`` on ``task`` against a reference.
+
+    ``reference`` is ``"baseline:KEY"`` (a trivial predictor's score) or ``"model:KEY"`` (the same
+    model sampled another way, e.g. with the mirrored trajectory). ``relation`` is "<=", "<" or ">"
+    on the ratio model / reference against ``factor``, or "+" for model - reference >= ``factor``
+    (a gap, e.g. in dB).
+    """
+
+    task: str
+    metric: str
+    relation: str
+    factor: float
+    reference: str
+    name: str
+
+
+def _generation_margins(task: str) -> list[Margin]:
+    """What prediction and planning must show: better than copying the first frame sharp or blurred
+    (best σ), ≥ 1 dB better with the true trajectory than with the mirrored one or none, and camera
+    errors (recovered by the annotation pipeline) at most half those of the sampling without one."""
+    margins = [Margin(task, k, ">", 1.0, f"baseline:{k}", "copy the first frame") for k in ("psnr", "ssim")]
+    margins += [
+        Margin(task, k, ">", 1.0, f"baseline:{k}_blurred", "blurred copy (best σ)") for k in ("psnr", "ssim")
+    ]
+    margins += [
+        Margin(task, "psnr", "+", 1.0, "model:psnr_mirrored", "mirrored trajectory"),
+        Margin(task, "psnr", "+", 1.0, "model:psnr_without_camera", "no trajectory"),
+    ]
+    return margins + [
+        Margin(task, k, "<=", 0.5, f"model:{k}_without_camera", "no trajectory")
+        for k in ("rot_err", "trans_err")
+    ]
+
+
+MARGINS: tuple[Margin, ...] = (
+    Margin("reconstruction", "abs_rel", "<=", 0.5, "baseline:abs_rel", "per-frame mean depth"),
+    Margin("reconstruction", "ate", "<=", 0.5, "baseline:ate", "static camera"),
+    Margin("reconstruction", "rpe_trans", "<", 1.0, "baseline:rpe_trans", "static camera"),
+    Margin("reconstruction", "rpe_rot", "<", 1.0, "baseline:rpe_rot", "static camera"),
+    *_generation_margins("prediction"),
+    *_generation_margins("planning"),
+)
+_RELATIONS = {
+    "<=": ("≤", float.__le__),
+    "<": ("<", float.__lt__),
+    ">": (">", float.__gt__),
+    "+": ("≥ +", float.__ge__),
 }
-_RELATIONS = {"<=": ("≤", float.__le__), "<": ("<", float.__lt__), ">": (">", float.__gt__)}
 BASELINE_NAMES = {
     "abs_rel": "per-frame mean depth",
     "delta_1_25": "per-frame mean depth",
@@ -60,11 +99,16 @@ BASELINE_NAMES = {
     "rpe_rot": "static camera",
     "psnr": "copy the first frame",
     "ssim": "copy the first frame",
+    "psnr_blurred": "blurred copy of the first frame (best σ)",
+    "ssim_blurred": "blurred copy of the first frame (best σ)",
+    "psnr_mirrored": "copy the first frame",
+    "ssim_mirrored": "copy the first frame",
     "psnr_without_camera": "copy the first frame",
     "ssim_without_camera": "copy the first frame",
 }
+
 # settings that may change between a run and its resumption (they do not change what is learnt)
-RESUMABLE_CHANGES = {"num_workers", "validation"}
+RESUMABLE_CHANGES = {"num_workers", "validation", "max_consecutive_skips", "read_timeout"}
 
 
 def prepare_data(prepare: dict[str, Any]) -> list[str]:
@@ -117,6 +161,7 @@ def evaluate_module(module: Any, datamodule: Any, config: dict[str, Any]) -> dic
                 guidance=float(config.get("guidance", 1.0)),
                 smooth=str(config.get("smooth", "none")),
                 ablate_camera=bool(config.get("ablate_camera", False)),
+                camera_control=bool(config.get("camera_control", False)),
             )
             for task, r in res.items():
                 rows[task].append((r.metrics, r.baseline))
@@ -141,6 +186,7 @@ def evaluate_module(module: Any, datamodule: Any, config: dict[str, Any]) -> dic
         "guidance": float(config.get("guidance", 1.0)),
         "smooth": str(config.get("smooth", "none")),
         "ablate_camera": bool(config.get("ablate_camera", False)),
+        "camera_control": bool(config.get("camera_control", False)),
     }
     return {"tasks": summary, "clips": seen, "batches": kept, "settings": settings}
 
@@ -150,29 +196,35 @@ def _mean(rows: Sequence[dict[str, float]]) -> dict[str, float]:
 
 
 def margin_checks(summary: dict[str, Any]) -> list[dict[str, Any]]:
-    """The learning-margin checks (:data:`MARGINS`): model / baseline against a factor.
+    """The learning-margin checks (:data:`MARGINS`).
 
-    Each check: task, metric, model, baseline, ratio, relation ("<=", "<" or ">"), required (the
+    Each check: task, metric, reference (what it is compared with), model, baseline (the
+    reference's value), ratio (model / reference, or the gap for "+"), relation, required (the
     factor) and passed. Metrics a run does not produce (e.g. depth without a disparity target) or
-    that are undefined on its clips (NaN, or a zero baseline) are skipped."""
+    that are undefined on its clips (NaN, or a zero baseline of a ratio) are skipped."""
     checks = []
-    for (task, key), (relation, factor) in MARGINS.items():
-        if task not in summary or key not in summary[task]["metrics"]:
+    for margin in MARGINS:
+        kind, key = margin.reference.split(":")
+        scores = summary.get(margin.task)
+        if scores is None or margin.metric not in scores["metrics"]:
             continue
-        model, base = summary[task]["metrics"][key], summary[task]["baseline"][key]
-        if not (math.isfinite(model) and math.isfinite(base) and base > 0):
+        model = scores["metrics"][margin.metric]
+        base = scores["baseline" if kind == "baseline" else "metrics"].get(key, math.nan)
+        gap = margin.relation == "+"
+        if not (math.isfinite(model) and math.isfinite(base) and (gap or base > 0)):
             continue  # undefined here, e.g. ATE on clips whose true camera does not move
-        ratio = model / base
+        ratio = model - base if gap else model / base
         checks.append(
             {
-                "task": task,
-                "metric": key,
+                "task": margin.task,
+                "metric": margin.metric,
+                "reference": margin.name,
                 "model": model,
                 "baseline": base,
                 "ratio": ratio,
-                "relation": relation,
-                "required": factor,
-                "passed": bool(_RELATIONS[relation][1](float(ratio), float(factor))),
+                "relation": margin.relation,
+                "required": margin.factor,
+                "passed": bool(_RELATIONS[margin.relation][1](float(ratio), float(margin.factor))),
             }
         )
     return checks
@@ -232,14 +284,14 @@ def write_report(
         lines += [
             "## Learning margins",
             "",
-            "| check | model | baseline | model / baseline | required | result |",
+            "| check | model | reference | model / reference (or gap) | required | result |",
             "| --- | --- | --- | --- | --- | --- |",
         ]
         for c in checks:
             required = f"{_RELATIONS[c['relation']][0]} {c['required']:g}"
             result = "met" if c["passed"] else "MISSED"
             lines.append(
-                f"| {c['task']} {c['metric']} vs {BASELINE_NAMES[c['metric']]} | {_fmt(c['model'])} | "
+                f"| {c['task']} {c['metric']} vs {c['reference']} | {_fmt(c['model'])} | "
                 f"{_fmt(c['baseline'])} | {_fmt(c['ratio'])} | {required} | {result} |"
             )
         missed = [c for c in checks if not c["passed"]]
@@ -292,6 +344,8 @@ def write_report(
             "sample(s) per clip (test-time ensemble).",
             "",
         ]
+    if "following" in evaluation:
+        lines += evaluation["following"]["lines"]
     lines += ["## Pictures", ""]
     curve = (
         loss_curve(Path(info.get("metrics_csv", "")), out / "loss.png") if info.get("metrics_csv") else None
@@ -312,6 +366,7 @@ def write_report(
         "settings": evaluation.get("settings", {}),
         "tasks": evaluation["tasks"],
         "margins": checks,
+        "following": (evaluation.get("following") or {}).get("views", {}),
     }
     (out / "metrics.json").write_text(json.dumps(payload, indent=2, default=float) + "\n")
     return report
@@ -417,4 +472,34 @@ def run_recipe(recipe_path: str | Path, overrides: Sequence[str] = (), name: str
     export_module(module, out / "model")
     print(f"exported the model to {out / 'model'}", flush=True)
     evaluation = evaluate_module(module, data, run.get("evaluate") or {})
+    following = (run.get("evaluate") or {}).get("following")
+    if following:
+        evaluation["following"] = evaluate_following(module, data, following, out)
     return write_report(out, name, str(recipe_path), info, evaluation)
+
+
+def evaluate_following(module: Any, data: Any, config: dict[str, Any], out: Path) -> dict[str, Any]:
+    """``run.evaluate.following``: held-out views predicted under a trajectory and its mirror image
+    (:mod:`aether.training.following`) at the data's size, its first frame count and ``fps``.
+
+    config: ``seeds`` (rendered views, never trained on), ``trajectories`` (cycled over the seeds),
+    ``steps`` (denoising steps), ``fps`` (default 12).
+    """
+    from aether.training.following import following_report
+
+    clip = {
+        "num_frames": int(list(data.hparams.get("frames") or [17])[0]),
+        "height": int(data.hparams["height"]),
+        "width": int(data.hparams["width"]),
+        "fps": float(config.get("fps", 12.0)),
+    }
+    module = module.cpu().eval() if not torch.cuda.is_available() else module.eval()
+    lines, numbers = following_report(
+        module,
+        out,
+        seeds=[int(s) for s in config["seeds"]],
+        trajectories=list(config.get("trajectories", ["turn", "strafe"])),
+        steps=int(config.get("steps", 2)),
+        clip=clip,
+    )
+    return {"lines": lines, "views": numbers}

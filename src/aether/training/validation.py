@@ -3,12 +3,13 @@
 For each clip and task the module's weights are sampled by the same
 :class:`~aether.pipeline.sampler.AetherSampler` as at inference time, composed from the module's
 own model spec (so any target modalities sample); the outputs are scored against the ground truth
-and against simple baselines:
+and against simple baselines, as each task's ``scored_on`` says (any registered task runs: its
+``required_inputs`` are cut from the clip):
 
-- reconstruction: depth Abs Rel / δ<1.25 (per-sequence scale alignment) against predicting
+- geometry (reconstruction): depth Abs Rel / δ<1.25 (per-sequence scale alignment) against predicting
   each frame's mean depth (models with a disparity target); camera ATE / RPE against a static
   camera (models with a raymap target);
-- prediction and planning (action-conditioned with the true trajectory, no CFG as in the
+- frames (prediction, planning; action-conditioned with the true trajectory, no CFG as in the
   paper's planning protocol): PSNR / SSIM of the generated frames that were not given,
   against copying the first frame.
 """
@@ -16,6 +17,7 @@ and against simple baselines:
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from aether.evaluation.baselines import frame_mean_depth, static_camera_metrics
+from aether.evaluation.baselines import blurred_copies, frame_mean_depth, static_camera_metrics
 from aether.evaluation.depth_metrics import video_depth_metrics
 from aether.evaluation.pixel_metrics import video_pixel_metrics
 from aether.evaluation.pose_metrics import camera_pose_metrics
@@ -34,8 +36,13 @@ from aether.geometry import cameras_to_raymap, disparity_to_depth, mirror_poses
 from aether.geometry.depth import fill_invalid_depth
 from aether.geometry.smoothing import smooth_cameras
 from aether.modalities.clip import ClipGeometry
+from aether.tasks import TASKS as REGISTERED_TASKS
+from aether.tasks import color_inputs
+
+log = logging.getLogger(__name__)
 
 TASKS = ("reconstruction", "prediction", "planning")
+"""The tasks evaluated when none are named (any registered task can be)."""
 
 
 @dataclass
@@ -107,6 +114,7 @@ def evaluate_clip(
     ensemble: int = 1,
     smooth: str = "none",
     ablate_camera: bool = False,
+    camera_control: bool = False,
 ) -> dict[str, TaskResult]:
     """Run each task on clip ``index`` of a batch and score it.
 
@@ -114,7 +122,7 @@ def evaluate_clip(
         sampler: the sampler (see :func:`sampler_for`).
         clip: a DataModule batch (video (B,T,3,H,W) in [-1,1], depth, valid, K, c2w, fps, dmax).
         index: which clip of the batch.
-        tasks: task names among reconstruction / prediction / planning.
+        tasks: registered task names (their required inputs are cut from the clip).
         steps: denoising steps per task (default: the task's own).
         action: condition prediction and planning on the true trajectory.
         guidance: classifier-free guidance of prediction and planning (1 = none).
@@ -126,10 +134,11 @@ def evaluate_clip(
             trajectory (:func:`~aether.geometry.mirror_poses`) and without any (same seed), scored as
             ``psnr_mirrored`` / ``psnr_without_camera`` (and SSIM): a model that follows the camera
             scores higher with the true one.
+        camera_control: also score how closely generated videos follow the trajectory (with the
+            true camera, and without one when ``ablate_camera``): CamI2V's ``rot_err``,
+            ``trans_err`` and ``cammc`` of the cameras the annotation pipeline recovers from them.
     """
-    unknown = sorted(set(tasks) - set(TASKS))
-    if unknown:
-        raise ValueError(f"tasks must be among {TASKS}, got {unknown}")
+    specs = {task: REGISTERED_TASKS.get(task) for task in tasks}
     steps = steps or {}
     device = sampler.device
     video = clip["video"][index].float()
@@ -142,7 +151,7 @@ def evaluate_clip(
     gt_c2w = clip["c2w"][index].float().cpu()
     target = (video.cpu() + 1) / 2
     raymap = mirrored = None
-    if action and sampler.raymap_channels:
+    if action and sampler.takes_action:
         dmax = ClipGeometry.of(clip).dmax  # resolved once, as the training encoder did
         dmax = 1.0 if dmax is None else dmax[index].float()
 
@@ -163,8 +172,9 @@ def evaluate_clip(
             "generator": gen,
             "num_inference_steps": steps.get(task),
         }
-        if task == "reconstruction":
-            out = sampler(task, video=video.to(device), num_samples=ensemble, **kwargs)
+        inputs = _task_inputs(specs[task], clip, index, device)
+        if specs[task].scored_on == "geometry":
+            out = sampler(task, num_samples=ensemble, **inputs, **kwargs)
             metrics, baseline, outputs = {}, {}, {"rgb": out.rgb.numpy()}
             if out.disparity is not None:
                 pred_depth, pred_valid = disparity_to_depth(out.disparity.float(), sampler.min_disparity)
@@ -180,14 +190,15 @@ def evaluate_clip(
                 baseline |= static_camera_metrics(gt_c2w)
                 outputs["c2w"] = pred_c2w.numpy()
         else:
-            images = {"observation": video[0].to(device)}
-            given = [0]
-            if task == "planning":
-                images["goal"] = video[-1].to(device)
-                given.append(num_frames - 1)
+            given = specs[task].given_frames(num_frames)
             keep = [t for t in range(num_frames) if t not in given]
             copy = target[:1].expand(len(keep), -1, -1, -1)
             baseline = _pixels(video_pixel_metrics(copy, target[keep]))
+            blurred = [
+                _pixels(video_pixel_metrics(b[None].expand_as(copy), target[keep]))
+                for b in blurred_copies(target[0])
+            ]
+            baseline |= {f"{k}_blurred": max(b[k] for b in blurred) for k in ("psnr", "ssim")}
             metrics = {}
             runs = [("", raymap)]
             if ablate_camera and raymap is not None:
@@ -198,17 +209,63 @@ def evaluate_clip(
                     task,
                     raymap=None if action_raymap is None else action_raymap.to(device),
                     guidance_scale=guidance,
-                    **images,
+                    **inputs,
                     **kwargs,
                 )
                 pred = out.rgb.permute(0, 3, 1, 2).float()
                 scores = _pixels(video_pixel_metrics(pred[keep], target[keep]))
                 metrics |= {f"{k}{suffix}": v for k, v in scores.items()}
                 baseline |= {f"{k}{suffix}": baseline[k] for k in scores}
+                if camera_control and suffix != "_mirrored":
+                    K = clip["K"][index].float().cpu()
+                    control, _ = camera_control_of(out, K, gt_c2w, sampler.min_disparity)
+                    metrics |= {f"{k}{suffix}": v for k, v in control.items()}
                 if not suffix:
                     outputs = {"rgb": out.rgb.numpy()}
         results[task] = TaskResult(metrics=metrics, baseline=baseline, outputs=outputs)
     return results
+
+
+def camera_control_of(
+    out: Any, K: Tensor, requested: Tensor, min_disparity: float
+) -> tuple[dict[str, float], np.ndarray | None]:
+    """CamI2V's camera-control errors (RotErr in radians, TransErr, CamMC) of a generated video: its
+    cameras recovered by the annotation pipeline (feature tracks + bundle adjustment, no model
+    weights) with the depth generated beside it, against the ``requested`` (T,4,4) trajectory.
+
+    Returns the errors and the recovered cameras (T,4,4); NaN errors and None, with a warning naming
+    the reason, when the recovery fails.
+    """
+    from aether.evaluation.camera_control import camera_control_errors, recover_cameras
+
+    nan = {"rot_err": math.nan, "trans_err": math.nan, "cammc": math.nan}
+    if out.disparity is None:
+        return nan, None
+    depth, valid = disparity_to_depth(out.disparity.float(), min_disparity)
+    depth = torch.where(valid, depth, 0.0)
+    try:
+        recovered = recover_cameras(out.rgb.float(), K, "annotate", depth=depth.numpy())
+    except (ValueError, RuntimeError, np.linalg.LinAlgError) as err:
+        log.warning("camera recovery of a generated video failed (%s): camera control scored NaN", err)
+        return nan, None
+    errors = camera_control_errors(requested.double(), torch.as_tensor(recovered))
+    return {k: float(errors[k]) for k in nan}, recovered
+
+
+def _task_inputs(spec: Any, clip: dict[str, Any], index: int, device: Any) -> dict[str, Any]:
+    """The sampler arguments for ``spec``'s required inputs from clip ``index``: the colour inputs cut
+    from its video, the others (read by signal condition modalities) as ``signals``."""
+    colors = color_inputs(clip["video"][index].float())
+    out: dict[str, Any] = {}
+    signals = {}
+    for key in spec.required_inputs:
+        if key in colors:
+            out[key] = colors[key].to(device)
+        elif isinstance(clip.get(key), Tensor):
+            signals[key] = clip[key][index]
+        else:
+            raise ValueError(f"{spec.name}: expected the clip to hold {key!r}, got keys {sorted(clip)}")
+    return {**out, "signals": signals} if signals else out
 
 
 def _pixels(scores: dict[str, Any]) -> dict[str, float]:
@@ -227,6 +284,7 @@ def evaluate_batch(
     guidance: float = 1.0,
     smooth: str = "none",
     ablate_camera: bool = False,
+    camera_control: bool = False,
 ) -> dict[str, TaskResult]:
     """Evaluate every clip of a batch (see :func:`evaluate_clip`); metrics are averaged over the
     clips (outputs of clip 0 kept)."""
@@ -247,6 +305,7 @@ def evaluate_batch(
                     ensemble=ensemble,
                     smooth=smooth,
                     ablate_camera=ablate_camera,
+                    camera_control=camera_control,
                 )
             )
     return {
