@@ -33,7 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("aether.data.verify", "data tools: `aether data verify OUT` checks a synth/annotate output"),
     "bench": (
         "aether.evaluation.commands",
-        "benchmarks: video-depth, camera-pose, prediction, planning, camera-control",
+        "benchmarks: video-depth, camera-pose, prediction, planning, camera-control, rollout",
     ),
     "examples": (
         "aether.apps.commands",

@@ -75,7 +75,8 @@ def test_encode_is_the_concatenation_of_the_codecs_with_one_dmax():
 
 def test_bad_input_raises():
     backend = TinyBackend(spatial_factor=4)
-    with pytest.raises(ValueError, match="unknown modality 'normals'; known: color, disparity, raymap"):
+    known = "cache, color, disparity, raymap"
+    with pytest.raises(ValueError, match=f"unknown modality 'normals'; known: {known}"):
         ModalityStack(["color", "normals"], backend)
     with pytest.raises(ValueError, match="distinct"):
         ModalityStack(["color", "color"], backend)

@@ -83,7 +83,8 @@ def test_defaults_and_overrides():
     assert reconstruction.required_inputs == ("video",)
     assert prediction.required_inputs == ("observation",)
     assert planning.required_inputs == ("observation", "goal")
-    assert all(t.optional_inputs == ("trajectory",) for t in (reconstruction, prediction, planning))
+    assert reconstruction.optional_inputs == ("trajectory",)
+    assert all(t.optional_inputs == ("trajectory", "context") for t in (prediction, planning))
     assert [t.color_mode for t in (planning, prediction, reconstruction)] == [0, 1, 2]
 
 

@@ -174,3 +174,16 @@ def test_lora_recipe_builds_one_gpu_lora_trainer() -> None:
     trained = {n for n, p in model.transformer.named_parameters() if p.requires_grad}
     assert "proj_out.weight" in trained and "transformer_blocks.0.attn1.to_q.lora_A.default.weight" in trained
     assert cli.datamodule.batch_size == 2 and trainer.accumulate_grad_batches == 2
+
+
+def test_tiny_memory_recipe_adds_the_cache_condition_and_context_frames(tmp_path) -> None:
+    recipe = load_recipe(RECIPES / "tiny_memory.yaml")
+    assert recipe.pop("run")["name"] == "tiny_memory"
+    recipe["trainer"]["default_root_dir"] = str(tmp_path)
+    recipe["trainer"]["logger"] = False
+    model = build_cli(recipe).model
+    assert model.condition_stack.names == ["color", "raymap", "cache"]
+    assert model.transformer.config.in_channels == 56 + 16 + 24 + 20
+    assert model.condition_stack.codecs["cache"].drop == 0.5
+    assert model.task_sampler.max_context_frames == 2
+    assert model.condition_stack.codecs["raymap"].layout == "consecutive"  # tiny.yaml's, kept

@@ -12,6 +12,7 @@ Examples::
     aether bench planning --dataset synthetic --predictions preds/ --out results
     aether bench camera-control --dataset realestate10k --root re10k/ --model m/ --out results
     aether bench camera-control --dataset synthetic --ground-truth --out results  # a sanity check
+    aether bench rollout --model m/ --out results --steps 2    # worlds longer than one window
 """
 
 from __future__ import annotations
@@ -272,6 +273,10 @@ RUNNERS = {
 
 def main(argv: list[str], prog: str = "aether bench") -> int:
     """Entry point: ``argv[0]`` is ``bench``."""
+    if len(argv) > 1 and argv[1] == "rollout":  # its own options: model worlds, not a dataset
+        from aether.evaluation.rollout import main as rollout_main
+
+        return rollout_main(argv[2:], prog=f"{prog} rollout")
     args = _parser(prog).parse_args(argv[1:])  # before the heavy imports: --help stays instant
     from aether.evaluation.report import markdown_table, write_report
 

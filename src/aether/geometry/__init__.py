@@ -24,7 +24,7 @@ from aether.geometry.cameras import (
     world_rays,
 )
 from aether.geometry.depth import MIN_DISPARITY, depth_to_disparity, disparity_to_depth, disparity_validity
-from aether.geometry.folding import FOLD_LAYOUTS, fold_raymap, latent_frame_count, unfold_raymap
+from aether.geometry.folding import FOLD_LAYOUTS, fold_frames, fold_raymap, latent_frame_count, unfold_raymap
 from aether.geometry.framing import cover_size, crop_origin
 from aether.geometry.pointmaps import depth_edge_mask, depth_to_points
 from aether.geometry.raymap import (
@@ -43,6 +43,7 @@ from aether.geometry.smoothing import (
     smooth_poses_gaussian,
     smooth_poses_kalman,
 )
+from aether.geometry.splatting import SplatOutput, splat_points
 
 __all__ = [
     "MIN_DISPARITY",
@@ -73,6 +74,7 @@ __all__ = [
     "check_poses",
     "check_rotation",
     "convert_poses",
+    "fold_frames",
     "fold_raymap",
     "intrinsics_inverse",
     "invert_pose",
@@ -87,4 +89,6 @@ __all__ = [
     "signed_log1p",
     "unfold_raymap",
     "world_rays",
+    "SplatOutput",
+    "splat_points",
 ]

@@ -37,10 +37,20 @@ def _check_layout(layout: str) -> None:
 
 def fold_raymap(raymap: Tensor, layout: str = "aetherv1") -> Tensor:
     """Fold a raymap (B, T, 6, h, w) into latent frames (B, F, 24, h, w), F = (T - 1) // 4 + 1."""
-    _check_layout(layout)
     if not isinstance(raymap, Tensor) or raymap.ndim != 5 or raymap.shape[2] != 6:
         shape = tuple(raymap.shape) if isinstance(raymap, Tensor) else type(raymap).__name__
         raise ValueError(f"raymap: expected shape (B, T, 6, h, w), got {shape}")
+    return fold_frames(raymap, layout)
+
+
+def fold_frames(frames: Tensor, layout: str = "aetherv1") -> Tensor:
+    """Fold per-frame maps (B, T, C, h, w) into latent frames (B, F, 4C, h, w), F = (T - 1) // 4 + 1,
+    exactly as raymaps are folded (the same padding and grouping for any channel count)."""
+    _check_layout(layout)
+    if not isinstance(frames, Tensor) or frames.ndim != 5:
+        shape = tuple(frames.shape) if isinstance(frames, Tensor) else type(frames).__name__
+        raise ValueError(f"frames: expected shape (B, T, C, h, w), got {shape}")
+    raymap = frames
     b, t, c, h, w = raymap.shape
     f = latent_frame_count(t)
     pad = _GROUP * f - t

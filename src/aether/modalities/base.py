@@ -14,6 +14,11 @@ from .validation import check_num_frames, check_spatial_size, check_video
 
 LATENT_BACKENDS: Registry[type[LatentBackend]] = Registry("latent backend", "aether.latent_backends")
 MODALITIES: Registry[type[ModalityCodec]] = Registry("modality", "aether.modalities")
+SIGNAL_ROLES = ("signal", "memory")
+"""The condition roles encoded from clip entries given to a sampler ("signals"; zeros when absent)."""
+MEMORY_INPUTS = ("cache_video", "cache_mask")
+"""The clip entries a "memory" condition is encoded from: the render (B,T,3,H,W) in [-1, 1] of what was
+seen so far in the clip's cameras and its coverage mask (B,T,H,W) bool."""
 
 
 class LatentBackend(nn.Module):
@@ -90,8 +95,13 @@ class ModalityCodec(nn.Module):
             without any decodes into ``World4D.modalities`` (under its name, or ``name.key``).
         condition_role: in a condition stack, "frames" (the colour latents a task places in the
             frames it is given), "action" (the camera trajectory, given as per-frame raymaps and
-            folded by ``fold``) or "signal" (encoded from clip entries given to the sampler;
-            zeros when absent).
+            folded by ``fold``), "signal" (encoded from clip entries given to the sampler;
+            zeros when absent; in training kept or zeroed with the action) or "memory" (the
+            geometric memory: what was seen so far rendered into the clip's cameras, given to the
+            sampler as the clip entries :data:`MEMORY_INPUTS`, zeros when absent; a condition only;
+            in training the codec draws it from the clip's ground truth and a sample's memory is
+            zeroed with probability ``drop``, independently of the action).
+        drop: as a "memory" condition, the training probability that a sample's latents are zeroed.
         stage2_options: the stage-2 options this codec's loss reads, with their defaults (loss
             weights are keyed by the loss names :meth:`stage2_losses` returns).
     """
@@ -101,6 +111,7 @@ class ModalityCodec(nn.Module):
     optional_inputs: tuple[str, ...] = ()
     outputs: ClassVar[tuple[str, ...]] = ()
     condition_role: ClassVar[str] = "signal"
+    drop: float = 0.0
     stage2_options: ClassVar[Mapping[str, Any]] = {}
 
     def __init__(self, backend: LatentBackend) -> None:

@@ -72,8 +72,9 @@ class AetherModelSpec:
         target_modalities: ``MODALITIES`` names of the denoised latents, in channel order; the
             condition's frames modality must be one of them.
         condition_modalities: ``MODALITIES`` names of the condition latents: first the one whose
-            ``condition_role`` is "frames" (colour), then any number of "action" (at most one) and
-            "signal" modalities.
+            ``condition_role`` is "frames" (colour), then any number of "action" (at most one),
+            "signal" and "memory" modalities (a "memory", e.g. "cache", is a condition only, never a
+            target).
         modality_options: per-modality constructor options, e.g. ``{"disparity": {"min_disparity":
             1e-3}}`` (applied to the modality in both stacks).
         prediction_type: the scheduler's regression target ("v_prediction", "epsilon", "sample").
@@ -145,6 +146,12 @@ class AetherModelSpec:
             raise ValueError(
                 "condition_modalities must start with the one 'frames' modality (colour) and hold at most "
                 f"one 'action'; got {list(self.condition_modalities)} with roles {roles}"
+            )
+        condition_only = [n for n in self.target_modalities if MODALITIES.get(n).condition_role == "memory"]
+        if condition_only:
+            raise ValueError(
+                f"target_modalities: {condition_only} are 'memory' conditions (rendered, never decoded), "
+                f"not targets; got {list(self.target_modalities)}"
             )
         if self.condition_modalities[0] not in self.target_modalities:
             raise ValueError(

@@ -53,6 +53,12 @@ def _parser(command: str, prog: str) -> argparse.ArgumentParser:
             help="pixel intrinsics of a TUM trajectory (for the input image's size)",
         )  # fmt: skip
         parser.add_argument("--frames", type=int, default=None, help="frames to generate (17, 25, 33, 41)")
+        long = parser.add_argument_group("trajectories longer than one window (a rollout of chained windows)")
+        long.add_argument(
+            "--context-frames", type=int, default=1,
+            help="latent frames each later window continues from (4(k-1)+1 frames)",
+        )  # fmt: skip
+        long.add_argument("--no-memory", action="store_true", help="no geometric memory of the frames so far")
         parser.add_argument("--no-dynamic-cfg", action="store_true", help="constant guidance weight")
         parser.add_argument(
             "--post-reconstruct", action="store_true", help="re-run reconstruction on the generated video"
@@ -236,7 +242,15 @@ def main(argv: list[str], prog: str = "aether") -> int:
         }
         if args.preset not in (None, "none"):
             extra["preset"] = args.preset
-        if command == "predict":
+        from aether.pipeline.rollout import rollout_window
+
+        if trajectory is not None and args.frames is None and len(trajectory) > rollout_window(pipe):
+            goal = inputs.get("goal")
+            rollout = {"context_frames": args.context_frames, "memory": not args.no_memory, "goal": goal}
+            world = pipe.rollout(inputs["image"], trajectory, dynamic_cfg=extra["dynamic_cfg"], **rollout, **{
+                k: v for k, v in common.items() if k != "output_size"
+            })  # fmt: skip
+        elif command == "predict":
             world = pipe.predict(inputs["image"], trajectory, **common, **extra)
         else:
             world = pipe.plan(inputs["image"], inputs["goal"], trajectory, **common, **extra)

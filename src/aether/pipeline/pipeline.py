@@ -528,6 +528,15 @@ class AetherPipeline:
                 f"{self.targets.names} decode {sorted(decoded)} (no {', '.join(missing)})"
             )
 
+    def rollout(self, image: Any, trajectory: Trajectory, **kwargs: Any) -> World4D:
+        """A world of any length along ``trajectory`` from ``image``: chained windows, each continuing
+        from the last generated frames, with a geometric memory, stitched into one World4D in one global
+        frame and scale. ``goal=`` plans toward a distant goal image. Keyword arguments: see
+        :func:`aether.pipeline.rollout.rollout` (window, context_frames, memory, fps, seed, ...)."""
+        from aether.pipeline.rollout import rollout
+
+        return rollout(self, image, trajectory, **kwargs)
+
     def _crop_images(self, images: dict[str, Any]) -> tuple[dict[str, Tensor], tuple[Any, ...]]:
         """The images resized to cover the model's size and centre-cropped to it (a logged crop)."""
         H, W = self.height, self.width

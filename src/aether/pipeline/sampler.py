@@ -3,8 +3,8 @@
 :class:`AetherSampler` samples one clip at the model's resolution:
 
 1. ``make_task``: the registered task with its defaults and the caller's overrides;
-2. ``encode_conditions``: the colour inputs (video, observation, goal) through the latent backend;
-3. ``prepare_conditions``: the task's condition latents [colour | action and signals] and its CFG
+2. ``encode_conditions``: the colour inputs (observation, goal, video, context) through the latent backend;
+3. ``prepare_conditions``: the task's condition latents [colour | action, signals and memory] and its CFG
    unconditional;
 4. ``prepare_latents``: the scheduler's timesteps and the initial noise;
 5. ``guidance_weights``: the per-step guidance weights (dynamic CFG or constant);
@@ -30,6 +30,7 @@ from torch import Tensor
 
 from aether.geometry import latent_frame_count
 from aether.geometry.depth import MIN_DISPARITY
+from aether.modalities.base import SIGNAL_ROLES
 from aether.modalities.clip import ClipGeometry
 from aether.models.spec import AETHERV1_SPEC, DEFAULT_FPS, AetherModelSpec
 from aether.tasks.condition import COLOR_INPUTS
@@ -213,10 +214,10 @@ class AetherSampler:
     @property
     def input_names(self) -> frozenset[str]:
         """What the model can be given: the colour inputs, "trajectory" with an action, and the clip
-        entries its signal condition modalities read."""
+        entries its signal and memory condition modalities read."""
         names = set(COLOR_INPUTS) | ({"trajectory"} if self.takes_action else set())
         for codec in self.conditions.codecs.values():
-            if codec.condition_role == "signal":
+            if codec.condition_role in SIGNAL_ROLES:
                 names |= set(codec.inputs)
         return frozenset(names)
 
@@ -244,6 +245,7 @@ class AetherSampler:
         num_inference_steps: int | None,
         guidance_scale: float | None,
         dynamic_cfg: bool | None,
+        context_frames: int = 1,
     ) -> Any:
         """1. The registered task with its defaults and the caller's overrides."""
         from aether.tasks import TASKS
@@ -257,6 +259,7 @@ class AetherSampler:
             guidance_scale=guidance_scale,
             dynamic_cfg=dynamic_cfg,
             raymap_channels=self.raymap_channels,
+            **({"context_frames": context_frames} if context_frames != 1 else {}),
         )
 
     def encode_conditions(
@@ -266,8 +269,9 @@ class AetherSampler:
         policy: SamplingPolicy,
         generator: torch.Generator | None,
     ) -> dict[str, Tensor]:
-        """2. Colour latents of "observation", "goal" (3, H, W) and "video" (T, 3, H, W), in this order
-        (the reference draws one posterior sample per encode call, in this order)."""
+        """2. Colour latents of "observation", "goal" (3, H, W), "video" (T, 3, H, W) and "context"
+        (4(k−1)+1, 3, H, W), in this order (the reference draws one posterior sample per encode call,
+        in this order)."""
         color: dict[str, Tensor] = {}
         for name in COLOR_INPUTS:
             x = inputs.get(name)
@@ -301,12 +305,19 @@ class AetherSampler:
         unconditional = task.build_unconditional(condition) if task.do_classifier_free_guidance else None
         return condition, unconditional
 
+    @property
+    def has_memory(self) -> bool:
+        """Whether the model is conditioned on a geometric memory (a condition codec of role "memory",
+        given as the signals :data:`~aether.modalities.base.MEMORY_INPUTS`)."""
+        return any(c.condition_role == "memory" for c in self.conditions.codecs.values())
+
     def condition_signals(
         self, raymap: Tensor | None, signals: Mapping[str, Tensor], plan: SamplingPlan
     ) -> Tensor | None:
         """The condition latents after the colour channels (1, F, Cr, h, w): the action's raymap folded
-        by its codec, each signal modality encoded from ``signals`` (per-frame clip entries without the
-        batch axis, e.g. "depth" (T, H, W)), zeros for those not given; None when nothing is given."""
+        by its codec, each signal and memory modality encoded from ``signals`` (per-frame clip entries
+        without the batch axis, e.g. "depth" (T, H, W), or a memory's "cache_video" (T, 3, H, W) and
+        "cache_mask" (T, H, W)), zeros for those not given; None when nothing is given."""
         sf = int(self.backend.spatial_factor)
         h, w = plan.height // sf, plan.width // sf
         if raymap is not None and not self.takes_action:
@@ -328,8 +339,14 @@ class AetherSampler:
                     raise ValueError(f"raymap: expected {expected}, got {tuple(raymap.shape)}")
                 # folded in the model's own layout, the one its training conditions had
                 part = codec.fold(raymap[None].to(device=plan.device, dtype=plan.latent_dtype))
-            elif codec.condition_role == "signal" and all(k in clip for k in codec.inputs):
+            elif codec.condition_role in SIGNAL_ROLES and all(k in clip for k in codec.inputs):
                 part = codec.encode(clip).to(device=plan.device, dtype=plan.latent_dtype)
+                expected = (1, plan.num_latent, codec.channels, h, w)
+                if tuple(part.shape) != expected:
+                    raise ValueError(
+                        f"{name}: expected latents {expected} of the {plan.num_frames} frames at "
+                        f"{plan.height}x{plan.width} given as {list(codec.inputs)}, got {tuple(part.shape)}"
+                    )
             parts.append(part)
         if all(p is None for p in parts):
             return None
@@ -449,6 +466,7 @@ class AetherSampler:
         hook: Callable[[str, Tensor], Any] | None = None,
         decode_color: bool = True,
         num_samples: int = 1,
+        context: Tensor | None = None,
         signals: Mapping[str, Tensor] | None = None,
     ) -> SampleOutput:
         """Denoise one clip at the model's resolution and decode it.
@@ -459,12 +477,16 @@ class AetherSampler:
             video: (T, 3, H, W) in [-1, 1] for reconstruction.
             observation, goal: (3, H, W) in [-1, 1].
             raymap: (T, 6, H/8, W/8) action raymap, or None.
-            signals: per-frame clip entries read by the model's signal condition modalities, without
-                the batch axis (e.g. "depth" (T, H, W)); the task's required inputs among them.
+            signals: per-frame clip entries read by the model's signal and memory condition
+                modalities, without the batch axis (e.g. "depth" (T, H, W); a memory's "cache_video"
+                (T, 3, H, W) in [-1, 1] and "cache_mask" (T, H, W)); the task's required inputs among them.
             decode_color: decode the color latents (``rgb`` is None otherwise).
             num_samples: test-time ensemble size: this many samples are denoised in one batch from
                 independent initial noise and their clean latents averaged before decoding (a
                 Monte-Carlo estimate of E[z₀ | conditions]; it blurs generated video).
+            context: (4(k−1)+1, 3, H, W) in [-1, 1]: the leading frames a rollout continues from; its k
+                latent frames condition frames 0 … k−1 (frame 0 is ``observation``, default its first);
+                for tasks that take a "context" input.
             hook: optional ``hook(name, tensor)`` called with the "condition" and "unconditional"
                 latents, the "initial_latents" and the "final_latents" (num_samples, F, Ct, h, w)
                 before averaging (for inspection).
@@ -472,7 +494,16 @@ class AetherSampler:
         policy = resolve_policy(policy)
         if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
             raise ValueError(f"num_samples: expected an integer >= 1, got {num_samples!r}")
-        task_obj = self.make_task(task, policy, num_inference_steps, guidance_scale, dynamic_cfg)
+        context_frames = 1
+        if context is not None:
+            if context.ndim != 4 or (context.shape[0] - 1) % 4 or context.shape[1] != 3:
+                raise ValueError(f"context: expected (4(k-1)+1, 3, H, W) frames, got {tuple(context.shape)}")
+            context_frames = latent_frame_count(int(context.shape[0]))
+            if observation is None:
+                observation = context[0]
+        task_obj = self.make_task(
+            task, policy, num_inference_steps, guidance_scale, dynamic_cfg, context_frames=context_frames
+        )
         self.check_frames(num_frames, policy)
         model_dtype = self.dtype
         plan = SamplingPlan(
@@ -485,6 +516,8 @@ class AetherSampler:
             device=self.device,
         )
         inputs = {"observation": observation, "goal": goal, "video": video, **(signals or {})}
+        if context_frames > 1:
+            inputs["context"] = context
         missing = [k for k in task_obj.required_inputs if inputs.get(k) is None]
         if missing:
             raise ValueError(f"{task}: expected inputs {list(task_obj.required_inputs)}, missing {missing}")

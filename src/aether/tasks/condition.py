@@ -17,8 +17,9 @@ class ColorMode(IntEnum):
     NONE = 3  # zeros
 
 
-COLOR_INPUTS = ("observation", "goal", "video")
-"""The colour inputs a task can be given, in the order a sampler encodes them (the reference's)."""
+COLOR_INPUTS = ("observation", "goal", "video", "context")
+"""The colour inputs a task can be given, in the order a sampler encodes them (the reference's; then
+"context", the leading frames a rollout continues from)."""
 
 
 def color_inputs(video: Tensor) -> dict[str, Tensor]:
@@ -27,11 +28,13 @@ def color_inputs(video: Tensor) -> dict[str, Tensor]:
     return {"observation": video[0], "goal": video[-1], "video": video}
 
 
-def given_frames(color_mode: ColorMode, num_frames: int) -> tuple[int, ...]:
-    """The frames of a ``num_frames`` clip whose colour a task of ``color_mode`` is given."""
+def given_frames(color_mode: ColorMode, num_frames: int, context_frames: int = 1) -> tuple[int, ...]:
+    """The frames of a ``num_frames`` clip whose colour a task of ``color_mode`` is given; with
+    ``context_frames`` k > 1 the observation modes are also given the leading frames 0 … 4(k−1)."""
+    lead = tuple(range(min(4 * (int(context_frames) - 1) + 1, num_frames)))
     return {
-        ColorMode.OBSERVATION_GOAL: (0, num_frames - 1),
-        ColorMode.OBSERVATION: (0,),
+        ColorMode.OBSERVATION_GOAL: tuple(dict.fromkeys((*lead, num_frames - 1))),
+        ColorMode.OBSERVATION: lead,
         ColorMode.VIDEO: tuple(range(num_frames)),
         ColorMode.NONE: (),
     }[ColorMode(color_mode)]
@@ -54,6 +57,8 @@ def compose_condition(
     raymap: Tensor | None = None,
     num_latent_frames: int | None = None,
     raymap_channels: int = 24,
+    context: Tensor | None = None,
+    context_frames: Tensor | None = None,
 ) -> Tensor:
     """Condition latents per sample: color condition by ``color_mode``, raymap kept or zeroed.
 
@@ -65,6 +70,11 @@ def compose_condition(
 
     When ``observation`` or ``goal`` is None the first / last latent frame of ``video`` stands in.
 
+    Context frames: in the ``OBSERVATION`` and ``OBSERVATION_GOAL`` modes, latent frames
+    1 … k−1 (k = ``context_frames[b]``) also hold colour: the matching frames of ``context`` (default
+    ``video``), the last generated frames of a rollout. Frame 0 stays the observation and the goal
+    stays in frame F−1.
+
     Args:
         color_mode: (B,) integer ``ColorMode`` values.
         keep_action: (B,) bool.
@@ -74,6 +84,8 @@ def compose_condition(
         raymap: (B,F,Cr,h,w) raymap latents, or None.
         num_latent_frames: F when ``video`` is not given.
         raymap_channels: Cr (24 for AetherV1).
+        context: (B,K,Cc,h,w) latents of the leading frames (default: ``video``).
+        context_frames: (B,) integers in [1, F], the context latent frames per sample (None: 1).
 
     Returns:
         (B,F,Cc+Cr,h,w) in the color latents' dtype.
@@ -123,6 +135,10 @@ def compose_condition(
     if observation is not None:
         at = needs["observation"][:, None] & (frame == 0)[None]
         color = torch.where(at[..., None, None, None], observation.to(ref.dtype), color)
+    if context_frames is not None:
+        color = _place_context(
+            color, needs["observation"], context_frames, context if context is not None else video
+        )
     if goal is not None:
         at = needs["goal"][:, None] & (frame == num_latent_frames - 1)[None]
         color = torch.where(at[..., None, None, None], goal.to(ref.dtype), color)
@@ -139,3 +155,35 @@ def compose_condition(
         keep = keep_action.to(ref.device)[:, None, None, None, None]
         action = torch.where(keep, raymap.to(ref.dtype), 0.0)
     return torch.cat([color, action], dim=2)
+
+
+def _place_context(color: Tensor, uses: Tensor, context_frames: Tensor, context: Tensor | None) -> Tensor:
+    """``color`` (B,F,Cc,h,w) with latent frames 1 … k_b − 1 taken from ``context`` where ``uses``."""
+    batch_size, num_latent_frames = color.shape[:2]
+    if not isinstance(context_frames, Tensor) or tuple(context_frames.shape) != (batch_size,):
+        got = (
+            tuple(context_frames.shape)
+            if isinstance(context_frames, Tensor)
+            else type(context_frames).__name__
+        )
+        raise ValueError(f"expected context_frames of shape ({batch_size},), got {got}")
+    counts = context_frames.to(color.device).long()
+    longest = int(counts.max()) if batch_size else 1
+    if batch_size and (int(counts.min()) < 1 or longest > num_latent_frames):
+        raise ValueError(f"expected context_frames in [1, {num_latent_frames}], got {counts.tolist()}")
+    if longest <= 1:
+        return color
+    if context is None:
+        raise ValueError(f"expected context (or video) latents for {longest} context frames, got None")
+    _check_latents("context", context, None)
+    if context.shape[1] < longest or (context.shape[0], *context.shape[2:]) != (batch_size, *color.shape[2:]):
+        raise ValueError(
+            f"expected context latents (B,>={longest},Cc,h,w) with (B,Cc,h,w)="
+            f"{(batch_size, *color.shape[2:])}, got {tuple(context.shape)}"
+        )
+    frame = torch.arange(num_latent_frames, device=color.device)
+    at = uses[:, None] & (frame >= 1)[None] & (frame[None] < counts[:, None])  # (B, F)
+    padded = color.new_zeros(color.shape)
+    take = min(num_latent_frames, context.shape[1])
+    padded[:, :take] = context[:, :take].to(color.dtype)
+    return torch.where(at[..., None, None, None], padded, color)

@@ -13,6 +13,7 @@ class Planning(Task):
 
     name = "planning"
     required_inputs = ("observation", "goal")
+    optional_inputs = ("trajectory", "context")
     scored_on = "frames"
     description = "plan from the first to the last frame"
     color_mode = ColorMode.OBSERVATION_GOAL

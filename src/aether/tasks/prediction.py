@@ -12,11 +12,13 @@ from .condition import ColorMode
 class Prediction(Task):
     """Observation latent in latent frame 0, zeros elsewhere; 50 steps, guidance 3, dynamic CFG.
 
-    The unconditional condition zeroes the color condition of latent frame 0.
+    The unconditional condition zeroes the color condition of latent frame 0 (of the context frames
+    0 … k−1 when ``context_frames`` k > 1).
     """
 
     name = "prediction"
     required_inputs = ("observation",)
+    optional_inputs = ("trajectory", "context")
     scored_on = "frames"
     description = "prediction from the first frame"
     color_mode = ColorMode.OBSERVATION
@@ -25,8 +27,8 @@ class Prediction(Task):
     default_dynamic_cfg = True
 
     def build_unconditional(self, condition: Tensor) -> Tensor:
-        """A copy of ``condition`` with the color channels of latent frame 0 zeroed."""
+        """A copy of ``condition`` with the color channels of the context latent frames zeroed."""
         self._check_condition(condition)
         out = condition.clone()
-        out[:, 0, : condition.shape[2] - self.raymap_channels] = 0
+        out[:, : self.context_frames, : condition.shape[2] - self.raymap_channels] = 0
         return out

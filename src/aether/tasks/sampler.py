@@ -27,6 +27,9 @@ class TaskSampler:
         seed: seed of the sampler's own CPU generator, used when ``sample`` gets none; its state
             is in ``state_dict`` so sampling resumes exactly.
         raymap_channels: raymap condition channels (24 for AetherV1).
+        context_probabilities: how many leading latent frames the prediction and planning samples are
+            given as colour, ``{k: probability}`` (default ``{1: 1.0}``: the observation alone, the
+            paper's; e.g. ``{1: 0.5, 2: 0.5}`` also trains continuing a rollout from its last frames).
     """
 
     def __init__(
@@ -35,6 +38,7 @@ class TaskSampler:
         action_keep: float = 0.5,
         seed: int | None = None,
         raymap_channels: int = 24,
+        context_probabilities: Mapping[int, float] | None = None,
     ) -> None:
         if isinstance(probabilities, Mapping):
             unknown = sorted(set(probabilities) - set(PAPER_PROBABILITIES))
@@ -54,6 +58,29 @@ class TaskSampler:
         self.action_keep = float(action_keep)
         self.raymap_channels = raymap_channels
         self.generator = None if seed is None else torch.Generator().manual_seed(seed)
+        self.context_counts, self.context_probabilities = _context_distribution(context_probabilities)
+
+    @property
+    def max_context_frames(self) -> int:
+        """The largest number of context latent frames drawn."""
+        return int(self.context_counts.max())
+
+    def sample_context(
+        self,
+        batch_size: int,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+    ) -> Tensor:
+        """(B,) long: the number of context latent frames of each sample (all 1, without a draw, when
+        the distribution is ``{1: 1.0}``, so that the other draws are unchanged)."""
+        if self.max_context_frames == 1:
+            return torch.ones(int(batch_size), dtype=torch.long, device=device)
+        generator = generator if generator is not None else self.generator
+        draw_device = generator.device if generator is not None else torch.device("cpu")
+        u = torch.rand(int(batch_size), generator=generator, dtype=torch.float64, device=draw_device)
+        edges = self.context_probabilities.to(draw_device).cumsum(0)
+        pick = torch.searchsorted(edges, u.contiguous(), right=True).clamp_max(len(edges) - 1)
+        return self.context_counts.to(draw_device)[pick].to(device or draw_device)
 
     def sample(
         self,
@@ -84,6 +111,7 @@ class TaskSampler:
         observation: Tensor | None = None,
         goal: Tensor | None = None,
         raymap: Tensor | None = None,
+        context_frames: Tensor | None = None,
     ) -> Tensor:
         """Condition latents (B,F,Cc+Cr,h,w) for the drawn tasks (see ``compose_condition``).
 
@@ -92,7 +120,10 @@ class TaskSampler:
             observation, goal: (B,1,Cc,h,w) latents of the observation / goal images encoded alone;
                 None uses the first / last latent frame of ``video_latents``.
             raymap: (B,F,Cr,h,w) raymap latents, or None.
+            context_frames: (B,) context latent frames (from :meth:`sample_context`), or None (1).
         """
+        if context_frames is not None:
+            context_frames = context_frames.clamp_max(video_latents.shape[1] - 1).clamp_min(1)
         return compose_condition(
             color_mode,
             keep_action,
@@ -101,6 +132,7 @@ class TaskSampler:
             goal=goal,
             raymap=raymap,
             raymap_channels=self.raymap_channels,
+            context_frames=context_frames,
         )
 
     def state_dict(self) -> dict[str, Any]:
@@ -116,3 +148,17 @@ class TaskSampler:
         if self.generator is None:
             self.generator = torch.Generator()
         self.generator.set_state(saved)
+
+
+def _context_distribution(probabilities: Mapping[int, float] | None) -> tuple[Tensor, Tensor]:
+    """(counts, probabilities) of the context latent frames, checked."""
+    probabilities = {1: 1.0} if not probabilities else dict(probabilities)
+    counts = list(probabilities)
+    if any(isinstance(k, bool) or int(k) != k or int(k) < 1 for k in counts):
+        raise ValueError(f"expected context_probabilities keys >= 1 (latent frames), got {counts}")
+    probs = torch.as_tensor([float(p) for p in probabilities.values()], dtype=torch.float64)
+    if not torch.isfinite(probs).all() or (probs < 0).any() or abs(probs.sum().item() - 1.0) > 1e-6:
+        raise ValueError(
+            f"expected non-negative context_probabilities summing to 1, got {list(probabilities.values())}"
+        )
+    return torch.as_tensor([int(k) for k in counts]), probs / probs.sum()

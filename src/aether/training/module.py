@@ -105,7 +105,8 @@ class AetherModule(L.LightningModule):
         backend_kwargs: keyword arguments of the backend (e.g. the VAE directory).
         target_modalities: ``MODALITIES`` names of the denoised latents, in channel order.
         condition_modalities: ``MODALITIES`` names of the condition latents: the frames modality
-            (colour) first, then the action and any signal modalities.
+            (colour) first, then the action and any signal and memory modalities (a memory, e.g.
+            "cache", is drawn from each clip's ground truth and dropped with its codec's ``drop``).
         modality_options: per-modality codec options (e.g. ``{"disparity": {"min_disparity": 1e-3}}``).
         rope_base_fps: the RoPE time base recorded in the model spec (12 for AetherV1).
         scheduler: diffusers scheduler config (``_class_name`` + config keys); its
@@ -113,6 +114,8 @@ class AetherModule(L.LightningModule):
         task_probabilities: colour-condition mix for ``TaskSampler`` (paper: observation_goal
             0.30, observation 0.40, video 0.28, none 0.02).
         action_keep: probability that the raymap condition is kept.
+        context_probabilities: ``{k: probability}`` of giving prediction and planning samples k
+            leading latent frames as colour (default ``{1: 1.0}``, the paper's; see ``TaskSampler``).
         stage2_start_step: global step from which the stage-2 losses are added (None: never).
         stage2: the target codecs' stage-2 options (``stage2_options``; a key no registered
             modality owns is an error): the loss weights ``color`` (MS-SSIM), ``depth`` (SSI) and
@@ -145,6 +148,7 @@ class AetherModule(L.LightningModule):
         scheduler: dict[str, Any] | None = None,
         task_probabilities: dict[str, float] | None = None,
         action_keep: float = 0.5,
+        context_probabilities: dict[int, float] | None = None,
         stage2_start_step: int | None = None,
         stage2: dict[str, Any] | None = None,
         optimizer: dict[str, Any] | None = None,
@@ -198,6 +202,7 @@ class AetherModule(L.LightningModule):
             **({"probabilities": task_probabilities} if task_probabilities else {}),
             action_keep=action_keep,
             raymap_channels=self.condition_stack.channels - frames.channels,
+            context_probabilities=context_probabilities,
         )
         self.register_buffer("prompt_embedding", self._prompt_embedding(transformer), persistent=True)
         self.stage2 = stage2_options(self.target_stack, stage2)
@@ -339,20 +344,52 @@ class AetherModule(L.LightningModule):
             }
         return {"target": target.float(), "observation": obs.float(), "goal": goal.float(), **others}
 
-    def condition(self, latents: dict[str, Tensor], color_mode: Tensor, keep_action: Tensor) -> Tensor:
+    def condition(
+        self,
+        latents: dict[str, Tensor],
+        color_mode: Tensor,
+        keep_action: Tensor,
+        context_frames: Tensor | None = None,
+        keep_memory: dict[str, Tensor] | None = None,
+    ) -> Tensor:
         """Task-masked condition latents (B,F,Cc,h,w) from :meth:`encode_clip`'s output: the colour
-        by task, then the action and signal latents (kept or zeroed together)."""
+        by task (with ``context_frames`` (B,) leading latent frames, see ``TaskSampler.sample_context``),
+        then the action and signal latents (kept or zeroed together) and the memory latents, each
+        kept where ``keep_memory[name]`` (B,) (:meth:`draw_memory`; everywhere when not given)."""
+        stack = self.condition_stack
         parts = self.target_stack.split(latents["target"])
-        given = [parts[n] if n in parts else latents[n] for n in self.condition_stack.signals]
+        given = [parts[n] if n in parts else latents[n] for n in stack.signals]
         signals = None if not given else given[0] if len(given) == 1 else torch.cat(given, dim=2)
-        return self.task_sampler.build_condition(
+        condition = self.task_sampler.build_condition(
             color_mode,
             keep_action,
-            parts[self.condition_stack.frames],
+            parts[stack.frames],
             latents["observation"],
             latents["goal"],
             signals,
+            context_frames=context_frames,
         )
+        for name in stack.signals:
+            if stack.codecs[name].condition_role != "memory":
+                continue
+            memory = latents[name].to(condition)
+            keep = (keep_memory or {}).get(name)
+            if keep is not None:
+                memory = torch.where(keep.to(memory.device)[:, None, None, None, None], memory, 0.0)
+            sl = stack.slices[name]  # the condition's channels are the stack's: frames first
+            condition = torch.cat([condition[:, :, : sl.start], memory, condition[:, :, sl.stop :]], dim=2)
+        return condition
+
+    def draw_memory(self, batch_size: int, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """Per memory condition modality (channel order), (B,) bool: whether a sample keeps its memory,
+        with probability 1 − the codec's ``drop``; no draw without one (default trainings' draws
+        stay as they are)."""
+        keep = {}
+        for name in self.condition_stack.signals:
+            codec = self.condition_stack.codecs[name]
+            if codec.condition_role == "memory":
+                keep[name] = torch.rand(int(batch_size), generator=generator) >= codec.drop
+        return keep
 
     def denoise(self, noisy: Tensor, condition: Tensor, timesteps: Tensor, fps: Tensor) -> Tensor:
         """Transformer output (B,F,Ct,h,w) for noisy targets and conditions."""
@@ -402,9 +439,11 @@ class AetherModule(L.LightningModule):
         g = self.generator
         color_mode, keep_action = self.task_sampler.sample(b, generator=g)
         color_mode, keep_action = color_mode.to(self.device), keep_action.to(self.device)
+        context_frames = self.task_sampler.sample_context(b, generator=g, device=self.device)
+        keep_memory = self.draw_memory(b, generator=g)
         timesteps = sample_timesteps(b, len(self.alphas_cumprod), g, **self.timestep_sampling).to(self.device)
         noise = torch.randn(z0.shape, generator=g).to(self.device, z0.dtype)
-        condition = self.condition(latents, color_mode, keep_action)
+        condition = self.condition(latents, color_mode, keep_action, context_frames, keep_memory)
         noisy = losses.add_noise(self.alphas_cumprod, z0, noise, timesteps)
         fps = torch.as_tensor(batch["fps"], device=self.device, dtype=torch.float32)
         pred = self.denoise(noisy, condition, timesteps, fps).float()

@@ -1,0 +1,348 @@
+"""Worlds longer than one window: chained windows with a geometric memory, stitched into one World4D.
+
+A camera path longer than the model's window is generated window after window:
+
+1. window 0 is a prediction from the image along the path's first ``window`` poses;
+2. window j > 0 starts on the last ``4(k−1)+1`` frames generated so far (``k`` context latent frames):
+   they are its context (latent frames 0 … k−1), its action is the path's next ``window`` poses
+   expressed relative to its first frame, and with a memory the point cloud of every frame generated so
+   far is rendered into its cameras (:func:`aether.modalities.render_memory`) — given as the signals
+   of the model's memory condition ("cache") when it has one, else kept as the "render the memory
+   alone" baseline;
+3. each new window is aligned to the world so far on the shared frames (disparity scale, then the
+   rigid motion of those cameras: :func:`aether.pipeline.windows.align_to`, as reconstruction merges
+   windows) and its new frames appended: one world in one global frame and scale, the first
+   window's.
+
+Units: window 0's depth is in its own normalised units (nearest point ≈ 1) and the requested path,
+times its ``dmax``, is in the same units. A later window normalises to its own nearest point, so its
+action is scaled by the context frames' largest (global) disparity. With a planning goal the last
+window is a plan toward it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from aether.geometry import check_poses, disparity_to_depth, latent_frame_count
+from aether.modalities.base import MEMORY_INPUTS
+from aether.modalities.cache import lift_frames, render_memory
+from aether.pipeline.trajectory import Trajectory
+from aether.pipeline.windows import WindowResult, align_to
+from aether.pipeline.world import World4D
+
+logger = logging.getLogger(__name__)
+
+MEMORY_CAMERAS = ("requested", "generated")
+
+
+def check_rollout_trajectory(trajectory: Trajectory, window: int) -> None:
+    """One ValueError for a path a rollout cannot follow: non-finite, non-rigid or shorter than a window."""
+    c2w, K = trajectory.c2w, trajectory.K
+    problem = None
+    if not (torch.isfinite(c2w).all() and torch.isfinite(K).all()):
+        bad = (~torch.isfinite(c2w).flatten(1).all(1)).nonzero().flatten()[:5].tolist()
+        problem = f"non-finite values (poses {bad})"
+    elif len(trajectory) < window:
+        problem = f"{len(trajectory)} poses, fewer than one window of {window} (use predict)"
+    else:
+        try:
+            check_poses(c2w, "poses")
+        except ValueError as err:
+            problem = f"not rigid ({err})"
+    if problem is not None:
+        raise ValueError(
+            f"rollout trajectory: expected at least {window} finite rigid camera-to-world poses, "
+            f"got {problem}"
+        )
+
+
+def rollout_starts(num_frames: int, window: int, overlap: int) -> list[int]:
+    """Window starts every ``window − overlap`` frames; the last window ends at ``num_frames`` (it may
+    overlap its predecessor by more than ``overlap``)."""
+    if not 1 <= overlap < window:
+        raise ValueError(f"overlap: expected 1 <= overlap < window = {window}, got {overlap}")
+    if num_frames < window:
+        raise ValueError(f"expected at least one window of {window} frames, got {num_frames}")
+    starts = list(range(0, num_frames - window + 1, window - overlap))
+    if starts[-1] + window < num_frames:
+        starts.append(num_frames - window)
+    return starts
+
+
+@dataclass
+class Memory:
+    """The coloured point cloud of the frames generated so far, in the world's global frame.
+
+    Attributes:
+        points: (N, 3); colors: (N, 3) in [-1, 1].
+        stride: pixels kept per frame along each image axis (2: a quarter of them).
+        radius, depth_tolerance: how it is splatted (see :func:`aether.geometry.splat_points`).
+    """
+
+    stride: int = 1
+    radius: int = 1
+    depth_tolerance: float = 0.2
+    points: Tensor = field(default_factory=lambda: torch.zeros(0, 3))
+    colors: Tensor = field(default_factory=lambda: torch.zeros(0, 3))
+
+    def __len__(self) -> int:
+        return int(self.points.shape[0])
+
+    def add(self, rgb: Tensor, depth: Tensor, c2w: Tensor, K: Tensor, valid: Tensor | None = None) -> None:
+        """Lift frames rgb (T, H, W, 3) in [0, 1], depth (T, H, W), c2w (T, 4, 4), K (T, 3, 3)."""
+        s = self.stride
+        K = K.double().clone()
+        K[:, :2] /= s  # pixel (i, j) of the subsampled grid is pixel (s·i, s·j): u' = u / s
+        video = (rgb[:, ::s, ::s].permute(0, 3, 1, 2).double() * 2 - 1)[None]
+        keep = None if valid is None else valid[None, :, ::s, ::s]
+        points, colors, ok = lift_frames(
+            video, depth[None, :, ::s, ::s].double(), c2w[None].double(), K[None], keep
+        )
+        self.points = torch.cat([self.points.double(), points[0][ok[0]]])
+        self.colors = torch.cat([self.colors.double(), colors[0][ok[0]]])
+
+    def render(self, c2w: Tensor, K: Tensor, height: int, width: int) -> tuple[Tensor, Tensor]:
+        """The cloud seen by cameras c2w (T, 4, 4), K (T, 3, 3): video (T, 3, H, W), mask (T, H, W)."""
+        num = len(c2w)
+        if not len(self):
+            return torch.zeros(num, 3, height, width), torch.zeros(num, height, width, dtype=torch.bool)
+        video, mask = render_memory(
+            self.points[None].double(), self.colors[None].double(),
+            torch.ones(1, len(self), dtype=torch.bool),
+            c2w[None].double(), K[None].double(), height, width, radius=self.radius,
+            depth_tolerance=self.depth_tolerance,
+        )  # fmt: skip
+        return video[0].float(), mask[0]
+
+
+def _frames(result: WindowResult, sel: slice) -> Tensor:
+    """(n, 3, H, W) in [-1, 1] of a result's rgb frames."""
+    return result.rgb[sel].permute(0, 3, 1, 2).float() * 2 - 1
+
+
+def _append(world: WindowResult, window: WindowResult, overlap: int) -> WindowResult:
+    keep = window.frames(slice(overlap, None))
+    return WindowResult(
+        *(torch.cat([getattr(world, k), getattr(keep, k)]) for k in ("rgb", "disparity", "c2w", "K"))
+    )
+
+
+def rollout(
+    pipe: Any,
+    image: Any,
+    trajectory: Trajectory,
+    *,
+    goal: Any = None,
+    window: int | None = None,
+    context_frames: int = 1,
+    memory: bool = True,
+    memory_cameras: str = "requested",
+    memory_stride: int = 1,
+    fps: float | None = None,
+    num_inference_steps: int | None = None,
+    guidance_scale: float | None = None,
+    dynamic_cfg: bool | None = None,
+    seed: int | None = 0,
+    generator: torch.Generator | None = None,
+    on_window: Any = None,
+) -> World4D:
+    """Generate along ``trajectory`` (any length ≥ one window) from ``image``; see the module docstring.
+
+    Args:
+        pipe: an :class:`~aether.pipeline.AetherPipeline`.
+        image: the observation (path, PIL, array or tensor; see :func:`~aether.pipeline.pipeline.to_image`).
+        trajectory: the camera path (its intrinsics for the image's or the model's size).
+        goal: optional goal image: the last window is a plan toward it.
+        window: frames per window (default: the model's largest trained count, else its sample frames).
+        context_frames: k, the latent frames each later window continues from (4(k−1)+1 frames).
+        memory: render the point cloud of the frames so far into each new window's cameras (needs a
+            disparity target); given as the model's memory condition when it has one, and returned as
+            ``modalities["memory.rgb"]`` / ``["memory.mask"]`` either way.
+        memory_cameras: lift and render with the "requested" path (default) or the "generated" cameras.
+        memory_stride: keep every n-th pixel (each axis) of a frame in the memory.
+        on_window: optional callback ``on_window(index, world_so_far)`` after each window.
+
+    Returns:
+        A World4D of ``len(trajectory)`` frames: colour, depth (global units), the stitched generated
+        cameras (the requested ones for models without a raymap target), ``requested_c2w`` in the same
+        units, and the memory renders; ``meta["windows"]`` lists the window starts.
+    """
+    if memory_cameras not in MEMORY_CAMERAS:
+        raise ValueError(f"memory_cameras: expected one of {MEMORY_CAMERAS}, got {memory_cameras!r}")
+    sampler, policy = pipe.sampler, pipe.policy
+    window = rollout_window(pipe) if window is None else int(window)
+    sampler.check_frames(window, policy, strict=True)
+    check_rollout_trajectory(trajectory, window)
+    if int(context_frames) != context_frames or not 1 <= context_frames < latent_frame_count(window):
+        raise ValueError(
+            f"context_frames: expected an integer in [1, {latent_frame_count(window) - 1}], "
+            f"got {context_frames!r}"
+        )
+    overlap = 4 * (int(context_frames) - 1) + 1
+    fps = sampler.check_fps(fps, policy)
+    decoded = decoded_outputs(pipe)
+    has_depth, has_cameras = "disparity" in decoded, "c2w" in decoded
+    if memory and not has_depth:
+        raise ValueError(
+            f"memory needs a model that decodes disparity; its targets {pipe.targets.names} decode "
+            f"{sorted(decoded)}"
+        )
+    images = {"observation": image} if goal is None else {"observation": image, "goal": goal}
+    tensors, crop = pipe._crop_images(images)
+    H, W = pipe.height, pipe.width
+    full = trajectory if trajectory.width is None or (trajectory.height, trajectory.width) == (H, W) else None
+    if full is None:
+        if (trajectory.height, trajectory.width) != tuple(crop[3]):
+            raise ValueError(
+                f"trajectory intrinsics are for {trajectory.width}x{trajectory.height}; expected "
+                f"the image's {crop[3][1]}x{crop[3][0]} or the model's {W}x{H}"
+            )
+        full = trajectory.resized(crop[0], crop[1], crop[2])
+    requested = full.relative()
+    req_c2w = requested.c2w.clone()
+    req_c2w[:, :3, 3] *= full.dmax  # global units: window 0's normalised ones
+    req_K = requested.K
+    starts = rollout_starts(len(full), window, overlap)
+    store = Memory(memory_stride, *_memory_splats(pipe)) if memory else None
+    world: WindowResult | None = None
+    memory_rgb = torch.zeros(len(full), H, W, 3)
+    memory_mask = torch.zeros(len(full), H, W, dtype=torch.bool)
+    for index, start in enumerate(starts):
+        sel = slice(start, start + window)
+        shared = 0 if world is None else len(world.rgb) - start
+        signals = None
+        if store is not None and world is not None:
+            cams = req_c2w if memory_cameras == "requested" else None
+            c2w_render = cams[sel] if cams is not None else _extend_cameras(world.c2w.double(), req_c2w, sel)
+            video, mask = store.render(c2w_render, req_K[sel], H, W)
+            new = slice(start + shared, start + window)
+            memory_rgb[new] = ((video[shared:] + 1) / 2).permute(0, 2, 3, 1)
+            memory_mask[new] = mask[shared:]
+            if sampler.has_memory:
+                signals = dict(zip(MEMORY_INPUTS, (video, mask)))
+        scale = 1.0
+        if world is not None and has_depth:
+            scale = float(world.disparity[start : start + overlap].max().clamp_min(1e-6))
+        action = Trajectory(req_c2w[sel], req_K[sel], dmax=scale) if sampler.raymap_channels else None
+        raymap = (
+            None
+            if action is None
+            else action.raymap(window, H, W, downsample=int(pipe.backend.spatial_factor))
+        )
+        plans = goal is not None and index == len(starts) - 1  # the last window plans toward the goal
+        task = "planning" if plans else "prediction"
+        inputs: dict[str, Any] = {"goal": tensors["goal"]} if plans else {}
+        if world is None:
+            inputs["observation"] = tensors["observation"]
+        else:
+            context = _frames(world, slice(start, start + overlap))
+            inputs["observation"] = context[0]
+            if context_frames > 1:
+                inputs["context"] = context
+        out = sampler(
+            task, policy=policy, num_frames=window, fps=fps, raymap=raymap, signals=signals,
+            num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, dynamic_cfg=dynamic_cfg,
+            generator=_window_generator(generator, seed, index, pipe.device), **inputs,
+        )  # fmt: skip
+        piece = WindowResult(
+            out.rgb,
+            out.disparity if has_depth else torch.zeros(window, H, W),
+            out.c2w.double() if has_cameras else relative_of(req_c2w[sel]),
+            out.K if has_cameras else req_K[sel].float(),
+        )
+        if world is None:
+            world = WindowResult(piece.rgb, piece.disparity, relative_of(piece.c2w), piece.K.float())
+        else:
+            aligned = align_to(world, piece, shared) if has_depth else _rigid_only(world, piece, shared)
+            world = _append(world, aligned, shared)
+        if store is not None:
+            new = slice(shared, window)
+            depth, valid = disparity_to_depth(world.disparity[start:][new].float(), sampler.min_disparity)
+            cams = req_c2w[sel][new] if memory_cameras == "requested" else world.c2w[start:][new]
+            Ks = req_K[sel][new] if memory_cameras == "requested" else world.K[start:][new]
+            store.add(world.rgb[start:][new], depth, cams, Ks, valid)
+        if on_window is not None:
+            on_window(index, world)
+    meta = {
+        "task": "rollout" if goal is None else "rollout_plan",
+        "mode": policy.name,
+        "windows": starts,
+        "window": window,
+        "context_frames": int(context_frames),
+        "memory": bool(memory),
+        "memory_condition": bool(memory and sampler.has_memory),
+        "memory_points": 0 if store is None else len(store),
+    }
+    result = pipe._world(world, fps, meta)
+    modalities = (
+        {} if store is None else {"memory.rgb": memory_rgb.numpy(), "memory.mask": memory_mask.numpy()}
+    )
+    out_world = replace(result, requested_c2w=req_c2w.float().numpy(), modalities=modalities)
+    if not has_depth:
+        out_world = replace(out_world, depth=None, disparity=None, valid=None)
+    return out_world
+
+
+def decoded_outputs(pipe: Any) -> set[str]:
+    """The ``SampleOutput`` fields the model's target codecs decode ("rgb", "disparity", "c2w", ...)."""
+    return {k for codec in pipe.targets.codecs.values() for k in codec.outputs}
+
+
+def _window_generator(
+    generator: torch.Generator | None, seed: int | None, index: int, device: torch.device
+) -> torch.Generator | None:
+    """The caller's generator, else one seeded with ``seed + index`` (each window its own draws)."""
+    if generator is not None or seed is None:
+        return generator
+    return torch.Generator(device=device).manual_seed(int(seed) + index)
+
+
+def relative_of(c2w: Tensor) -> Tensor:
+    """Poses (T, 4, 4) relative to their first."""
+    from aether.geometry import relative_poses
+
+    return relative_poses(c2w.double())
+
+
+def _rigid_only(world: WindowResult, piece: WindowResult, shared: int) -> WindowResult:
+    """Without depth: the window's cameras moved so that its first shared camera is the world's."""
+    from aether.geometry import invert_pose
+
+    move = world.c2w[len(world.rgb) - shared].double() @ invert_pose(piece.c2w[0].double())
+    return WindowResult(piece.rgb, piece.disparity, move @ piece.c2w.double(), piece.K)
+
+
+def _extend_cameras(world_c2w: Tensor, requested: Tensor, sel: slice) -> Tensor:
+    """Generated cameras for the frames already in the world, continued by the requested motion."""
+    from aether.geometry import invert_pose
+
+    known = world_c2w.shape[0]
+    out = requested[sel].clone()
+    inside = min(known, sel.stop) - sel.start
+    out[:inside] = world_c2w[sel.start : sel.start + inside]
+    if inside < len(out):  # continue from the last known camera with the requested relative motion
+        anchor = world_c2w[sel.start + inside - 1] @ invert_pose(requested[sel.start + inside - 1])
+        out[inside:] = anchor @ requested[sel.start + inside : sel.stop]
+    return out
+
+
+def _memory_splats(pipe: Any) -> tuple[int, float]:
+    """The splat radius and depth tolerance the model's memory condition was trained with (the defaults
+    of :func:`~aether.modalities.render_memory` without one)."""
+    codecs = pipe.sampler.conditions.codecs.values()
+    codec = next((c for c in codecs if c.condition_role == "memory"), None)
+    return int(getattr(codec, "radius", 1)), float(getattr(codec, "depth_tolerance", 0.2))
+
+
+def rollout_window(pipe: Any) -> int:
+    """The frames per rollout window: the largest trained count, else the transformer's sample frames."""
+    if pipe.spec.frames:
+        return max(pipe.spec.frames)
+    frames = getattr(pipe.transformer.config, "sample_frames", None)
+    return int(frames) if frames else 41
