@@ -284,7 +284,7 @@ def bench(
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
-    """The README table: one row per option and scenario."""
+    """The table of docs/inference.md: one row per option and scenario."""
     lines = [
         "| option | scenario | s / clip | s / window | s / step | peak GiB |",
         "| --- | --- | ---: | ---: | ---: | ---: |",

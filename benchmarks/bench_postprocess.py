@@ -42,7 +42,7 @@ load swings; the load average is recorded with every round.
 
     python benchmarks/bench_postprocess.py [--repeats 9] [--settings all] [--out PATH]
 
-writes ``benchmarks/results/postprocess.json`` and prints the README table.
+writes ``benchmarks/results/postprocess.json`` and prints the table of docs/geometry.md.
 """
 
 from __future__ import annotations
@@ -441,7 +441,7 @@ def run_setting(name: str, repeats: int) -> dict:
 
 
 def readme_table(settings: dict[str, dict]) -> str:
-    """The README's table: one row per setting."""
+    """The table of docs/geometry.md: one row per setting."""
     lines = [
         "| setting | torch threads | load avg (1 min) | reference | ours | ratio (median of rounds) "
         "| ratio, points into a kept buffer |",

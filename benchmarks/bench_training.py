@@ -9,7 +9,7 @@ Estimates (analytic, not measured), for ``recipes/aether.yaml`` and ``recipes/ae
 (CogVideoX-5b-I2V widened to 96/56 channels, 41 frames at 480x720): parameters (counted on the
 meta device from the published config), step FLOPs and memory per GPU for full fine-tuning and
 LoRA, FSDP2 with and without resharding after forward, with and without activation
-checkpointing, and LoRA on one GPU; printed as the README's table.
+checkpointing, and LoRA on one GPU; printed as the table of docs/training.md.
 
     .venv/bin/python benchmarks/bench_training.py [--steps 30] [--threads 1] [--estimate-only]
 
@@ -266,7 +266,7 @@ def paper_scale_estimate(gpus_per_node: int = 8, local_batch: int = 4, frames: i
 
 
 def table(estimate: dict) -> str:
-    """The README's markdown table of :func:`paper_scale_estimate`."""
+    """The markdown table of docs/training.md, from :func:`paper_scale_estimate`."""
     lines = [
         "| mode | GPUs sharded | reshard after forward | activation ckpt | local batch | states GiB "
         "| gathered weights GiB | activations GiB | total GiB/GPU | TFLOP/GPU/step "

@@ -1,20 +1,24 @@
-"""Every code block of README.md runs as written.
+"""Every code block of README.md and of the docs pages runs as written.
 
-The rule (the README's language tags say which blocks run):
+The rule (the pages' language tags say which blocks run):
 
 - ```` ```python ```` blocks run, each on its own in a fresh namespace (a reader pastes one block);
-- ```` ```bash ```` blocks run in order, in one working folder, as a reader following the README would;
+- ```` ```bash ```` blocks run in order, in one working folder, as a reader following the pages would;
 - ```` ```console ```` blocks are shown, not run: the setup commands (``make demo``, ``make test``),
   whole trainings, cluster launches, servers and viewers that run until stopped (``aether app``,
-  ``rerun``) and commands that need the released weights from a hub;
+  ``rerun``) and commands that need the released weights from a hub; ```` ```bibtex ```` (the
+  citation) is shown too;
 - any other tag fails this test, so no block goes unclassified.
 
-The fixture :func:`readme_dir` is the reader's working folder: empty, as a newcomer's. Every input
-the README's commands read is made by the README's own blocks (``aether examples .`` writes the clip,
-images, trajectories and RGB-D clip folder; ``aether tiny-model models/tiny`` the model). A bash
-block whose every command is an ``aether`` command runs those commands in this process through
-``aether.cli.main`` (the same code as the console script, without re-importing torch per line); any
-other bash block runs in ``bash -euo pipefail``.
+The fixture :func:`readme_dir` is the reader's working folder: empty, as a newcomer's. The README
+runs first, then the docs pages in the order of ``mkdocs.yml``'s navigation, all in that one folder
+(the site's home page includes the README's quickstart rather than repeating it, and the later
+pages read what it wrote). Every input the pages' commands read is made by the pages' own blocks
+(``aether examples .`` writes the clip, images, trajectories and RGB-D clip folder;
+``aether tiny-model models/tiny`` the model). A bash block whose every command is an ``aether``
+command runs those commands in this process through ``aether.cli.main`` (the same code as the
+console script, without re-importing torch per line); any other bash block runs in
+``bash -euo pipefail``.
 """
 
 from __future__ import annotations
@@ -28,9 +32,11 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-RUN, SHOWN = ("python", "bash"), ("console",)
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+RUN, SHOWN = ("python", "bash"), ("console", "bibtex")
 FENCE = re.compile(r"^```(\S*)\n(.*?)^```\s*$", re.S | re.M)
 
 
@@ -52,7 +58,27 @@ def bash_commands(code: str) -> list[list[str]] | None:
     return commands
 
 
-BLOCKS = readme_blocks(README.read_text())
+def nav_pages(nav) -> list[str]:
+    """The markdown files of an mkdocs ``nav``, in reading order."""
+    if isinstance(nav, str):
+        return [nav]
+    if isinstance(nav, dict):
+        return [page for value in nav.values() for page in nav_pages(value)]
+    return [page for item in nav for page in nav_pages(item)]
+
+
+def pages() -> list[Path]:
+    """README.md, then the docs pages in the order of the site's navigation."""
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
+    return [README, *(ROOT / config.get("docs_dir", "docs") / page for page in nav_pages(config["nav"]))]
+
+
+PAGES = pages()
+BLOCKS = [
+    (lang, code, f"{page.relative_to(ROOT)}:{line}")
+    for page in PAGES
+    for lang, code, line in readme_blocks(page.read_text())
+]
 
 
 @pytest.fixture(scope="module")
@@ -61,10 +87,25 @@ def readme_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("readme")
 
 
+def test_every_page_is_read():
+    docs = set((ROOT / "docs").rglob("*.md"))
+    assert docs <= set(PAGES), f"docs pages missing from mkdocs.yml's nav: {sorted(docs - set(PAGES))}"
+    assert any(lang in RUN for lang, _, _ in BLOCKS), "no runnable code blocks found"
+
+
+def test_readme_links_resolve():
+    """The README's relative links (the docs pages, LICENSE, CITATION) name files of the repository;
+    ``mkdocs build --strict`` checks the links between the docs pages."""
+    prose = re.sub(r"`[^`\n]*`", "", FENCE.sub("", README.read_text()))  # links outside code
+    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", prose)
+    assert "docs/index.md" in links
+    missing = [link for link in links if "://" not in link and not (ROOT / link).exists()]
+    assert not missing, f"README.md links to missing files: {missing}"
+
+
 def test_every_block_is_classified():
-    assert BLOCKS, "no code blocks found in README.md"
-    unknown = [(line, lang) for lang, _, line in BLOCKS if lang not in RUN + SHOWN]
-    assert not unknown, f"README blocks must be tagged {RUN} (run) or {SHOWN} (shown): {unknown}"
+    unknown = [(where, lang) for lang, _, where in BLOCKS if lang not in RUN + SHOWN]
+    assert not unknown, f"code blocks must be tagged {RUN} (run) or {SHOWN} (shown): {unknown}"
 
 
 def test_blocks_run_as_written(readme_dir, tmp_path, monkeypatch):
@@ -80,8 +121,8 @@ def test_blocks_run_as_written(readme_dir, tmp_path, monkeypatch):
     env["PATH"] = f"{shim}{os.pathsep}{env['PATH']}"
     timings = []
     failures = []
-    for lang, code, line in BLOCKS:
-        where = f"README.md:{line} ({lang})"
+    for lang, code, where in BLOCKS:
+        where = f"{where} ({lang})"
         start = time.perf_counter()
         try:
             _run_block(lang, code, where, env)

@@ -139,10 +139,10 @@ def test_app_takes_a_base(monkeypatch):
     assert seen["base"] == "local/base" and seen["model"] == "m"
 
 
-def test_readme_json_example_is_a_trajectory(tmp_path):
+def test_docs_json_example_is_a_trajectory(tmp_path):
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    text = (Path(__file__).resolve().parents[2] / "docs" / "inference.md").read_text()
     start = text.index('{"kind": "c2w"')
     example = text[start : text.index("```", start)]
     (tmp_path / "t.json").write_text(example)

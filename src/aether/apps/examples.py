@@ -1,5 +1,5 @@
-"""Small example inputs for every command of the README, rendered from the synthetic world, so the
-quickstart runs on an empty folder with no download.
+"""Small example inputs for every command of the README and the docs, rendered from the synthetic
+world, so the quickstart runs on an empty folder with no download.
 
 ``write_examples(folder)`` writes:
 

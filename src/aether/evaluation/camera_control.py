@@ -151,7 +151,8 @@ def recover_cameras(
             ``pipeline.reconstruct(video)`` (the model's own intrinsics; ``K`` is not used).
         pipeline: an :class:`aether.pipeline.AetherPipeline` (for "model", or the depth of "annotate").
         depth: (T,H,W) depth of the video for "annotate".
-        fps, seed: for the model's reconstruction.
+        fps: for the model's reconstruction.
+        seed: for the model's reconstruction.
 
     Returns:
         c2w (T,4,4) float64, relative to the first camera (frame 0 = identity).

@@ -18,7 +18,8 @@ def umeyama(
     """Weighted least-squares similarity transform with ``dst ~ s R src + t`` (Umeyama, 1991).
 
     Args:
-        src, dst: (..., N, 3) corresponding points, N >= 3.
+        src: (..., N, 3) points, N >= 3.
+        dst: (..., N, 3) the corresponding points.
         weights: optional (..., N) non-negative weights (at least 3 positive per batch element).
         with_scale: estimate s; otherwise s = 1 (rigid alignment).
 
@@ -106,8 +107,8 @@ def align_depth_lstsq(
     stability.
 
     Args:
-        pred, target: equal shapes, e.g. (..., H, W) with the default ``dims=(-2, -1)``, or (..., N)
-            with ``dims=-1``. Non-finite values in either are excluded.
+        pred: e.g. (..., H, W) with the default ``dims=(-2, -1)``, or (..., N) with ``dims=-1``.
+        target: the shape of ``pred``. Non-finite values in either are excluded.
         mask: optional bool of the same shape, True where the pair is used.
         mode: "scale" (shift = 0) or "scale_shift".
         dims: the dimensions reduced into one fit.

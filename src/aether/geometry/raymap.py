@@ -98,7 +98,8 @@ def cameras_to_raymap(
     Args:
         c2w: (..., T, 4, 4) camera-to-world poses (OpenCV), used as given (pass relative poses).
         K: (..., T, 3, 3) intrinsics in pixels of the ``height`` x ``width`` image.
-        height, width: full image size, divisible by ``downsample``.
+        height: full image height, divisible by ``downsample``.
+        width: full image width, divisible by ``downsample``.
         dmax: clip disparity maximum, a float, a (...,) tensor (per clip) or (..., T) (per frame).
         downsample: spatial factor of the raymap grid.
 
@@ -230,7 +231,8 @@ def raymap_to_cameras(
 
     Args:
         raymap: (..., T, 6, h, w) with h = height / downsample, w = width / downsample.
-        height, width: full image size the raymap was made for.
+        height: full image height the raymap was made for.
+        width: full image width the raymap was made for.
         dmax: float, (...,) per clip or (..., T) per frame.
 
     Returns:

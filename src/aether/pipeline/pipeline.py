@@ -160,7 +160,8 @@ class AetherPipeline:
         prompt_embeds: (1, L, D) empty-prompt embedding.
         spec: the model definition (default: AetherV1's); it decides the target and condition stacks.
         mode: "default" or "upstream" (see the module docstring), or a ``SamplingPolicy``.
-        window, stride: temporal sliding windows for long videos.
+        window: frames per temporal sliding window, for long videos.
+        stride: frames between the starts of consecutive windows.
     """
 
     def __init__(

@@ -475,7 +475,8 @@ class AetherSampler:
             task: "reconstruction", "prediction" or "planning" (any registered task).
             policy: :data:`DEFAULT`, :data:`UPSTREAM` or their names.
             video: (T, 3, H, W) in [-1, 1] for reconstruction.
-            observation, goal: (3, H, W) in [-1, 1].
+            observation: (3, H, W) in [-1, 1].
+            goal: (3, H, W) in [-1, 1].
             raymap: (T, 6, H/8, W/8) action raymap, or None.
             signals: per-frame clip entries read by the model's signal and memory condition
                 modalities, without the batch axis (e.g. "depth" (T, H, W); a memory's "cache_video"

@@ -117,8 +117,10 @@ class TaskSampler:
 
         Args:
             video_latents: (B,F,Cc,h,w) color latents of the clips.
-            observation, goal: (B,1,Cc,h,w) latents of the observation / goal images encoded alone;
-                None uses the first / last latent frame of ``video_latents``.
+            observation: (B,1,Cc,h,w) latents of the observation image encoded alone; None uses the
+                first latent frame of ``video_latents``.
+            goal: (B,1,Cc,h,w) latents of the goal image encoded alone; None uses the last latent
+                frame of ``video_latents``.
             raymap: (B,F,Cr,h,w) raymap latents, or None.
             context_frames: (B,) context latent frames (from :meth:`sample_context`), or None (1).
         """

@@ -34,7 +34,8 @@ def add_noise(alphas_cumprod: Tensor, latents: Tensor, noise: Tensor, timesteps:
 
     Args:
         alphas_cumprod: (N,) the scheduler's cumulative alphas.
-        latents, noise: (B, …) clean latents and standard normal noise.
+        latents: (B, …) clean latents.
+        noise: (B, …) standard normal noise.
         timesteps: (B,) integer timesteps in [0, N).
     """
     a, s = _alpha_sigma(alphas_cumprod, timesteps, latents.ndim, latents.dtype)
@@ -74,7 +75,8 @@ def channel_mse(pred: Tensor, target: Tensor, slices: dict[str, slice]) -> dict[
     """Per-sample MSE of each channel group.
 
     Args:
-        pred, target: (B, F, C, h, w).
+        pred: (B, F, C, h, w).
+        target: (B, F, C, h, w).
         slices: name → channel slice (e.g. ``ModalityStack.slices``).
 
     Returns:

@@ -90,7 +90,8 @@ class FSDP2Strategy(ModelParallelStrategy):
         reduce_dtype: dtype of the gradient reduction.
         save_distributed_checkpoint: each rank writes its shards (a checkpoint folder); False
             gathers a full single-file checkpoint on rank 0.
-        process_group_backend, timeout: as for Lightning's ``ModelParallelStrategy``.
+        process_group_backend: as for Lightning's ``ModelParallelStrategy``.
+        timeout: as for Lightning's ``ModelParallelStrategy``.
     """
 
     def __init__(
