@@ -29,7 +29,7 @@ _LAZY: dict[str, str] = {
     "video_pixel_metrics": "aether.evaluation.pixel_metrics",
     "CameraPoseMetric": "aether.evaluation.pose_metrics",
     "camera_pose_metrics": "aether.evaluation.pose_metrics",
-    "BENCHMARKS": "aether.evaluation.runners",
+    "BENCHMARKS": "aether.evaluation.names",
     "WINDOWS": "aether.evaluation.runners",
     "CogVideoXBaseline": "aether.evaluation.runners",
     "PipelineSource": "aether.evaluation.runners",

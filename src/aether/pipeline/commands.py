@@ -42,7 +42,7 @@ def _parser(command: str, prog: str) -> argparse.ArgumentParser:
         action = parser.add_mutually_exclusive_group()
         action.add_argument(
             "--trajectory", default=None,
-            help="camera trajectory: .json, raymap .npy, TUM .txt or 4x4 matrices .txt (see the README)",
+            help="camera trajectory: .json, raymap .npy, TUM or 4x4 .txt (formats: docs/inference.md)",
         )  # fmt: skip
         action.add_argument(
             "--preset", default=None, choices=PRESETS, metavar="NAME",

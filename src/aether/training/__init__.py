@@ -10,7 +10,6 @@ from aether.lazy import lazy_attributes
 
 _LAZY = {
     "AetherModule": "aether.training.module",
-    "EMACallback": "aether.training.ema",
     "export_checkpoint": "aether.training.export",
     "FSDP2Strategy": "aether.training.sharding",
     "load_adapter": "aether.training.lora",
