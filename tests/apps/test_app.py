@@ -144,6 +144,17 @@ def test_bad_uploads_get_a_message_and_the_server_keeps_serving(client, tmp_path
     _check_result(client.predict(handle_file(_clip(tmp_path)), 2, 0, api_name="/reconstruct"), 17)
 
 
+def _drawn_fraction(png: bytes) -> float:
+    """The fraction of a panel screenshot's pixels (below its label) that differ from its background."""
+    import io
+
+    from PIL import Image
+
+    panel = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(float)[40:-10, 10:-10]
+    background = np.median(panel.reshape(-1, 3), axis=0)
+    return float((np.abs(panel - background).max(-1) > 40).mean())
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium executable (apt-get install chromium)")
 def test_browser_runs_the_bundled_example(server, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
@@ -177,7 +188,12 @@ def test_browser_runs_the_bundled_example(server, tmp_path):
             summary.get_by_text("reconstruction: 17 frames").wait_for(timeout=180_000)
             page.locator("#reconstruct-result-video video").first.wait_for(timeout=30_000)
             page.locator("#reconstruct-archive a").first.wait_for(timeout=30_000)
-            page.wait_for_timeout(3000)  # let the 3D view and the plot draw
+            for _ in range(
+                60
+            ):  # WebGL draws the 3D view some time after its file arrives (slower under load)
+                if _drawn_fraction(page.locator("#reconstruct-scene").screenshot()) > 0.003:
+                    break
+                page.wait_for_timeout(1000)
             page.screenshot(path=str(shots / "app_reconstruct.png"), full_page=True)
             boxes = {
                 name: page.locator(f"#reconstruct-{name}").bounding_box()
