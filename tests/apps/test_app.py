@@ -124,6 +124,34 @@ def test_frame_counts_are_offered_and_taken_as_the_schema_says(client, tmp_path)
         client.predict(handle_file(image), None, "none", "18", 1, 0, api_name="/predict")
 
 
+def test_drive_two_steps_and_export_over_http(server, tmp_path):
+    """The Drive tab: the sample image, two steps (the world and the path grow, each with a latency),
+    then the export (zip and .rrd); a fresh client is a fresh session."""
+    from aether.apps.examples import write_examples
+
+    drive = Client(server[1], verbose=False)
+    files, _ = write_examples(tmp_path / "examples")
+    image = handle_file(files["obs.png"])
+    video, scene, plot, latency, summary = drive.predict(image, "forward", 0.25, 15, 1, 0, api_name="/drive")
+    first = iio.imread(video, plugin="pyav")
+    assert latency > 0 and "1 step(s), 17 frames" in summary and "RANDOM WEIGHTS" in summary
+    video, scene, plot, latency, summary = drive.predict(
+        image, "turn left", 0.25, 15, 1, 0, api_name="/drive"
+    )
+    assert len(iio.imread(video, plugin="pyav")) == 33 > len(first) and latency > 0
+    assert "2 step(s), 33 frames" in summary and iio.imread(plot).ndim == 3
+    glb = trimesh.load(scene, force="scene")
+    assert sum(isinstance(g, trimesh.Trimesh) for g in glb.geometry.values()) >= 2  # camera frustums
+    archive, rrd = drive.predict(api_name="/drive_export")
+    assert Path(rrd).suffix == ".rrd" and Path(rrd).stat().st_size > 0
+    with zipfile.ZipFile(archive) as zf:
+        assert {"world.npz", "video.mp4", "points.ply", "trajectory.json", "world.rrd"} <= set(zf.namelist())
+        zf.extract("world.npz", tmp_path / "unzipped")
+    world = World4D.load(tmp_path / "unzipped" / "world.npz")
+    assert world.num_frames == 33 and world.meta["moves"] == ["forward", "turn left"]
+    np.testing.assert_allclose(world.requested_c2w[16, :3, 3], [0, 0, 0.25], atol=1e-6)
+
+
 def test_bad_uploads_get_a_message_and_the_server_keeps_serving(client, tmp_path):
     from gradio_client.exceptions import AppError
 
