@@ -26,6 +26,15 @@ from aether.pipeline.presets import preset_poses  # noqa: E402
 from .conftest import HEIGHT, WIDTH  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _free_port() -> int:
@@ -177,21 +186,12 @@ def test_browser_runs_the_bundled_example(server, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     shots = Path(os.environ.get("AETHER_SCREENSHOT_DIR", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
-    flags = [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ]
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch_persistent_context(
             str(tmp_path / "profile"),
             executable_path=CHROMIUM,
             headless=True,
-            args=flags,
+            args=CHROMIUM_FLAGS,
             viewport={"width": 1400, "height": 1100},
         )
         try:
@@ -226,3 +226,29 @@ def test_browser_runs_the_bundled_example(server, tmp_path):
         assert len(np.unique(panel.reshape(-1, 3).astype(np.uint8), axis=0)) > 50, (
             f"the {name} panel is blank"
         )
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium executable (apt-get install chromium)")
+def test_browser_drives_with_the_keyboard(server, tmp_path):
+    """In the Drive tab the W key steps forward and the left arrow turns, as the buttons do."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS,
+            viewport={"width": 1400, "height": 1100},
+        )  # fmt: skip
+        try:
+            page = browser.new_page()
+            page.goto(server[1], wait_until="load", timeout=120_000)
+            page.get_by_role("tab", name="Drive").click()
+            page.locator("#drive-forward").wait_for(timeout=60_000)
+            page.locator("#drive-controls button.gallery-item").first.click()  # the sample image
+            page.wait_for_timeout(1000)
+            page.keyboard.press("w")
+            summary = page.locator("#drive-summary")
+            summary.get_by_text("1 step(s), 17 frames").wait_for(timeout=180_000)
+            page.keyboard.press("ArrowLeft")
+            summary.get_by_text("2 step(s), 33 frames").wait_for(timeout=180_000)
+            page.locator("#drive-result-video video").first.wait_for(timeout=30_000)
+        finally:
+            browser.close()
