@@ -196,7 +196,7 @@ def test_browser_runs_the_bundled_example(server, tmp_path):
         )
         try:
             page = browser.new_page()
-            page.goto(server[1], wait_until="networkidle")
+            page.goto(server[1], wait_until="load", timeout=120_000)  # the page keeps a connection open
             page.locator("#reconstruct-run").wait_for(timeout=120_000)
             page.locator("button.gallery-item").first.click()  # the bundled example video
             page.locator("#reconstruct-video video").first.wait_for(timeout=60_000)
