@@ -26,6 +26,15 @@ from aether.pipeline.presets import preset_poses  # noqa: E402
 from .conftest import HEIGHT, WIDTH  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _free_port() -> int:
@@ -124,6 +133,34 @@ def test_frame_counts_are_offered_and_taken_as_the_schema_says(client, tmp_path)
         client.predict(handle_file(image), None, "none", "18", 1, 0, api_name="/predict")
 
 
+def test_drive_two_steps_and_export_over_http(server, tmp_path):
+    """The Drive tab: the sample image, two steps (the world and the path grow, each with a latency),
+    then the export (zip and .rrd); a fresh client is a fresh session."""
+    from aether.apps.examples import write_examples
+
+    drive = Client(server[1], verbose=False)
+    files, _ = write_examples(tmp_path / "examples")
+    image = handle_file(files["obs.png"])
+    video, scene, plot, latency, summary = drive.predict(image, "forward", 0.25, 15, 1, 0, api_name="/drive")
+    first = iio.imread(video, plugin="pyav")
+    assert latency > 0 and "1 step(s), 17 frames" in summary and "RANDOM WEIGHTS" in summary
+    video, scene, plot, latency, summary = drive.predict(
+        image, "turn left", 0.25, 15, 1, 0, api_name="/drive"
+    )
+    assert len(iio.imread(video, plugin="pyav")) == 33 > len(first) and latency > 0
+    assert "2 step(s), 33 frames" in summary and iio.imread(plot).ndim == 3
+    glb = trimesh.load(scene, force="scene")
+    assert sum(isinstance(g, trimesh.Trimesh) for g in glb.geometry.values()) >= 2  # camera frustums
+    archive, rrd = drive.predict(api_name="/drive_export")
+    assert Path(rrd).suffix == ".rrd" and Path(rrd).stat().st_size > 0
+    with zipfile.ZipFile(archive) as zf:
+        assert {"world.npz", "video.mp4", "points.ply", "trajectory.json", "world.rrd"} <= set(zf.namelist())
+        zf.extract("world.npz", tmp_path / "unzipped")
+    world = World4D.load(tmp_path / "unzipped" / "world.npz")
+    assert world.num_frames == 33 and world.meta["moves"] == ["forward", "turn left"]
+    np.testing.assert_allclose(world.requested_c2w[16, :3, 3], [0, 0, 0.25], atol=1e-6)
+
+
 def test_bad_uploads_get_a_message_and_the_server_keeps_serving(client, tmp_path):
     from gradio_client.exceptions import AppError
 
@@ -160,26 +197,17 @@ def test_browser_runs_the_bundled_example(server, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     shots = Path(os.environ.get("AETHER_SCREENSHOT_DIR", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
-    flags = [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ]
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch_persistent_context(
             str(tmp_path / "profile"),
             executable_path=CHROMIUM,
             headless=True,
-            args=flags,
+            args=CHROMIUM_FLAGS,
             viewport={"width": 1400, "height": 1100},
         )
         try:
             page = browser.new_page()
-            page.goto(server[1], wait_until="networkidle")
+            page.goto(server[1], wait_until="load", timeout=120_000)  # the page keeps a connection open
             page.locator("#reconstruct-run").wait_for(timeout=120_000)
             page.locator("button.gallery-item").first.click()  # the bundled example video
             page.locator("#reconstruct-video video").first.wait_for(timeout=60_000)
@@ -214,3 +242,29 @@ def test_browser_runs_the_bundled_example(server, tmp_path):
         assert len(np.unique(panel.reshape(-1, 3).astype(np.uint8), axis=0)) > 50, (
             f"the {name} panel is blank"
         )
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium executable (apt-get install chromium)")
+def test_browser_drives_with_the_keyboard(server, tmp_path):
+    """In the Drive tab the W key steps forward and the left arrow turns, as the buttons do."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS,
+            viewport={"width": 1400, "height": 1100},
+        )  # fmt: skip
+        try:
+            page = browser.new_page()
+            page.goto(server[1], wait_until="load", timeout=120_000)
+            page.get_by_role("tab", name="Drive").click()
+            page.locator("#drive-forward").wait_for(timeout=60_000)
+            page.locator("#drive-controls button.gallery-item").first.click()  # the sample image
+            page.wait_for_timeout(1000)
+            page.keyboard.press("w")
+            summary = page.locator("#drive-summary")
+            summary.get_by_text("1 step(s), 17 frames").wait_for(timeout=180_000)
+            page.keyboard.press("ArrowLeft")
+            summary.get_by_text("2 step(s), 33 frames").wait_for(timeout=180_000)
+            page.locator("#drive-result-video video").first.wait_for(timeout=30_000)
+        finally:
+            browser.close()

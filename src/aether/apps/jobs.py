@@ -200,13 +200,7 @@ class AppRunner:
         written = world.save(folder)
         scene = write_scene_glb(run / "scene.glb", world)
         plot = written["png"]
-        archive = run / f"aether-{task}.zip"
-        partial = archive.with_suffix(".zip.partial")
-        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as zf:
-            for path in sorted(folder.rglob("*")):
-                if path.is_file():
-                    zf.write(path, path.relative_to(folder).as_posix())
-        os.replace(partial, archive)
+        archive = zip_folder(folder, run / f"aether-{task}.zip")
         summary = f"{task}: {world.num_frames} frames of {world.width}x{world.height} at {world.fps:g} fps; "
         if world.valid.any():
             near, far = world.depth_range()
@@ -220,6 +214,19 @@ class AppRunner:
 
     def cleanup(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def zip_folder(folder: str | os.PathLike, archive: str | os.PathLike) -> Path:
+    """Zip every file under ``folder`` (paths relative to it) into ``archive``, written whole or not
+    at all."""
+    folder, archive = Path(folder), Path(archive)
+    partial = archive.with_suffix(".zip.partial")
+    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                zf.write(path, path.relative_to(folder).as_posix())
+    os.replace(partial, archive)
+    return archive
 
 
 def write_scene_glb(

@@ -1,5 +1,6 @@
 """``aether app``: a Gradio web app over one loaded pipeline: reconstruct a video, predict a video from
-an image (with a trajectory file or a preset camera motion), plan between two images.
+an image (with a trajectory file or a preset camera motion), plan between two images, and drive a world
+from an image one camera step at a time (buttons or keys).
 
 Each run shows its progress and returns the colour|depth video, a 3D view of the point cloud with the
 cameras (GLB), the camera-path plot and a zip of everything ``World4D.save`` wrote. A problem with an
@@ -12,6 +13,7 @@ import logging
 import os
 from typing import Any
 
+from aether.apps.drive import KEYS, MOVES, STEP_LENGTH, TURN_DEGREES, drive_export, drive_step
 from aether.apps.examples import write_examples
 from aether.apps.jobs import FRAME_CHOICES, AppResult, AppRunner, frame_count, read_upload_image
 from aether.pipeline.presets import PRESETS
@@ -24,13 +26,47 @@ PANEL_HEIGHT = 420
 INTRO = """# AETHER: 4D reconstruction, prediction and planning
 Model: `{model}` ({size}). **Reconstruct** turns a video into depth, cameras and a point cloud;
 **Predict** imagines the video that follows an image (optionally along a camera path); **Plan** finds
-the video from an observation to a goal image. Each run returns the colour | depth video, a 3D view
-(points and cameras; drag to turn), the camera path and a zip of all the files."""
+the video from an observation to a goal image; **Drive** steps the camera through a world grown from
+an image. Each run returns the colour | depth video, a 3D view (points and cameras; drag to turn), the
+camera path and a zip of all the files."""
+DRIVE_KEYS_JS = """
+() => {
+  if (window.aetherDriveKeys) return;
+  window.aetherDriveKeys = true;
+  const keys = %s;
+  document.addEventListener("keydown", (event) => {
+    const target = event.target;
+    if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
+    const typing = ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName) || target.isContentEditable;
+    if (typing) return;
+    const controls = document.getElementById("drive-controls");
+    if (!controls || controls.offsetParent === null) return;  // only while the Drive tab shows
+    const move = keys[event.key.length === 1 ? event.key.toLowerCase() : event.key];
+    const button = move && document.getElementById("drive-" + move);
+    if (!button || button.disabled) return;
+    event.preventDefault();
+    button.click();
+  });
+}
+"""
+"""Page script: the Drive tab's keys click its step buttons (not while typing in a field)."""
+ARROWS = {"↑": "ArrowUp", "↓": "ArrowDown", "←": "ArrowLeft", "→": "ArrowRight"}
+
+
+def _drive_keys_js() -> str:
+    import json
+
+    keys = {
+        ARROWS.get(key, key.lower()): move.replace(" ", "-") for move, names in KEYS.items() for key in names
+    }
+    return DRIVE_KEYS_JS % json.dumps(keys)
 
 
 def build_app(runner: AppRunner, model_name: str) -> Any:
     """The ``gradio.Blocks`` of the app around ``runner``; API names ``/reconstruct``, ``/predict``,
-    ``/plan`` (each returns video, scene, plot, archive, summary)."""
+    ``/plan`` (each returns video, scene, plot, archive, summary), ``/drive`` (image, move, step length,
+    angle, steps, seed; returns video, scene, plot, latency in seconds, summary; the world so far is kept
+    per client session) and ``/drive_export`` (returns the zip and the ``.rrd``)."""
     import gradio as gr
 
     files, _ = write_examples(runner.workdir / "examples")  # the inputs of `aether examples`
@@ -40,8 +76,12 @@ def build_app(runner: AppRunner, model_name: str) -> Any:
         return str(result.video), str(result.scene), str(result.plot), str(result.archive), result.summary
 
     def guarded(work):
+        return checked(lambda: outputs(work()))
+
+    def checked(work):
+        """``work()``, its problems shown as a message in the page."""
         try:
-            return outputs(work())
+            return work()
         except USER_ERRORS as err:
             raise gr.Error(str(err), print_exception=False) from None
         except Exception as err:  # never a stack trace in the page; the server log keeps it
@@ -121,6 +161,26 @@ def build_app(runner: AppRunner, model_name: str) -> Any:
         )  # fmt: skip
         return [trajectory, motion, frames, *settings("50")]
 
+    def drive(image, move, step, angle, steps, seed, session, progress=gr.Progress(track_tqdm=True)):
+        progress(0.0, desc=f"driving: {move}")
+        session, view = checked(
+            lambda: drive_step(
+                runner,
+                session,
+                image,
+                move,
+                step=float(step),
+                angle=float(angle),
+                steps=int(steps),
+                seed=int(seed),
+            )
+        )
+        return str(view.video), str(view.scene), str(view.plot), round(view.seconds, 3), view.summary, session
+
+    def export_drive(session):
+        archive, rrd = checked(lambda: drive_export(runner, session))
+        return str(archive), None if rrd is None else str(rrd)
+
     size = f"{runner.pipe.width}x{runner.pipe.height}"
     with gr.Blocks(title="AETHER") as app:
         gr.Markdown(INTRO.format(model=model_name, size=size))
@@ -162,6 +222,68 @@ def build_app(runner: AppRunner, model_name: str) -> Any:
                 with gr.Column(scale=3):
                     panel = result_panel("plan")
             run.click(plan, [observation, goal, *action], panel, api_name="plan")
+        with gr.Tab("Drive", id="drive"):
+            session = gr.State(None)
+            with gr.Row():
+                with gr.Column(scale=2, elem_id="drive-controls"):
+                    start = image_input("start image")
+                    gr.Examples([[str(examples["observation"])]], inputs=[start], label="example")
+                    with gr.Row():
+                        step = gr.Number(
+                            value=STEP_LENGTH, minimum=0, label="step length (scene units: 1 = nearest point)"
+                        )
+                        angle = gr.Number(value=TURN_DEGREES, label="turn angle (degrees)")
+                    steps, seed = settings("50")
+                    keys = ", ".join(f"{move}: {' / '.join(names)}" for move, names in KEYS.items())
+                    gr.Markdown(
+                        "Each step generates the next frames from the world so far (the first one a whole "
+                        f"window from the image). Keys (outside a text field): {keys}."
+                    )
+                    buttons = {}
+                    for row in (
+                        ("turn left", "forward", "turn right"),
+                        ("left", "back", "right"),
+                        ("up", "down"),
+                    ):
+                        with gr.Row():
+                            for move in row:
+                                label = f"{move} ({' / '.join(KEYS[move])})"
+                                buttons[move] = gr.Button(label, elem_id=f"drive-{move.replace(' ', '-')}")
+                    with gr.Row():
+                        restart = gr.Button("start over", variant="stop")
+                        export = gr.Button("export (.rrd + zip)", elem_id="drive-export")
+                    archive = gr.File(label="all files (zip)", elem_id="drive-archive")
+                    rrd = gr.File(label="rerun recording (.rrd)", elem_id="drive-rrd")
+                with gr.Column(scale=3):
+                    summary = gr.Markdown(elem_id="drive-summary")
+                    latency = gr.Number(
+                        label="last step latency (s)", interactive=False, elem_id="drive-latency"
+                    )
+                    video = gr.Video(
+                        label="the world so far: colour | depth", elem_id="drive-result-video", autoplay=True,
+                        loop=True, height=PANEL_HEIGHT,
+                    )  # fmt: skip
+                    scene = gr.Model3D(
+                        label="3D: the growing point cloud and the cameras (first red)",
+                        elem_id="drive-scene", height=PANEL_HEIGHT, zoom_speed=0.5,
+                    )  # fmt: skip
+                    plot = gr.Image(
+                        label="camera path: requested (your steps) and generated", type="filepath",
+                        elem_id="drive-plot", height=PANEL_HEIGHT,
+                    )  # fmt: skip
+            shown = [video, scene, plot, latency, summary, session]
+            settings_in = [step, angle, steps, seed, session]
+            move = gr.Dropdown(list(MOVES), value="forward", label="camera step", visible=False)
+            api_step = gr.Button("step", visible=False)
+            api_step.click(drive, [start, move, *settings_in], shown, api_name="drive")
+            for name, button in buttons.items():
+                named = gr.Textbox(name, visible=False)
+                button.click(drive, [start, named, *settings_in], shown, api_visibility="private")
+            export.click(export_drive, [session], [archive, rrd], api_name="drive_export")
+            cleared = [session, video, scene, plot, latency, summary, archive, rrd]
+            restart.click(lambda: (None,) * 5 + ("",) + (None,) * 2, None, cleared, api_visibility="private")
+            start.change(lambda: None, None, session, api_visibility="private")
+        app.load(None, None, None, js=_drive_keys_js())
     return app
 
 

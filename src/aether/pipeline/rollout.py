@@ -133,6 +133,207 @@ def _append(world: WindowResult, window: WindowResult, overlap: int) -> WindowRe
     )
 
 
+class Rollout:
+    """A world grown window by window: :meth:`start` from an image, then :meth:`extend` with the next
+    requested poses, each call generating one window (the loop body of :func:`rollout`, which is built
+    on it; an interactive drive calls :meth:`extend` once per step and never regenerates the past).
+
+    Poses are camera-to-world in the world's global frame and units: the first requested pose is the
+    first frame's camera, and window 0's depth is in its own normalised units (nearest point ≈ 1).
+
+    Args:
+        pipe: an :class:`~aether.pipeline.AetherPipeline`.
+        window, context_frames, memory, memory_cameras, memory_stride, fps, num_inference_steps,
+        guidance_scale, dynamic_cfg, seed, generator: as :func:`rollout`.
+    """
+
+    def __init__(
+        self,
+        pipe: Any,
+        *,
+        window: int | None = None,
+        context_frames: int = 1,
+        memory: bool = True,
+        memory_cameras: str = "requested",
+        memory_stride: int = 1,
+        fps: float | None = None,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
+        dynamic_cfg: bool | None = None,
+        seed: int | None = 0,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        if memory_cameras not in MEMORY_CAMERAS:
+            raise ValueError(f"memory_cameras: expected one of {MEMORY_CAMERAS}, got {memory_cameras!r}")
+        sampler, policy = pipe.sampler, pipe.policy
+        window = rollout_window(pipe) if window is None else int(window)
+        sampler.check_frames(window, policy, strict=True)
+        if int(context_frames) != context_frames or not 1 <= context_frames < latent_frame_count(window):
+            raise ValueError(
+                f"context_frames: expected an integer in [1, {latent_frame_count(window) - 1}], "
+                f"got {context_frames!r}"
+            )
+        decoded = decoded_outputs(pipe)
+        self.has_depth, self.has_cameras = "disparity" in decoded, "c2w" in decoded
+        if memory and not self.has_depth:
+            raise ValueError(
+                f"memory needs a model that decodes disparity; its targets {pipe.targets.names} decode "
+                f"{sorted(decoded)}"
+            )
+        self.pipe, self.window, self.context_frames = pipe, window, int(context_frames)
+        self.overlap = 4 * (self.context_frames - 1) + 1
+        self.fps = sampler.check_fps(fps, policy)
+        self.memory, self.memory_cameras, self.memory_stride = bool(memory), memory_cameras, memory_stride
+        self.sampling = {
+            "num_inference_steps": num_inference_steps,
+            "guidance_scale": guidance_scale,
+            "dynamic_cfg": dynamic_cfg,
+        }
+        self.seed, self.generator = seed, generator
+        self.started = False
+
+    def start(self, image: Any, goal: Any = None) -> Rollout:
+        """Begin (again) from ``image`` (and an optional planning ``goal`` for :meth:`extend`'s
+        ``plans``): no frames yet. Sets ``crop`` (see ``AetherPipeline._crop_images``)."""
+        images = {"observation": image} if goal is None else {"observation": image, "goal": goal}
+        self.tensors, self.crop = self.pipe._crop_images(images)
+        self.goal = goal
+        H, W = self.pipe.height, self.pipe.width
+        self.store = Memory(self.memory_stride, *_memory_splats(self.pipe)) if self.memory else None
+        self.world: WindowResult | None = None
+        self.req_c2w = torch.zeros(0, 4, 4, dtype=torch.float64)
+        self.req_K = torch.zeros(0, 3, 3, dtype=torch.float64)
+        self.memory_rgb = torch.zeros(0, H, W, 3)
+        self.memory_mask = torch.zeros(0, H, W, dtype=torch.bool)
+        self.starts: list[int] = []
+        self.started = True
+        return self
+
+    @property
+    def num_frames(self) -> int:
+        """Frames generated so far."""
+        return 0 if self.world is None else len(self.world.rgb)
+
+    @property
+    def step_frames(self) -> int:
+        """The most poses one :meth:`extend` after the first may add (``window − overlap``)."""
+        return self.window - self.overlap
+
+    def extend(self, c2w: Tensor, K: Tensor, *, plans: bool = False) -> WindowResult:
+        """Append the requested poses ``c2w`` (n, 4, 4) with intrinsics ``K`` (n, 3, 3) at the model's
+        size and generate the window that ends on them: the first call takes exactly ``window`` poses
+        (its first is the image's camera), a later one 1 … :attr:`step_frames`. ``plans``: this window
+        is a plan toward :meth:`start`'s goal. Returns the world so far (the stitched frames)."""
+        if not self.started:
+            raise RuntimeError("Rollout.extend before Rollout.start(image)")
+        c2w, K = torch.as_tensor(c2w).double(), torch.as_tensor(K).double()
+        if c2w.ndim != 3 or c2w.shape[1:] != (4, 4) or K.shape != (len(c2w), 3, 3):
+            shapes = f"{tuple(c2w.shape)} and {tuple(K.shape)}"
+            raise ValueError(f"expected poses (n, 4, 4) and intrinsics (n, 3, 3), got {shapes}")
+        if not (torch.isfinite(c2w).all() and torch.isfinite(K).all()):
+            raise ValueError("expected finite camera poses and intrinsics for the next window")
+        check_poses(c2w, "poses")
+        first = self.world is None
+        if (first and len(c2w) != self.window) or (not first and not 1 <= len(c2w) <= self.step_frames):
+            expected = f"{self.window}" if first else f"1 to {self.step_frames}"
+            raise ValueError(f"expected {expected} new poses for this window, got {len(c2w)}")
+        if plans and self.goal is None:
+            raise ValueError("plans=True needs a goal image given to start()")
+        pipe, window, overlap = self.pipe, self.window, self.overlap
+        sampler, policy = pipe.sampler, pipe.policy
+        H, W = pipe.height, pipe.width
+        self.req_c2w = torch.cat([self.req_c2w, c2w])
+        self.req_K = torch.cat([self.req_K, K])
+        req_c2w, req_K, world, store = self.req_c2w, self.req_K, self.world, self.store
+        start = len(req_c2w) - window
+        index = len(self.starts)
+        sel = slice(start, start + window)
+        shared = 0 if world is None else len(world.rgb) - start
+        signals = None
+        memory_rgb = torch.zeros(window - shared, H, W, 3)
+        memory_mask = torch.zeros(window - shared, H, W, dtype=torch.bool)
+        if store is not None and world is not None:
+            cams = req_c2w if self.memory_cameras == "requested" else None
+            c2w_render = cams[sel] if cams is not None else _extend_cameras(world.c2w.double(), req_c2w, sel)
+            video, mask = store.render(c2w_render, req_K[sel], H, W)
+            memory_rgb = ((video[shared:] + 1) / 2).permute(0, 2, 3, 1)
+            memory_mask = mask[shared:]
+            if sampler.has_memory:
+                signals = dict(zip(MEMORY_INPUTS, (video, mask)))
+        scale = 1.0
+        if world is not None and self.has_depth:
+            scale = float(world.disparity[start : start + overlap].max().clamp_min(1e-6))
+        action = Trajectory(req_c2w[sel], req_K[sel], dmax=scale) if sampler.raymap_channels else None
+        raymap = (
+            None
+            if action is None
+            else action.raymap(window, H, W, downsample=int(pipe.backend.spatial_factor))
+        )
+        task = "planning" if plans else "prediction"
+        inputs: dict[str, Any] = {"goal": self.tensors["goal"]} if plans else {}
+        if world is None:
+            inputs["observation"] = self.tensors["observation"]
+        else:
+            context = _frames(world, slice(start, start + overlap))
+            inputs["observation"] = context[0]
+            if self.context_frames > 1:
+                inputs["context"] = context
+        out = sampler(
+            task, policy=policy, num_frames=window, fps=self.fps, raymap=raymap, signals=signals,
+            **self.sampling, generator=_window_generator(self.generator, self.seed, index, pipe.device),
+            **inputs,
+        )  # fmt: skip
+        piece = WindowResult(
+            out.rgb,
+            out.disparity if self.has_depth else torch.zeros(window, H, W),
+            out.c2w.double() if self.has_cameras else relative_of(req_c2w[sel]),
+            out.K if self.has_cameras else req_K[sel].float(),
+        )
+        if world is None:
+            world = WindowResult(piece.rgb, piece.disparity, relative_of(piece.c2w), piece.K.float())
+        else:
+            aligned = align_to(world, piece, shared) if self.has_depth else _rigid_only(world, piece, shared)
+            world = _append(world, aligned, shared)
+        if store is not None:
+            new = slice(shared, window)
+            depth, valid = disparity_to_depth(world.disparity[start:][new].float(), sampler.min_disparity)
+            requested = self.memory_cameras == "requested"
+            cams = req_c2w[sel][new] if requested else world.c2w[start:][new]
+            Ks = req_K[sel][new] if requested else world.K[start:][new]
+            store.add(world.rgb[start:][new], depth, cams, Ks, valid)
+        self.world = world
+        self.starts.append(start)
+        self.memory_rgb = torch.cat([self.memory_rgb, memory_rgb])
+        self.memory_mask = torch.cat([self.memory_mask, memory_mask])
+        return world
+
+    def result(self) -> World4D:
+        """The World4D of the frames so far (see :func:`rollout`'s Returns)."""
+        if self.world is None:
+            raise RuntimeError("no frames yet: call Rollout.extend first")
+        store = self.store
+        meta = {
+            "task": "rollout" if self.goal is None else "rollout_plan",
+            "mode": self.pipe.policy.name,
+            "windows": list(self.starts),
+            "window": self.window,
+            "context_frames": self.context_frames,
+            "memory": self.memory,
+            "memory_condition": bool(self.memory and self.pipe.sampler.has_memory),
+            "memory_points": 0 if store is None else len(store),
+        }
+        result = self.pipe._world(self.world, self.fps, meta)
+        modalities = (
+            {}
+            if store is None
+            else {"memory.rgb": self.memory_rgb.numpy(), "memory.mask": self.memory_mask.numpy()}
+        )
+        out_world = replace(result, requested_c2w=self.req_c2w.float().numpy(), modalities=modalities)
+        if not self.has_depth:
+            out_world = replace(out_world, depth=None, disparity=None, valid=None)
+        return out_world
+
+
 def rollout(
     pipe: Any,
     image: Any,
@@ -173,28 +374,15 @@ def rollout(
         cameras (the requested ones for models without a raymap target), ``requested_c2w`` in the same
         units, and the memory renders; ``meta["windows"]`` lists the window starts.
     """
-    if memory_cameras not in MEMORY_CAMERAS:
-        raise ValueError(f"memory_cameras: expected one of {MEMORY_CAMERAS}, got {memory_cameras!r}")
-    sampler, policy = pipe.sampler, pipe.policy
-    window = rollout_window(pipe) if window is None else int(window)
-    sampler.check_frames(window, policy, strict=True)
+    state = Rollout(
+        pipe, window=window, context_frames=context_frames, memory=memory, memory_cameras=memory_cameras,
+        memory_stride=memory_stride, fps=fps, num_inference_steps=num_inference_steps,
+        guidance_scale=guidance_scale, dynamic_cfg=dynamic_cfg, seed=seed, generator=generator,
+    )  # fmt: skip
+    window = state.window
     check_rollout_trajectory(trajectory, window)
-    if int(context_frames) != context_frames or not 1 <= context_frames < latent_frame_count(window):
-        raise ValueError(
-            f"context_frames: expected an integer in [1, {latent_frame_count(window) - 1}], "
-            f"got {context_frames!r}"
-        )
-    overlap = 4 * (int(context_frames) - 1) + 1
-    fps = sampler.check_fps(fps, policy)
-    decoded = decoded_outputs(pipe)
-    has_depth, has_cameras = "disparity" in decoded, "c2w" in decoded
-    if memory and not has_depth:
-        raise ValueError(
-            f"memory needs a model that decodes disparity; its targets {pipe.targets.names} decode "
-            f"{sorted(decoded)}"
-        )
-    images = {"observation": image} if goal is None else {"observation": image, "goal": goal}
-    tensors, crop = pipe._crop_images(images)
+    state.start(image, goal)
+    crop = state.crop
     H, W = pipe.height, pipe.width
     full = trajectory if trajectory.width is None or (trajectory.height, trajectory.width) == (H, W) else None
     if full is None:
@@ -208,85 +396,14 @@ def rollout(
     req_c2w = requested.c2w.clone()
     req_c2w[:, :3, 3] *= full.dmax  # global units: window 0's normalised ones
     req_K = requested.K
-    starts = rollout_starts(len(full), window, overlap)
-    store = Memory(memory_stride, *_memory_splats(pipe)) if memory else None
-    world: WindowResult | None = None
-    memory_rgb = torch.zeros(len(full), H, W, 3)
-    memory_mask = torch.zeros(len(full), H, W, dtype=torch.bool)
+    starts = rollout_starts(len(full), window, state.overlap)
     for index, start in enumerate(starts):
-        sel = slice(start, start + window)
-        shared = 0 if world is None else len(world.rgb) - start
-        signals = None
-        if store is not None and world is not None:
-            cams = req_c2w if memory_cameras == "requested" else None
-            c2w_render = cams[sel] if cams is not None else _extend_cameras(world.c2w.double(), req_c2w, sel)
-            video, mask = store.render(c2w_render, req_K[sel], H, W)
-            new = slice(start + shared, start + window)
-            memory_rgb[new] = ((video[shared:] + 1) / 2).permute(0, 2, 3, 1)
-            memory_mask[new] = mask[shared:]
-            if sampler.has_memory:
-                signals = dict(zip(MEMORY_INPUTS, (video, mask)))
-        scale = 1.0
-        if world is not None and has_depth:
-            scale = float(world.disparity[start : start + overlap].max().clamp_min(1e-6))
-        action = Trajectory(req_c2w[sel], req_K[sel], dmax=scale) if sampler.raymap_channels else None
-        raymap = (
-            None
-            if action is None
-            else action.raymap(window, H, W, downsample=int(pipe.backend.spatial_factor))
-        )
+        new = slice(len(state.req_c2w), start + window)
         plans = goal is not None and index == len(starts) - 1  # the last window plans toward the goal
-        task = "planning" if plans else "prediction"
-        inputs: dict[str, Any] = {"goal": tensors["goal"]} if plans else {}
-        if world is None:
-            inputs["observation"] = tensors["observation"]
-        else:
-            context = _frames(world, slice(start, start + overlap))
-            inputs["observation"] = context[0]
-            if context_frames > 1:
-                inputs["context"] = context
-        out = sampler(
-            task, policy=policy, num_frames=window, fps=fps, raymap=raymap, signals=signals,
-            num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, dynamic_cfg=dynamic_cfg,
-            generator=_window_generator(generator, seed, index, pipe.device), **inputs,
-        )  # fmt: skip
-        piece = WindowResult(
-            out.rgb,
-            out.disparity if has_depth else torch.zeros(window, H, W),
-            out.c2w.double() if has_cameras else relative_of(req_c2w[sel]),
-            out.K if has_cameras else req_K[sel].float(),
-        )
-        if world is None:
-            world = WindowResult(piece.rgb, piece.disparity, relative_of(piece.c2w), piece.K.float())
-        else:
-            aligned = align_to(world, piece, shared) if has_depth else _rigid_only(world, piece, shared)
-            world = _append(world, aligned, shared)
-        if store is not None:
-            new = slice(shared, window)
-            depth, valid = disparity_to_depth(world.disparity[start:][new].float(), sampler.min_disparity)
-            cams = req_c2w[sel][new] if memory_cameras == "requested" else world.c2w[start:][new]
-            Ks = req_K[sel][new] if memory_cameras == "requested" else world.K[start:][new]
-            store.add(world.rgb[start:][new], depth, cams, Ks, valid)
+        world = state.extend(req_c2w[new], req_K[new], plans=plans)
         if on_window is not None:
             on_window(index, world)
-    meta = {
-        "task": "rollout" if goal is None else "rollout_plan",
-        "mode": policy.name,
-        "windows": starts,
-        "window": window,
-        "context_frames": int(context_frames),
-        "memory": bool(memory),
-        "memory_condition": bool(memory and sampler.has_memory),
-        "memory_points": 0 if store is None else len(store),
-    }
-    result = pipe._world(world, fps, meta)
-    modalities = (
-        {} if store is None else {"memory.rgb": memory_rgb.numpy(), "memory.mask": memory_mask.numpy()}
-    )
-    out_world = replace(result, requested_c2w=req_c2w.float().numpy(), modalities=modalities)
-    if not has_depth:
-        out_world = replace(out_world, depth=None, disparity=None, valid=None)
-    return out_world
+    return state.result()
 
 
 def decoded_outputs(pipe: Any) -> set[str]:
