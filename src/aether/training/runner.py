@@ -298,7 +298,9 @@ def write_report(
         lines.append("")
         if missed:
             lines += [
-                "Missed: " + ", ".join(f"{c['task']} {c['metric']}" for c in missed) + ". This run does not "
+                "Missed: "
+                + ", ".join(f"{c['task']} {c['metric']} vs {c['reference']}" for c in missed)
+                + ". This run does not "
                 "show the required margin there; the metrics and pictures below show how far it got.",
                 "",
             ]
