@@ -75,7 +75,8 @@ def splat_points(
         colors: (B, N, C) their colours (any channels, e.g. RGB in [-1, 1]).
         c2w: (B, 4, 4) OpenCV camera-to-world poses of the target cameras.
         K: (B, 3, 3) intrinsics in pixels of the ``height × width`` target image.
-        height, width: target image size.
+        height: target image height in pixels.
+        width: target image width in pixels.
         valid: (B, N) bool, points to draw (default: every finite point).
         radius: each point covers the (2r+1)² pixels around its projection (0: one pixel).
         near: points with z <= ``near`` (behind or at the camera) are culled.
