@@ -90,7 +90,7 @@ def test_plugins_are_discovered_once_and_never_override(fake_entry_points):
 @pytest.mark.parametrize(
     ("attr", "group", "builtins"),
     [
-        ("MODALITIES", "aether.modalities", ["color", "disparity", "raymap"]),
+        ("MODALITIES", "aether.modalities", ["cache", "color", "disparity", "raymap"]),
         ("TASKS", "aether.tasks", ["planning", "prediction", "reconstruction"]),
         ("LATENT_BACKENDS", "aether.latent_backends", ["cogvideox", "tiny"]),
     ],

@@ -120,12 +120,12 @@ def cached_model_spec(repo_id: str, why: str) -> Path | None:
     raise FileNotFoundError(hub_missing_message(repo_id, "the model (its transformer/)", why))
 
 
-def check_model_id(model: str | os.PathLike, probe_file: str | None = None) -> None:
-    """Nothing for a local path or a hub id that can be had; FileNotFoundError (one line) for a hub id
-    when the hub cannot be used and the local cache lacks the model (``probe_file`` of it, default:
-    an Aether model's spec or transformer config)."""
+def check_model_id(model: str | os.PathLike, probe_file: str | None = None, what: str = "model") -> None:
+    """Nothing for a local path or a hub id that can be had; FileNotFoundError (one line, naming
+    ``what``) for a missing local folder, or for a hub id when the hub cannot be used and the local
+    cache lacks the model (``probe_file`` of it, default: an Aether model's spec or transformer config)."""
     if looks_local(model):
-        require_local(model, "model")
+        require_local(model, what)
         return
     if probe_file is not None:
         check_hub_source(str(model), f"its {probe_file}", probe_file)

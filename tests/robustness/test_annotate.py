@@ -107,7 +107,11 @@ def test_a_broken_shard_sample_is_a_failed_clip_named_by_shard_and_key(tmp_path,
     with within(120):
         assert main(["annotate", str(tmp_path / "in"), "--out", str(tmp_path / "out"), *FAST]) == 1
     err = capsys.readouterr().err
-    assert f"cannot read sample 'broken' of shard {shard}: meta.json: expected a JSON object" in err
+    # the shard's index catches the damaged member before it is decoded
+    assert (
+        f"cannot read sample 'broken' of shard {shard}: meta.json: checksum mismatch with the shard index"
+        in err
+    )
     assert [s["__key__"] for s in iter_samples(str(tmp_path / "out"))] == ["s-000000_fine_s00"]
 
 

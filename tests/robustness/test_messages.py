@@ -35,7 +35,7 @@ def _write(tmp_path, name):
     [
         (
             "obs.png",
-            r"obs\.png: not a trajectory file: expected \.json, a raymap \.npy or TUM text .*got a \.png",
+            r"obs\.png: not a trajectory file: expected \.json, a raymap \.npy or text .*got a \.png",
         ),
         ("bad.json", r"bad\.json: not a JSON trajectory \(Expecting ',' delimiter"),
         ("obj.npy", r"obj\.npy: not a readable \.npy array of numbers \(Object arrays"),
@@ -94,7 +94,8 @@ def test_a_missing_base_folder_is_named_as_a_folder(tmp_path, capsys):
     missing = tmp_path / "nothere"
     assert cli(["predict", str(image), "--model", str(tmp_path), "--base", str(missing)]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
-    assert line == f"aether predict: error: {missing}: no such folder (a path, not a hub id)"
+    expected = f"--base: the local folder {missing} does not exist (a hub id is OWNER/NAME)"
+    assert line == f"aether predict: error: {expected}"
 
 
 def _world(tmp_path):

@@ -31,7 +31,7 @@ def test_synth_refuses_a_used_folder_and_overwrite_clears_it(tmp_path, capsys):
         assert main(["synth", "--out", str(out), "--clips", "1", "--seed", "10", *ARGS]) == 2
         err = capsys.readouterr().err.strip()
         assert err == (
-            f"aether synth: error: output folder {out} is not empty (5 entries): pass --overwrite to clear "
+            f"aether synth: error: output folder {out} is not empty (7 entries): pass --overwrite to clear "
             "it or --resume to continue the run that wrote it"
         )
         assert _keys(out) == ["synth-00000000", "synth-00000001"]  # untouched

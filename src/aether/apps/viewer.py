@@ -125,18 +125,18 @@ def view(
         rec.disconnect()
         os.replace(partial, path)
         return path
-    if sys.platform.startswith("linux") and not (
-        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-    ):
-        folder = Path(source).parent if Path(source).is_file() else Path(source)
-        raise ValueError(
-            "no display to open the viewer on (DISPLAY and WAYLAND_DISPLAY are unset): write a recording "
-            f"with --save {folder / 'world.rrd'} and open it where there is a screen (rerun FILE.rrd)"
-        )
+    save = Path(source).parent / "world.rrd" if Path(source).is_file() else Path(source) / "world.rrd"
     if shutil.which(VIEWER) is None:
         raise OSError(
             f"no rerun viewer: the `{VIEWER}` executable is not on PATH (it comes with rerun-sdk: put its "
-            f"bin folder on PATH), or write a recording with --save OUT.rrd and open it where a viewer is"
+            f"bin folder on PATH), or write a recording with --save {save} and open it where a viewer is"
+        )
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        raise ValueError(
+            "no display to open the viewer on (DISPLAY and WAYLAND_DISPLAY are unset): write a recording "
+            f"with --save {save} and open it where there is a screen (rerun FILE.rrd)"
         )
     try:
         rec.spawn(default_blueprint=blueprint())

@@ -307,7 +307,7 @@ def serve(
     source = default_model() if model is None else model  # fails in an instant when there is none
     check_model_id(source)  # a missing folder or an unreachable hub id fails before the imports
     if base is not None:
-        check_model_id(base, "vae/config.json")
+        check_model_id(base, "vae/config.json", "--base")
     gr = require("gradio", "aether app")
     import torch
 

@@ -169,7 +169,7 @@ def main(argv: list[str], prog: str = "aether") -> int:
 
     check_model_id(args.model)  # a hub id that cannot be had fails now, not after the imports
     if args.base is not None:
-        check_model_id(args.base, "vae/config.json")
+        check_model_id(args.base, "vae/config.json", "--base")
     import torch
 
     from aether.pipeline import AetherPipeline

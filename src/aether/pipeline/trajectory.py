@@ -182,7 +182,8 @@ class Trajectory:
             bad = np.flatnonzero(~(np.isfinite(rows).all(axis=1) & (norms > 1e-9)))
             if bad.size:
                 raise ValueError(
-                    f"{path}: line(s) {', '.join(str(int(i) + 1) for i in bad[:5])} of {len(rows)} poses: "
+                    f"{path}: line(s) {', '.join(str(int(i) + 1) for i in bad[:5])} "
+                    f"of the {len(rows)} poses: "
                     "expected finite numbers and a quaternion (qx qy qz qw) of non-zero norm"
                 )
             poses = np.tile(np.eye(4), (len(rows), 1, 1))
