@@ -17,10 +17,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
-from aether.data.synthetic import render_clip
+from aether.data.synthetic import clips_batch, render_clip
 from aether.evaluation.baselines import static_camera_metrics
 from aether.evaluation.pose_metrics import camera_pose_metrics
-from aether.geometry import cameras_to_raymap, mirror_poses, relative_poses
+from aether.geometry import cameras_to_raymap, mirror_poses
 from aether.geometry.smoothing import smooth_cameras
 from aether.modalities.clip import ClipGeometry
 from aether.training.cli import load_recipe
@@ -43,19 +43,7 @@ class _Repeat(IterableDataset):
 
 
 def _batch(clips) -> dict:
-    video = (
-        torch.from_numpy(np.stack([c.rgb for c in clips])).float().div(127.5).sub(1).permute(0, 1, 4, 2, 3)
-    )
-    depth = torch.from_numpy(np.stack([c.depth for c in clips])).float()
-    return {
-        "video": video,
-        "depth": depth,
-        "valid": depth > 0,
-        "K": torch.from_numpy(np.stack([c.K for c in clips])).float(),
-        "c2w": relative_poses(torch.from_numpy(np.stack([c.c2w for c in clips]))).float(),
-        "fps": torch.full((len(clips),), FPS),
-        "key": [f"clip{i}" for i in range(len(clips))],
-    }
+    return clips_batch(clips)
 
 
 def _overfit(batch: dict, steps: int, task_probabilities: dict[str, float]) -> AetherModule:

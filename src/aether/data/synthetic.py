@@ -34,6 +34,7 @@ __all__ = [
     "SyntheticClip",
     "build_scene",
     "camera_trajectory",
+    "clips_batch",
     "look_at",
     "render_clip",
     "render_frames",
@@ -852,3 +853,22 @@ def render_clip(
         untextured=untextured,
         meta=meta,
     )
+
+
+def clips_batch(clips: Sequence[SyntheticClip], keys: Sequence[str] | None = None) -> dict[str, Any]:
+    """Rendered clips of equal shape as one batch in the layout the DataModule yields: video
+    (B,T,3,H,W) float in [-1,1], depth (B,T,H,W), valid, K (B,T,3,3), c2w (B,T,4,4) relative to each
+    clip's first frame, fps (B,), key (``keys``, default clip0, clip1, ...)."""
+    from aether.geometry import relative_poses
+
+    rgb = torch.from_numpy(np.stack([c.rgb for c in clips]))
+    depth = torch.from_numpy(np.stack([c.depth for c in clips])).float()
+    return {
+        "video": rgb.float().div(127.5).sub(1).permute(0, 1, 4, 2, 3),
+        "depth": depth,
+        "valid": depth > 0,
+        "K": torch.from_numpy(np.stack([c.K for c in clips])).float(),
+        "c2w": relative_poses(torch.from_numpy(np.stack([c.c2w for c in clips]))).float(),
+        "fps": torch.tensor([float(c.fps) for c in clips]),
+        "key": list(keys) if keys is not None else [f"clip{i}" for i in range(len(clips))],
+    }

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from aether.data.synthetic import render_clip
+from aether.data.synthetic import clips_batch, render_clip
 from aether.evaluation.camera_control import aligned_paths
 from aether.evaluation.pixel_metrics import video_pixel_metrics
-from aether.geometry import cameras_to_raymap, mirror_poses, relative_poses
+from aether.geometry import cameras_to_raymap, mirror_poses
 from aether.modalities.clip import ClipGeometry
 from aether.training.validation import camera_control_of, sampler_for
 from aether.visualize import plot_trajectories
@@ -41,20 +41,7 @@ def opposite_clips(
     other = render_clip(
         seed, num_frames=num_frames, height=height, width=width, trajectory=trajectory, fps=fps, c2w=mirrored
     )
-    clips = (own, other)
-    video = (
-        torch.from_numpy(np.stack([c.rgb for c in clips])).float().div(127.5).sub(1).permute(0, 1, 4, 2, 3)
-    )
-    depth = torch.from_numpy(np.stack([c.depth for c in clips])).float()
-    return {
-        "video": video,
-        "depth": depth,
-        "valid": depth > 0,
-        "K": torch.from_numpy(np.stack([c.K for c in clips])).float(),
-        "c2w": relative_poses(torch.from_numpy(np.stack([c.c2w for c in clips]))).float(),
-        "fps": torch.full((2,), float(fps)),
-        "key": [f"seed{seed}-{trajectory}", f"seed{seed}-{trajectory}-mirrored"],
-    }
+    return clips_batch((own, other), keys=[f"seed{seed}-{trajectory}", f"seed{seed}-{trajectory}-mirrored"])
 
 
 def follow_pair(module: Any, batch: dict[str, torch.Tensor], *, steps: int, seed: int = 0) -> dict[str, Any]:
