@@ -18,7 +18,6 @@ _LAZY: dict[str, str] = {
     "build_dataset": "aether.evaluation.datasets",
     "aligned_paths": "aether.evaluation.camera_control",
     "camera_control_errors": "aether.evaluation.camera_control",
-    "opposite_trajectory": "aether.evaluation.camera_control",
     "recover_cameras": "aether.evaluation.camera_control",
     "run_camera_control": "aether.evaluation.camera_control_runner",
     "ALIGNMENTS": "aether.evaluation.depth_metrics",

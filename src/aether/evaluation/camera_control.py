@@ -42,7 +42,6 @@ __all__ = [
     "METHODS",
     "aligned_paths",
     "camera_control_errors",
-    "opposite_trajectory",
     "recover_cameras",
 ]
 
@@ -120,12 +119,6 @@ def camera_control_errors(
     out["trans_err"] = float((a[:, :3, 3] - b[:, :3, 3]).norm(dim=-1).sum())
     out["cammc"] = float((a[:, :3] - b[:, :3]).flatten(1).norm(dim=-1).sum())
     return out
-
-
-def opposite_trajectory(c2w: Any) -> np.ndarray:
-    """The opposite camera motion: relative poses (T,4,4) inverted, ``inv(inv(c2w[0]) @ c2w[i])``
-    (the camera moves and turns the other way from the same first view). Returns float64 (T,4,4)."""
-    return invert_pose(relative_poses(_poses(c2w, "c2w"))).numpy()
 
 
 def recover_cameras(

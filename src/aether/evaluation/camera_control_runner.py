@@ -22,17 +22,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
 from aether.evaluation.camera_control import (
     aligned_paths,
     camera_control_errors,
-    opposite_trajectory,
     recover_cameras,
 )
 from aether.evaluation.datasets import EvalDataset, EvalSequence
 from aether.evaluation.report import paper_rows
 from aether.evaluation.runners import _sequences, gather_dicts, split_for_rank, to_uint8_video
+from aether.geometry import reverse_poses
 
 DEPTHS = ("auto", "true", "model")
 KEYS = ("rot_err", "rot_err_deg", "trans_err", "cammc")
@@ -113,7 +114,7 @@ def _score_sequence(
     scores = {
         "truth": _scores(seq.c2w, truth, align),
         "static": _scores(seq.c2w, static, align),
-        "opposite": _scores(opposite_trajectory(seq.c2w), truth, align),
+        "opposite": _scores(_reversed(seq.c2w), truth, align),
     }
     paths = {"ground-truth video": truth}
     if source is None:
@@ -219,3 +220,8 @@ def run_camera_control(
         "baselines": baselines,
         "paper": paper_rows("camera-control", dataset.name),
     }
+
+
+def _reversed(c2w: np.ndarray) -> np.ndarray:
+    """The opposite camera motion of a (T,4,4) path (:func:`aether.geometry.reverse_poses`)."""
+    return reverse_poses(torch.as_tensor(c2w, dtype=torch.float64)).numpy()
