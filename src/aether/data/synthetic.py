@@ -64,6 +64,9 @@ PLANE, BOX, SHELL, SPHERE, CYLINDER = 0, 1, 2, 3, 4
 # texture patterns
 NOISE, CHECKER, STRIPES, GRADIENT = 0, 1, 2, 3
 _EPS = 1e-4
+HORIZON = 1000.0
+"""Farthest hit in scene units: rays that meet the ground plane beyond it see the sky (depth 0, void), so
+a grazing ray never writes a depth past the shard schema's 10 km bound."""
 
 
 @dataclass
@@ -171,6 +174,7 @@ class Scene:
             d = dirs[:, start : start + rays, None, :]  # (F,R,1,3)
             d_local = _rotate_z(d, -yaws[:, None, :])  # (F,R,N,3)
             t, i = _hit_distance(self.kind, self.size, o_local, d_local).min(dim=-1)
+            t = torch.where(t <= HORIZON, t, torch.inf)
             ts.append(t)
             idx.append(torch.where(torch.isinf(t), torch.full_like(i, -1), i))
         t, index = torch.cat(ts, dim=1), torch.cat(idx, dim=1)
