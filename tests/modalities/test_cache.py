@@ -105,3 +105,23 @@ def test_training_draws_the_memory_drops_it_and_samples_context_frames():
     loss = kept.training_step(batch, 0)
     assert torch.isfinite(loss)
     loss.backward()
+
+
+def test_a_dropped_memory_is_never_rendered_and_kept_rows_match_the_full_encoding(monkeypatch):
+    from aether.modalities import cache as cache_module
+
+    batch = synthetic_batch(seeds=(0, 1, 2), frames=9)
+    module = make_module(condition_modalities=["color", "raymap", "cache"])
+    clip = module.target_stack.prepare(batch)
+    full = module.encode_clip(clip)["cache"]
+    rendered = []
+    render = cache_module.render_memory
+    monkeypatch.setattr(
+        cache_module, "render_memory", lambda p, *a, **k: rendered.append(len(p)) or render(p, *a, **k)
+    )
+    keep = torch.tensor([True, False, True])
+    part = module.encode_clip(clip, {"cache": keep})["cache"]
+    assert rendered == [2]  # the two kept clips only
+    assert torch.allclose(part[keep], full[keep], atol=1e-6) and not part[1].any()
+    none = module.encode_clip(clip, {"cache": torch.zeros(3, dtype=torch.bool)})["cache"]
+    assert none.shape == full.shape and not none.any()

@@ -109,36 +109,32 @@ def splat_points(
     keep = torch.isfinite(cam).all(-1) & (z > near)
     if valid is not None:
         keep = keep & valid.to(device=device, dtype=torch.bool)
-    col = torch.round(uv[..., 0]).clamp(-1 - radius, width + radius).long()
-    row = torch.round(uv[..., 1]).clamp(-1 - radius, height + radius).long()
-    offsets = torch.arange(-radius, radius + 1, device=device)
-    dr, dc = torch.meshgrid(offsets, offsets, indexing="ij")
-    rows = (row[..., None] + dr.reshape(-1)).reshape(batch, -1)  # (B, N·S)
-    cols = (col[..., None] + dc.reshape(-1)).reshape(batch, -1)
-    step = dr.numel()
-    depth = z[..., None].expand(-1, -1, step).reshape(batch, -1)
-    inside = keep[..., None].expand(-1, -1, step).reshape(batch, -1)
-    inside = inside & (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
+    col = torch.round(uv[..., 0]).clamp(-1 - radius, width + radius).to(torch.int32)
+    row = torch.round(uv[..., 1]).clamp(-1 - radius, height + radius).to(torch.int32)
+    offsets = torch.arange(-radius, radius + 1, device=device, dtype=torch.int32)
+    dr, dc = (o.reshape(-1) for o in torch.meshgrid(offsets, offsets, indexing="ij"))
+    rows, cols = row[..., None] + dr, col[..., None] + dc  # (B, N, S) pixels of each splat
+    inside = keep[..., None] & (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
     pixels = height * width
-    # one flat index per (batch, pixel); misses go to a dump slot past the end
-    flat = torch.arange(batch, device=device)[:, None] * pixels + rows * width + cols
-    flat = torch.where(inside, flat, batch * pixels)
+    # one flat index per (batch, pixel) and entry (B, N, S); entries not drawn carry a neutral value
+    base = torch.arange(batch, device=device, dtype=torch.int32)[:, None, None] * pixels
+    flat = torch.where(inside, base + rows * width + cols, 0).long().reshape(-1)
     inf = torch.tensor(float("inf"), dtype=dtype, device=device)
-    zbuf = torch.full((batch * pixels + 1,), float("inf"), dtype=dtype, device=device)
-    zbuf.scatter_reduce_(0, flat.reshape(-1), torch.where(inside, depth, inf).reshape(-1), "amin")
-    candidate = inside & (depth <= zbuf[flat] * (1 + depth_tolerance))
+    depth = torch.where(inside, z[..., None], inf)
+    zbuf = torch.full((batch * pixels,), float("inf"), dtype=dtype, device=device)
+    zbuf.scatter_reduce_(0, flat, depth.reshape(-1), "amin")
+    candidate = inside & (depth <= zbuf[flat].reshape(depth.shape) * (1 + depth_tolerance))
     # squared distance of each entry's projection to the centre of the pixel it is drawn on
-    du = uv[..., 0, None] - col[..., None] - dc.reshape(-1)
-    dv = uv[..., 1, None] - row[..., None] - dr.reshape(-1)
-    dist = (du.square() + dv.square()).reshape(batch, -1)
-    dbuf = torch.full((batch * pixels + 1,), float("inf"), dtype=dtype, device=device)
-    dbuf.scatter_reduce_(0, flat.reshape(-1), torch.where(candidate, dist, inf).reshape(-1), "amin")
-    winner = candidate & (dist == dbuf[flat])
+    dist = (uv[..., 0, None] - cols).square() + (uv[..., 1, None] - rows).square()
+    dist = torch.where(candidate, dist, inf)
+    dbuf = torch.full((batch * pixels,), float("inf"), dtype=dtype, device=device)
+    dbuf.scatter_reduce_(0, flat, dist.reshape(-1), "amin")
+    winner = candidate & (dist == dbuf[flat].reshape(dist.shape))
     # remaining ties (equal depth and distance): the highest point index wins, deterministically
-    index = torch.arange(num, device=device)[:, None].expand(-1, step).reshape(1, -1).expand(batch, -1)
-    owner = torch.full((batch * pixels + 1,), -1, dtype=torch.long, device=device)
-    owner.scatter_reduce_(0, torch.where(winner, flat, batch * pixels).reshape(-1), index.reshape(-1), "amax")
-    owner = owner[:-1].reshape(batch, pixels)
+    index = torch.where(winner, torch.arange(num, device=device)[:, None], -1)
+    owner = torch.full((batch * pixels,), -1, dtype=torch.long, device=device)
+    owner.scatter_reduce_(0, flat, index.reshape(-1), "amax")
+    owner = owner.reshape(batch, pixels)
     mask = owner >= 0
     picked = torch.gather(colors, 1, owner.clamp_min(0)[..., None].expand(-1, -1, channels))
     color = torch.where(mask[..., None], picked, 0).transpose(1, 2).reshape(batch, channels, height, width)

@@ -320,12 +320,16 @@ class AetherModule(L.LightningModule):
             strategy.parallelize(self.transformer)
 
     # ----------------------------------------------------------------- latents
-    def encode_clip(self, clip: dict[str, Any]) -> dict[str, Tensor]:
+    def encode_clip(
+        self, clip: dict[str, Any], keep_memory: dict[str, Tensor] | None = None
+    ) -> dict[str, Tensor]:
         """Target latents (B,F,Ct,h,w), the colour latents of the first and last frames and, by
         name, the latents of the signal condition modalities that are not targets.
 
         ``clip["latents"]`` (precomputed targets), ``clip["observation_latents"]`` and
-        ``clip["goal_latents"]`` are used when present.
+        ``clip["goal_latents"]`` are used when present. A memory modality named in ``keep_memory``
+        ({name: (B,) bool}, :meth:`draw_memory`) is encoded on the kept samples only and is zero on
+        the others (what :meth:`condition` gives a dropped memory): a dropped memory is never rendered.
         """
         with torch.no_grad():
             target = clip.get("latents")
@@ -338,11 +342,29 @@ class AetherModule(L.LightningModule):
                 ends = self.backend.encode(torch.cat([video[:, :1], video[:, -1:]], 0))
                 obs, goal = ends.chunk(2, 0)
             others = {
-                name: self.condition_stack.codecs[name].encode(clip).float()
+                name: self._encode_signal(name, clip, (keep_memory or {}).get(name))
                 for name in self.condition_stack.signals
                 if name not in self.target_stack.slices
             }
         return {"target": target.float(), "observation": obs.float(), "goal": goal.float(), **others}
+
+    def _encode_signal(self, name: str, clip: dict[str, Any], keep: Tensor | None) -> Tensor:
+        """Latents (B,F,C,h,w) of one condition signal, computed on the rows where ``keep`` (B,) only."""
+        codec = self.condition_stack.codecs[name]
+        if keep is None or bool(keep.all()):
+            return codec.encode(clip).float()
+        batch = len(keep)
+        rows = keep.nonzero().flatten()
+        if not len(rows):  # every memory dropped: one row encoded for the shape only
+            rows, keep = rows.new_zeros(1), torch.zeros_like(keep)
+        kept = {
+            k: v[rows.to(v.device)] if isinstance(v, Tensor) and v.ndim and v.shape[0] == batch else v
+            for k, v in clip.items()
+        }
+        part = codec.encode(kept).float()
+        out = part.new_zeros(batch, *part.shape[1:])
+        out[rows.to(out.device)] = part * keep[rows].to(part)[:, None, None, None, None]
+        return out
 
     def condition(
         self,
@@ -431,16 +453,16 @@ class AetherModule(L.LightningModule):
         return torch.autocast(self.device.type, enabled=False)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        g = self.generator
+        keep_memory = self.draw_memory(len(batch["fps"]), generator=g)
         with self.full_precision():
             batch = self.target_stack.prepare(batch)
-            latents = self.encode_clip(batch)
+            latents = self.encode_clip(batch, keep_memory)
         z0 = latents["target"]
         b = z0.shape[0]
-        g = self.generator
         color_mode, keep_action = self.task_sampler.sample(b, generator=g)
         color_mode, keep_action = color_mode.to(self.device), keep_action.to(self.device)
         context_frames = self.task_sampler.sample_context(b, generator=g, device=self.device)
-        keep_memory = self.draw_memory(b, generator=g)
         timesteps = sample_timesteps(b, len(self.alphas_cumprod), g, **self.timestep_sampling).to(self.device)
         noise = torch.randn(z0.shape, generator=g).to(self.device, z0.dtype)
         condition = self.condition(latents, color_mode, keep_action, context_frames, keep_memory)
