@@ -116,9 +116,12 @@ def test_a_dropped_memory_is_never_rendered_and_kept_rows_match_the_full_encodin
     full = module.encode_clip(clip)["cache"]
     rendered = []
     render = cache_module.render_memory
-    monkeypatch.setattr(
-        cache_module, "render_memory", lambda p, *a, **k: rendered.append(len(p)) or render(p, *a, **k)
-    )
+
+    def counted(points, *args, **kwargs):
+        rendered.append(len(points))
+        return render(points, *args, **kwargs)
+
+    monkeypatch.setattr(cache_module, "render_memory", counted)
     keep = torch.tensor([True, False, True])
     part = module.encode_clip(clip, {"cache": keep})["cache"]
     assert rendered == [2]  # the two kept clips only
