@@ -107,7 +107,7 @@ def test_the_memory_renders_the_earlier_frames_where_the_camera_returns(truth):
     starts = rollout_starts(len(truth.rgb), WINDOW, 1)
     fake = pipe.sampler = TruthSampler(pipe.sampler, truth, starts)
     traj = Trajectory(truth.c2w, truth.K, width=W, height=H)
-    world = pipe.rollout(truth.rgb[0], traj)
+    world = pipe.rollout(truth.rgb[0], traj, image_memory=False)
     assert fake.calls[0]["signals"] is None
     assert all(set(c["signals"]) == {"cache_video", "cache_mask"} for c in fake.calls[1:])
     memory, mask = world.modalities["memory.rgb"], world.modalities["memory.mask"].astype(bool)
@@ -121,6 +121,31 @@ def test_the_memory_renders_the_earlier_frames_where_the_camera_returns(truth):
         assert (error < 1.5 / 255).mean() > 0.3  # a third of the pixels or more: the exact colour
         errors.append(error)
     assert np.median(np.concatenate(errors)) < 1 / 255
+
+
+def test_window_0_is_given_the_image_lifted_with_the_models_own_depth(truth):
+    # the stand-in model's first pass gives the true depth of frame 0: its memory renders the image
+    # back onto itself exactly and onto the next frames where they see the same surfaces
+    pipe = _pipe(condition_modalities=["color", "raymap", "cache"], modality_options={"cache": {"radius": 0}})
+    starts = rollout_starts(len(truth.rgb), WINDOW, 1)
+    fake = pipe.sampler = TruthSampler(pipe.sampler, truth, [0, *starts])
+    depth0 = torch.from_numpy(truth.depth[0]).double()
+    dmax0 = float((1 / depth0[depth0 > 0]).max())
+    world = pipe.rollout(truth.rgb[0], Trajectory(truth.c2w, truth.K, width=W, height=H, dmax=dmax0))
+    assert fake.calls[0]["signals"] is None  # the first pass, for the depth
+    assert all(set(c["signals"]) == {"cache_video", "cache_mask"} for c in fake.calls[1:])
+    video, mask = fake.calls[1]["signals"]["cache_video"], fake.calls[1]["signals"]["cache_mask"]
+    image = torch.from_numpy(truth.rgb[0]).permute(2, 0, 1).float() / 255 * 2 - 1
+    assert torch.equal(mask[0], torch.from_numpy(truth.depth[0] > 0))
+    assert (video[0] - image).abs().max() < 1e-5
+    memory, seen = world.modalities["memory.rgb"], world.modalities["memory.mask"].astype(bool)
+    assert np.array_equal(seen[:WINDOW], mask.numpy())
+    for t in (1, 4, 8):
+        assert seen[t].mean() > 0.5
+        error = np.abs(memory[t] - truth.rgb[t] / 255.0).max(-1)[seen[t]]
+        assert np.median(error) < 4 / 255
+    with pytest.raises(ValueError, match="image_memory: expected memory=True"):
+        _pipe().rollout(truth.rgb[0], Trajectory(truth.c2w, truth.K, width=W, height=H), image_memory=True)
 
 
 def test_bad_paths_get_one_clear_error(truth):

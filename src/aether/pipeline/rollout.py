@@ -2,7 +2,9 @@
 
 A camera path longer than the model's window is generated window after window:
 
-1. window 0 is a prediction from the image along the path's first ``window`` poses;
+1. window 0 is a prediction from the image along the path's first ``window`` poses (for a model with a
+   memory condition, given the image lifted with the model's own depth of it as its memory:
+   :func:`aether.pipeline.memory.sample_with_image_memory`);
 2. window j > 0 starts on the last ``4(k−1)+1`` frames generated so far (``k`` context latent frames):
    they are its context (latent frames 0 … k−1), its action is the path's next ``window`` poses
    expressed relative to its first frame, and with a memory the point cloud of every frame generated so
@@ -23,7 +25,7 @@ window is a plan toward it.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -31,7 +33,7 @@ from torch import Tensor
 
 from aether.geometry import check_poses, disparity_to_depth, latent_frame_count
 from aether.modalities.base import MEMORY_INPUTS
-from aether.modalities.cache import lift_frames, render_memory
+from aether.pipeline.memory import Memory, memory_splats, sample_with_image_memory
 from aether.pipeline.trajectory import Trajectory
 from aether.pipeline.windows import WindowResult, align_to
 from aether.pipeline.world import World4D
@@ -75,52 +77,6 @@ def rollout_starts(num_frames: int, window: int, overlap: int) -> list[int]:
     return starts
 
 
-@dataclass
-class Memory:
-    """The coloured point cloud of the frames generated so far, in the world's global frame.
-
-    Attributes:
-        points: (N, 3); colors: (N, 3) in [-1, 1].
-        stride: pixels kept per frame along each image axis (2: a quarter of them).
-        radius, depth_tolerance: how it is splatted (see :func:`aether.geometry.splat_points`).
-    """
-
-    stride: int = 1
-    radius: int = 1
-    depth_tolerance: float = 0.2
-    points: Tensor = field(default_factory=lambda: torch.zeros(0, 3))
-    colors: Tensor = field(default_factory=lambda: torch.zeros(0, 3))
-
-    def __len__(self) -> int:
-        return int(self.points.shape[0])
-
-    def add(self, rgb: Tensor, depth: Tensor, c2w: Tensor, K: Tensor, valid: Tensor | None = None) -> None:
-        """Lift frames rgb (T, H, W, 3) in [0, 1], depth (T, H, W), c2w (T, 4, 4), K (T, 3, 3)."""
-        s = self.stride
-        K = K.double().clone()
-        K[:, :2] /= s  # pixel (i, j) of the subsampled grid is pixel (s·i, s·j): u' = u / s
-        video = (rgb[:, ::s, ::s].permute(0, 3, 1, 2).double() * 2 - 1)[None]
-        keep = None if valid is None else valid[None, :, ::s, ::s]
-        points, colors, ok = lift_frames(
-            video, depth[None, :, ::s, ::s].double(), c2w[None].double(), K[None], keep
-        )
-        self.points = torch.cat([self.points.double(), points[0][ok[0]]])
-        self.colors = torch.cat([self.colors.double(), colors[0][ok[0]]])
-
-    def render(self, c2w: Tensor, K: Tensor, height: int, width: int) -> tuple[Tensor, Tensor]:
-        """The cloud seen by cameras c2w (T, 4, 4), K (T, 3, 3): video (T, 3, H, W), mask (T, H, W)."""
-        num = len(c2w)
-        if not len(self):
-            return torch.zeros(num, 3, height, width), torch.zeros(num, height, width, dtype=torch.bool)
-        video, mask = render_memory(
-            self.points[None].double(), self.colors[None].double(),
-            torch.ones(1, len(self), dtype=torch.bool),
-            c2w[None].double(), K[None].double(), height, width, radius=self.radius,
-            depth_tolerance=self.depth_tolerance,
-        )  # fmt: skip
-        return video[0].float(), mask[0]
-
-
 def _frames(result: WindowResult, sel: slice) -> Tensor:
     """(n, 3, H, W) in [-1, 1] of a result's rgb frames."""
     return result.rgb[sel].permute(0, 3, 1, 2).float() * 2 - 1
@@ -143,8 +99,8 @@ class Rollout:
 
     Args:
         pipe: an :class:`~aether.pipeline.AetherPipeline`.
-        window, context_frames, memory, memory_cameras, memory_stride, fps, num_inference_steps,
-        guidance_scale, dynamic_cfg, seed, generator: as :func:`rollout`.
+        window, context_frames, memory, memory_cameras, memory_stride, image_memory, fps,
+        num_inference_steps, guidance_scale, dynamic_cfg, seed, generator: as :func:`rollout`.
     """
 
     def __init__(
@@ -156,6 +112,7 @@ class Rollout:
         memory: bool = True,
         memory_cameras: str = "requested",
         memory_stride: int = 1,
+        image_memory: bool | None = None,
         fps: float | None = None,
         num_inference_steps: int | None = None,
         guidance_scale: float | None = None,
@@ -184,6 +141,10 @@ class Rollout:
         self.overlap = 4 * (self.context_frames - 1) + 1
         self.fps = sampler.check_fps(fps, policy)
         self.memory, self.memory_cameras, self.memory_stride = bool(memory), memory_cameras, memory_stride
+        has_memory = bool(memory) and sampler.has_memory
+        if image_memory and not has_memory:
+            raise ValueError("image_memory: expected memory=True and a model with a memory condition")
+        self.image_memory = has_memory if image_memory is None else bool(image_memory)
         self.sampling = {
             "num_inference_steps": num_inference_steps,
             "guidance_scale": guidance_scale,
@@ -199,7 +160,7 @@ class Rollout:
         self.tensors, self.crop = self.pipe._crop_images(images)
         self.goal = goal
         H, W = self.pipe.height, self.pipe.width
-        self.store = Memory(self.memory_stride, *_memory_splats(self.pipe)) if self.memory else None
+        self.store = Memory(self.memory_stride, *memory_splats(self.pipe.sampler)) if self.memory else None
         self.world: WindowResult | None = None
         self.req_c2w = torch.zeros(0, 4, 4, dtype=torch.float64)
         self.req_K = torch.zeros(0, 3, 3, dtype=torch.float64)
@@ -278,11 +239,18 @@ class Rollout:
             inputs["observation"] = context[0]
             if self.context_frames > 1:
                 inputs["context"] = context
-        out = sampler(
-            task, policy=policy, num_frames=window, fps=self.fps, raymap=raymap, signals=signals,
-            **self.sampling, generator=_window_generator(self.generator, self.seed, index, pipe.device),
-            **inputs,
-        )  # fmt: skip
+        sampling = {
+            "policy": policy, "num_frames": window, "fps": self.fps, "raymap": raymap, **self.sampling,
+            "generator": _window_generator(self.generator, self.seed, index, pipe.device),
+        }  # fmt: skip
+        if world is None and self.image_memory:  # the image lifted with the model's own depth
+            observation = inputs.pop("observation")
+            out, video, mask = sample_with_image_memory(
+                sampler, task, observation=observation, c2w=req_c2w[sel], K=req_K[sel], **sampling, **inputs
+            )
+            memory_rgb, memory_mask = ((video + 1) / 2).permute(0, 2, 3, 1), mask
+        else:
+            out = sampler(task, signals=signals, **sampling, **inputs)
         piece = WindowResult(
             out.rgb,
             out.disparity if self.has_depth else torch.zeros(window, H, W),
@@ -345,6 +313,7 @@ def rollout(
     memory: bool = True,
     memory_cameras: str = "requested",
     memory_stride: int = 1,
+    image_memory: bool | None = None,
     fps: float | None = None,
     num_inference_steps: int | None = None,
     guidance_scale: float | None = None,
@@ -367,6 +336,9 @@ def rollout(
             ``modalities["memory.rgb"]`` / ``["memory.mask"]`` either way.
         memory_cameras: lift and render with the "requested" path (default) or the "generated" cameras.
         memory_stride: keep every n-th pixel (each axis) of a frame in the memory.
+        image_memory: window 0 is given the image lifted with the model's own depth of it as its
+            memory (:func:`~aether.pipeline.memory.sample_with_image_memory`: a first pass for the
+            depth, then the window); default: when ``memory`` and the model has a memory condition.
         on_window: optional callback ``on_window(index, world_so_far)`` after each window.
 
     Returns:
@@ -376,8 +348,9 @@ def rollout(
     """
     state = Rollout(
         pipe, window=window, context_frames=context_frames, memory=memory, memory_cameras=memory_cameras,
-        memory_stride=memory_stride, fps=fps, num_inference_steps=num_inference_steps,
-        guidance_scale=guidance_scale, dynamic_cfg=dynamic_cfg, seed=seed, generator=generator,
+        memory_stride=memory_stride, image_memory=image_memory, fps=fps,
+        num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, dynamic_cfg=dynamic_cfg,
+        seed=seed, generator=generator,
     )  # fmt: skip
     window = state.window
     check_rollout_trajectory(trajectory, window)
@@ -447,14 +420,6 @@ def _extend_cameras(world_c2w: Tensor, requested: Tensor, sel: slice) -> Tensor:
         anchor = world_c2w[sel.start + inside - 1] @ invert_pose(requested[sel.start + inside - 1])
         out[inside:] = anchor @ requested[sel.start + inside : sel.stop]
     return out
-
-
-def _memory_splats(pipe: Any) -> tuple[int, float]:
-    """The splat radius and depth tolerance the model's memory condition was trained with (the defaults
-    of :func:`~aether.modalities.render_memory` without one)."""
-    codecs = pipe.sampler.conditions.codecs.values()
-    codec = next((c for c in codecs if c.condition_role == "memory"), None)
-    return int(getattr(codec, "radius", 1)), float(getattr(codec, "depth_tolerance", 0.2))
 
 
 def rollout_window(pipe: Any) -> int:
