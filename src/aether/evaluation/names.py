@@ -16,7 +16,7 @@ LOWER_IS_BETTER = frozenset(
 metric's direction: reports, run summaries and the metric classes read it."""
 
 
-SCORE_VARIANTS = ("_without_camera", "_mirrored", "_blurred")
+SCORE_VARIANTS = ("_without_camera", "_without_memory", "_mirrored", "_blurred", "_render")
 """Suffixes of the same metric scored another way (same direction as the metric itself)."""
 
 

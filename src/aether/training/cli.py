@@ -77,7 +77,7 @@ RUN_KEYS: dict[str, Any] = {
     "prepare": {"synth": None},
     "evaluate": dict.fromkeys(
         ("clips", "tasks", "steps", "ensemble", "action", "pictures", "seed", "guidance", "smooth",
-         "ablate_camera", "camera_control", "following")
+         "ablate_camera", "camera_control", "image_memory", "following")
     ),
 }  # fmt: skip
 # settings that must be integers of at least the bound (None allowed where the recipe may omit them)

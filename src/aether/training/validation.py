@@ -32,7 +32,7 @@ from aether.evaluation.baselines import blurred_copies, frame_mean_depth, static
 from aether.evaluation.depth_metrics import video_depth_metrics
 from aether.evaluation.pixel_metrics import video_pixel_metrics
 from aether.evaluation.pose_metrics import camera_pose_metrics
-from aether.geometry import cameras_to_raymap, disparity_to_depth, mirror_poses
+from aether.geometry import cameras_to_raymap, disparity_to_depth, mirror_poses, relative_poses
 from aether.geometry.depth import fill_invalid_depth
 from aether.geometry.smoothing import smooth_cameras
 from aether.modalities.clip import ClipGeometry
@@ -115,6 +115,7 @@ def evaluate_clip(
     smooth: str = "none",
     ablate_camera: bool = False,
     camera_control: bool = False,
+    image_memory: bool | None = None,
 ) -> dict[str, TaskResult]:
     """Run each task on clip ``index`` of a batch and score it.
 
@@ -137,6 +138,11 @@ def evaluate_clip(
         camera_control: also score how closely generated videos follow the trajectory (with the
             true camera, and without one when ``ablate_camera``): CamI2V's ``rot_err``,
             ``trans_err`` and ``cammc`` of the cameras the annotation pipeline recovers from them.
+        image_memory: for a model with a memory condition, give prediction and planning the first
+            frame lifted with the model's own depth of it, rendered along the trajectory each run is
+            given (:func:`~aether.pipeline.memory.sample_with_image_memory`); also score the same
+            sampling without the memory (``_without_memory``) and the memory render alone, its holes
+            filled with the first frame (baseline ``_render``); default: when the model has one.
     """
     specs = {task: REGISTERED_TASKS.get(task) for task in tasks}
     steps = steps or {}
@@ -149,20 +155,13 @@ def evaluate_clip(
         clip["valid"][index].cpu() & (clip["depth"][index].cpu() > 0),
     )
     gt_c2w = clip["c2w"][index].float().cpu()
-    target = (video.cpu() + 1) / 2
-    raymap = mirrored = None
+    actions: dict[str, Action] = {}
     if action and sampler.takes_action:
         dmax = ClipGeometry.of(clip).dmax  # resolved once, as the training encoder did
-        dmax = 1.0 if dmax is None else dmax[index].float()
-
-        def to_raymap(c2w: Tensor) -> Tensor:
-            return cameras_to_raymap(
-                c2w, clip["K"][index].float(), height, width, dmax=dmax,
-                downsample=int(sampler.backend.spatial_factor),
-            )  # fmt: skip
-
-        raymap = to_raymap(clip["c2w"][index].float())
-        mirrored = to_raymap(mirror_poses(clip["c2w"][index].float()))
+        dmax = 1.0 if dmax is None else float(dmax[index])
+        K, true = clip["K"][index].float(), clip["c2w"][index].float()
+        for name, c2w in (("true", true), ("mirrored", mirror_poses(true))):
+            actions[name] = Action.of(c2w, K, dmax, height, width, int(sampler.backend.spatial_factor))
     results: dict[str, TaskResult] = {}
     for task in tasks:
         gen = torch.Generator(device=device).manual_seed(seed)
@@ -190,40 +189,101 @@ def evaluate_clip(
                 baseline |= static_camera_metrics(gt_c2w)
                 outputs["c2w"] = pred_c2w.numpy()
         else:
-            given = specs[task].given_frames(num_frames)
-            keep = [t for t in range(num_frames) if t not in given]
-            copy = target[:1].expand(len(keep), -1, -1, -1)
-            baseline = _pixels(video_pixel_metrics(copy, target[keep]))
-            blurred = [
-                _pixels(video_pixel_metrics(b[None].expand_as(copy), target[keep]))
-                for b in blurred_copies(target[0])
-            ]
-            baseline |= {f"{k}_blurred": max(b[k] for b in blurred) for k in ("psnr", "ssim")}
-            metrics = {}
-            runs = [("", raymap)]
-            if ablate_camera and raymap is not None:
-                runs += [("_mirrored", mirrored), ("_without_camera", None)]
-            for suffix, action_raymap in runs:  # each run from the same seed
-                kwargs["generator"] = torch.Generator(device=device).manual_seed(seed)
-                out = sampler(
-                    task,
-                    raymap=None if action_raymap is None else action_raymap.to(device),
-                    guidance_scale=guidance,
-                    **inputs,
-                    **kwargs,
-                )
-                pred = out.rgb.permute(0, 3, 1, 2).float()
-                scores = _pixels(video_pixel_metrics(pred[keep], target[keep]))
-                metrics |= {f"{k}{suffix}": v for k, v in scores.items()}
-                baseline |= {f"{k}{suffix}": baseline[k] for k in scores}
-                if camera_control and suffix != "_mirrored":
-                    K = clip["K"][index].float().cpu()
-                    control, _ = camera_control_of(out, K, gt_c2w, sampler.min_disparity)
-                    metrics |= {f"{k}{suffix}": v for k, v in control.items()}
-                if not suffix:
-                    outputs = {"rgb": out.rgb.numpy()}
+            kwargs["guidance_scale"] = guidance
+            metrics, baseline, outputs = _score_generation(
+                sampler, specs[task], clip, index, inputs, kwargs, actions, seed=seed,
+                ablate_camera=ablate_camera, camera_control=camera_control, image_memory=image_memory,
+            )  # fmt: skip
         results[task] = TaskResult(metrics=metrics, baseline=baseline, outputs=outputs)
     return results
+
+
+@dataclass(frozen=True)
+class Action:
+    """A camera trajectory given to a generating task: its raymap (T, 6, h, w) and its cameras
+    relative to the first, translations in the model's normalised units (times ``dmax``), with K."""
+
+    c2w: Tensor
+    K: Tensor
+    raymap: Tensor
+    cameras: Tensor
+
+    @classmethod
+    def of(cls, c2w: Tensor, K: Tensor, dmax: float, height: int, width: int, downsample: int) -> Action:
+        raymap = cameras_to_raymap(c2w, K, height, width, dmax=dmax, downsample=downsample)
+        cameras = relative_poses(c2w.double())
+        cameras[:, :3, 3] *= dmax
+        return cls(c2w, K, raymap, cameras)
+
+
+def _score_generation(
+    sampler: Any,
+    spec: Any,
+    clip: dict[str, Any],
+    index: int,
+    inputs: dict[str, Any],
+    kwargs: dict[str, Any],
+    actions: dict[str, Action],
+    *,
+    seed: int,
+    ablate_camera: bool,
+    camera_control: bool,
+    image_memory: bool | None,
+) -> tuple[dict[str, float], dict[str, float], dict[str, np.ndarray]]:
+    """Metrics, baselines and outputs of a generating task (see :func:`evaluate_clip`): the frames
+    that were not given scored against the truth, the first-frame copy and its best blur, each
+    ablation run from the same seed."""
+    from aether.pipeline.memory import sample_with_image_memory
+
+    device = sampler.device
+    video = clip["video"][index].float()
+    target = (video.cpu() + 1) / 2
+    num_frames = len(target)
+    given = spec.given_frames(num_frames)
+    keep = [t for t in range(num_frames) if t not in given]
+    copy = target[:1].expand(len(keep), -1, -1, -1)
+    baseline = _pixels(video_pixel_metrics(copy, target[keep]))
+    blurred = [
+        _pixels(video_pixel_metrics(b[None].expand_as(copy), target[keep])) for b in blurred_copies(target[0])
+    ]
+    baseline |= {f"{k}_blurred": max(b[k] for b in blurred) for k in ("psnr", "ssim")}
+    memory = sampler.has_memory if image_memory is None else bool(image_memory)
+    true = actions.get("true")
+    runs: list[tuple[str, Action | None, bool]] = [("", true, memory and true is not None)]
+    if ablate_camera and true is not None:
+        runs += [("_mirrored", actions["mirrored"], memory), ("_without_camera", None, False)]
+    if memory and true is not None:
+        runs.append(("_without_memory", true, False))
+    metrics: dict[str, float] = {}
+    outputs: dict[str, np.ndarray] = {}
+    gt_c2w = clip["c2w"][index].float().cpu()
+    for suffix, act, lifted in runs:  # each run from the same seed
+        kwargs["generator"] = torch.Generator(device=device).manual_seed(seed)
+        raymap = None if act is None else act.raymap.to(device)
+        if lifted:
+            observation = inputs["observation"]
+            rest = {k: v for k, v in inputs.items() if k != "observation"}
+            out, render, mask = sample_with_image_memory(
+                sampler, spec.name, observation=observation, c2w=act.cameras, K=act.K, raymap=raymap,
+                **rest, **kwargs,
+            )  # fmt: skip
+            if not suffix:  # the memory alone: the render, its holes filled with the first frame
+                filled = torch.where(mask[:, None], (render + 1) / 2, target[:1])
+                scores = _pixels(video_pixel_metrics(filled[keep], target[keep]))
+                baseline |= {f"{k}_render": v for k, v in scores.items()}
+        else:
+            out = sampler(spec.name, raymap=raymap, **inputs, **kwargs)
+        pred = out.rgb.permute(0, 3, 1, 2).float()
+        scores = _pixels(video_pixel_metrics(pred[keep], target[keep]))
+        metrics |= {f"{k}{suffix}": v for k, v in scores.items()}
+        baseline |= {f"{k}{suffix}": baseline[k] for k in scores}
+        if camera_control and suffix in ("", "_without_camera"):
+            K = clip["K"][index].float().cpu()
+            control, _ = camera_control_of(out, K, gt_c2w, sampler.min_disparity)
+            metrics |= {f"{k}{suffix}": v for k, v in control.items()}
+        if not suffix:
+            outputs = {"rgb": out.rgb.numpy()}
+    return metrics, baseline, outputs
 
 
 def camera_control_of(
@@ -285,6 +345,7 @@ def evaluate_batch(
     smooth: str = "none",
     ablate_camera: bool = False,
     camera_control: bool = False,
+    image_memory: bool | None = None,
 ) -> dict[str, TaskResult]:
     """Evaluate every clip of a batch (see :func:`evaluate_clip`); metrics are averaged over the
     clips (outputs of clip 0 kept)."""
@@ -306,6 +367,7 @@ def evaluate_batch(
                     smooth=smooth,
                     ablate_camera=ablate_camera,
                     camera_control=camera_control,
+                    image_memory=image_memory,
                 )
             )
     return {
