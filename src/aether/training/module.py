@@ -18,12 +18,13 @@ from __future__ import annotations
 import copy
 import logging
 import math
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 import torch
 from torch import Tensor
 
+from aether.data.batch import ClipBatch
 from aether.models.rope import BASE_FPS
 from aether.models.spec import COGVIDEOX_SCHEDULER, AetherModelSpec, build_scheduler
 from aether.training import losses
@@ -320,9 +321,7 @@ class AetherModule(L.LightningModule):
             strategy.parallelize(self.transformer)
 
     # ----------------------------------------------------------------- latents
-    def encode_clip(
-        self, clip: dict[str, Any], keep_memory: dict[str, Tensor] | None = None
-    ) -> dict[str, Tensor]:
+    def encode_clip(self, clip: ClipBatch, keep_memory: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
         """Target latents (B,F,Ct,h,w), the colour latents of the first and last frames and, by
         name, the latents of the signal condition modalities that are not targets.
 
@@ -348,7 +347,7 @@ class AetherModule(L.LightningModule):
             }
         return {"target": target.float(), "observation": obs.float(), "goal": goal.float(), **others}
 
-    def _encode_signal(self, name: str, clip: dict[str, Any], keep: Tensor | None) -> Tensor:
+    def _encode_signal(self, name: str, clip: ClipBatch, keep: Tensor | None) -> Tensor:
         """Latents (B,F,C,h,w) of one condition signal, computed on the rows where ``keep`` (B,) only."""
         codec = self.condition_stack.codecs[name]
         if keep is None or bool(keep.all()):
@@ -419,7 +418,7 @@ class AetherModule(L.LightningModule):
         return self.transformer(noisy, condition, timesteps, ehs, fps)
 
     # ----------------------------------------------------------------- stage 2
-    def stage2_losses(self, clean_pred: Tensor, clip: dict[str, Any], target: Tensor) -> dict[str, Tensor]:
+    def stage2_losses(self, clean_pred: Tensor, clip: ClipBatch, target: Tensor) -> dict[str, Tensor]:
         """Per-sample stage-2 losses from predicted clean latents: each target codec's, in order.
 
         Args:
@@ -452,11 +451,11 @@ class AetherModule(L.LightningModule):
         (``bf16-mixed`` autocasts only the transformer)."""
         return torch.autocast(self.device.type, enabled=False)
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+    def training_step(self, batch: ClipBatch, batch_idx: int) -> Tensor:
         g = self.generator
         keep_memory = self.draw_memory(len(batch["fps"]), generator=g)
         with self.full_precision():
-            batch = self.target_stack.prepare(batch)
+            batch = cast(ClipBatch, self.target_stack.prepare(batch))  # the same keys, geometry resolved
             latents = self.encode_clip(batch, keep_memory)
         z0 = latents["target"]
         b = z0.shape[0]
@@ -531,7 +530,7 @@ class AetherModule(L.LightningModule):
         """The weights used for sampling and export: the EMA copy when enabled."""
         return self.ema.module if self.ema is not None else self.transformer
 
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+    def validation_step(self, batch: ClipBatch, batch_idx: int) -> None:
         from aether.training.validation import evaluate_batch
 
         with self.full_precision():
@@ -552,7 +551,7 @@ class AetherModule(L.LightningModule):
 
                 log_images(self, task, res, batch, batch_idx)
 
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+    def test_step(self, batch: ClipBatch, batch_idx: int) -> None:
         """Same evaluation as :meth:`validation_step`, on the test shards (logged under ``val/``)."""
         self.validation_step(batch, batch_idx)
 

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from aether.data.batch import ClipBatch
 from aether.data.synthetic.cameras import camera_trajectory
 from aether.data.synthetic.raycast import SHELL, Scene, _local_normals, _rotate_z
 from aether.data.synthetic.scenes import _CLASS_ID, CLASSES, build_scene
@@ -231,20 +232,24 @@ def render_clip(
     )
 
 
-def clips_batch(clips: Sequence[SyntheticClip], keys: Sequence[str] | None = None) -> dict[str, Any]:
-    """Rendered clips of equal shape as one batch in the layout the DataModule yields: video
-    (B,T,3,H,W) float in [-1,1], depth (B,T,H,W), valid, K (B,T,3,3), c2w (B,T,4,4) relative to each
-    clip's first frame, fps (B,), key (``keys``, default clip0, clip1, ...)."""
+def clips_batch(clips: Sequence[SyntheticClip], keys: Sequence[str] | None = None) -> ClipBatch:
+    """Rendered clips of equal shape as one batch in the layout the DataModule yields
+    (:class:`~aether.data.batch.ClipBatch`): video (B,T,3,H,W) float in [-1,1], depth (B,T,H,W),
+    valid, K (B,T,3,3), c2w (B,T,4,4) relative to each clip's first frame, fps and dmax (B,), key
+    (``keys``, default clip0, clip1, ...)."""
     from aether.geometry import relative_poses
+    from aether.modalities.disparity import clip_dmax
 
     rgb = torch.from_numpy(np.stack([c.rgb for c in clips]))
     depth = torch.from_numpy(np.stack([c.depth for c in clips])).float()
+    valid = depth > 0
     return {
         "video": rgb.float().div(127.5).sub(1).permute(0, 1, 4, 2, 3),
         "depth": depth,
-        "valid": depth > 0,
+        "valid": valid,
         "K": torch.from_numpy(np.stack([c.K for c in clips])).float(),
         "c2w": relative_poses(torch.from_numpy(np.stack([c.c2w for c in clips]))).float(),
         "fps": torch.tensor([float(c.fps) for c in clips]),
+        "dmax": clip_dmax(depth, valid),
         "key": list(keys) if keys is not None else [f"clip{i}" for i in range(len(clips))],
     }
