@@ -38,6 +38,7 @@ import torch
 from aether.data.batch import ClipBatch
 from aether.evaluation.names import direction_arrow
 from aether.training.cli import apply_overrides, build_cli, check_recipe, load_recipe
+from aether.training.options import canonical_hparams
 
 logger = logging.getLogger(__name__)
 
@@ -387,6 +388,8 @@ def check_same_settings(ckpt: str, saved: dict[str, Any], module: Any, data: Any
         if old is None or new is None:
             continue
         old, new = dict(old), dict(new)
+        if section == "model":  # options saved as some of their keys (older runs) equal them in full
+            old, new = canonical_hparams(old), canonical_hparams(new)
         keys = sorted((set(old) | set(new)) - RESUMABLE_CHANGES)
         differ += [f"{section}.{k}" for k in keys if old.get(k) != new.get(k)]
     if differ:
