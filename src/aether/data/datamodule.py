@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from aether.data.batch import Clip, ClipBatch
 from aether.data.reading import PIPE_READ_TIMEOUT, DuplicateKeyError, expand_urls, iter_samples
 from aether.data.schema import PLAUSIBLE, Plausibility
 from aether.geometry.cameras import resize_intrinsics
@@ -161,15 +162,16 @@ def prepare_clip(
     random_crop: bool = False,
     tolerance: float = 0.01,
     max_dmax: float = PLAUSIBLE.max_dmax,
-) -> dict[str, Any] | None:
+) -> Clip | None:
     """Turn a validated shard sample into one training clip, or None when no (T, fps) fits or no
     pixel has valid depth; ValueError when the clip's dmax is not finite or exceeds ``max_dmax``.
     A sample decoded for a window carries it as ``__window__`` = (T, stride, start, fps) (see
     :func:`choose_window`) and holds just those frames.
 
-    Returns "video" float32 (T,3,H,W) in [-1,1], "depth" float32 (T,H,W) (0 = invalid), "valid"
-    bool (T,H,W), "K" float32 (T,3,3), "c2w" float32 (T,4,4) relative to the window's first frame,
-    "fps" float, "dmax" float, "key" str, and "dynamic" bool (T,H,W) when the sample has it.
+    Returns a :class:`~aether.data.batch.Clip`: "video" float32 (T,3,H,W) in [-1,1], "depth"
+    float32 (T,H,W) (0 = invalid), "valid" bool (T,H,W), "K" float32 (T,3,3), "c2w" float32 (T,4,4)
+    relative to the window's first frame, "fps" float, "dmax" float, "key" str, and "dynamic" bool
+    (T,H,W) when the sample has it.
     """
     from aether.geometry import relative_poses
     from aether.modalities.disparity import clip_dmax
@@ -201,7 +203,7 @@ def prepare_clip(
         raise ValueError(
             f"depth.npy: expected the clip's dmax (1 / min depth) <= {max_dmax:g}, got {dmax:.3g}"
         )
-    clip = {
+    clip: Clip = {
         "video": (video / 127.5 - 1.0).clamp(-1, 1).contiguous(),
         "depth": depth.contiguous(),
         "valid": valid.contiguous(),
@@ -216,17 +218,22 @@ def prepare_clip(
     return clip
 
 
-def collate_clips(clips: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Stack clips of one T into a batch (keys of :func:`prepare_clip`, leading dim B)."""
+def collate_clips(clips: Sequence[Clip]) -> ClipBatch:
+    """Stack clips of one T into a :class:`~aether.data.batch.ClipBatch` (keys of
+    :func:`prepare_clip`, leading dim B)."""
     counts = {clip["video"].shape[0] for clip in clips}
     if len(counts) != 1:
         raise ValueError(f"a batch must hold one frame count, got {sorted(counts)}")
-    batch: dict[str, Any] = {
-        name: torch.stack([clip[name] for clip in clips]) for name in ("video", "depth", "valid", "K", "c2w")
+    batch: ClipBatch = {
+        "video": torch.stack([clip["video"] for clip in clips]),
+        "depth": torch.stack([clip["depth"] for clip in clips]),
+        "valid": torch.stack([clip["valid"] for clip in clips]),
+        "K": torch.stack([clip["K"] for clip in clips]),
+        "c2w": torch.stack([clip["c2w"] for clip in clips]),
+        "fps": torch.tensor([clip["fps"] for clip in clips], dtype=torch.float32),
+        "dmax": torch.tensor([clip["dmax"] for clip in clips], dtype=torch.float32),
+        "key": [clip["key"] for clip in clips],
     }
-    batch["fps"] = torch.tensor([clip["fps"] for clip in clips], dtype=torch.float32)
-    batch["dmax"] = torch.tensor([clip["dmax"] for clip in clips], dtype=torch.float32)
-    batch["key"] = [clip["key"] for clip in clips]
     if all("dynamic" in clip for clip in clips):
         batch["dynamic"] = torch.stack([clip["dynamic"] for clip in clips])
     return batch
@@ -239,7 +246,8 @@ def _distributed() -> tuple[int, int]:
 
 
 class ClipStream(IterableDataset):
-    """An iterable of batches (dicts, see :func:`collate_clips`) streamed from shards.
+    """An iterable of batches (:class:`~aether.data.batch.ClipBatch`, see :func:`collate_clips`)
+    streamed from shards.
 
     Args:
         urls: shard URLs (see :func:`aether.data.shards.expand_urls`).
@@ -396,11 +404,11 @@ class ClipStream(IterableDataset):
         rng.shuffle(buffer)
         yield from buffer
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
+    def __iter__(self) -> Iterator[ClipBatch]:
         self.consecutive_skips = 0
         slot, slots = self._position()
         rng = np.random.default_rng([self.seed, self.epoch, slot, slots])
-        buckets: dict[int, list[dict[str, Any]]] = {}
+        buckets: dict[int, list[Clip]] = {}
         for sample in self._shuffled(self._samples(rng, slot, slots), rng):
             try:
                 clip = prepare_clip(
@@ -436,7 +444,7 @@ class ClipLoader(DataLoader):
     ``epoch_source`` callable attached (the DataModule attaches its trainer's current epoch), a
     pass streams that epoch, and skips the restored batches only when resuming inside it."""
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
+    def __iter__(self) -> Iterator[ClipBatch]:
         epoch, skip = getattr(self, "start_epoch", 0), getattr(self, "skip", 0)
         follow = getattr(self, "epoch_source", None)  # e.g. the trainer's current epoch
         if follow is not None and follow() is not None and follow() != epoch:
@@ -487,8 +495,9 @@ class AetherDataModule(L.LightningDataModule):
         max_consecutive_skips: bad samples in a row after which a stream raises (see
             :class:`ClipStream`). read_timeout: seconds a ``pipe:`` source may stay silent.
 
-    Batches are dicts: "video" (B,T,3,H,W) in [-1,1], "depth", "valid" (B,T,H,W), "K" (B,T,3,3),
-    "c2w" (B,T,4,4) relative to frame 0, "fps", "dmax" (B,), "key" list, optional "dynamic".
+    Batches are :class:`~aether.data.batch.ClipBatch` dicts: "video" (B,T,3,H,W) in [-1,1], "depth",
+    "valid" (B,T,H,W), "K" (B,T,3,3), "c2w" (B,T,4,4) relative to frame 0, "fps", "dmax" (B,), "key"
+    list, optional "dynamic".
     ``skipped_samples`` counts the bad samples met so far (all workers). ``state_dict`` holds the
     seed and the training stream position (epoch, batches) so a resumed run draws the same stream.
     """

@@ -120,9 +120,30 @@ def _parameters(target: Any) -> dict[str, Any] | None:
     return dict.fromkeys(k for k in params if k != "self")
 
 
+def _option_fields(target: Any) -> dict[str, dict[str, Any]]:
+    """The field names of each ``__init__`` parameter of ``target`` (a class) typed with a dataclass
+    (alone or with None; see :mod:`aether.training.options`); empty when the hints do not resolve."""
+    import dataclasses
+    import types
+    import typing
+
+    try:
+        hints = typing.get_type_hints(target.__init__)
+    except (NameError, TypeError, AttributeError):
+        return {}
+    out = {}
+    for name, hint in hints.items():
+        union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+        classes = [t for t in (typing.get_args(hint) if union else (hint,)) if dataclasses.is_dataclass(t)]
+        if len(classes) == 1:
+            out[name] = dict.fromkeys(f.name for f in dataclasses.fields(classes[0]))
+    return out
+
+
 def _class_section(recipe: dict[str, Any], section: str, default: Any, source: str) -> None:
     """Unknown keys of a ``model`` / ``data`` section: its own keys (or its ``init_args`` under a
-    ``class_path``) against the class's ``__init__`` parameters."""
+    ``class_path``) against the class's ``__init__`` parameters, and the keys of a parameter typed
+    with a dataclass against its fields."""
     import importlib
 
     value = recipe.get(section)
@@ -149,11 +170,15 @@ def _class_section(recipe: dict[str, Any], section: str, default: Any, source: s
     known = _parameters(cls)
     if known is not None:
         _unknown(dict.fromkeys(args), known, where, source)
+    for name, fields in _option_fields(cls).items():
+        if isinstance(args.get(name), dict):
+            _unknown(args[name], fields, f"{where}{name}.", source)
 
 
 def check_recipe(recipe: dict[str, Any], source: str | Path) -> None:
     """ValueError naming the recipe ``source`` and the key for an unknown key (with the closest valid
     spelling): a top-level section, a ``run`` key, a ``model`` key (``AetherModule``'s parameters), a
+    key of a typed ``model`` option (e.g. ``model.optimizer``, :mod:`aether.training.options`), a
     ``data`` key (its DataModule's parameters) or a ``trainer`` key (``lightning.Trainer``'s); a count
     that is not an integer of its minimum; or more ``trainer.devices`` with ``accelerator: cpu`` than
     this machine has cores (the processes would wait for each other forever)."""

@@ -11,11 +11,12 @@ the other one.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 
+from aether.data.batch import ClipBatch
 from aether.data.synthetic import clips_batch, render_clip
 from aether.evaluation.camera_control import aligned_paths
 from aether.evaluation.pixel_metrics import video_pixel_metrics
@@ -30,11 +31,11 @@ MIN_WIDTH_PX = 960  # the picture's width: every frame readable at the demo's 64
 
 def opposite_clips(
     seed: int, *, num_frames: int, height: int, width: int, fps: float, trajectory: str
-) -> dict[str, torch.Tensor]:
+) -> ClipBatch:
     """A batch of two clips sharing their first frame: the seed's ``trajectory`` and its mirror image.
 
-    Returns the clip dict of the training batches: video (2,T,3,H,W) in [-1,1], depth, valid,
-    K (2,T,3,3), c2w (2,T,4,4) relative to frame 0, fps (2,).
+    Returns the layout of the training batches (:class:`~aether.data.batch.ClipBatch`): video
+    (2,T,3,H,W) in [-1,1], depth, valid, K (2,T,3,3), c2w (2,T,4,4) relative to frame 0, fps, dmax (2,).
     """
     own = render_clip(seed, num_frames=num_frames, height=height, width=width, trajectory=trajectory, fps=fps)
     mirrored = mirror_poses(torch.from_numpy(own.c2w)).numpy()
@@ -44,7 +45,7 @@ def opposite_clips(
     return clips_batch((own, other), keys=[f"seed{seed}-{trajectory}", f"seed{seed}-{trajectory}-mirrored"])
 
 
-def follow_pair(module: Any, batch: dict[str, torch.Tensor], *, steps: int, seed: int = 0) -> dict[str, Any]:
+def follow_pair(module: Any, batch: ClipBatch, *, steps: int, seed: int = 0) -> dict[str, Any]:
     """Predict both clips of :func:`opposite_clips` from their shared first frame, each given its own
     trajectory, and score every prediction against both truths.
 
@@ -54,7 +55,7 @@ def follow_pair(module: Any, batch: dict[str, torch.Tensor], *, steps: int, seed
     the cameras the annotation pipeline recovers from it (None when it fails), as the errors compare
     them (relative to the first camera, unit largest distance).
     """
-    batch = module.target_stack.prepare(batch)
+    batch = cast(ClipBatch, module.target_stack.prepare(batch))  # the same keys, geometry resolved
     num_frames, _, height, width = batch["video"].shape[1:]
     dmax = ClipGeometry.of(batch).dmax
     truth = ((batch["video"].float() + 1) / 2).clamp(0, 1)

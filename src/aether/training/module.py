@@ -18,26 +18,35 @@ from __future__ import annotations
 import copy
 import logging
 import math
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 import torch
 from torch import Tensor
 
+from aether.data.batch import ClipBatch
 from aether.models.rope import BASE_FPS
 from aether.models.spec import COGVIDEOX_SCHEDULER, AetherModelSpec, build_scheduler
 from aether.training import losses
 from aether.training.checkpoints import RANK_STATES, gather_rank_states, rank_state
 from aether.training.lora import add_lora, check_lora, has_lora
-from aether.training.timesteps import check_timestep_sampling, sample_timesteps
+from aether.training.options import (
+    LoraOptions,
+    LRSchedulerOptions,
+    OptimizerOptions,
+    Options,
+    TaskProbabilities,
+    TimestepSampling,
+    ValidationOptions,
+    coerce_options,
+    plain_options,
+)
+from aether.training.timesteps import sample_timesteps
 
 log = logging.getLogger(__name__)
 
 TASK_OF_COLOR_MODE = ("planning", "prediction", "reconstruction", "unconditional")
 """Name of the task each ``TaskSampler`` colour mode trains (0 obs+goal, 1 obs, 2 video, 3 none)."""
-
-DEFAULT_OPTIMIZER = {"lr": 1e-4, "betas": (0.9, 0.95), "weight_decay": 1e-4, "eps": 1e-8}
-DEFAULT_LR_SCHEDULER = {"pct_start": 0.05, "div_factor": 25.0, "final_div_factor": 1e4, "total_steps": None}
 
 
 def stage2_options(targets: Any, given: dict[str, Any] | None) -> dict[str, Any]:
@@ -111,8 +120,8 @@ class AetherModule(L.LightningModule):
         rope_base_fps: the RoPE time base recorded in the model spec (12 for AetherV1).
         scheduler: diffusers scheduler config (``_class_name`` + config keys); its
             ``prediction_type`` picks the regression target.
-        task_probabilities: colour-condition mix for ``TaskSampler`` (paper: observation_goal
-            0.30, observation 0.40, video 0.28, none 0.02).
+        task_probabilities: colour-condition mix for ``TaskSampler`` (``TaskProbabilities``; default
+            the paper's: observation_goal 0.30, observation 0.40, video 0.28, none 0.02).
         action_keep: probability that the raymap condition is kept.
         context_probabilities: ``{k: probability}`` of giving prediction and planning samples k
             leading latent frames as colour (default ``{1: 1.0}``, the paper's; see ``TaskSampler``).
@@ -121,19 +130,27 @@ class AetherModule(L.LightningModule):
             modality owns is an error): the loss weights ``color`` (MS-SSIM), ``depth`` (SSI) and
             ``pointmap``, the gradient-term weight ``gradient_alpha``, ``pointmap_align`` and
             ``color_frames`` (frames per clip drawn for MS-SSIM; None: all).
-        optimizer: AdamW ``lr``, ``betas``, ``weight_decay``, ``eps``.
+        optimizer: AdamW ``lr``, ``betas``, ``weight_decay``, ``eps`` (``OptimizerOptions``).
         lr_scheduler: OneCycle ``pct_start``, ``div_factor``, ``final_div_factor``,
-            ``total_steps`` (None: the trainer's estimate).
+            ``total_steps`` (None: the trainer's estimate) (``LRSchedulerOptions``).
         gradient_checkpointing: recompute transformer activations in the backward pass.
         ema_decay: keep an exponential moving average of the transformer (None: off).
-        timestep_sampling: training timestep distribution, ``{"kind": "uniform"}`` (the
-            paper's, default) or ``{"kind": "logit_normal", "mean": m, "std": s}``.
+        timestep_sampling: training timestep distribution (``TimestepSampling``):
+            ``{"kind": "uniform"}`` (the paper's, default) or ``{"kind": "logit_normal", "mean": m,
+            "std": s}``, optionally with a ``terminal`` fraction.
         validation: ``tasks`` to sample, ``num_inference_steps`` per task (optional),
             ``ensemble`` (reconstruction samples averaged, default 1), ``max_batches`` images
-            logged.
+            logged (``ValidationOptions``).
         seed: seed of the task/timestep/noise generator (offset by the rank).
-        lora: LoRA fine-tuning settings (see :mod:`aether.training.lora`); None trains every
-            transformer parameter.
+        lora: LoRA fine-tuning settings (``LoraOptions``, see :mod:`aether.training.lora`); None
+            trains every transformer parameter.
+
+    The options with a fixed key set are frozen dataclasses (:mod:`aether.training.options`): a
+    recipe key that is not theirs fails while the recipe is parsed, naming it. Python callers may
+    pass a mapping of some of their keys instead (a ValueError names an unknown one). The sections
+    whose keys are open by design stay mappings: ``stage2`` (the codec plug-ins own its keys),
+    ``modality_options`` (per plug-in), ``backend_kwargs``, ``scheduler``, ``transformer`` and
+    ``context_probabilities``.
     """
 
     def __init__(
@@ -146,21 +163,31 @@ class AetherModule(L.LightningModule):
         modality_options: dict[str, dict[str, Any]] | None = None,
         rope_base_fps: float = BASE_FPS,
         scheduler: dict[str, Any] | None = None,
-        task_probabilities: dict[str, float] | None = None,
+        task_probabilities: Options[TaskProbabilities] | None = None,
         action_keep: float = 0.5,
         context_probabilities: dict[int, float] | None = None,
         stage2_start_step: int | None = None,
         stage2: dict[str, Any] | None = None,
-        optimizer: dict[str, Any] | None = None,
-        lr_scheduler: dict[str, Any] | None = None,
+        optimizer: Options[OptimizerOptions] | None = None,
+        lr_scheduler: Options[LRSchedulerOptions] | None = None,
         gradient_checkpointing: bool = False,
         ema_decay: float | None = None,
-        timestep_sampling: dict[str, Any] | None = None,
-        validation: dict[str, Any] | None = None,
+        timestep_sampling: Options[TimestepSampling] | None = None,
+        validation: Options[ValidationOptions] | None = None,
         seed: int = 0,
-        lora: dict[str, Any] | None = None,
+        lora: Options[LoraOptions] | None = None,
     ) -> None:
         super().__init__()
+        mix = coerce_options(TaskProbabilities, task_probabilities, "task_probabilities")
+        adamw = coerce_options(OptimizerOptions, optimizer, "optimizer")
+        onecycle = coerce_options(LRSchedulerOptions, lr_scheduler, "lr_scheduler")
+        timesteps = coerce_options(TimestepSampling, timestep_sampling, "timestep_sampling")
+        sampled = coerce_options(ValidationOptions, validation, "validation")
+        adapters = coerce_options(LoraOptions, lora, "lora")
+        # The hyper-parameters (saved in checkpoints) hold the options as plain data in full, as
+        # LightningCLI records them: save_hyperparameters reads the arguments' current values.
+        task_probabilities, optimizer, lr_scheduler = map(plain_options, (mix, adamw, onecycle))
+        timestep_sampling, validation, lora = map(plain_options, (timesteps, sampled, adapters))
         self.save_hyperparameters()
         from aether.tasks import TaskSampler
 
@@ -199,21 +226,17 @@ class AetherModule(L.LightningModule):
         )
         frames = self.condition_stack.codecs[self.condition_stack.frames]
         self.task_sampler = TaskSampler(
-            **({"probabilities": task_probabilities} if task_probabilities else {}),
+            **({"probabilities": task_probabilities} if task_probabilities is not None else {}),
             action_keep=action_keep,
             raymap_channels=self.condition_stack.channels - frames.channels,
             context_probabilities=context_probabilities,
         )
         self.register_buffer("prompt_embedding", self._prompt_embedding(transformer), persistent=True)
         self.stage2 = stage2_options(self.target_stack, stage2)
-        self.optimizer_config = {**DEFAULT_OPTIMIZER, **(optimizer or {})}
-        self.lr_scheduler_config = {**DEFAULT_LR_SCHEDULER, **(lr_scheduler or {})}
-        self.timestep_sampling = check_timestep_sampling(timestep_sampling)
-        self.validation_config = {
-            "tasks": ["reconstruction", "prediction", "planning"],
-            "max_batches": 1,
-            **(validation or {}),
-        }
+        self.optimizer_config = adamw or OptimizerOptions()
+        self.lr_scheduler_config = onecycle or LRSchedulerOptions()
+        self.timestep_sampling = (timesteps or TimestepSampling()).config()
+        self.validation_config = sampled or ValidationOptions()
         self.ema = None
         if ema_decay is not None:
             from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -224,7 +247,7 @@ class AetherModule(L.LightningModule):
             self.ema.requires_grad_(False)
         self.seed = seed
         self._generator: torch.Generator | None = None
-        self.lora_config = check_lora(lora)
+        self.lora_config = check_lora(lora)  # the settings as a dict, defaults filled in
 
     # ----------------------------------------------------------------- components
     @property
@@ -320,9 +343,7 @@ class AetherModule(L.LightningModule):
             strategy.parallelize(self.transformer)
 
     # ----------------------------------------------------------------- latents
-    def encode_clip(
-        self, clip: dict[str, Any], keep_memory: dict[str, Tensor] | None = None
-    ) -> dict[str, Tensor]:
+    def encode_clip(self, clip: ClipBatch, keep_memory: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
         """Target latents (B,F,Ct,h,w), the colour latents of the first and last frames and, by
         name, the latents of the signal condition modalities that are not targets.
 
@@ -348,7 +369,7 @@ class AetherModule(L.LightningModule):
             }
         return {"target": target.float(), "observation": obs.float(), "goal": goal.float(), **others}
 
-    def _encode_signal(self, name: str, clip: dict[str, Any], keep: Tensor | None) -> Tensor:
+    def _encode_signal(self, name: str, clip: ClipBatch, keep: Tensor | None) -> Tensor:
         """Latents (B,F,C,h,w) of one condition signal, computed on the rows where ``keep`` (B,) only."""
         codec = self.condition_stack.codecs[name]
         if keep is None or bool(keep.all()):
@@ -419,7 +440,7 @@ class AetherModule(L.LightningModule):
         return self.transformer(noisy, condition, timesteps, ehs, fps)
 
     # ----------------------------------------------------------------- stage 2
-    def stage2_losses(self, clean_pred: Tensor, clip: dict[str, Any], target: Tensor) -> dict[str, Tensor]:
+    def stage2_losses(self, clean_pred: Tensor, clip: ClipBatch, target: Tensor) -> dict[str, Tensor]:
         """Per-sample stage-2 losses from predicted clean latents: each target codec's, in order.
 
         Args:
@@ -452,11 +473,11 @@ class AetherModule(L.LightningModule):
         (``bf16-mixed`` autocasts only the transformer)."""
         return torch.autocast(self.device.type, enabled=False)
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+    def training_step(self, batch: ClipBatch, batch_idx: int) -> Tensor:
         g = self.generator
         keep_memory = self.draw_memory(len(batch["fps"]), generator=g)
         with self.full_precision():
-            batch = self.target_stack.prepare(batch)
+            batch = cast(ClipBatch, self.target_stack.prepare(batch))  # the same keys, geometry resolved
             latents = self.encode_clip(batch, keep_memory)
         z0 = latents["target"]
         b = z0.shape[0]
@@ -503,25 +524,25 @@ class AetherModule(L.LightningModule):
         cfg = self.optimizer_config
         params = [p for p in self.transformer.parameters() if p.requires_grad]
         opt = torch.optim.AdamW(
-            params, lr=cfg["lr"], betas=tuple(cfg["betas"]), weight_decay=cfg["weight_decay"], eps=cfg["eps"]
+            params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, eps=cfg.eps
         )
         sch = self.lr_scheduler_config
-        total = sch["total_steps"] or self.trainer.estimated_stepping_batches
+        total = sch.total_steps or self.trainer.estimated_stepping_batches
         if not math.isfinite(total) or total <= 0:
             raise ValueError(
                 f"OneCycle needs a finite number of steps: set max_steps or total_steps, got {total}"
             )
-        pct_start = float(sch["pct_start"])
+        pct_start = float(sch.pct_start)
         if pct_start * int(total) == 1:  # a one-step warm-up divides by zero inside OneCycleLR
             pct_start = 2.0 / int(total)
             log.info("OneCycle: a warm-up of one step is lengthened to two (pct_start %.4g)", pct_start)
         onecycle = torch.optim.lr_scheduler.OneCycleLR(
             opt,
-            max_lr=cfg["lr"],
+            max_lr=cfg.lr,
             total_steps=int(total),
             pct_start=pct_start,
-            div_factor=sch["div_factor"],
-            final_div_factor=sch["final_div_factor"],
+            div_factor=sch.div_factor,
+            final_div_factor=sch.final_div_factor,
             cycle_momentum=False,
         )
         return {"optimizer": opt, "lr_scheduler": {"scheduler": onecycle, "interval": "step"}}
@@ -531,28 +552,28 @@ class AetherModule(L.LightningModule):
         """The weights used for sampling and export: the EMA copy when enabled."""
         return self.ema.module if self.ema is not None else self.transformer
 
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+    def validation_step(self, batch: ClipBatch, batch_idx: int) -> None:
         from aether.training.validation import evaluate_batch
 
         with self.full_precision():
             results = evaluate_batch(
                 self,
                 batch,
-                tasks=self.validation_config["tasks"],
-                steps=self.validation_config.get("num_inference_steps"),
-                ensemble=int(self.validation_config.get("ensemble", 1)),
+                tasks=list(self.validation_config.tasks),
+                steps=self.validation_config.num_inference_steps,
+                ensemble=int(self.validation_config.ensemble),
             )
         b = batch["video"].shape[0]
         for task, res in results.items():
             scores = {f"val/{task}/{k}": float(v) for k, v in res.metrics.items()}
             scores |= {f"val/{task}/baseline_{k}": float(v) for k, v in res.baseline.items()}
             self.log_dict(scores, batch_size=b, sync_dist=True)
-            if batch_idx < self.validation_config["max_batches"]:
+            if batch_idx < self.validation_config.max_batches:
                 from aether.training.validation import log_images
 
                 log_images(self, task, res, batch, batch_idx)
 
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+    def test_step(self, batch: ClipBatch, batch_idx: int) -> None:
         """Same evaluation as :meth:`validation_step`, on the test shards (logged under ``val/``)."""
         self.validation_step(batch, batch_idx)
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from aether.data.batch import ClipBatch
 from aether.visualize import plot_against_truth
 
 FRAMES_SHOWN = 5
@@ -91,7 +92,7 @@ def frames_figure(path: Path, pred: np.ndarray, gt: np.ndarray, title: str) -> P
 
 
 def task_pictures(
-    root: Path, task: str, result: Any, batch: dict[str, Any], index: int, prefix: str
+    root: Path, task: str, result: Any, batch: ClipBatch, index: int, prefix: str
 ) -> list[Path]:
     """The pictures of one evaluated task on clip ``index`` of ``batch`` (as the task's ``scored_on``
     says: depth and trajectory, or generated frames titled with its ``description``); returns their

@@ -30,13 +30,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 
+from aether.data.batch import ClipBatch
 from aether.evaluation.names import direction_arrow
 from aether.training.cli import apply_overrides, build_cli, check_recipe, load_recipe
+from aether.training.options import canonical_hparams
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +151,7 @@ def evaluate_module(module: Any, datamodule: Any, config: dict[str, Any]) -> dic
     max_clips = int(config.get("clips", 8))
     module = module.cpu().eval() if not torch.cuda.is_available() else module.eval()
     rows: dict[str, list[tuple[dict[str, float], dict[str, float]]]] = {t: [] for t in tasks}
-    kept: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    kept: list[tuple[ClipBatch, dict[str, Any]]] = []
     seen = 0
     loader = datamodule.val_dataloader()
     for batch in loader:
@@ -175,7 +177,7 @@ def evaluate_module(module: Any, datamodule: Any, config: dict[str, Any]) -> dic
             for task, r in res.items():
                 rows[task].append((r.metrics, r.baseline))
             if len(kept) < int(config.get("pictures", 2)):
-                kept.append((one, res))
+                kept.append((cast(ClipBatch, one), res))
             seen += 1
             print(f"evaluated clip {seen}/{max_clips}", flush=True)
         if seen >= max_clips:
@@ -403,6 +405,8 @@ def check_same_settings(ckpt: str, saved: dict[str, Any], module: Any, data: Any
         if old is None or new is None:
             continue
         old, new = dict(old), dict(new)
+        if section == "model":  # options saved as some of their keys (older runs) equal them in full
+            old, new = canonical_hparams(old), canonical_hparams(new)
         keys = sorted((set(old) | set(new)) - RESUMABLE_CHANGES)
         differ += [f"{section}.{k}" for k in keys if old.get(k) != new.get(k)]
     if differ:

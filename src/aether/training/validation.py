@@ -19,15 +19,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from aether.data.batch import ClipBatch
 from aether.evaluation.baselines import blurred_copies, frame_mean_depth, static_camera_metrics
 from aether.evaluation.depth_metrics import video_depth_metrics
 from aether.evaluation.pixel_metrics import video_pixel_metrics
@@ -103,7 +104,7 @@ def sampler_for(module: Any, *, progress: bool = False) -> Iterator[Any]:
 
 def evaluate_clip(
     sampler: Any,
-    clip: dict[str, Any],
+    clip: ClipBatch,
     index: int,
     *,
     tasks: Sequence[str] = TASKS,
@@ -121,7 +122,8 @@ def evaluate_clip(
 
     Args:
         sampler: the sampler (see :func:`sampler_for`).
-        clip: a DataModule batch (video (B,T,3,H,W) in [-1,1], depth, valid, K, c2w, fps, dmax).
+        clip: a DataModule batch (:class:`~aether.data.batch.ClipBatch`: video (B,T,3,H,W) in [-1,1],
+            depth, valid, K, c2w, fps, dmax).
         index: which clip of the batch.
         tasks: registered task names (their required inputs are cut from the clip).
         steps: denoising steps per task (default: the task's own).
@@ -312,7 +314,7 @@ def camera_control_of(
     return {k: float(errors[k]) for k in nan}, recovered
 
 
-def _task_inputs(spec: Any, clip: dict[str, Any], index: int, device: Any) -> dict[str, Any]:
+def _task_inputs(spec: Any, clip: Mapping[str, Any], index: int, device: Any) -> dict[str, Any]:
     """The sampler arguments for ``spec``'s required inputs from clip ``index``: the colour inputs cut
     from its video, the others (read by signal condition modalities) as ``signals``."""
     colors = color_inputs(clip["video"][index].float())
@@ -334,7 +336,7 @@ def _pixels(scores: dict[str, Any]) -> dict[str, float]:
 
 def evaluate_batch(
     module: Any,
-    batch: dict[str, Any],
+    batch: ClipBatch,
     *,
     tasks: Sequence[str] = TASKS,
     steps: dict[str, int] | None = None,
@@ -349,7 +351,7 @@ def evaluate_batch(
 ) -> dict[str, TaskResult]:
     """Evaluate every clip of a batch (see :func:`evaluate_clip`); metrics are averaged over the
     clips (outputs of clip 0 kept)."""
-    batch = module.target_stack.prepare(batch)
+    batch = cast(ClipBatch, module.target_stack.prepare(batch))  # the same keys, geometry resolved
     per_clip = []
     with sampler_for(module) as sampler:
         for i in range(batch["video"].shape[0]):
@@ -385,9 +387,7 @@ def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
     return {k: float(np.mean([r[k] for r in rows if math.isfinite(r[k])] or [math.nan])) for k in keys}
 
 
-def log_images(
-    module: Any, task: str, result: TaskResult, batch: dict[str, Any], batch_idx: int
-) -> list[Path]:
+def log_images(module: Any, task: str, result: TaskResult, batch: ClipBatch, batch_idx: int) -> list[Path]:
     """Write the task's pictures (colour, depth, trajectory) under the logger's folder and hand
     them to the logger when it takes images (TensorBoard ``add_image`` / W&B ``log_image``)."""
     from aether.training.pictures import task_pictures
