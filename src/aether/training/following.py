@@ -20,9 +20,9 @@ from aether.data.batch import ClipBatch
 from aether.data.synthetic import clips_batch, render_clip
 from aether.evaluation.camera_control import aligned_paths
 from aether.evaluation.pixel_metrics import video_pixel_metrics
-from aether.geometry import cameras_to_raymap, mirror_poses
+from aether.geometry import mirror_poses
 from aether.modalities.clip import ClipGeometry
-from aether.training.validation import camera_control_of, sampler_for
+from aether.training.validation import Action, camera_control_of, generate, sampler_for
 from aether.visualize import plot_trajectories
 
 FRAMES_SHOWN = 5
@@ -62,14 +62,16 @@ def follow_pair(module: Any, batch: ClipBatch, *, steps: int, seed: int = 0) -> 
     rgb, recovered, errors = [], [], []
     with sampler_for(module) as sampler:
         for i in range(2):
-            raymap = cameras_to_raymap(
-                batch["c2w"][i], batch["K"][i], height, width, dmax=dmax[i],
-                downsample=int(sampler.backend.spatial_factor),
+            action = Action.of(
+                batch["c2w"][i], batch["K"][i], float(dmax[i]), height, width,
+                int(sampler.backend.spatial_factor),
             )  # fmt: skip
-            out = sampler(
+            out, _ = generate(
+                sampler,
                 "prediction",
-                observation=batch["video"][0, 0],
-                raymap=raymap,
+                {"observation": batch["video"][0, 0]},
+                action,
+                memory=sampler.has_memory,  # the first frame lifted with the model's own depth
                 num_frames=num_frames,
                 fps=float(batch["fps"][i]),
                 num_inference_steps=steps,

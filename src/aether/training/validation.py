@@ -218,6 +218,28 @@ class Action:
         return cls(c2w, K, raymap, cameras)
 
 
+def generate(
+    sampler: Any, task: str, inputs: dict[str, Any], action: Action | None, *, memory: bool, **kwargs: Any
+) -> tuple[Any, tuple[Tensor, Tensor] | None]:
+    """Sample a generating task given ``action`` (or none) and, with ``memory`` (and an action), the
+    first frame lifted with the model's own depth and rendered along the action
+    (:func:`~aether.pipeline.memory.sample_with_image_memory`).
+
+    Returns the sampler's output and the memory render (video (T,3,H,W) in [-1,1], mask (T,H,W)) or None.
+    """
+    from aether.pipeline.memory import sample_with_image_memory
+
+    raymap = None if action is None else action.raymap.to(sampler.device)
+    if not memory or action is None:
+        return sampler(task, raymap=raymap, **inputs, **kwargs), None
+    rest = {k: v for k, v in inputs.items() if k != "observation"}
+    out, render, mask = sample_with_image_memory(
+        sampler, task, observation=inputs["observation"], c2w=action.cameras, K=action.K, raymap=raymap,
+        **rest, **kwargs,
+    )  # fmt: skip
+    return out, (render, mask)
+
+
 def _score_generation(
     sampler: Any,
     spec: Any,
@@ -235,8 +257,6 @@ def _score_generation(
     """Metrics, baselines and outputs of a generating task (see :func:`evaluate_clip`): the frames
     that were not given scored against the truth, the first-frame copy and its best blur, each
     ablation run from the same seed."""
-    from aether.pipeline.memory import sample_with_image_memory
-
     device = sampler.device
     video = clip["video"][index].float()
     target = (video.cpu() + 1) / 2
@@ -261,20 +281,12 @@ def _score_generation(
     gt_c2w = clip["c2w"][index].float().cpu()
     for suffix, act, lifted in runs:  # each run from the same seed
         kwargs["generator"] = torch.Generator(device=device).manual_seed(seed)
-        raymap = None if act is None else act.raymap.to(device)
-        if lifted:
-            observation = inputs["observation"]
-            rest = {k: v for k, v in inputs.items() if k != "observation"}
-            out, render, mask = sample_with_image_memory(
-                sampler, spec.name, observation=observation, c2w=act.cameras, K=act.K, raymap=raymap,
-                **rest, **kwargs,
-            )  # fmt: skip
-            if not suffix:  # the memory alone: the render, its holes filled with the first frame
-                filled = torch.where(mask[:, None], (render + 1) / 2, target[:1])
-                scores = _pixels(video_pixel_metrics(filled[keep], target[keep]))
-                baseline |= {f"{k}_render": v for k, v in scores.items()}
-        else:
-            out = sampler(spec.name, raymap=raymap, **inputs, **kwargs)
+        out, memory_render = generate(sampler, spec.name, inputs, act, memory=lifted, **kwargs)
+        if memory_render is not None and not suffix:  # the memory alone, its holes filled with frame 0
+            render, mask = memory_render
+            filled = torch.where(mask[:, None], (render + 1) / 2, target[:1])
+            scores = _pixels(video_pixel_metrics(filled[keep], target[keep]))
+            baseline |= {f"{k}_render": v for k, v in scores.items()}
         pred = out.rgb.permute(0, 3, 1, 2).float()
         scores = _pixels(video_pixel_metrics(pred[keep], target[keep]))
         metrics |= {f"{k}{suffix}": v for k, v in scores.items()}
