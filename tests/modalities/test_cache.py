@@ -93,6 +93,8 @@ def test_training_draws_the_memory_drops_it_and_samples_context_frames():
     mode, keep_action = torch.tensor([1, 0]), torch.tensor([False, True])
     g = torch.Generator().manual_seed(0)
     assert kept.draw_memory(2, g)["cache"].all() and not dropped.draw_memory(2, g)["cache"].any()
+    modes = torch.tensor([0, 1, 2, 3, 2])  # whole-video (reconstruction) samples are given every frame
+    assert kept.draw_memory(5, g, color_mode=modes)["cache"].tolist() == [True, True, False, True, False]
     # the memory is the last 20 condition channels, kept or dropped on its own (not with the action)
     for keep in (kept.draw_memory(2), dropped.draw_memory(2)):
         condition = kept.condition(latents, mode, keep_action, keep_memory=keep)

@@ -423,15 +423,22 @@ class AetherModule(L.LightningModule):
             condition = torch.cat([condition[:, :, : sl.start], memory, condition[:, :, sl.stop :]], dim=2)
         return condition
 
-    def draw_memory(self, batch_size: int, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+    def draw_memory(
+        self, batch_size: int, generator: torch.Generator | None = None, color_mode: Tensor | None = None
+    ) -> dict[str, Tensor]:
         """Per memory condition modality (channel order), (B,) bool: whether a sample keeps its memory,
         with probability 1 − the codec's ``drop``; no draw without one (default trainings' draws
-        stay as they are)."""
+        stay as they are). With the samples' ``color_mode`` (B,), whole-video (reconstruction) samples
+        never keep one: they are given every frame, and a sampler gives reconstruction no memory."""
+        from aether.tasks import ColorMode
+
         keep = {}
         for name in self.condition_stack.signals:
             codec = self.condition_stack.codecs[name]
             if codec.condition_role == "memory":
                 keep[name] = torch.rand(int(batch_size), generator=generator) >= codec.drop
+                if color_mode is not None:
+                    keep[name] &= color_mode.cpu() != int(ColorMode.VIDEO)
         return keep
 
     def denoise(self, noisy: Tensor, condition: Tensor, timesteps: Tensor, fps: Tensor) -> Tensor:
@@ -475,15 +482,15 @@ class AetherModule(L.LightningModule):
 
     def training_step(self, batch: ClipBatch, batch_idx: int) -> Tensor:
         g = self.generator
-        keep_memory = self.draw_memory(len(batch["fps"]), generator=g)
+        b = len(batch["fps"])
+        color_mode, keep_action = self.task_sampler.sample(b, generator=g)
+        context_frames = self.task_sampler.sample_context(b, generator=g, device=self.device)
+        keep_memory = self.draw_memory(b, generator=g, color_mode=color_mode)
+        color_mode, keep_action = color_mode.to(self.device), keep_action.to(self.device)
         with self.full_precision():
             batch = cast(ClipBatch, self.target_stack.prepare(batch))  # the same keys, geometry resolved
             latents = self.encode_clip(batch, keep_memory)
         z0 = latents["target"]
-        b = z0.shape[0]
-        color_mode, keep_action = self.task_sampler.sample(b, generator=g)
-        color_mode, keep_action = color_mode.to(self.device), keep_action.to(self.device)
-        context_frames = self.task_sampler.sample_context(b, generator=g, device=self.device)
         timesteps = sample_timesteps(b, len(self.alphas_cumprod), g, **self.timestep_sampling).to(self.device)
         noise = torch.randn(z0.shape, generator=g).to(self.device, z0.dtype)
         condition = self.condition(latents, color_mode, keep_action, context_frames, keep_memory)
