@@ -32,7 +32,13 @@ from aether.evaluation.camera_control import (
 )
 from aether.evaluation.datasets import EvalDataset, EvalSequence
 from aether.evaluation.report import paper_rows
-from aether.evaluation.runners import _sequences, gather_dicts, split_for_rank, to_uint8_video
+from aether.evaluation.runners import (
+    BenchmarkSource,
+    _sequences,
+    gather_dicts,
+    split_for_rank,
+    to_uint8_video,
+)
 from aether.geometry import reverse_poses
 
 DEPTHS = ("auto", "true", "model")
@@ -47,7 +53,9 @@ ROWS = {
 __all__ = ["DEPTHS", "run_camera_control"]
 
 
-def _generated(source: Any, seq: EvalSequence, trajectory: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _generated(
+    source: BenchmarkSource, seq: EvalSequence, trajectory: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The model's prediction of ``seq`` from its first frame (with or without its trajectory):
     video (T,H,W,3) uint8 at the model's size, its decoded depth (T,H,W) and the intrinsics (T,3,3)
     of the requested cameras at that size (the pipeline's resize and centre crop applied)."""
@@ -103,7 +111,12 @@ def _recover(
 
 
 def _score_sequence(
-    seq: EvalSequence, source: Any, method: str, true_depth: np.ndarray | None, align: str, pipeline: Any
+    seq: EvalSequence,
+    source: BenchmarkSource,
+    method: str,
+    true_depth: np.ndarray | None,
+    align: str,
+    pipeline: Any,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray | str]]:
     """Scores of one clip per row ("main" and the keys of ``ROWS``) and the recovered paths.
     ``true_depth``: the clip's depth (T,H,W) for the annotation recovery, or None for the model's."""
@@ -145,7 +158,7 @@ def _picture(
 
 def run_camera_control(
     dataset: EvalDataset,
-    source: Any = None,
+    source: BenchmarkSource | None = None,
     *,
     method: str = "annotate",
     depth: str = "auto",

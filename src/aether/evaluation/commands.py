@@ -20,12 +20,15 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aether.argtypes import torch_device
 from aether.cli import HelpFormatter
 from aether.evaluation.datasets import DATASETS, build_dataset
 from aether.evaluation.names import ALIGNMENTS, BASELINE_BENCHMARKS, BENCHMARKS, PROTOCOLS, SMOOTHING
+
+if TYPE_CHECKING:
+    from aether.evaluation.runners import BenchmarkSource
 
 
 def _parser(prog: str) -> argparse.ArgumentParser:
@@ -205,7 +208,7 @@ def _source(args: argparse.Namespace, device: str) -> object:
 
 
 def _video_depth(
-    args: argparse.Namespace, dataset: Any, source: Any, out: Path, device: str, progress: bool
+    args: argparse.Namespace, dataset: Any, source: BenchmarkSource, out: Path, device: str, progress: bool
 ) -> dict[str, Any]:
     from aether.evaluation import runners
 
@@ -216,7 +219,7 @@ def _video_depth(
 
 
 def _camera_pose(
-    args: argparse.Namespace, dataset: Any, source: Any, out: Path, device: str, progress: bool
+    args: argparse.Namespace, dataset: Any, source: BenchmarkSource, out: Path, device: str, progress: bool
 ) -> dict[str, Any]:
     from aether.evaluation import runners
 
@@ -227,7 +230,7 @@ def _camera_pose(
 
 
 def _camera_control(
-    args: argparse.Namespace, dataset: Any, source: Any, out: Path, device: str, progress: bool
+    args: argparse.Namespace, dataset: Any, source: BenchmarkSource, out: Path, device: str, progress: bool
 ) -> dict[str, Any]:
     from aether.evaluation.camera_control_runner import run_camera_control
 
@@ -238,7 +241,7 @@ def _camera_control(
 
 
 def _prediction(
-    args: argparse.Namespace, dataset: Any, source: Any, out: Path, device: str, progress: bool
+    args: argparse.Namespace, dataset: Any, source: BenchmarkSource, out: Path, device: str, progress: bool
 ) -> dict[str, Any]:
     from aether.evaluation import runners
     from aether.evaluation.vbench import VBenchModels
@@ -248,7 +251,7 @@ def _prediction(
 
 
 def _planning(
-    args: argparse.Namespace, dataset: Any, source: Any, out: Path, device: str, progress: bool
+    args: argparse.Namespace, dataset: Any, source: BenchmarkSource, out: Path, device: str, progress: bool
 ) -> dict[str, Any]:
     from aether.evaluation import runners
     from aether.evaluation.pixel_metrics import load_lpips
