@@ -149,14 +149,7 @@ def evaluate_clip(
     specs = {task: REGISTERED_TASKS.get(task) for task in tasks}
     steps = steps or {}
     device = sampler.device
-    video = clip["video"][index].float()
-    num_frames, _, height, width = video.shape
-    fps = float(clip["fps"][index])
-    depth, valid = (
-        clip["depth"][index].float().cpu(),
-        clip["valid"][index].cpu() & (clip["depth"][index].cpu() > 0),
-    )
-    gt_c2w = clip["c2w"][index].float().cpu()
+    num_frames, _, height, width = clip["video"][index].shape
     actions: dict[str, Action] = {}
     if action and sampler.takes_action:
         dmax = ClipGeometry.of(clip).dmax  # resolved once, as the training encoder did
@@ -166,30 +159,16 @@ def evaluate_clip(
             actions[name] = Action.of(c2w, K, dmax, height, width, int(sampler.backend.spatial_factor))
     results: dict[str, TaskResult] = {}
     for task in tasks:
-        gen = torch.Generator(device=device).manual_seed(seed)
         kwargs: dict[str, Any] = {
             "num_frames": num_frames,
-            "fps": fps,
-            "generator": gen,
+            "fps": float(clip["fps"][index]),
+            "generator": torch.Generator(device=device).manual_seed(seed),
             "num_inference_steps": steps.get(task),
         }
         inputs = _task_inputs(specs[task], clip, index, device)
         if specs[task].scored_on == "geometry":
             out = sampler(task, num_samples=ensemble, **inputs, **kwargs)
-            metrics, baseline, outputs = {}, {}, {"rgb": out.rgb.numpy()}
-            if out.disparity is not None:
-                pred_depth, pred_valid = disparity_to_depth(out.disparity.float(), sampler.min_disparity)
-                pred_depth = fill_invalid_depth(pred_depth, pred_valid & out.valid)
-                metrics |= _depth_columns(video_depth_metrics(pred_depth, depth, align="scale", mask=valid))
-                baseline |= _depth_columns(
-                    video_depth_metrics(frame_mean_depth(depth, valid), depth, align="scale", mask=valid)
-                )
-                outputs["depth"] = pred_depth.numpy()
-            if out.c2w is not None:
-                pred_c2w = smooth_cameras(out.c2w.double(), smooth).float()
-                metrics |= _pose_metrics(pred_c2w, gt_c2w)
-                baseline |= static_camera_metrics(gt_c2w)
-                outputs["c2w"] = pred_c2w.numpy()
+            metrics, baseline, outputs = _score_geometry(out, clip, index, sampler.min_disparity, smooth)
         else:
             kwargs["guidance_scale"] = guidance
             metrics, baseline, outputs = _score_generation(
@@ -198,6 +177,33 @@ def evaluate_clip(
             )  # fmt: skip
         results[task] = TaskResult(metrics=metrics, baseline=baseline, outputs=outputs)
     return results
+
+
+def _score_geometry(
+    out: Any, clip: ClipBatch, index: int, min_disparity: float, smooth: str
+) -> tuple[dict[str, float], dict[str, float], dict[str, np.ndarray]]:
+    """Metrics, baselines and outputs of a reconstruction (see :func:`evaluate_clip`): depth against
+    the per-frame mean depth, cameras (smoothed with ``smooth``) against the static camera."""
+    depth = clip["depth"][index].float().cpu()
+    valid = clip["valid"][index].cpu() & (depth > 0)
+    gt_c2w = clip["c2w"][index].float().cpu()
+    metrics: dict[str, float] = {}
+    baseline: dict[str, float] = {}
+    outputs = {"rgb": out.rgb.numpy()}
+    if out.disparity is not None:
+        pred_depth, pred_valid = disparity_to_depth(out.disparity.float(), min_disparity)
+        pred_depth = fill_invalid_depth(pred_depth, pred_valid & out.valid)
+        metrics |= _depth_columns(video_depth_metrics(pred_depth, depth, align="scale", mask=valid))
+        baseline |= _depth_columns(
+            video_depth_metrics(frame_mean_depth(depth, valid), depth, align="scale", mask=valid)
+        )
+        outputs["depth"] = pred_depth.numpy()
+    if out.c2w is not None:
+        pred_c2w = smooth_cameras(out.c2w.double(), smooth).float()
+        metrics |= _pose_metrics(pred_c2w, gt_c2w)
+        baseline |= static_camera_metrics(gt_c2w)
+        outputs["c2w"] = pred_c2w.numpy()
+    return metrics, baseline, outputs
 
 
 @dataclass(frozen=True)
