@@ -146,3 +146,26 @@ def test_checkpoints_load_and_older_partial_options_compare_equal(tmp_path) -> N
     old["optimizer"]["lr"] = 1.0
     with pytest.raises(ValueError, match=r"model\.optimizer differ"):
         check_same_settings("old.ckpt", {"hyper_parameters": old}, module, parsed.datamodule)
+
+
+def test_a_memory_recipes_checkpoint_loads_with_its_context_frames(tmp_path) -> None:
+    # the context-frame counts come back from a checkpoint's saved hyper-parameters as digit strings
+    recipe = apply_overrides(load_recipe(RECIPES / "tiny_memory.yaml"), TINY_MODEL)
+    recipe.pop("run")
+    recipe["trainer"].update(default_root_dir=str(tmp_path), logger=False)
+    module = build_cli(recipe).model
+    hparams = dict(module.hparams)
+    hparams["context_probabilities"] = {str(k): v for k, v in hparams["context_probabilities"].items()}
+    checkpoint = {
+        "hyper_parameters": hparams,
+        "state_dict": module.state_dict(),
+        "pytorch-lightning_version": lightning.__version__,
+    }
+    torch.save(checkpoint, tmp_path / "memory.ckpt")
+    loaded = load_module(tmp_path / "memory.ckpt")
+    g = torch.Generator().manual_seed(0)
+    draws = loaded.task_sampler.sample_context(2000, generator=g)
+    assert set(draws.unique().tolist()) == {1, 2}
+    assert torch.equal(
+        draws, module.task_sampler.sample_context(2000, generator=torch.Generator().manual_seed(0))
+    )

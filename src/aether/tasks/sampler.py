@@ -156,8 +156,11 @@ def _context_distribution(probabilities: Mapping[int, float] | None) -> tuple[Te
     """(counts, probabilities) of the context latent frames, checked."""
     probabilities = {1: 1.0} if not probabilities else dict(probabilities)
     counts = list(probabilities)
-    if any(isinstance(k, bool) or int(k) != k or int(k) < 1 for k in counts):
+    # keys read back from a recipe or a checkpoint's saved hyper-parameters may be digit strings
+    keys = [int(k) if isinstance(k, str) and k.strip().isdigit() else k for k in counts]
+    if any(isinstance(k, bool) or not isinstance(k, int | float) or int(k) != k or k < 1 for k in keys):
         raise ValueError(f"expected context_probabilities keys >= 1 (latent frames), got {counts}")
+    counts = [int(k) for k in keys]
     probs = torch.as_tensor([float(p) for p in probabilities.values()], dtype=torch.float64)
     if not torch.isfinite(probs).all() or (probs < 0).any() or abs(probs.sum().item() - 1.0) > 1e-6:
         raise ValueError(
