@@ -78,3 +78,24 @@ def test_evaluation_scores_all_tasks_and_baselines(batch, module_factory) -> Non
     assert set(rec.baseline) == set(rec.metrics)
     assert set(results["planning"].metrics) == {"psnr", "ssim"}
     assert all(torch.isfinite(torch.tensor(list(r.baseline.values()))).all() for r in results.values())
+
+
+def test_the_recipes_sampling_steps_travel_with_the_exported_model(tmp_path, module_factory) -> None:
+    from aether.models.spec import AetherModelSpec
+    from aether.pipeline.sampler import DEFAULT
+
+    module = module_factory(sampling_steps={"prediction": 3, "reconstruction": 2})
+    out = export_module(module, tmp_path / "model")
+    assert json.loads((out / "aether_config.json").read_text())["sampling_steps"] == {
+        "prediction": 3,
+        "reconstruction": 2,
+    }
+    sampler = AetherPipeline.from_pretrained(out).sampler
+    steps = {
+        task: sampler.make_task(task, DEFAULT, None, None, None).num_inference_steps
+        for task in ("prediction", "reconstruction", "planning")
+    }
+    assert steps == {"prediction": 3, "reconstruction": 2, "planning": 50}  # planning: the task's default
+    assert sampler.make_task("prediction", DEFAULT, 7, None, None).num_inference_steps == 7  # the caller's
+    with pytest.raises(ValueError, match="sampling_steps: expected"):
+        AetherModelSpec(sampling_steps={"prediction": 0})

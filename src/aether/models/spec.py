@@ -82,6 +82,9 @@ class AetherModelSpec:
         fps: frame rates the model was trained on (None: any).
         rope_base_fps: the frame rate at which RoPE time advances one position per latent frame
             (temporal positions × ``rope_base_fps / fps``; 12 for AetherV1).
+        sampling_steps: denoising steps per task name the model is sampled with when a caller gives
+            none (None or a missing task: the task's own default, 50 for prediction and planning),
+            e.g. ``{"prediction": 2}`` for a small x0-predicting model whose first estimates are its best.
     """
 
     latent_backend: str = "cogvideox"
@@ -93,6 +96,7 @@ class AetherModelSpec:
     frames: tuple[int, ...] | None = AETHERV1_FRAMES
     fps: tuple[float, ...] | None = AETHERV1_FPS
     rope_base_fps: float = BASE_FPS
+    sampling_steps: Mapping[str, int] | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -105,6 +109,12 @@ class AetherModelSpec:
         if self.fps is not None:
             set_(self, "fps", tuple(float(f) for f in self.fps))
         set_(self, "rope_base_fps", float(self.rope_base_fps))
+        if self.sampling_steps is not None:
+            steps = dict(self.sampling_steps)
+            bad = {k: v for k, v in steps.items() if isinstance(v, bool) or not isinstance(v, int) or v < 1}
+            if bad or not all(isinstance(k, str) for k in steps):
+                raise ValueError(f"sampling_steps: expected {{task name: steps >= 1}}, got {steps}")
+            set_(self, "sampling_steps", steps)
         if not self.rope_base_fps > 0:
             raise ValueError(f"rope_base_fps must be positive, got {self.rope_base_fps}")
         if self.prediction_type not in PREDICTION_TYPES:

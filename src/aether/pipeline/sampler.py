@@ -247,12 +247,15 @@ class AetherSampler:
         dynamic_cfg: bool | None,
         context_frames: int = 1,
     ) -> Any:
-        """1. The registered task with its defaults and the caller's overrides."""
+        """1. The registered task with its defaults (the model spec's ``sampling_steps`` first) and the
+        caller's overrides."""
         from aether.tasks import TASKS
 
         if policy.zero_means_default:  # the reference: `guidance_scale or default`, `dynamic or default`
             guidance_scale = guidance_scale or None
             dynamic_cfg = dynamic_cfg or None
+        if num_inference_steps is None:  # the model's own choice, else the task's default
+            num_inference_steps = (self.spec.sampling_steps or {}).get(task)
         return TASKS.build(
             task,
             num_inference_steps=num_inference_steps,

@@ -144,6 +144,9 @@ class AetherModule(L.LightningModule):
         seed: seed of the task/timestep/noise generator (offset by the rank).
         lora: LoRA fine-tuning settings (``LoraOptions``, see :mod:`aether.training.lora`); None
             trains every transformer parameter.
+        sampling_steps: denoising steps per task the exported model is sampled with when a caller
+            gives none (recorded in its spec; see :class:`~aether.models.spec.AetherModelSpec`); the
+            recipe's evaluation uses them too unless ``run.evaluate.steps`` names others.
 
     The options with a fixed key set are frozen dataclasses (:mod:`aether.training.options`): a
     recipe key that is not theirs fails while the recipe is parsed, naming it. Python callers may
@@ -176,6 +179,7 @@ class AetherModule(L.LightningModule):
         validation: Options[ValidationOptions] | None = None,
         seed: int = 0,
         lora: Options[LoraOptions] | None = None,
+        sampling_steps: dict[str, int] | None = None,
     ) -> None:
         super().__init__()
         mix = coerce_options(TaskProbabilities, task_probabilities, "task_probabilities")
@@ -203,6 +207,7 @@ class AetherModule(L.LightningModule):
             frames=None,  # any 4k + 1 frames and any rate: the data module decides what is trained
             fps=None,
             rope_base_fps=rope_base_fps,
+            sampling_steps=sampling_steps,
         )
         self.target_modalities = list(self.spec.target_modalities)
         self.condition_modalities = list(self.spec.condition_modalities)

@@ -118,7 +118,7 @@ BASELINE_NAMES = {
 }
 
 # settings that may change between a run and its resumption (they do not change what is learnt)
-RESUMABLE_CHANGES = {"num_workers", "validation", "max_consecutive_skips", "read_timeout"}
+RESUMABLE_CHANGES = {"num_workers", "validation", "max_consecutive_skips", "read_timeout", "sampling_steps"}
 
 
 def prepare_data(prepare: dict[str, Any]) -> list[str]:
@@ -164,7 +164,7 @@ def evaluate_module(module: Any, datamodule: Any, config: dict[str, Any]) -> dic
                 module,
                 one,
                 tasks=tasks,
-                steps=config.get("steps"),
+                steps=config.get("steps") or module.spec.sampling_steps,
                 action=bool(config.get("action", True)),
                 seed=int(config.get("seed", 0)),
                 ensemble=int(config.get("ensemble", 1)),
@@ -192,7 +192,7 @@ def evaluate_module(module: Any, datamodule: Any, config: dict[str, Any]) -> dic
         for task, pairs in rows.items()
     }
     settings = {
-        "steps": dict(config.get("steps") or {}),
+        "steps": dict(config.get("steps") or module.spec.sampling_steps or {}),
         "ensemble": int(config.get("ensemble", 1)),
         "guidance": float(config.get("guidance", 1.0)),
         "smooth": str(config.get("smooth", "none")),
