@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aether.apps.drive import KEYS, MOVES, STEP_LENGTH, TURN_DEGREES, drive_export, drive_step
@@ -62,52 +64,40 @@ def _drive_keys_js() -> str:
     return DRIVE_KEYS_JS % json.dumps(keys)
 
 
-def build_app(runner: AppRunner, model_name: str) -> Any:
-    """The ``gradio.Blocks`` of the app around ``runner``; API names ``/reconstruct``, ``/predict``,
-    ``/plan`` (each returns video, scene, plot, archive, summary), ``/drive`` (image, move, step length,
-    angle, steps, seed; returns video, scene, plot, latency in seconds, summary; the world so far is kept
-    per client session) and ``/drive_export`` (returns the zip and the ``.rrd``)."""
+def _outputs(result: AppResult) -> tuple:
+    """A task's result as its panel shows it: video, scene, plot and archive paths, then the summary."""
+    return str(result.video), str(result.scene), str(result.plot), str(result.archive), result.summary
+
+
+def _checked(work: Callable[[], Any]) -> Any:
+    """``work()``, its problems shown as a message in the page."""
     import gradio as gr
 
-    files, _ = write_examples(runner.workdir / "examples")  # the inputs of `aether examples`
-    examples = {"video": files["clip.mp4"], "observation": files["obs.png"], "goal": files["goal.png"]}
+    try:
+        return work()
+    except USER_ERRORS as err:
+        raise gr.Error(str(err), print_exception=False) from None
+    except Exception as err:  # never a stack trace in the page; the server log keeps it
+        logger.exception("run failed")
+        raise gr.Error(
+            f"the run failed ({type(err).__name__}: {err}); the server log has the details"
+        ) from None
 
-    def outputs(result: AppResult) -> tuple:
-        return str(result.video), str(result.scene), str(result.plot), str(result.archive), result.summary
 
-    def guarded(work):
-        return checked(lambda: outputs(work()))
+def _guarded(work: Callable[[], AppResult]) -> tuple:
+    """The outputs of ``work()`` (:func:`_outputs`), its problems shown as a message in the page."""
+    return _checked(lambda: _outputs(work()))
 
-    def checked(work):
-        """``work()``, its problems shown as a message in the page."""
-        try:
-            return work()
-        except USER_ERRORS as err:
-            raise gr.Error(str(err), print_exception=False) from None
-        except Exception as err:  # never a stack trace in the page; the server log keeps it
-            logger.exception("run failed")
-            raise gr.Error(
-                f"the run failed ({type(err).__name__}: {err}); the server log has the details"
-            ) from None
 
-    def reconstruct(video, steps, seed, progress=gr.Progress(track_tqdm=True)):
-        progress(0.0, desc="reconstructing")
-        return guarded(lambda: runner.reconstruct(video, steps=int(steps), seed=int(seed)))
+def _options(trajectory: Any, preset: Any, frames: Any, steps: Any, seed: Any) -> dict:
+    """The keyword arguments of ``AppRunner.predict`` and ``AppRunner.plan`` from the form's values."""
+    numbers = {"num_frames": frame_count(frames), "steps": int(steps), "seed": int(seed)}
+    return {"trajectory": trajectory, "preset": preset, **numbers}
 
-    def options(trajectory, preset, frames, steps, seed) -> dict:
-        numbers = {"num_frames": frame_count(frames), "steps": int(steps), "seed": int(seed)}
-        return {"trajectory": trajectory, "preset": preset, **numbers}
 
-    def predict(image, trajectory, preset, frames, steps, seed, progress=gr.Progress(track_tqdm=True)):
-        progress(0.0, desc="predicting")
-        return guarded(lambda: runner.predict(image, **options(trajectory, preset, frames, steps, seed)))
-
-    def plan(
-        observation, goal, trajectory, preset, frames, steps, seed, progress=gr.Progress(track_tqdm=True)
-    ):
-        progress(0.0, desc="planning")
-        settings = options(trajectory, preset, frames, steps, seed)
-        return guarded(lambda: runner.plan(observation, goal, **settings))
+def _image_input(label: str) -> Any:
+    """An image upload (checked by us, not by Gradio's image decoder) with a preview."""
+    import gradio as gr
 
     def preview(path):
         if not path:
@@ -118,52 +108,214 @@ def build_app(runner: AppRunner, model_name: str) -> Any:
             raise gr.Error(str(err), print_exception=False) from None
         return path
 
-    def image_input(label: str):
-        """An image upload (checked by us, not by Gradio's image decoder) with a preview."""
-        upload = gr.File(label=label, file_types=["image"], type="filepath", height=90)
-        shown = gr.Image(label=f"{label}: preview", interactive=False, height=180)
-        upload.change(preview, upload, shown, api_visibility="private")
-        return upload
+    upload = gr.File(label=label, file_types=["image"], type="filepath", height=90)
+    shown = gr.Image(label=f"{label}: preview", interactive=False, height=180)
+    upload.change(preview, upload, shown, api_visibility="private")
+    return upload
 
-    def result_panel(task: str):
-        with gr.Column(elem_id=f"{task}-result"):
-            summary = gr.Markdown(elem_id=f"{task}-summary")
-            video = gr.Video(
-                label="colour | depth (colour bar: depth in scene units)", elem_id=f"{task}-result-video",
-                autoplay=True, loop=True, height=PANEL_HEIGHT,
-            )  # fmt: skip
-            scene = gr.Model3D(
-                label="3D: points (1st-99th depth percentile), cameras (first red); drag: turn, scroll: zoom",
-                elem_id=f"{task}-scene", height=PANEL_HEIGHT, zoom_speed=0.5,
-            )  # fmt: skip
-            plot = gr.Image(
-                label="camera path (legend below the views)", type="filepath", elem_id=f"{task}-plot",
-                height=PANEL_HEIGHT,
-            )  # fmt: skip
-            archive = gr.File(label="all files (zip)", elem_id=f"{task}-archive")
-        return [video, scene, plot, archive, summary]
 
-    def settings(default_steps: str):
-        steps = gr.Number(
-            value=0, precision=0, minimum=0, label=f"denoising steps (0: the task's {default_steps})"
-        )
-        seed = gr.Number(value=0, precision=0, label="seed")
-        return steps, seed
+def _result_panel(task: str) -> list:
+    """The result column of a task's tab; returns its video, scene, plot, archive and summary."""
+    import gradio as gr
 
-    def action_inputs(preset: str) -> list:
-        """The camera path file, the preset motion, the frame count, the steps and the seed."""
-        trajectory = gr.File(label="camera path (optional: .json, raymap .npy, TUM .txt)")
-        motion = gr.Dropdown(list(PRESETS), value=preset, label="or a preset camera motion")
-        # string choices, as Gradio's API schema offers them; the count is checked by frame_count
-        frames = gr.Dropdown(
-            [str(n) for n in FRAME_CHOICES], value="17", label="frames (without a path file)",
-            allow_custom_value=True,
+    with gr.Column(elem_id=f"{task}-result"):
+        summary = gr.Markdown(elem_id=f"{task}-summary")
+        video = gr.Video(
+            label="colour | depth (colour bar: depth in scene units)", elem_id=f"{task}-result-video",
+            autoplay=True, loop=True, height=PANEL_HEIGHT,
         )  # fmt: skip
-        return [trajectory, motion, frames, *settings("50")]
+        scene = gr.Model3D(
+            label="3D: points (1st-99th depth percentile), cameras (first red); drag: turn, scroll: zoom",
+            elem_id=f"{task}-scene", height=PANEL_HEIGHT, zoom_speed=0.5,
+        )  # fmt: skip
+        plot = gr.Image(
+            label="camera path (legend below the views)", type="filepath", elem_id=f"{task}-plot",
+            height=PANEL_HEIGHT,
+        )  # fmt: skip
+        archive = gr.File(label="all files (zip)", elem_id=f"{task}-archive")
+    return [video, scene, plot, archive, summary]
+
+
+def _settings(default_steps: str) -> tuple[Any, Any]:
+    """The denoising steps (0: the task's ``default_steps``) and seed fields."""
+    import gradio as gr
+
+    steps = gr.Number(
+        value=0, precision=0, minimum=0, label=f"denoising steps (0: the task's {default_steps})"
+    )
+    seed = gr.Number(value=0, precision=0, label="seed")
+    return steps, seed
+
+
+def _action_inputs(preset: str) -> list:
+    """The camera path file, the preset motion, the frame count, the steps and the seed."""
+    import gradio as gr
+
+    trajectory = gr.File(label="camera path (optional: .json, raymap .npy, TUM .txt)")
+    motion = gr.Dropdown(list(PRESETS), value=preset, label="or a preset camera motion")
+    # string choices, as Gradio's API schema offers them; the count is checked by frame_count
+    frames = gr.Dropdown(
+        [str(n) for n in FRAME_CHOICES], value="17", label="frames (without a path file)",
+        allow_custom_value=True,
+    )  # fmt: skip
+    return [trajectory, motion, frames, *_settings("50")]
+
+
+def _reconstruct_tab(runner: AppRunner, examples: dict[str, Any]) -> None:
+    """The Reconstruct tab: a video, steps and seed in; API name ``/reconstruct``."""
+    import gradio as gr
+
+    def reconstruct(video, steps, seed, progress=gr.Progress(track_tqdm=True)):
+        progress(0.0, desc="reconstructing")
+        return _guarded(lambda: runner.reconstruct(video, steps=int(steps), seed=int(seed)))
+
+    with gr.Tab("Reconstruct", id="reconstruct"):
+        with gr.Row():
+            with gr.Column(scale=2):
+                video = gr.Video(label="video", sources=["upload"], elem_id="reconstruct-video")
+                steps, seed = _settings("4")
+                run = gr.Button("Reconstruct", variant="primary", elem_id="reconstruct-run")
+                gr.Examples([[str(examples["video"])]], inputs=[video], label="example")
+            with gr.Column(scale=3):
+                panel = _result_panel("reconstruct")
+        run.click(reconstruct, [video, steps, seed], panel, api_name="reconstruct")
+
+
+def _predict_tab(runner: AppRunner, examples: dict[str, Any]) -> None:
+    """The Predict tab: an image and a camera path or preset motion in; API name ``/predict``."""
+    import gradio as gr
+
+    def predict(image, trajectory, preset, frames, steps, seed, progress=gr.Progress(track_tqdm=True)):
+        progress(0.0, desc="predicting")
+        return _guarded(lambda: runner.predict(image, **_options(trajectory, preset, frames, steps, seed)))
+
+    with gr.Tab("Predict", id="predict"):
+        with gr.Row():
+            with gr.Column(scale=2):
+                image = _image_input("image")
+                action = _action_inputs("forward")
+                run = gr.Button("Predict", variant="primary")
+                gr.Examples([[str(examples["observation"])]], inputs=[image], label="example")
+            with gr.Column(scale=3):
+                panel = _result_panel("predict")
+        run.click(predict, [image, *action], panel, api_name="predict")
+
+
+def _plan_tab(runner: AppRunner, examples: dict[str, Any]) -> None:
+    """The Plan tab: an observation and a goal image (and optionally a camera path) in; API name
+    ``/plan``."""
+    import gradio as gr
+
+    def plan(
+        observation, goal, trajectory, preset, frames, steps, seed, progress=gr.Progress(track_tqdm=True)
+    ):
+        progress(0.0, desc="planning")
+        settings = _options(trajectory, preset, frames, steps, seed)
+        return _guarded(lambda: runner.plan(observation, goal, **settings))
+
+    with gr.Tab("Plan", id="plan"):
+        with gr.Row():
+            with gr.Column(scale=2):
+                with gr.Row():
+                    with gr.Column():
+                        observation = _image_input("observation")
+                    with gr.Column():
+                        goal = _image_input("goal")
+                action = _action_inputs("none")
+                run = gr.Button("Plan", variant="primary")
+                gr.Examples(
+                    [[str(examples["observation"]), str(examples["goal"])]],
+                    inputs=[observation, goal],
+                    label="example",
+                )
+            with gr.Column(scale=3):
+                panel = _result_panel("plan")
+        run.click(plan, [observation, goal, *action], panel, api_name="plan")
+
+
+@dataclass(frozen=True)
+class _DriveControls:
+    """The components of the Drive tab's control column (``buttons``: one per camera move)."""
+
+    start: Any
+    step: Any
+    angle: Any
+    steps: Any
+    seed: Any
+    buttons: dict[str, Any]
+    restart: Any
+    export: Any
+    archive: Any
+    rrd: Any
+
+
+def _drive_buttons() -> dict[str, Any]:
+    """One button per camera move, in three rows, each labelled with its keys; by move."""
+    import gradio as gr
+
+    buttons = {}
+    for row in (("turn left", "forward", "turn right"), ("left", "back", "right"), ("up", "down")):
+        with gr.Row():
+            for move in row:
+                label = f"{move} ({' / '.join(KEYS[move])})"
+                buttons[move] = gr.Button(label, elem_id=f"drive-{move.replace(' ', '-')}")
+    return buttons
+
+
+def _drive_controls(examples: dict[str, Any]) -> _DriveControls:
+    """The Drive tab's control column: start image, step length, turn angle, steps, seed, move
+    buttons, start over, export and the exported files."""
+    import gradio as gr
+
+    start = _image_input("start image")
+    gr.Examples([[str(examples["observation"])]], inputs=[start], label="example")
+    with gr.Row():
+        step = gr.Number(value=STEP_LENGTH, minimum=0, label="step length (scene units: 1 = nearest point)")
+        angle = gr.Number(value=TURN_DEGREES, label="turn angle (degrees)")
+    steps, seed = _settings("50")
+    keys = ", ".join(f"{move}: {' / '.join(names)}" for move, names in KEYS.items())
+    gr.Markdown(
+        "Each step generates the next frames from the world so far (the first one a whole "
+        f"window from the image). Keys (outside a text field): {keys}."
+    )
+    buttons = _drive_buttons()
+    with gr.Row():
+        restart = gr.Button("start over", variant="stop")
+        export = gr.Button("export (.rrd + zip)", elem_id="drive-export")
+    archive = gr.File(label="all files (zip)", elem_id="drive-archive")
+    rrd = gr.File(label="rerun recording (.rrd)", elem_id="drive-rrd")
+    return _DriveControls(start, step, angle, steps, seed, buttons, restart, export, archive, rrd)
+
+
+def _drive_results() -> list:
+    """The Drive tab's result column; returns its video, scene, plot, latency and summary."""
+    import gradio as gr
+
+    summary = gr.Markdown(elem_id="drive-summary")
+    latency = gr.Number(label="last step latency (s)", interactive=False, elem_id="drive-latency")
+    video = gr.Video(
+        label="the world so far: colour | depth", elem_id="drive-result-video", autoplay=True,
+        loop=True, height=PANEL_HEIGHT,
+    )  # fmt: skip
+    scene = gr.Model3D(
+        label="3D: the growing point cloud and the cameras (first red)",
+        elem_id="drive-scene", height=PANEL_HEIGHT, zoom_speed=0.5,
+    )  # fmt: skip
+    plot = gr.Image(
+        label="camera path: requested (your steps) and generated", type="filepath",
+        elem_id="drive-plot", height=PANEL_HEIGHT,
+    )  # fmt: skip
+    return [video, scene, plot, latency, summary]
+
+
+def _wire_drive(runner: AppRunner, session: Any, controls: _DriveControls, results: list) -> None:
+    """The Drive tab's events: a step (API name ``/drive``, and one per move button), the export
+    (``/drive_export``), start over, and a new start image forgetting the world so far."""
+    import gradio as gr
 
     def drive(image, move, step, angle, steps, seed, session, progress=gr.Progress(track_tqdm=True)):
         progress(0.0, desc=f"driving: {move}")
-        session, view = checked(
+        session, view = _checked(
             lambda: drive_step(
                 runner,
                 session,
@@ -178,111 +330,54 @@ def build_app(runner: AppRunner, model_name: str) -> Any:
         return str(view.video), str(view.scene), str(view.plot), round(view.seconds, 3), view.summary, session
 
     def export_drive(session):
-        archive, rrd = checked(lambda: drive_export(runner, session))
+        archive, rrd = _checked(lambda: drive_export(runner, session))
         return str(archive), None if rrd is None else str(rrd)
 
+    shown = [*results, session]
+    settings_in = [controls.step, controls.angle, controls.steps, controls.seed, session]
+    move = gr.Dropdown(list(MOVES), value="forward", label="camera step", visible=False)
+    api_step = gr.Button("step", visible=False)
+    api_step.click(drive, [controls.start, move, *settings_in], shown, api_name="drive")
+    for name, button in controls.buttons.items():
+        named = gr.Textbox(name, visible=False)
+        button.click(drive, [controls.start, named, *settings_in], shown, api_visibility="private")
+    controls.export.click(export_drive, [session], [controls.archive, controls.rrd], api_name="drive_export")
+    cleared = [session, *results, controls.archive, controls.rrd]
+    controls.restart.click(lambda: (None,) * 5 + ("",) + (None,) * 2, None, cleared, api_visibility="private")
+    controls.start.change(lambda: None, None, session, api_visibility="private")
+
+
+def _drive_tab(runner: AppRunner, examples: dict[str, Any]) -> None:
+    """The Drive tab: a start image, then one camera step at a time (buttons or keys); the world so
+    far is kept per client session."""
+    import gradio as gr
+
+    with gr.Tab("Drive", id="drive"):
+        session = gr.State(None)
+        with gr.Row():
+            with gr.Column(scale=2, elem_id="drive-controls"):
+                controls = _drive_controls(examples)
+            with gr.Column(scale=3):
+                results = _drive_results()
+        _wire_drive(runner, session, controls, results)
+
+
+def build_app(runner: AppRunner, model_name: str) -> Any:
+    """The ``gradio.Blocks`` of the app around ``runner``; API names ``/reconstruct``, ``/predict``,
+    ``/plan`` (each returns video, scene, plot, archive, summary), ``/drive`` (image, move, step length,
+    angle, steps, seed; returns video, scene, plot, latency in seconds, summary; the world so far is kept
+    per client session) and ``/drive_export`` (returns the zip and the ``.rrd``)."""
+    import gradio as gr
+
+    files, _ = write_examples(runner.workdir / "examples")  # the inputs of `aether examples`
+    examples = {"video": files["clip.mp4"], "observation": files["obs.png"], "goal": files["goal.png"]}
     size = f"{runner.pipe.width}x{runner.pipe.height}"
     with gr.Blocks(title="AETHER") as app:
         gr.Markdown(INTRO.format(model=model_name, size=size))
-        with gr.Tab("Reconstruct", id="reconstruct"):
-            with gr.Row():
-                with gr.Column(scale=2):
-                    video = gr.Video(label="video", sources=["upload"], elem_id="reconstruct-video")
-                    steps, seed = settings("4")
-                    run = gr.Button("Reconstruct", variant="primary", elem_id="reconstruct-run")
-                    gr.Examples([[str(examples["video"])]], inputs=[video], label="example")
-                with gr.Column(scale=3):
-                    panel = result_panel("reconstruct")
-            run.click(reconstruct, [video, steps, seed], panel, api_name="reconstruct")
-        with gr.Tab("Predict", id="predict"):
-            with gr.Row():
-                with gr.Column(scale=2):
-                    image = image_input("image")
-                    action = action_inputs("forward")
-                    run = gr.Button("Predict", variant="primary")
-                    gr.Examples([[str(examples["observation"])]], inputs=[image], label="example")
-                with gr.Column(scale=3):
-                    panel = result_panel("predict")
-            run.click(predict, [image, *action], panel, api_name="predict")
-        with gr.Tab("Plan", id="plan"):
-            with gr.Row():
-                with gr.Column(scale=2):
-                    with gr.Row():
-                        with gr.Column():
-                            observation = image_input("observation")
-                        with gr.Column():
-                            goal = image_input("goal")
-                    action = action_inputs("none")
-                    run = gr.Button("Plan", variant="primary")
-                    gr.Examples(
-                        [[str(examples["observation"]), str(examples["goal"])]],
-                        inputs=[observation, goal],
-                        label="example",
-                    )
-                with gr.Column(scale=3):
-                    panel = result_panel("plan")
-            run.click(plan, [observation, goal, *action], panel, api_name="plan")
-        with gr.Tab("Drive", id="drive"):
-            session = gr.State(None)
-            with gr.Row():
-                with gr.Column(scale=2, elem_id="drive-controls"):
-                    start = image_input("start image")
-                    gr.Examples([[str(examples["observation"])]], inputs=[start], label="example")
-                    with gr.Row():
-                        step = gr.Number(
-                            value=STEP_LENGTH, minimum=0, label="step length (scene units: 1 = nearest point)"
-                        )
-                        angle = gr.Number(value=TURN_DEGREES, label="turn angle (degrees)")
-                    steps, seed = settings("50")
-                    keys = ", ".join(f"{move}: {' / '.join(names)}" for move, names in KEYS.items())
-                    gr.Markdown(
-                        "Each step generates the next frames from the world so far (the first one a whole "
-                        f"window from the image). Keys (outside a text field): {keys}."
-                    )
-                    buttons = {}
-                    for row in (
-                        ("turn left", "forward", "turn right"),
-                        ("left", "back", "right"),
-                        ("up", "down"),
-                    ):
-                        with gr.Row():
-                            for move in row:
-                                label = f"{move} ({' / '.join(KEYS[move])})"
-                                buttons[move] = gr.Button(label, elem_id=f"drive-{move.replace(' ', '-')}")
-                    with gr.Row():
-                        restart = gr.Button("start over", variant="stop")
-                        export = gr.Button("export (.rrd + zip)", elem_id="drive-export")
-                    archive = gr.File(label="all files (zip)", elem_id="drive-archive")
-                    rrd = gr.File(label="rerun recording (.rrd)", elem_id="drive-rrd")
-                with gr.Column(scale=3):
-                    summary = gr.Markdown(elem_id="drive-summary")
-                    latency = gr.Number(
-                        label="last step latency (s)", interactive=False, elem_id="drive-latency"
-                    )
-                    video = gr.Video(
-                        label="the world so far: colour | depth", elem_id="drive-result-video", autoplay=True,
-                        loop=True, height=PANEL_HEIGHT,
-                    )  # fmt: skip
-                    scene = gr.Model3D(
-                        label="3D: the growing point cloud and the cameras (first red)",
-                        elem_id="drive-scene", height=PANEL_HEIGHT, zoom_speed=0.5,
-                    )  # fmt: skip
-                    plot = gr.Image(
-                        label="camera path: requested (your steps) and generated", type="filepath",
-                        elem_id="drive-plot", height=PANEL_HEIGHT,
-                    )  # fmt: skip
-            shown = [video, scene, plot, latency, summary, session]
-            settings_in = [step, angle, steps, seed, session]
-            move = gr.Dropdown(list(MOVES), value="forward", label="camera step", visible=False)
-            api_step = gr.Button("step", visible=False)
-            api_step.click(drive, [start, move, *settings_in], shown, api_name="drive")
-            for name, button in buttons.items():
-                named = gr.Textbox(name, visible=False)
-                button.click(drive, [start, named, *settings_in], shown, api_visibility="private")
-            export.click(export_drive, [session], [archive, rrd], api_name="drive_export")
-            cleared = [session, video, scene, plot, latency, summary, archive, rrd]
-            restart.click(lambda: (None,) * 5 + ("",) + (None,) * 2, None, cleared, api_visibility="private")
-            start.change(lambda: None, None, session, api_visibility="private")
+        _reconstruct_tab(runner, examples)
+        _predict_tab(runner, examples)
+        _plan_tab(runner, examples)
+        _drive_tab(runner, examples)
         app.load(None, None, None, js=_drive_keys_js())
     return app
 

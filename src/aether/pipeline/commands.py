@@ -10,6 +10,7 @@ import argparse
 import logging
 import os
 import sys
+from typing import Any
 
 from aether.argtypes import positive_float, torch_device
 from aether.pipeline.presets import PRESETS
@@ -153,8 +154,9 @@ def _apply_speed_options(pipe, args: argparse.Namespace, device: str) -> None:
         pipe.enable_compile()
 
 
-def main(argv: list[str], prog: str = "aether") -> int:
-    """Run ``argv[0]`` (reconstruct, predict or plan) with the options in ``argv[1:]``."""
+def _parse_args(argv: list[str], prog: str) -> tuple[str, argparse.Namespace]:
+    """The command (reconstruct, predict or plan) and its parsed options; ValueError for another
+    command, an ``--out`` that is a file, or a non-empty ``--out`` without ``--overwrite``."""
     command, rest = argv[0], argv[1:]
     if command not in ("reconstruct", "predict", "plan"):
         raise ValueError(f"unknown command {command!r}; expected reconstruct, predict or plan")
@@ -165,52 +167,81 @@ def main(argv: list[str], prog: str = "aether") -> int:
         raise ValueError(
             f"--out: {args.out} is not empty (an earlier result?); choose another or add --overwrite"
         )
+    return command, args
+
+
+def _check_model_ids(args: argparse.Namespace) -> None:
+    """Fail now, not after the imports, when ``--model`` (or ``--base``) is a missing folder or a hub
+    id that cannot be had."""
     from aether.hub import check_model_id
 
-    check_model_id(args.model)  # a hub id that cannot be had fails now, not after the imports
+    check_model_id(args.model)
     if args.base is not None:
         check_model_id(args.base, "vae/config.json", "--base")
-    import torch
 
-    from aether.pipeline import AetherPipeline
-    from aether.pipeline.io import read_image, read_video
+
+def _read_video_input(args: argparse.Namespace) -> tuple[dict[str, Any], float | None]:
+    """``{"video": frames}`` from ``args.video`` (at most ``--frames``) and the file's frame rate (None
+    when it has none); ValueError under 17 frames."""
+    from aether.pipeline.io import read_video
+
+    frames, file_fps = read_video(args.video, max_frames=args.frames)
+    if len(frames) < 17:
+        raise ValueError(f"{args.video}: {len(frames)} frames, need at least 17")
+    return {"video": frames}, file_fps
+
+
+def _read_image_inputs(command: str, args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
+    """``{"image"}`` (and ``"goal"`` for plan: (H,W,3) images of one size) and the ``--trajectory``
+    read at the image's size (None without one); ValueError for goal and observation of different
+    sizes, or a trajectory whose pose count is not ``--frames``."""
+    from aether.pipeline.io import read_image
     from aether.pipeline.pipeline import load_trajectory
 
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
-    formats = tuple(f for f in args.formats.split(",") if f)
+    inputs: dict[str, Any] = {"image": read_image(args.image)}
+    if command == "plan":
+        inputs["goal"] = read_image(args.goal)
+        if inputs["goal"].shape != inputs["image"].shape:
+            sizes = f"{inputs['image'].shape[:2]} vs {inputs['goal'].shape[:2]}"
+            raise ValueError(f"observation and goal differ in size: {sizes}")
+    trajectory = None
+    if args.trajectory:
+        height, width = inputs["image"].shape[:2]
+        trajectory = load_trajectory(args.trajectory, height=height, width=width, K=args.intrinsics)
+        if args.frames is not None and len(trajectory) != args.frames:
+            raise ValueError(f"the trajectory has {len(trajectory)} poses but --frames is {args.frames}")
+    return inputs, trajectory
 
-    # read and validate inputs before loading any weights
-    inputs: dict[str, object] = {}
-    file_fps = None
-    if command == "reconstruct":
-        frames, file_fps = read_video(args.video, max_frames=args.frames)
-        if len(frames) < 17:
-            raise ValueError(f"{args.video}: {len(frames)} frames, need at least 17")
-        inputs["video"] = frames
-    else:
-        inputs["image"] = read_image(args.image)
-        if command == "plan":
-            inputs["goal"] = read_image(args.goal)
-            if inputs["goal"].shape != inputs["image"].shape:
-                sizes = f"{inputs['image'].shape[:2]} vs {inputs['goal'].shape[:2]}"
-                raise ValueError(f"observation and goal differ in size: {sizes}")
-        trajectory = None
-        if args.trajectory:
-            height, width = inputs["image"].shape[:2]
-            trajectory = load_trajectory(args.trajectory, height=height, width=width, K=args.intrinsics)
-            if args.frames is not None and len(trajectory) != args.frames:
-                raise ValueError(f"the trajectory has {len(trajectory)} poses but --frames is {args.frames}")
+
+def _device_and_dtype(args: argparse.Namespace) -> tuple[str, Any]:
+    """``--device`` (default: cuda when available) and the torch dtype of ``--dtype`` (default:
+    bfloat16 on GPU, else float32)."""
+    import torch
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype_name = args.dtype or ("bfloat16" if str(device).startswith("cuda") else "float32")
-    dtype = getattr(torch, dtype_name)
-    if args.quantize:  # fail before loading weights when torchao is missing
+    return device, getattr(torch, dtype_name)
+
+
+def _check_quantization(args: argparse.Namespace) -> None:
+    """ValueError, before any weights load, when ``--quantize`` needs torchao and it is missing."""
+    if args.quantize:
         from aether.pipeline.acceleration import require_torchao
 
         try:
             require_torchao(args.quantize)
         except ImportError as err:  # a missing optional package is the user's to install: no traceback
             raise ValueError(str(err)) from None
+
+
+def _load_pipeline(command: str, args: argparse.Namespace, trajectory: Any, file_fps: float | None) -> Any:
+    """The ``AetherPipeline`` of ``--model`` on its device with the speed options. ValueError when a
+    trajectory (without ``--frames``) has a pose count the model does not generate. Without ``--fps``,
+    a video's frame rate sets ``args.fps`` to the nearest one the model was trained at."""
+    from aether.pipeline import AetherPipeline
+
+    device, dtype = _device_and_dtype(args)
+    _check_quantization(args)
     pipe = AetherPipeline.from_pretrained(args.model, base=args.base, torch_dtype=dtype, mode=args.mode)
     frames = pipe.spec.frames
     given = trajectory if command != "reconstruct" and args.frames is None else None
@@ -223,6 +254,37 @@ def main(argv: list[str], prog: str = "aether") -> int:
         args.fps = pipe.spec.nearest_fps(file_fps)
         logging.getLogger(__name__).info("video at %.3g fps: using the trained fps %g", file_fps, args.fps)
     _apply_speed_options(pipe, args, device)
+    return pipe
+
+
+def _generate(
+    command: str, args: argparse.Namespace, pipe: Any, inputs: dict[str, Any], trajectory: Any, common: dict
+) -> Any:
+    """The ``World4D`` that predict or plan generates from ``inputs`` (along ``trajectory``, a preset or
+    neither); a trajectory longer than one window (without ``--frames``) is a rollout of chained
+    windows."""
+    extra = {
+        "num_frames": args.frames,
+        "dynamic_cfg": False if args.no_dynamic_cfg else None,
+        "post_reconstruct": args.post_reconstruct,
+    }
+    if args.preset not in (None, "none"):
+        extra["preset"] = args.preset
+    from aether.pipeline.rollout import rollout_window
+
+    if trajectory is not None and args.frames is None and len(trajectory) > rollout_window(pipe):
+        goal = inputs.get("goal")
+        rollout = {"context_frames": args.context_frames, "memory": not args.no_memory, "goal": goal}
+        return pipe.rollout(inputs["image"], trajectory, dynamic_cfg=extra["dynamic_cfg"], **rollout, **{
+            k: v for k, v in common.items() if k != "output_size"
+        })  # fmt: skip
+    if command == "predict":
+        return pipe.predict(inputs["image"], trajectory, **common, **extra)
+    return pipe.plan(inputs["image"], inputs["goal"], trajectory, **common, **extra)
+
+
+def _run(command: str, args: argparse.Namespace, pipe: Any, inputs: dict[str, Any], trajectory: Any) -> Any:
+    """The ``World4D`` of the command (its cameras smoothed with ``--smooth`` unless none)."""
     common = {
         "num_inference_steps": args.steps,
         "guidance_scale": args.guidance,
@@ -235,30 +297,34 @@ def main(argv: list[str], prog: str = "aether") -> int:
             inputs["video"], window=args.window, stride=args.stride, ensemble_size=args.ensemble, **common
         )
     else:
-        extra = {
-            "num_frames": args.frames,
-            "dynamic_cfg": False if args.no_dynamic_cfg else None,
-            "post_reconstruct": args.post_reconstruct,
-        }
-        if args.preset not in (None, "none"):
-            extra["preset"] = args.preset
-        from aether.pipeline.rollout import rollout_window
-
-        if trajectory is not None and args.frames is None and len(trajectory) > rollout_window(pipe):
-            goal = inputs.get("goal")
-            rollout = {"context_frames": args.context_frames, "memory": not args.no_memory, "goal": goal}
-            world = pipe.rollout(inputs["image"], trajectory, dynamic_cfg=extra["dynamic_cfg"], **rollout, **{
-                k: v for k, v in common.items() if k != "output_size"
-            })  # fmt: skip
-        elif command == "predict":
-            world = pipe.predict(inputs["image"], trajectory, **common, **extra)
-        else:
-            world = pipe.plan(inputs["image"], inputs["goal"], trajectory, **common, **extra)
+        world = _generate(command, args, pipe, inputs, trajectory, common)
     if args.smooth != "none":
         world = world.smooth(args.smooth)
+    return world
+
+
+def _write_results(world: Any, args: argparse.Namespace, formats: tuple[str, ...]) -> None:
+    """Save ``world`` under ``--out`` in ``formats`` and print one line per file written."""
     written = world.save(args.out, formats=formats, overwrite=args.overwrite)
     for kind, path in written.items():
         print(f"{kind:>4}: {path}")
+
+
+def main(argv: list[str], prog: str = "aether") -> int:
+    """Run ``argv[0]`` (reconstruct, predict or plan) with the options in ``argv[1:]``."""
+    command, args = _parse_args(argv, prog)
+    _check_model_ids(args)  # a hub id that cannot be had fails now, not after the imports
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
+    formats = tuple(f for f in args.formats.split(",") if f)
+    # read and validate inputs before loading any weights
+    trajectory, file_fps = None, None
+    if command == "reconstruct":
+        inputs, file_fps = _read_video_input(args)
+    else:
+        inputs, trajectory = _read_image_inputs(command, args)
+    pipe = _load_pipeline(command, args, trajectory, file_fps)
+    world = _run(command, args, pipe, inputs, trajectory)
+    _write_results(world, args, formats)
     return 0
 
 

@@ -276,66 +276,83 @@ def _fmt(x: float) -> str:
     return "n/a" if not math.isfinite(x) else f"{x:.4g}"
 
 
-def write_report(
-    out: Path, name: str, recipe_path: str, info: dict[str, Any], evaluation: dict[str, Any]
-) -> Path:
-    """``out/report.md`` (+ ``metrics.json``, pictures under ``out/pictures``)."""
-    from aether.training.pictures import task_pictures
-
-    pictures = out / "pictures"
-    lines = [f"# {name}: training and evaluation report", ""]
-    lines += [
+def _report_header(name: str, recipe_path: str, info: dict[str, Any], clips: int) -> list[str]:
+    """The report's title and its first paragraph: recipe, optimizer steps, fit time, training
+    throughput, final training loss and the number of held-out clips evaluated."""
+    return [
+        f"# {name}: training and evaluation report",
+        "",
         f"Recipe `{recipe_path}`; {info['steps']} optimizer steps in {info['fit_seconds']:.0f} s "
         f"({info['samples_per_second']:.2f} training clips/s); final training loss "
-        f"{_fmt(info.get('final_loss', math.nan))}. Evaluated on {evaluation['clips']} held-out "
+        f"{_fmt(info.get('final_loss', math.nan))}. Evaluated on {clips} held-out "
         "synthetic clips (validation shards, never trained on).",
         "",
     ]
-    checks = margin_checks(evaluation["tasks"])
-    if checks:
-        lines += [
-            "## Learning margins",
-            "",
-            "| check | model | reference | model / reference (or gap) | required | result |",
-            "| --- | --- | --- | --- | --- | --- |",
-        ]
-        for c in checks:
-            required = f"{_RELATIONS[c['relation']][0]} {c['required']:g}"
-            result = "met" if c["passed"] else "MISSED"
-            lines.append(
-                f"| {c['task']} {c['metric']} vs {c['reference']} | {_fmt(c['model'])} | "
-                f"{_fmt(c['baseline'])} | {_fmt(c['ratio'])} | {required} | {result} |"
-            )
-        missed = [c for c in checks if not c["passed"]]
-        lines.append("")
-        if missed:
-            lines += [
-                "Missed: "
-                + ", ".join(f"{c['task']} {c['metric']} vs {c['reference']}" for c in missed)
-                + ". This run does not "
-                "show the required margin there; the metrics and pictures below show how far it got.",
-                "",
-            ]
-        else:
-            lines += ["Every margin is met.", ""]
-    lines += [
+
+
+def _margin_lines(checks: list[dict[str, Any]]) -> list[str]:
+    """The "Learning margins" section: one table row per check of :func:`margin_checks`, then the
+    missed ones named (or a line saying every margin is met); no lines when there is no check."""
+    if not checks:
+        return []
+    lines = [
+        "## Learning margins",
+        "",
+        "| check | model | reference | model / reference (or gap) | required | result |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for c in checks:
+        required = f"{_RELATIONS[c['relation']][0]} {c['required']:g}"
+        result = "met" if c["passed"] else "MISSED"
+        lines.append(
+            f"| {c['task']} {c['metric']} vs {c['reference']} | {_fmt(c['model'])} | "
+            f"{_fmt(c['baseline'])} | {_fmt(c['ratio'])} | {required} | {result} |"
+        )
+    missed = [c for c in checks if not c["passed"]]
+    lines.append("")
+    if not missed:
+        return [*lines, "Every margin is met.", ""]
+    return [
+        *lines,
+        "Missed: "
+        + ", ".join(f"{c['task']} {c['metric']} vs {c['reference']}" for c in missed)
+        + ". This run does not "
+        "show the required margin there; the metrics and pictures below show how far it got.",
+        "",
+    ]
+
+
+def _metric_lines(tasks: dict[str, Any]) -> list[str]:
+    """The "Metrics" table: per task and metric, the model's score (with the direction that is
+    better), the baseline's and what the baseline is."""
+    lines = [
         "## Metrics",
         "",
         "| task | metric | model | baseline | baseline kind |",
         "| --- | --- | --- | --- | --- |",
     ]
-    for task, res in evaluation["tasks"].items():
+    for task, res in tasks.items():
         for key, value in res["metrics"].items():
             baseline = _fmt(res["baseline"].get(key, math.nan))
             lines.append(
                 f"| {task} | {key} {direction_arrow(key)} | {_fmt(value)} | {baseline} | "
                 f"{BASELINE_NAMES.get(key, '')} |"
             )
-    settings = evaluation.get("settings") or {}
+    return lines
+
+
+def _has_metric(tasks: dict[str, Any], suffix: str) -> bool:
+    """Whether any task scored a metric whose name ends with ``suffix``."""
+    return any(k.endswith(suffix) for r in tasks.values() for k in r["metrics"])
+
+
+def _method_lines(tasks: dict[str, Any], settings: dict[str, Any]) -> list[str]:
+    """The paragraph under the metrics table saying how they were measured: alignment, camera
+    smoothing, guidance and, when scored, what the ``_without_camera`` and ``_without_memory``
+    samplings are (blank lines around it)."""
     guidance = float(settings.get("guidance", 1.0))
     smooth = str(settings.get("smooth", "none"))
-    lines += [
-        "",
+    paragraph = (
         "Depth: Abs Rel and δ<1.25 after one scale per sequence. Cameras: ATE / RPE after Sim(3) "
         "alignment (the static camera's closed-form optimum as its baseline)"
         + ("" if smooth == "none" else f", the decoded cameras smoothed first ({smooth})")
@@ -345,41 +362,65 @@ def write_report(
         + (
             "; `_without_camera`: the same sampling (same seed) given no camera trajectory, so a model "
             "that follows the camera scores higher with it than without."
-            if any(k.endswith("_without_camera") for r in evaluation["tasks"].values() for k in r["metrics"])
+            if _has_metric(tasks, "_without_camera")
             else "."
-        ),
-    ]
-    if any(k.endswith("_without_memory") for r in evaluation["tasks"].values() for k in r["metrics"]):
-        lines[-1] += (
+        )
+    )
+    if _has_metric(tasks, "_without_memory"):
+        paragraph += (
             " The model has a memory condition: each sampling given a trajectory is also given the first "
             "frame lifted with the model's own depth of it (a first pass) and rendered along that "
             "trajectory; `_without_memory`: the same sampling without it; baseline `_render`: that "
             "render alone, its holes filled with the first frame."
         )
-    lines.append("")
+    return ["", paragraph, ""]
+
+
+def _sampling_lines(settings: dict[str, Any]) -> list[str]:
+    """The denoising steps per task and the reconstruction ensemble size, when the evaluation set
+    either (no lines otherwise)."""
     steps = settings.get("steps") or {}
-    if steps or settings.get("ensemble", 1) > 1:
-        sampled = ", ".join(f"{task} {n}" for task, n in steps.items()) or "task defaults"
-        lines += [
-            f"Denoising steps: {sampled}; reconstruction averages {settings.get('ensemble', 1)} "
-            "sample(s) per clip (test-time ensemble).",
-            "",
-        ]
-    if "following" in evaluation:
-        lines += evaluation["following"]["lines"]
-    lines += ["## Pictures", ""]
+    if not (steps or settings.get("ensemble", 1) > 1):
+        return []
+    sampled = ", ".join(f"{task} {n}" for task, n in steps.items()) or "task defaults"
+    return [
+        f"Denoising steps: {sampled}; reconstruction averages {settings.get('ensemble', 1)} "
+        "sample(s) per clip (test-time ensemble).",
+        "",
+    ]
+
+
+def _picture_lines(
+    out: Path, info: dict[str, Any], batches: Sequence[tuple[ClipBatch, dict[str, Any]]]
+) -> list[str]:
+    """The "Pictures" section: the training loss curve (``out/loss.png``, when ``info`` names a
+    metrics CSV with losses) and, per kept clip, its tasks' pictures drawn under ``out/pictures``
+    (clip 0 of each batch: video (B,T,3,H,W) in [-1,1])."""
+    from aether.training.pictures import task_pictures
+
+    lines = ["## Pictures", ""]
     curve = (
         loss_curve(Path(info.get("metrics_csv", "")), out / "loss.png") if info.get("metrics_csv") else None
     )
     if curve is not None:
         lines += [f"![training loss]({curve.relative_to(out)})", ""]
-    for n, (batch, results) in enumerate(evaluation["batches"]):
+    for n, (batch, results) in enumerate(batches):
         lines += [f"### Clip `{batch['key'][0] if 'key' in batch else n}`", ""]
         for task, res in results.items():
-            for path in task_pictures(pictures, task, res, batch, 0, prefix=f"clip{n}"):
+            for path in task_pictures(out / "pictures", task, res, batch, 0, prefix=f"clip{n}"):
                 lines += [f"![{task} {path.stem}]({path.relative_to(out)})", ""]
-    report = out / "report.md"
-    report.write_text("\n".join(lines))
+    return lines
+
+
+def _write_metrics(
+    out: Path,
+    recipe_path: str,
+    info: dict[str, Any],
+    evaluation: dict[str, Any],
+    checks: list[dict[str, Any]],
+) -> None:
+    """``out/metrics.json``: the recipe, training info, clip count, evaluation settings, per-task
+    metrics and baselines, the margin checks and the following numbers per view."""
     payload = {
         "recipe": recipe_path,
         "training": info,
@@ -390,6 +431,25 @@ def write_report(
         "following": (evaluation.get("following") or {}).get("views", {}),
     }
     (out / "metrics.json").write_text(json.dumps(payload, indent=2, default=float) + "\n")
+
+
+def write_report(
+    out: Path, name: str, recipe_path: str, info: dict[str, Any], evaluation: dict[str, Any]
+) -> Path:
+    """``out/report.md`` (+ ``metrics.json``, pictures under ``out/pictures``)."""
+    lines = _report_header(name, recipe_path, info, evaluation["clips"])
+    checks = margin_checks(evaluation["tasks"])
+    lines += _margin_lines(checks)
+    lines += _metric_lines(evaluation["tasks"])
+    settings = evaluation.get("settings") or {}
+    lines += _method_lines(evaluation["tasks"], settings)
+    lines += _sampling_lines(settings)
+    if "following" in evaluation:
+        lines += evaluation["following"]["lines"]
+    lines += _picture_lines(out, info, evaluation["batches"])
+    report = out / "report.md"
+    report.write_text("\n".join(lines))
+    _write_metrics(out, recipe_path, info, evaluation, checks)
     return report
 
 
