@@ -56,6 +56,9 @@ def test_tiny_recipe_smoke_run_writes_a_report(tmp_path) -> None:
         assert {"psnr", "ssim", "psnr_mirrored", "psnr_without_camera", "ssim_without_camera"} <= scored, task
         assert {"rot_err", "trans_err", "rot_err_without_camera"} <= scored, task  # evaluate.camera_control
         assert {"psnr_blurred", "ssim_blurred"} <= set(metrics["tasks"][task]["baseline"]), task
+        # the recipe's memory condition: the first frame lifted with the model's own depth, and ablations
+        assert {"psnr_without_memory", "ssim_without_memory"} <= scored, task
+        assert {"psnr_render", "ssim_render"} <= set(metrics["tasks"][task]["baseline"]), task
     assert metrics["training"]["steps"] == 4 and set(metrics["tasks"]) == {
         "reconstruction",
         "prediction",
@@ -69,6 +72,10 @@ def test_tiny_recipe_smoke_run_writes_a_report(tmp_path) -> None:
 
     with pytest.raises(ValueError, match=r"model\.action_keep differ"):
         run_recipe(RECIPE, [*overrides, "model.action_keep=0.25"], name="smoke")
+    # run again: the checkpoint at max_steps is evaluated without training, and the report says so
+    assert main([*args, "--set", "run.evaluate.following=null"], prog="aether run") == 0
+    header = (out / "report.md").read_text().splitlines()[2]
+    assert "the checkpoint of step 4, trained by an earlier run (evaluated only)" in header
 
 
 def test_static_camera_baseline_closed_form() -> None:

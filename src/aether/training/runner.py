@@ -279,12 +279,17 @@ def _fmt(x: float) -> str:
 def _report_header(name: str, recipe_path: str, info: dict[str, Any], clips: int) -> list[str]:
     """The report's title and its first paragraph: recipe, optimizer steps, fit time, training
     throughput, final training loss and the number of held-out clips evaluated."""
+    trained = (
+        f"{info['steps']} optimizer steps in {info['fit_seconds']:.0f} s "
+        f"({info['samples_per_second']:.2f} training clips/s); final training loss "
+        f"{_fmt(info.get('final_loss', math.nan))}"
+        if info.get("trained", True)
+        else f"the checkpoint of step {info['steps']}, trained by an earlier run (evaluated only)"
+    )
     return [
         f"# {name}: training and evaluation report",
         "",
-        f"Recipe `{recipe_path}`; {info['steps']} optimizer steps in {info['fit_seconds']:.0f} s "
-        f"({info['samples_per_second']:.2f} training clips/s); final training loss "
-        f"{_fmt(info.get('final_loss', math.nan))}. Evaluated on {clips} held-out "
+        f"Recipe `{recipe_path}`; {trained}. Evaluated on {clips} held-out "
         "synthetic clips (validation shards, never trained on).",
         "",
     ]
@@ -547,6 +552,7 @@ def run_recipe(recipe_path: str | Path, overrides: Sequence[str] = (), name: str
         "fit_seconds": fit_seconds,
         "samples_per_second": trained * batch * trainer.world_size / max(fit_seconds, 1e-9),
         "final_loss": float(trainer.callback_metrics.get("train/loss", math.nan)),
+        "trained": trained > 0,
     }
     for lg in trainer.loggers:
         csv_path = Path(getattr(lg, "log_dir", "") or "") / "metrics.csv"
