@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from aether.modalities.clip import ClipGeometry
@@ -56,3 +58,29 @@ def test_prediction_is_given_the_lifted_first_frame_along_each_trajectory_and_it
     # the true geometry rendered along the true path: far closer to the truth than copying the first frame
     assert baseline["psnr_render"] > baseline["psnr"] + 1.0
     assert baseline["ssim_render"] > baseline["ssim"]
+
+
+def test_camera_control_is_scored_only_where_the_recovery_reads_the_true_video(monkeypatch):
+    from aether.training import validation
+
+    module = make_module(condition_modalities=["color", "raymap", "cache"])
+    clip = module.target_stack.prepare(synthetic_batch(seeds=(0,), frames=17))
+    for truth_rot_err, scored in ((0.1, True), (7.6, False)):  # 7.6 rad: a recovery that flipped
+        videos = []
+
+        def recovered(rgb, depth, K, requested, truth_rot_err=truth_rot_err, videos=videos):
+            videos.append(rgb)
+            rot = truth_rot_err if len(videos) == 1 else 2.0  # the first recovery is the true video's
+            return {"rot_err": rot, "trans_err": 0.5, "cammc": 1.0}, None
+
+        monkeypatch.setattr(validation, "video_camera_errors", recovered)
+        with sampler_for(module) as real:
+            result = evaluate_clip(
+                CopySampler(real, clip), clip, 0, tasks=["prediction"], steps={"prediction": 1},
+                camera_control=True, image_memory=False,
+            )["prediction"]  # fmt: skip
+        truth = (clip["video"][0] + 1) / 2
+        assert torch.allclose(videos[0], truth.permute(0, 2, 3, 1))  # the true frames, (T,H,W,3) in [0,1]
+        assert result.baseline["rot_err"] == truth_rot_err  # the recovery's floor as the baseline
+        assert result.metrics["camera_control_scored"] == float(scored)
+        assert result.metrics["rot_err"] == 2.0 if scored else math.isnan(result.metrics["rot_err"])

@@ -115,6 +115,11 @@ BASELINE_NAMES = {
     "ssim_without_memory": "copy the first frame",
     "psnr_render": "memory render alone, holes filled with the first frame",
     "ssim_render": "memory render alone, holes filled with the first frame",
+    **{
+        f"{k}{suffix}": "the true video (the recovery's own error)"
+        for k in ("rot_err", "trans_err", "cammc")
+        for suffix in ("", "_without_camera")
+    },
 }
 
 # settings that may change between a run and its resumption (they do not change what is learnt)

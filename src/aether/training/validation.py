@@ -139,7 +139,10 @@ def evaluate_clip(
             scores higher with the true one.
         camera_control: also score how closely generated videos follow the trajectory (with the
             true camera, and without one when ``ablate_camera``): CamI2V's ``rot_err``,
-            ``trans_err`` and ``cammc`` of the cameras the annotation pipeline recovers from them.
+            ``trans_err`` and ``cammc`` of the cameras the annotation pipeline recovers from them,
+            beside (as the baseline) those it recovers from the true video; a clip whose true video's
+            recovery is off (RotErr > :data:`RECOVERY_GATE`) is not scored (NaN;
+            ``camera_control_scored`` is 1 on the clips that are).
         image_memory: for a model with a memory condition, give prediction and planning the first
             frame lifted with the model's own depth of it, rendered along the trajectory each run is
             given (:func:`~aether.pipeline.memory.sample_with_image_memory`); also score the same
@@ -285,6 +288,15 @@ def _score_generation(
     metrics: dict[str, float] = {}
     outputs: dict[str, np.ndarray] = {}
     gt_c2w = clip["c2w"][index].float().cpu()
+    K = clip["K"][index].float().cpu()
+    scorable = False
+    if camera_control:  # the recovery's own errors on the true video: its floor, and the gate
+        truth, _ = video_camera_errors(
+            target.permute(0, 2, 3, 1), clip["depth"][index].float().cpu(), K, gt_c2w
+        )
+        scorable = truth["rot_err"] <= RECOVERY_GATE and math.isfinite(truth["trans_err"])
+        baseline |= truth
+        metrics["camera_control_scored"] = float(scorable)
     for suffix, act, lifted in runs:  # each run from the same seed
         kwargs["generator"] = torch.Generator(device=device).manual_seed(seed)
         out, memory_render = generate(sampler, spec.name, inputs, act, memory=lifted, **kwargs)
@@ -298,12 +310,18 @@ def _score_generation(
         metrics |= {f"{k}{suffix}": v for k, v in scores.items()}
         baseline |= {f"{k}{suffix}": baseline[k] for k in scores}
         if camera_control and suffix in ("", "_without_camera"):
-            K = clip["K"][index].float().cpu()
             control, _ = camera_control_of(out, K, gt_c2w, sampler.min_disparity)
-            metrics |= {f"{k}{suffix}": v for k, v in control.items()}
+            metrics |= {f"{k}{suffix}": v if scorable else math.nan for k, v in control.items()}
+            baseline |= {f"{k}{suffix}": baseline[k] for k in control}
         if not suffix:
             outputs = {"rgb": out.rgb.numpy()}
     return metrics, baseline, outputs
+
+
+RECOVERY_GATE = 0.5
+"""Camera control is scored on a clip only when the recovery gets its true video's cameras right: a
+RotErr (summed over the frames, radians) of at most this much (failures, e.g. a PnP flip on a pure
+turn at 64×96, are tens of radians)."""
 
 
 def camera_control_of(
@@ -316,17 +334,25 @@ def camera_control_of(
     Returns the errors and the recovered cameras (T,4,4); NaN errors and None, with a warning naming
     the reason, when the recovery fails.
     """
+    if out.disparity is None:
+        return dict.fromkeys(("rot_err", "trans_err", "cammc"), math.nan), None
+    depth, valid = disparity_to_depth(out.disparity.float(), min_disparity)
+    return video_camera_errors(out.rgb.float(), torch.where(valid, depth, 0.0), K, requested)
+
+
+def video_camera_errors(
+    rgb: Tensor, depth: Tensor, K: Tensor, requested: Tensor
+) -> tuple[dict[str, float], np.ndarray | None]:
+    """CamI2V's errors of the cameras the annotation pipeline recovers from a video rgb (T,H,W,3) in
+    [0,1] with its depth (T,H,W) (0: unknown) and intrinsics K (T,3,3), against ``requested``
+    (T,4,4); NaN errors and None, with a warning, when the recovery fails."""
     from aether.evaluation.camera_control import camera_control_errors, recover_cameras
 
     nan = {"rot_err": math.nan, "trans_err": math.nan, "cammc": math.nan}
-    if out.disparity is None:
-        return nan, None
-    depth, valid = disparity_to_depth(out.disparity.float(), min_disparity)
-    depth = torch.where(valid, depth, 0.0)
     try:
-        recovered = recover_cameras(out.rgb.float(), K, "annotate", depth=depth.numpy())
+        recovered = recover_cameras(rgb, K, "annotate", depth=depth.numpy())
     except (ValueError, RuntimeError, np.linalg.LinAlgError) as err:
-        log.warning("camera recovery of a generated video failed (%s): camera control scored NaN", err)
+        log.warning("camera recovery of a video failed (%s): camera control scored NaN", err)
         return nan, None
     errors = camera_control_errors(requested.double(), torch.as_tensor(recovered))
     return {k: float(errors[k]) for k in nan}, recovered
