@@ -51,3 +51,14 @@ def test_the_benchmark_table_holds_every_method_and_horizon(tmp_path):
     assert rows[("memory", 2)]["drift_ate"] is not None and rows[("memory", 2)]["seconds_per_window"] > 0
     assert (tmp_path / "rollout_revisit.png").is_file()
     assert "| memory | 2x | 33 |" in markdown(result)
+
+
+def test_a_last_frame_that_is_the_given_view_is_not_scored():
+    truth = np.random.default_rng(0).random((4, 8, 8, 3)).astype(np.float32)
+    truth[3] = truth[0]  # the path came back to the start exactly
+    copy = np.repeat(truth[:1], 4, 0)
+    scores = score(copy, truth, np.zeros((0, 2), dtype=int))
+    mse = float(np.mean([((truth[i] - truth[0]) ** 2).mean() for i in (1, 2)]))
+    assert np.isfinite(scores["psnr"])
+    frame_psnr = [-10 * np.log10(((truth[i] - truth[0]) ** 2).mean()) for i in (1, 2)]
+    assert scores["psnr"] == pytest.approx(np.mean(frame_psnr), rel=1e-5) and mse > 0

@@ -9,7 +9,8 @@ Each held-out synthetic world is followed along an out-and-back path (:mod:`aeth
   camera (holes filled with the frame's mean colour);
 - ``copy_first``: the first frame repeated.
 
-Scores per method and horizon: PSNR / SSIM / LPIPS against the truth (frames after the first), camera
+Scores per method and horizon: PSNR / SSIM / LPIPS against the truth (frames after the first, but
+for a last frame that is exactly the given view), camera
 drift (ATE of the rollout's stitched cameras against the requested path, Sim(3)-aligned), revisit
 consistency on the frames where the path returns to an earlier pose in another window (mean absolute
 error and PSNR against that earlier generated frame, and PSNR against the truth), and seconds per window.
@@ -63,12 +64,17 @@ def score(
     c2w: np.ndarray | None = None,
     requested: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Scores of one rollout (T, H, W, 3) in [0, 1] against the truth; ``pairs`` (P, 2) revisits."""
+    """Scores of one rollout (T, H, W, 3) in [0, 1] against the truth; ``pairs`` (P, 2) revisits.
+
+    PSNR / SSIM / LPIPS are over the frames after the first whose truth is not the first frame itself
+    (an out-and-back path through a static scene ends on exactly the given view, which copying the
+    first frame would score at an infinite PSNR)."""
     from aether.evaluation.pixel_metrics import video_pixel_metrics
     from aether.evaluation.pose_metrics import camera_pose_metrics
 
-    p = torch.from_numpy(pred[1:]).permute(0, 3, 1, 2).float()
-    t = torch.from_numpy(truth[1:]).permute(0, 3, 1, 2).float()
+    frames = [i for i in range(1, len(truth)) if not np.array_equal(truth[i], truth[0])]
+    p = torch.from_numpy(pred[frames]).permute(0, 3, 1, 2).float()
+    t = torch.from_numpy(truth[frames]).permute(0, 3, 1, 2).float()
     pixel = video_pixel_metrics(p, t, lpips_model)
     out: dict[str, Any] = {k: pixel.get(k) for k in ("psnr", "ssim", "lpips")}
     if len(pairs):
