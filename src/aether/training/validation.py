@@ -295,7 +295,7 @@ def _score_generation(
             target.permute(0, 2, 3, 1), clip["depth"][index].float().cpu(), K, gt_c2w
         )
         scorable = truth["rot_err"] <= RECOVERY_GATE and math.isfinite(truth["trans_err"])
-        baseline |= truth
+        baseline |= {k: v if scorable else math.nan for k, v in truth.items()}  # over the scored clips
         metrics["camera_control_scored"] = float(scorable)
     for suffix, act, lifted in runs:  # each run from the same seed
         kwargs["generator"] = torch.Generator(device=device).manual_seed(seed)
