@@ -3,7 +3,8 @@
 A :class:`aether.apps.drive.DriveSession` on the trained tiny memory model (``aether run
 recipes/tiny_memory.yaml`` writes it) steps a camera through a fixed sequence of moves from a held-out
 synthetic image; per step it records the wall time, the frames added, the points in the memory and the
-share of time in the transformer and in the memory's splatting. The first step generates a whole
+share of time in the transformer and in the memory's splatting, and the time the app then takes to
+write what it shows (the video so far, the 3D scene, the camera path). The first step generates a whole
 window (and, for a memory model, the first pass that gives the image its depth); later steps add
 ``window − 1`` frames each.
 
@@ -16,6 +17,7 @@ import argparse
 import json
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -65,9 +67,13 @@ def main(argv: list[str]) -> dict:
     memory_module.render_memory = splat  # the memory's renders (lifting and splatting)
     session = DriveSession(pipe, image, window=None, steps=args.steps)
     rows = []
+    shown = Path(tempfile.mkdtemp(prefix="aether-drive-"))
     for move in MOVES:
         before_t, before_s = transformer.total, splat.total
         record = session.step(move)
+        start = time.perf_counter()
+        session.show(tempfile.mkdtemp(dir=shown))  # a new folder per step, as the app writes
+        show_seconds = time.perf_counter() - start
         rows.append(
             {
                 "move": move,
@@ -76,9 +82,10 @@ def main(argv: list[str]) -> dict:
                 "memory_points": len(session.rollout.store) if session.rollout.store is not None else 0,
                 "transformer_seconds": transformer.total - before_t,
                 "splatting_seconds": splat.total - before_s,
+                "show_seconds": show_seconds,
             }
         )
-        print(f"{move:>10}: {record.seconds:.2f} s, +{record.frames} frames", flush=True)
+        print(f"{move:>10}: {record.seconds:.2f} s (+{show_seconds:.2f} s to show), +{record.frames} frames")
     later = [r["seconds"] for r in rows[1:]]
     result = {
         "benchmark": "drive",
@@ -93,6 +100,8 @@ def main(argv: list[str]) -> dict:
         "first_step_seconds": rows[0]["seconds"],
         "later_step_seconds_median": float(np.median(later)),
         "later_step_seconds_max": float(np.max(later)),
+        "later_show_seconds_median": float(np.median([r["show_seconds"] for r in rows[1:]])),
+        "memory_frames": session.rollout.memory_frames,
         "steps": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

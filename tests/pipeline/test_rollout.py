@@ -209,3 +209,27 @@ def test_the_memory_is_given_to_the_sampler_as_signals_and_kept_in_both_guidance
             "prediction", observation=image, num_frames=WINDOW, num_inference_steps=1,
             signals={"cache_video": video, "cache_mask": mask},
         )  # fmt: skip
+
+
+def test_a_bounded_memory_renders_the_frames_seen_from_the_nearest_cameras():
+    from aether.pipeline.memory import Memory
+
+    store = Memory(radius=0, max_frames=2)
+    eye = torch.eye(4, dtype=torch.float64)
+    poses = eye.repeat(4, 1, 1)
+    poses[:, 0, 3] = torch.tensor([0.0, 1.0, 5.0, 6.0])  # two cameras at x = 0, 1 and two at x = 5, 6
+    K = torch.tensor([[8.0, 0, 4], [0, 8.0, 4], [0, 0, 1]], dtype=torch.float64).repeat(4, 1, 1)
+    rgb = torch.rand(4, 8, 8, 3, generator=torch.Generator().manual_seed(0))
+    store.add(rgb, torch.full((4, 8, 8), 2.0), poses, K)
+    assert len(store) == 4 * 64 and store.frame.tolist() == [f for f in range(4) for _ in range(64)]
+    target = poses[3:].clone()
+    target[0, 0, 3] = 5.5
+    chosen = store.retrieve(target)
+    assert torch.equal(chosen, store.frame >= 2)  # the frames seen from x = 5 and 6
+    video, mask = store.render(target, K[:1], 8, 8)
+    full = Memory(radius=0)
+    full.add(rgb[2:], torch.full((2, 8, 8), 2.0), poses[2:], K[2:])
+    assert torch.equal(video, full.render(target, K[:1], 8, 8)[0])  # as if only they had been added
+    assert Memory(max_frames=None).retrieve(target).numel() == 0
+    with pytest.raises(ValueError, match="max_frames"):
+        Memory(max_frames=0)

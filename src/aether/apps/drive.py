@@ -40,6 +40,9 @@ KEYS = {
 """The keyboard keys of each step in the app."""
 STEP_LENGTH = 0.25
 TURN_DEGREES = 15.0
+MEMORY_FRAMES = 8
+"""The memory frames a step renders (those seen from the cameras nearest its own): a step's time does
+not grow with the world (all frames: 1 s after 12 frames, 6 s after 124 on the tiny model, 2 threads)."""
 
 
 def move_pose(move: str, step: float = STEP_LENGTH, angle: float = TURN_DEGREES) -> np.ndarray:
@@ -118,7 +121,13 @@ class DriveSession:
 
         frames = self.pipe.spec.frames
         window = self.window or (min(frames) if frames else rollout_window(self.pipe))
-        self.rollout = Rollout(self.pipe, window=window, num_inference_steps=self.steps, seed=self.seed)
+        self.rollout = Rollout(
+            self.pipe,
+            window=window,
+            memory_frames=MEMORY_FRAMES,
+            num_inference_steps=self.steps,
+            seed=self.seed,
+        )
         self.rollout.start(self.image)
         self.window = self.rollout.window
         self.K = default_intrinsics(self.pipe.height, self.pipe.width)

@@ -38,16 +38,29 @@ class Memory:
     """The coloured point cloud of the frames generated so far, in the world's global frame.
 
     Attributes:
-        points: (N, 3); colors: (N, 3) in [-1, 1].
+        points: (N, 3); colors: (N, 3) in [-1, 1]; frame: (N,) the index of the frame each came from.
+        centers, forwards: (F, 3) each added frame's camera centre and viewing direction.
         stride: pixels kept per frame along each image axis (2: a quarter of them).
         radius, depth_tolerance: how it is splatted (see :func:`aether.geometry.splat_points`).
+        max_frames: render only the points of this many frames, those whose cameras are nearest the
+            target cameras (centre distance + 1 − cosine of the viewing directions, the smallest over
+            the targets), as memory-bank world models retrieve what is relevant to a view; None: all.
+            It bounds the time a render takes however long the world grows.
     """
 
     stride: int = 1
     radius: int = 1
     depth_tolerance: float = 0.2
-    points: Tensor = field(default_factory=lambda: torch.zeros(0, 3))
-    colors: Tensor = field(default_factory=lambda: torch.zeros(0, 3))
+    max_frames: int | None = None
+    points: Tensor = field(default_factory=lambda: torch.zeros(0, 3, dtype=torch.float64))
+    colors: Tensor = field(default_factory=lambda: torch.zeros(0, 3, dtype=torch.float64))
+    frame: Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.long))
+    centers: Tensor = field(default_factory=lambda: torch.zeros(0, 3, dtype=torch.float64))
+    forwards: Tensor = field(default_factory=lambda: torch.zeros(0, 3, dtype=torch.float64))
+
+    def __post_init__(self) -> None:
+        if self.max_frames is not None and (int(self.max_frames) != self.max_frames or self.max_frames < 1):
+            raise ValueError(f"max_frames: expected a positive integer or None, got {self.max_frames!r}")
 
     def __len__(self) -> int:
         return int(self.points.shape[0])
@@ -62,17 +75,37 @@ class Memory:
         points, colors, ok = lift_frames(
             video, depth[None, :, ::s, ::s].double(), c2w[None].double(), K[None], keep
         )
-        self.points = torch.cat([self.points.double(), points[0][ok[0]]])
-        self.colors = torch.cat([self.colors.double(), colors[0][ok[0]]])
+        first = len(self.centers)
+        per_frame = points.shape[1] // len(c2w)
+        frame = torch.arange(first, first + len(c2w)).repeat_interleave(per_frame)
+        self.points = torch.cat([self.points, points[0][ok[0]]])
+        self.colors = torch.cat([self.colors, colors[0][ok[0]]])
+        self.frame = torch.cat([self.frame, frame[ok[0]]])
+        self.centers = torch.cat([self.centers, c2w[:, :3, 3].double()])
+        self.forwards = torch.cat([self.forwards, c2w[:, :3, 2].double()])
+
+    def retrieve(self, c2w: Tensor) -> Tensor:
+        """(N,) bool: the points of the ``max_frames`` frames nearest the cameras c2w (T, 4, 4) (all
+        points without a limit or with fewer frames)."""
+        if self.max_frames is None or len(self.centers) <= self.max_frames:
+            return torch.ones(len(self), dtype=torch.bool)
+        c2w = c2w.double()
+        distance = torch.cdist(self.centers, c2w[:, :3, 3])  # (F, T)
+        turn = 1 - self.forwards @ c2w[:, :3, 2].T
+        nearest = (distance + turn).amin(1).topk(self.max_frames, largest=False).indices
+        chosen = torch.zeros(len(self.centers), dtype=torch.bool)
+        chosen[nearest] = True
+        return chosen[self.frame]
 
     def render(self, c2w: Tensor, K: Tensor, height: int, width: int) -> tuple[Tensor, Tensor]:
         """The cloud seen by cameras c2w (T, 4, 4), K (T, 3, 3): video (T, 3, H, W), mask (T, H, W)."""
         num = len(c2w)
         if not len(self):
             return torch.zeros(num, 3, height, width), torch.zeros(num, height, width, dtype=torch.bool)
+        chosen = self.retrieve(c2w)
         video, mask = render_memory(
-            self.points[None].double(), self.colors[None].double(),
-            torch.ones(1, len(self), dtype=torch.bool),
+            self.points[chosen][None], self.colors[chosen][None],
+            torch.ones(1, int(chosen.sum()), dtype=torch.bool),
             c2w[None].double(), K[None].double(), height, width, radius=self.radius,
             depth_tolerance=self.depth_tolerance,
         )  # fmt: skip

@@ -99,8 +99,8 @@ class Rollout:
 
     Args:
         pipe: an :class:`~aether.pipeline.AetherPipeline`.
-        window, context_frames, memory, memory_cameras, memory_stride, image_memory, fps,
-        num_inference_steps, guidance_scale, dynamic_cfg, seed, generator: as :func:`rollout`.
+        window, context_frames, memory, memory_cameras, memory_stride, memory_frames, image_memory,
+        fps, num_inference_steps, guidance_scale, dynamic_cfg, seed, generator: as :func:`rollout`.
     """
 
     def __init__(
@@ -112,6 +112,7 @@ class Rollout:
         memory: bool = True,
         memory_cameras: str = "requested",
         memory_stride: int = 1,
+        memory_frames: int | None = None,
         image_memory: bool | None = None,
         fps: float | None = None,
         num_inference_steps: int | None = None,
@@ -141,6 +142,7 @@ class Rollout:
         self.overlap = 4 * (self.context_frames - 1) + 1
         self.fps = sampler.check_fps(fps, policy)
         self.memory, self.memory_cameras, self.memory_stride = bool(memory), memory_cameras, memory_stride
+        self.memory_frames = memory_frames
         has_memory = bool(memory) and sampler.has_memory
         if image_memory and not has_memory:
             raise ValueError("image_memory: expected memory=True and a model with a memory condition")
@@ -160,7 +162,8 @@ class Rollout:
         self.tensors, self.crop = self.pipe._crop_images(images)
         self.goal = goal
         H, W = self.pipe.height, self.pipe.width
-        self.store = Memory(self.memory_stride, *memory_splats(self.pipe.sampler)) if self.memory else None
+        splats = memory_splats(self.pipe.sampler)
+        self.store = Memory(self.memory_stride, *splats, self.memory_frames) if self.memory else None
         self.world: WindowResult | None = None
         self.req_c2w = torch.zeros(0, 4, 4, dtype=torch.float64)
         self.req_K = torch.zeros(0, 3, 3, dtype=torch.float64)
@@ -313,6 +316,7 @@ def rollout(
     memory: bool = True,
     memory_cameras: str = "requested",
     memory_stride: int = 1,
+    memory_frames: int | None = None,
     image_memory: bool | None = None,
     fps: float | None = None,
     num_inference_steps: int | None = None,
@@ -336,6 +340,9 @@ def rollout(
             ``modalities["memory.rgb"]`` / ``["memory.mask"]`` either way.
         memory_cameras: lift and render with the "requested" path (default) or the "generated" cameras.
         memory_stride: keep every n-th pixel (each axis) of a frame in the memory.
+        memory_frames: render only the points of this many frames, those seen from the cameras
+            nearest each new window's (:class:`~aether.pipeline.memory.Memory`'s ``max_frames``; None:
+            all), so a window takes the same time however long the world grows.
         image_memory: window 0 is given the image lifted with the model's own depth of it as its
             memory (:func:`~aether.pipeline.memory.sample_with_image_memory`: a first pass for the
             depth, then the window); default: when ``memory`` and the model has a memory condition.
@@ -348,7 +355,7 @@ def rollout(
     """
     state = Rollout(
         pipe, window=window, context_frames=context_frames, memory=memory, memory_cameras=memory_cameras,
-        memory_stride=memory_stride, image_memory=image_memory, fps=fps,
+        memory_stride=memory_stride, memory_frames=memory_frames, image_memory=image_memory, fps=fps,
         num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, dynamic_cfg=dynamic_cfg,
         seed=seed, generator=generator,
     )  # fmt: skip
