@@ -136,3 +136,18 @@ def test_output_size_input_writes_results_at_the_video_resolution(tiny_dirs, ran
     assert main([*argv, *_model_args(tiny_dirs, tmp_path / "out")]) == 0
     world = World4D.load(tmp_path / "out")
     assert world.depth.shape == (17, 64, 96) and world.rgb.shape == (17, 64, 96, 3)
+
+
+def test_predict_along_a_path_longer_than_a_window_rolls_out_with_a_bounded_memory(
+    tiny_dirs, files, tmp_path
+):
+    from aether.pipeline import World4D
+
+    poses = np.tile([0, 0, 0, 0, 0, 0, 1.0], (49, 1))
+    poses[:, 2] = np.linspace(0, 2, 49)  # a forward walk, TUM rows: t x y z qx qy qz qw
+    np.savetxt(tmp_path / "long.txt", np.concatenate([np.arange(49)[:, None], poses], 1))
+    args = ["predict", str(files / "obs.png"), "--trajectory", str(tmp_path / "long.txt"), "--steps", "1"]
+    args += ["--intrinsics", "40", "40", "24", "16"]
+    assert main([*args, "--memory-frames", "2", *_model_args(tiny_dirs, tmp_path / "out")]) == 0
+    world = World4D.load(tmp_path / "out")
+    assert world.num_frames == 49 and world.meta["windows"] == [0, 8] and world.meta["memory"]

@@ -99,6 +99,7 @@ def run_rollout(
     first_seed: int = 1_000_000,
     num_inference_steps: int | None = None,
     context_frames: int = 1,
+    memory_frames: int | None = None,
     lpips_model: Any = None,
     picture_dir: str | Path | None = None,
     progress: bool = True,
@@ -135,6 +136,7 @@ def run_rollout(
                 if method in ("memory", "no_memory"):
                     world = pipe.rollout(
                         clip.rgb[0], traj, memory=method == "memory", context_frames=context_frames,
+                        memory_frames=memory_frames,
                         num_inference_steps=num_inference_steps, seed=seed,
                     )  # fmt: skip
                     pred = world.rgb.astype(np.float32) / 255
@@ -233,6 +235,10 @@ def main(argv: list[str], prog: str = "aether bench rollout") -> int:
     parser.add_argument(
         "--context-frames", type=int, default=1, help="latent frames each window continues from"
     )
+    parser.add_argument(
+        "--memory-frames", type=int, default=None,
+        help="render the memory of the N frames nearest each window (default: every frame)",
+    )  # fmt: skip
     parser.add_argument("--no-lpips", action="store_true", help="skip LPIPS")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
@@ -245,7 +251,8 @@ def main(argv: list[str], prog: str = "aether bench rollout") -> int:
     result = run_rollout(
         pipe, num_worlds=args.worlds, horizons=tuple(int(h) for h in args.horizons.split(",")),
         first_seed=args.first_seed, num_inference_steps=args.steps, context_frames=args.context_frames,
-        lpips_model=None if args.no_lpips else load_lpips(), picture_dir=out / "pictures",
+        memory_frames=args.memory_frames, lpips_model=None if args.no_lpips else load_lpips(),
+        picture_dir=out / "pictures",
         progress=not args.quiet,
     )  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)

@@ -60,6 +60,11 @@ def _parser(command: str, prog: str) -> argparse.ArgumentParser:
             help="latent frames each later window continues from (4(k-1)+1 frames)",
         )  # fmt: skip
         long.add_argument("--no-memory", action="store_true", help="no geometric memory of the frames so far")
+        long.add_argument(
+            "--memory-frames", type=int, default=None,
+            help="render only the memory of the N frames seen from the cameras nearest each window "
+            "(default: every frame; a window then takes the same time however long the path)",
+        )  # fmt: skip
         parser.add_argument("--no-dynamic-cfg", action="store_true", help="constant guidance weight")
         parser.add_argument(
             "--post-reconstruct", action="store_true", help="re-run reconstruction on the generated video"
@@ -236,7 +241,8 @@ def _check_quantization(args: argparse.Namespace) -> None:
 
 def _load_pipeline(command: str, args: argparse.Namespace, trajectory: Any, file_fps: float | None) -> Any:
     """The ``AetherPipeline`` of ``--model`` on its device with the speed options. ValueError when a
-    trajectory (without ``--frames``) has a pose count the model does not generate. Without ``--fps``,
+    trajectory (without ``--frames``) has a pose count the model does not generate in one window and
+    is not longer than its longest one. Without ``--fps``,
     a video's frame rate sets ``args.fps`` to the nearest one the model was trained at."""
     from aether.pipeline import AetherPipeline
 
@@ -245,10 +251,12 @@ def _load_pipeline(command: str, args: argparse.Namespace, trajectory: Any, file
     pipe = AetherPipeline.from_pretrained(args.model, base=args.base, torch_dtype=dtype, mode=args.mode)
     frames = pipe.spec.frames
     given = trajectory if command != "reconstruct" and args.frames is None else None
-    if given is not None and frames is not None and len(given) not in frames:
+    # a path longer than the longest window is rolled out (chained windows); a shorter one is one window
+    if given is not None and frames is not None and len(given) not in frames and len(given) < max(frames):
         raise ValueError(
             f"{args.trajectory}: {len(given)} poses, but the model generates "
-            f"{', '.join(map(str, frames))} frames: expected one pose per frame"
+            f"{', '.join(map(str, frames))} frames: expected one pose per frame, or more than "
+            f"{max(frames)} for a rollout of chained windows"
         )
     if args.fps is None and file_fps:
         args.fps = pipe.spec.nearest_fps(file_fps)
@@ -274,7 +282,10 @@ def _generate(
 
     if trajectory is not None and args.frames is None and len(trajectory) > rollout_window(pipe):
         goal = inputs.get("goal")
-        rollout = {"context_frames": args.context_frames, "memory": not args.no_memory, "goal": goal}
+        rollout = {
+            "context_frames": args.context_frames, "memory": not args.no_memory, "goal": goal,
+            "memory_frames": args.memory_frames,
+        }  # fmt: skip
         return pipe.rollout(inputs["image"], trajectory, dynamic_cfg=extra["dynamic_cfg"], **rollout, **{
             k: v for k, v in common.items() if k != "output_size"
         })  # fmt: skip
