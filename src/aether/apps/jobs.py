@@ -177,7 +177,7 @@ class AppRunner:
         """Run a generating task ("prediction", "planning" or a plug-in's) on ``images`` (its colour
         inputs, in its ``required_inputs`` order) and ``signals`` (its other inputs, e.g. "depth"),
         along the trajectory file, else the preset motion (``num_frames`` frames; a file sets its own
-        length); ``steps`` 0 or None: the task's default."""
+        length); ``steps`` 0 or None: the model's sampling_steps, else the task's default."""
         from aether.tasks import COLOR_INPUTS, TASKS
 
         colour = [k for k in TASKS.get(task).required_inputs if k in COLOR_INPUTS]

@@ -137,11 +137,15 @@ def _result_panel(task: str) -> list:
 
 
 def _settings(default_steps: str) -> tuple[Any, Any]:
-    """The denoising steps (0: the task's ``default_steps``) and seed fields."""
+    """The denoising steps (0: the model spec's ``sampling_steps``, else the task's ``default_steps``)
+    and seed fields."""
     import gradio as gr
 
     steps = gr.Number(
-        value=0, precision=0, minimum=0, label=f"denoising steps (0: the task's {default_steps})"
+        value=0,
+        precision=0,
+        minimum=0,
+        label=f"denoising steps (0: the model's sampling_steps, else the task's {default_steps})",
     )
     seed = gr.Number(value=0, precision=0, label="seed")
     return steps, seed
