@@ -233,3 +233,21 @@ def test_a_bounded_memory_renders_the_frames_seen_from_the_nearest_cameras():
     assert Memory(max_frames=None).retrieve(target).numel() == 0
     with pytest.raises(ValueError, match="max_frames"):
         Memory(max_frames=0)
+
+
+def test_predict_gives_a_memory_model_the_image_lifted_with_its_own_depth(truth):
+    pipe = _pipe(condition_modalities=["color", "raymap", "cache"], modality_options={"cache": {"radius": 0}})
+    fake = pipe.sampler = TruthSampler(pipe.sampler, truth, [0, 0, 0])
+    depth0 = torch.from_numpy(truth.depth[0]).double()
+    dmax0 = float((1 / depth0[depth0 > 0]).max())
+    traj = Trajectory(truth.c2w[:WINDOW], truth.K[:WINDOW], width=W, height=H, dmax=dmax0)
+    world = pipe.predict(truth.rgb[0], traj, num_inference_steps=1)
+    assert world.meta["image_memory"] and [not c["signals"] for c in fake.calls] == [True, False]
+    video, mask = fake.calls[1]["signals"]["cache_video"], fake.calls[1]["signals"]["cache_mask"]
+    seen = mask[8].numpy()  # frame 8 sees the lifted image where the true scene does
+    error = np.abs(((video[8] + 1) / 2).permute(1, 2, 0).numpy() - truth.rgb[8] / 255).max(-1)[seen]
+    assert seen.mean() > 0.5 and np.median(error) < 4 / 255
+    plain = pipe.predict(truth.rgb[0], traj, num_inference_steps=1, image_memory=False)
+    assert "image_memory" not in plain.meta and not fake.calls[2]["signals"]
+    with pytest.raises(ValueError, match="image_memory: expected a model with a memory condition"):
+        _pipe().predict(truth.rgb[0], traj, num_inference_steps=1, image_memory=True)

@@ -475,7 +475,10 @@ class AetherPipeline:
         the trajectory's length, else 41), fps, num_inference_steps,
         guidance_scale, dynamic_cfg, generator, seed, mode, post_reconstruct (re-run reconstruction on
         the predicted video for its depth and cameras), output_size ("model", "input": the model's
-        centre crop of the image at the image's scale, or (height, width); see :meth:`World4D.resized`).
+        centre crop of the image at the image's scale, or (height, width); see :meth:`World4D.resized`),
+        image_memory (a model with a memory condition is given the image lifted with its own depth of
+        it, rendered along the trajectory: :func:`~aether.pipeline.memory.sample_with_image_memory`;
+        default: whenever it can be; False: none).
         """
         return self.run("prediction", {"observation": image}, trajectory, **kwargs)
 
@@ -556,24 +559,41 @@ class AetherPipeline:
             tensors[name] = _resize(x[None], ch, cw)[0, :, top : top + H, left : left + W]
         return tensors, crop
 
-    def _action_raymap(
-        self, trajectory: Trajectory | None, crop: tuple[Any, ...], num_frames: int
-    ) -> Tensor | None:
-        """The trajectory's raymap at the model's size (its intrinsics follow the images' crop)."""
-        if trajectory is None:
-            return None
+    def _model_trajectory(self, trajectory: Trajectory, crop: tuple[Any, ...]) -> Trajectory:
+        """The trajectory with intrinsics at the model's size (they follow the images' crop)."""
         H, W = self.height, self.width
         size = (trajectory.height, trajectory.width)
         if size == (None, None) or size == (H, W):
-            traj = trajectory
-        elif size == tuple(crop[3]):
-            traj = trajectory.resized(crop[0], crop[1], crop[2])
-        else:
+            return trajectory
+        if size == tuple(crop[3]):
+            return trajectory.resized(crop[0], crop[1], crop[2])
+        raise ValueError(
+            f"trajectory intrinsics are for {trajectory.width}x{trajectory.height}; expected "
+            f"the image's {crop[3][1]}x{crop[3][0]} or the model's {W}x{H}"
+        )
+
+    def _uses_image_memory(
+        self, image_memory: bool | None, traj: Trajectory | None, tensors: dict[str, Any], signals: Any
+    ) -> bool:
+        """Whether a generation is given its observation lifted with the model's own depth as its
+        memory: by default when the model has a memory condition and decodes disparity, a trajectory
+        is given and the caller gave no memory of its own."""
+        from aether.modalities.base import MEMORY_INPUTS
+
+        decoded = {k for codec in self.targets.codecs.values() for k in codec.outputs}
+        possible = (
+            self.sampler.has_memory
+            and "disparity" in decoded
+            and traj is not None
+            and "observation" in tensors
+            and not any(k in (signals or {}) for k in MEMORY_INPUTS)
+        )
+        if image_memory and not possible:
             raise ValueError(
-                f"trajectory intrinsics are for {trajectory.width}x{trajectory.height}; expected "
-                f"the image's {crop[3][1]}x{crop[3][0]} or the model's {W}x{H}"
+                "image_memory: expected a model with a memory condition and a disparity target, a "
+                "trajectory and an observation, and no memory given in the inputs"
             )
-        return traj.raymap(num_frames, H, W, downsample=int(self.backend.spatial_factor))
+        return possible if image_memory is None else bool(image_memory)
 
     def _generate_task(
         self,
@@ -593,6 +613,7 @@ class AetherPipeline:
         post_reconstruct: bool = False,
         output_size: str | tuple[int, int] = "model",
         signals: dict[str, Tensor] | None = None,
+        image_memory: bool | None = None,
     ) -> World4D:
         policy = self.policy if mode is None else resolve_policy(mode)
         fps = self.sampler.check_fps(fps, policy)
@@ -608,15 +629,36 @@ class AetherPipeline:
                 f"the trajectory has {len(trajectory)} poses, expected {num_frames} (one per frame)"
             )
         tensors, crop = self._crop_images(images)
-        raymap = self._action_raymap(trajectory, crop, num_frames)
-        gen = _as_generator(generator, seed, self.device)
-        out = self.sampler(
-            task, policy=policy, num_frames=num_frames, fps=fps, raymap=raymap,
-            num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, dynamic_cfg=dynamic_cfg,
-            generator=gen, signals=signals, **tensors,
-        )  # fmt: skip
+        traj = None if trajectory is None else self._model_trajectory(trajectory, crop)
+        raymap = None
+        if traj is not None:
+            raymap = traj.raymap(
+                num_frames, self.height, self.width, downsample=int(self.backend.spatial_factor)
+            )
+        sampling = {
+            "policy": policy, "num_frames": num_frames, "fps": fps, "raymap": raymap,
+            "num_inference_steps": num_inference_steps, "guidance_scale": guidance_scale,
+            "dynamic_cfg": dynamic_cfg, "generator": _as_generator(generator, seed, self.device),
+            "signals": signals,
+        }  # fmt: skip
+        lifted = self._uses_image_memory(image_memory, traj, tensors, signals)
+        if lifted and traj is not None:  # the observation lifted with the model's own depth of it
+            from aether.pipeline.memory import sample_with_image_memory
+
+            relative = traj.relative()
+            cameras = relative.c2w.double().clone()
+            cameras[:, :3, 3] *= traj.dmax  # the units of the raymap and of the model's disparity
+            rest = {k: v for k, v in tensors.items() if k != "observation"}
+            out, _, _ = sample_with_image_memory(
+                self.sampler, task, observation=tensors["observation"], c2w=cameras, K=relative.K,
+                **sampling, **rest,
+            )  # fmt: skip
+        else:
+            out = self.sampler(task, **sampling, **tensors)
         result = WindowResult(out.rgb, out.disparity, out.c2w, out.K)
         meta = {"task": task, "mode": policy.name, "num_frames": num_frames, "action": trajectory is not None}
+        if lifted:
+            meta["image_memory"] = True
         if post_reconstruct:
             recon = self.reconstruct(
                 out.rgb.permute(0, 3, 1, 2) * 2 - 1, fps=fps, generator=None, seed=seed, mode=policy.name

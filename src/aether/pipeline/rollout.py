@@ -363,15 +363,7 @@ def rollout(
     check_rollout_trajectory(trajectory, window)
     state.start(image, goal)
     crop = state.crop
-    H, W = pipe.height, pipe.width
-    full = trajectory if trajectory.width is None or (trajectory.height, trajectory.width) == (H, W) else None
-    if full is None:
-        if (trajectory.height, trajectory.width) != tuple(crop[3]):
-            raise ValueError(
-                f"trajectory intrinsics are for {trajectory.width}x{trajectory.height}; expected "
-                f"the image's {crop[3][1]}x{crop[3][0]} or the model's {W}x{H}"
-            )
-        full = trajectory.resized(crop[0], crop[1], crop[2])
+    full = pipe._model_trajectory(trajectory, crop)
     requested = full.relative()
     req_c2w = requested.c2w.clone()
     req_c2w[:, :3, 3] *= full.dmax  # global units: window 0's normalised ones
