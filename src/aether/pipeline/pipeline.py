@@ -521,10 +521,11 @@ class AetherPipeline:
 
     def _check_outputs(self, task: str) -> None:
         """ValueError unless the model's targets decode every output ``task`` requires."""
+        from aether.pipeline.rollout import decoded_outputs
         from aether.tasks import TASKS
 
         needed = TASKS.get(task).required_outputs
-        decoded = {k for codec in self.targets.codecs.values() for k in codec.outputs}
+        decoded = decoded_outputs(self)
         missing = [k for k in needed if k not in decoded]
         if missing:
             raise ValueError(
@@ -579,11 +580,11 @@ class AetherPipeline:
         memory: by default when the model has a memory condition and decodes disparity, a trajectory
         is given and the caller gave no memory of its own."""
         from aether.modalities.base import MEMORY_INPUTS
+        from aether.pipeline.rollout import decoded_outputs
 
-        decoded = {k for codec in self.targets.codecs.values() for k in codec.outputs}
         possible = (
             self.sampler.has_memory
-            and "disparity" in decoded
+            and "disparity" in decoded_outputs(self)
             and traj is not None
             and "observation" in tensors
             and not any(k in (signals or {}) for k in MEMORY_INPUTS)
@@ -645,12 +646,10 @@ class AetherPipeline:
         if lifted and traj is not None:  # the observation lifted with the model's own depth of it
             from aether.pipeline.memory import sample_with_image_memory
 
-            relative = traj.relative()
-            cameras = relative.c2w.double().clone()
-            cameras[:, :3, 3] *= traj.dmax  # the units of the raymap and of the model's disparity
+            cameras, K = traj.model_cameras()
             rest = {k: v for k, v in tensors.items() if k != "observation"}
             out, _, _ = sample_with_image_memory(
-                self.sampler, task, observation=tensors["observation"], c2w=cameras, K=relative.K,
+                self.sampler, task, observation=tensors["observation"], c2w=cameras, K=K,
                 **sampling, **rest,
             )  # fmt: skip
         else:

@@ -99,8 +99,22 @@ class Rollout:
 
     Args:
         pipe: an :class:`~aether.pipeline.AetherPipeline`.
-        window, context_frames, memory, memory_cameras, memory_stride, memory_frames, image_memory,
-        fps, num_inference_steps, guidance_scale, dynamic_cfg, seed, generator: as :func:`rollout`.
+        window: frames per window (default: the model's largest trained count, else its sample frames).
+        context_frames: k, the latent frames each later window continues from (4(k−1)+1 frames).
+        memory: render the point cloud of the frames so far into each new window's cameras (needs a
+            disparity target); given as the model's memory condition when it has one, and returned as
+            ``modalities["memory.rgb"]`` / ``["memory.mask"]`` either way.
+        memory_cameras: lift and render with the "requested" path (default) or the "generated" cameras.
+        memory_stride: keep every n-th pixel (each axis) of a frame in the memory.
+        memory_frames: render only the points of this many frames, those seen from the cameras
+            nearest each new window's (:class:`~aether.pipeline.memory.Memory`'s ``max_frames``; None:
+            all), so a window takes the same time however long the world grows.
+        image_memory: window 0 is given the image lifted with the model's own depth of it as its
+            memory (:func:`~aether.pipeline.memory.sample_with_image_memory`: a first pass for the
+            depth, then the window); default: when ``memory`` and the model has a memory condition.
+        fps, num_inference_steps, guidance_scale, dynamic_cfg: sampling settings of every window
+            (the model's defaults when None).
+        seed, generator: window i draws from ``generator``, else from a generator seeded ``seed + i``.
     """
 
     def __init__(
@@ -311,20 +325,8 @@ def rollout(
     trajectory: Trajectory,
     *,
     goal: Any = None,
-    window: int | None = None,
-    context_frames: int = 1,
-    memory: bool = True,
-    memory_cameras: str = "requested",
-    memory_stride: int = 1,
-    memory_frames: int | None = None,
-    image_memory: bool | None = None,
-    fps: float | None = None,
-    num_inference_steps: int | None = None,
-    guidance_scale: float | None = None,
-    dynamic_cfg: bool | None = None,
-    seed: int | None = 0,
-    generator: torch.Generator | None = None,
     on_window: Any = None,
+    **options: Any,
 ) -> World4D:
     """Generate along ``trajectory`` (any length ≥ one window) from ``image``; see the module docstring.
 
@@ -333,41 +335,23 @@ def rollout(
         image: the observation (path, PIL, array or tensor; see :func:`~aether.pipeline.pipeline.to_image`).
         trajectory: the camera path (its intrinsics for the image's or the model's size).
         goal: optional goal image: the last window is a plan toward it.
-        window: frames per window (default: the model's largest trained count, else its sample frames).
-        context_frames: k, the latent frames each later window continues from (4(k−1)+1 frames).
-        memory: render the point cloud of the frames so far into each new window's cameras (needs a
-            disparity target); given as the model's memory condition when it has one, and returned as
-            ``modalities["memory.rgb"]`` / ``["memory.mask"]`` either way.
-        memory_cameras: lift and render with the "requested" path (default) or the "generated" cameras.
-        memory_stride: keep every n-th pixel (each axis) of a frame in the memory.
-        memory_frames: render only the points of this many frames, those seen from the cameras
-            nearest each new window's (:class:`~aether.pipeline.memory.Memory`'s ``max_frames``; None:
-            all), so a window takes the same time however long the world grows.
-        image_memory: window 0 is given the image lifted with the model's own depth of it as its
-            memory (:func:`~aether.pipeline.memory.sample_with_image_memory`: a first pass for the
-            depth, then the window); default: when ``memory`` and the model has a memory condition.
         on_window: optional callback ``on_window(index, world_so_far)`` after each window.
+        options: the :class:`Rollout` options (window, context_frames, memory, memory_cameras,
+            memory_stride, memory_frames, image_memory, fps, num_inference_steps, guidance_scale,
+            dynamic_cfg, seed, generator).
 
     Returns:
         A World4D of ``len(trajectory)`` frames: colour, depth (global units), the stitched generated
         cameras (the requested ones for models without a raymap target), ``requested_c2w`` in the same
         units, and the memory renders; ``meta["windows"]`` lists the window starts.
     """
-    state = Rollout(
-        pipe, window=window, context_frames=context_frames, memory=memory, memory_cameras=memory_cameras,
-        memory_stride=memory_stride, memory_frames=memory_frames, image_memory=image_memory, fps=fps,
-        num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, dynamic_cfg=dynamic_cfg,
-        seed=seed, generator=generator,
-    )  # fmt: skip
+    state = Rollout(pipe, **options)
     window = state.window
     check_rollout_trajectory(trajectory, window)
     state.start(image, goal)
     crop = state.crop
     full = pipe._model_trajectory(trajectory, crop)
-    requested = full.relative()
-    req_c2w = requested.c2w.clone()
-    req_c2w[:, :3, 3] *= full.dmax  # global units: window 0's normalised ones
-    req_K = requested.K
+    req_c2w, req_K = full.model_cameras()  # global units: window 0's normalised ones
     starts = rollout_starts(len(full), window, state.overlap)
     for index, start in enumerate(starts):
         new = slice(len(state.req_c2w), start + window)

@@ -267,6 +267,14 @@ class Trajectory:
         """Poses relative to the first frame (the first becomes the identity)."""
         return replace(self, c2w=relative_poses(self.c2w))
 
+    def model_cameras(self) -> tuple[Tensor, Tensor]:
+        """Poses relative to the first frame (T, 4, 4) float64 with their translations times ``dmax``, the
+        units of the raymap and of the model's normalised depth (nearest point ≈ 1), and K (T, 3, 3)."""
+        relative = self.relative()
+        c2w = relative.c2w.double().clone()
+        c2w[:, :3, 3] *= self.dmax
+        return c2w, relative.K
+
     def resized(self, height: int, width: int, crop: tuple[int, int, int, int] | None = None) -> Trajectory:
         """K for the image resized from ``self.width × self.height`` to ``width × height`` and then cropped
         to ``crop`` = (top, left, crop_height, crop_width) (None: no crop); pixel centres at integer

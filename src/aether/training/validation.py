@@ -33,7 +33,7 @@ from aether.evaluation.baselines import blurred_copies, frame_mean_depth, static
 from aether.evaluation.depth_metrics import video_depth_metrics
 from aether.evaluation.pixel_metrics import video_pixel_metrics
 from aether.evaluation.pose_metrics import camera_pose_metrics
-from aether.geometry import cameras_to_raymap, disparity_to_depth, mirror_poses, relative_poses
+from aether.geometry import cameras_to_raymap, disparity_to_depth, mirror_poses
 from aether.geometry.depth import fill_invalid_depth
 from aether.geometry.smoothing import smooth_cameras
 from aether.modalities.clip import ClipGeometry
@@ -221,9 +221,10 @@ class Action:
 
     @classmethod
     def of(cls, c2w: Tensor, K: Tensor, dmax: float, height: int, width: int, downsample: int) -> Action:
+        from aether.pipeline.trajectory import Trajectory
+
         raymap = cameras_to_raymap(c2w, K, height, width, dmax=dmax, downsample=downsample)
-        cameras = relative_poses(c2w.double())
-        cameras[:, :3, 3] *= dmax
+        cameras, _ = Trajectory(c2w, K, dmax=dmax).model_cameras()
         return cls(c2w, K, raymap, cameras)
 
 
