@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -294,3 +294,45 @@ def depth_legend(height: int, near_far: tuple[float, float], cmap: str = "Spectr
     rows = 255 - np.rint(255 * np.arange(height) / max(height - 1, 1)).astype(np.int64)
     out[:, 1 : 1 + bar_w] = colormap_lut(cmap)[rows][:, None]
     return out
+
+
+def frame_grid(
+    path: str | os.PathLike,
+    rows: Sequence[tuple[str, np.ndarray]],
+    columns: Sequence[int],
+    column_titles: Sequence[str],
+    title: str,
+    width_px: int = 960,
+) -> Path:
+    """A labelled grid of video frames as a PNG: one row per ``(label, frames (T, H, W, 3) in [0, 1])``,
+    the frames ``columns`` of each, titled ``column_titles``; ``width_px`` wide (small frames are shown
+    enlarged, pixels kept sharp)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    height, width = rows[0][1].shape[1:3]
+    fig_w = width_px / 100
+    fig, axes = plt.subplots(
+        len(rows),
+        len(columns),
+        figsize=(fig_w, fig_w * len(rows) * height / (len(columns) * width) + 0.8),
+        squeeze=False,
+    )
+    for r, (label, frames) in enumerate(rows):
+        for c, t in enumerate(columns):
+            ax = axes[r, c]
+            ax.imshow(np.clip(frames[t], 0, 1), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(column_titles[c], fontsize=9)
+        axes[r, 0].set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center", labelpad=6)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -35,6 +35,13 @@ from aether.data.synthetic import render_clip
 
 METHODS = ("memory", "no_memory", "memory_alone", "copy_first")
 PATHS = ("orbit", "turn", "strafe", "forward")
+ROW_LABELS = {
+    "truth": "true frames",
+    "memory": "rollout with memory",
+    "no_memory": "chained without memory",
+    "memory_alone": "memory render alone\n(true depth, no model)",
+    "copy_first": "copy the first frame",
+}
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -189,21 +196,18 @@ def _average(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def save_pictures(videos: dict[str, np.ndarray], pairs: np.ndarray, out: Path) -> Path:
-    """A PNG grid: one row per method (truth first), columns at the outward frames and their revisits."""
-    from PIL import Image
+    """A labelled grid (``rollout_revisit.png``): one row per method (truth first), columns at three
+    outward frames and the frames where the path returns to the middle and the first one."""
+    from aether.visualize import frame_grid
 
-    out.mkdir(parents=True, exist_ok=True)
     num_out = len(pairs) + 1
     picks = [0, num_out // 2, num_out - 1]
-    columns = picks + [int(pairs[pairs[:, 1] == p, 0][0]) for p in (num_out // 2, 0)]
-    names = ["truth", *[m for m in METHODS if m in videos]]
-    grid = np.concatenate(
-        [np.concatenate([videos[name][c] for c in columns], axis=1) for name in names], axis=0
-    )
-    path = out / "rollout_revisit.png"
-    Image.fromarray((np.clip(grid, 0, 1) * 255 + 0.5).astype(np.uint8)).save(path)
-    (out / "rollout_revisit.txt").write_text(f"rows: {', '.join(names)}\ncolumns (frames): {columns}\n")
-    return path
+    revisited = (num_out // 2, 0)
+    returns = [int(pairs[pairs[:, 1] == p, 0][0]) for p in revisited]
+    titles = [f"frame {t}" for t in picks] + [f"frame {t}\n(back at {p})" for t, p in zip(returns, revisited)]
+    rows = [(ROW_LABELS[name], videos[name]) for name in ("truth", *METHODS) if name in videos]
+    title = "A path that leaves and returns: the outward frames and where the camera comes back"
+    return frame_grid(out / "rollout_revisit.png", rows, picks + returns, titles, title)
 
 
 def markdown(result: dict[str, Any]) -> str:

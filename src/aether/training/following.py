@@ -23,7 +23,7 @@ from aether.evaluation.pixel_metrics import video_pixel_metrics
 from aether.geometry import mirror_poses
 from aether.modalities.clip import ClipGeometry
 from aether.training.validation import Action, camera_control_of, generate, sampler_for
-from aether.visualize import plot_trajectories
+from aether.visualize import frame_grid, plot_trajectories
 
 FRAMES_SHOWN = 5
 MIN_WIDTH_PX = 960  # the picture's width: every frame readable at the demo's 64 × 96
@@ -101,13 +101,8 @@ def follow_pair(module: Any, batch: ClipBatch, *, steps: int, seed: int = 0) -> 
 def following_figure(path: Path, result: dict[str, Any], title: str) -> Path:
     """Rows: the truth along the trajectory, the prediction given it, the prediction given the mirrored
     trajectory, the truth along the mirrored one; columns: frames spread over the clip."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     truth, rgb, psnr = result["truth"], result["rgb"], result["psnr"]
-    num_frames, height, width = truth.shape[1:4]
+    num_frames = truth.shape[1]
     idx = sorted({int(round(x)) for x in np.linspace(0, num_frames - 1, FRAMES_SHOWN)})
     rows = [
         ("true frames, trajectory A", truth[0]),
@@ -115,26 +110,7 @@ def following_figure(path: Path, result: dict[str, Any], title: str) -> Path:
         (f"predicted given B = A mirrored\n({psnr[1, 1]:.1f} dB vs truth B, {psnr[1, 0]:.1f} vs A)", rgb[1]),
         ("true frames, trajectory B", truth[1]),
     ]
-    cols = len(idx)
-    fig_w = MIN_WIDTH_PX / 100
-    fig, axes = plt.subplots(
-        len(rows), cols, figsize=(fig_w, fig_w * len(rows) * height / (cols * width) + 0.8), squeeze=False
-    )
-    for r, (label, frames) in enumerate(rows):
-        for c, t in enumerate(idx):
-            ax = axes[r, c]
-            ax.imshow(np.clip(frames[t], 0, 1), interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                ax.set_title(f"frame {t}", fontsize=9)
-        axes[r, 0].set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center", labelpad=6)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return frame_grid(path, rows, idx, [f"frame {t}" for t in idx], title, width_px=MIN_WIDTH_PX)
 
 
 def following_report(
