@@ -28,3 +28,23 @@ def test_blurred_copies_keep_constants_and_spread_an_impulse_as_the_gaussian() -
 def test_blurred_copies_refuse_a_video() -> None:
     with pytest.raises(ValueError, match=r"expected \(3,H,W\), got \(2, 3, 8, 8\)"):
         blurred_copies(torch.zeros(2, 3, 8, 8))
+
+
+def test_static_camera_baseline_is_undefined_on_the_clips_a_prediction_is() -> None:
+    """A camera that only turns: ATE / RPE translation are NaN for the static baseline exactly as for
+    a prediction (so a mean over clips compares both on the same clips); RPE rotation is the turn."""
+    from kornia.geometry.conversions import axis_angle_to_rotation_matrix
+
+    from aether.evaluation.baselines import static_camera_metrics
+    from aether.evaluation.pose_metrics import camera_pose_metrics
+
+    turn = torch.eye(4, dtype=torch.float64).repeat(5, 1, 1)
+    angles = torch.deg2rad(torch.arange(5, dtype=torch.float64) * 2.0)
+    turn[:, :3, :3] = axis_angle_to_rotation_matrix(torch.stack([0 * angles, angles, 0 * angles], -1))
+    static = static_camera_metrics(turn)
+    moving = turn.clone()
+    moving[:, 0, 3] = 0.01 * torch.arange(5)  # a prediction that drifts sideways
+    predicted = camera_pose_metrics(moving, turn, static_gt="nan")
+    assert math.isnan(static["ate"]) and math.isnan(static["rpe_trans"])
+    assert math.isnan(predicted["ate"]) and math.isnan(predicted["rpe_trans"])
+    assert static["rpe_rot"] == pytest.approx(2.0, rel=1e-6)

@@ -68,6 +68,28 @@ def test_round_trip_recovers_cameras(codec, layout):
     torch.testing.assert_close(bare["K"], K, atol=0.5, rtol=0.02)
 
 
+def test_direction_scale_multiplies_only_the_directions_and_decodes_to_the_same_cameras(codec):
+    c2w, K = trajectory(9)
+    dmax = torch.tensor([0.5, 3.0])
+    clip = {"c2w": c2w, "K": K, "video": torch.zeros(2, 9, 3, 16, 24), "dmax": dmax}
+    scaled = RaymapCodec(codec.backend, layout="consecutive", direction_scale=4.0)
+    plain = RaymapCodec(codec.backend, layout="consecutive").encode(clip)
+    latents = scaled.encode(clip)
+    for slot in range(4):  # each folded frame: 3 direction channels x4, 3 origin channels as they were
+        torch.testing.assert_close(
+            latents[:, :, 6 * slot : 6 * slot + 3], 4.0 * plain[:, :, 6 * slot : 6 * slot + 3]
+        )
+        torch.testing.assert_close(
+            latents[:, :, 6 * slot + 3 : 6 * slot + 6], plain[:, :, 6 * slot + 3 : 6 * slot + 6]
+        )
+    out = scaled.decode(latents, clip)
+    torch.testing.assert_close(out["raymap"], scaled.raymap(clip))
+    torch.testing.assert_close(out["c2w"], c2w, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(out["K"], K, atol=1e-3, rtol=1e-4)
+    with pytest.raises(ValueError, match="direction_scale: expected a finite positive number, got 0"):
+        RaymapCodec(codec.backend, direction_scale=0)
+
+
 def test_dmax_comes_from_depth_when_not_given(codec):
     c2w, K = trajectory(5)
     depth = torch.full((2, 5, 16, 24), 2.0)

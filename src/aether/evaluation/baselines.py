@@ -8,7 +8,7 @@ import math
 import torch
 from torch import Tensor
 
-from aether.evaluation.pose_metrics import rotation_angle_deg
+from aether.evaluation.pose_metrics import does_not_move, rotation_angle_deg
 from aether.geometry import invert_pose
 
 
@@ -23,7 +23,10 @@ def static_camera_metrics(gt_c2w: Tensor) -> dict[str, float]:
     """ATE / RPE of a static camera after the best Sim(3) alignment (closed form).
 
     A static trajectory aligns to a single point (scale 0); the best point is the centroid of
-    the true positions, so ATE = RMS distance to it, RPE = the RMS true relative motions.
+    the true positions, so ATE = RMS distance to it, RPE = the RMS true relative motions. ATE and
+    RPE translation are NaN where a prediction's are (a ground truth that does not move,
+    :func:`~aether.evaluation.pose_metrics.does_not_move`), so a mean over clips compares the
+    model and the baseline on the same clips.
 
     Args:
         gt_c2w: (T,4,4) true poses.
@@ -34,6 +37,8 @@ def static_camera_metrics(gt_c2w: Tensor) -> dict[str, float]:
     rel = invert_pose(gt[:-1]) @ gt[1:]
     rpe_trans = rel[:, :3, 3].square().sum(-1).mean().sqrt()
     rpe_rot = rotation_angle_deg(rel[:, :3, :3]).square().mean().sqrt()
+    if does_not_move(gt):
+        ate = rpe_trans = torch.tensor(math.nan)
     return {"ate": float(ate), "rpe_trans": float(rpe_trans), "rpe_rot": float(rpe_rot)}
 
 

@@ -58,6 +58,14 @@ def scene_scale(c2w: torch.Tensor) -> float:
     return max(1.0, float(c2w[:, :3, 3].norm(dim=-1).max()))
 
 
+def does_not_move(c2w: torch.Tensor, scene: float | None = None) -> bool:
+    """True when the camera centres of poses (N,4,4) spread by at most :data:`STATIC_SPREAD` of the
+    ``scene`` scale (default :func:`scene_scale` of ``c2w``): ATE and RPE translation under Sim(3)
+    alignment are undefined against such a ground truth."""
+    scale = scene_scale(c2w) if scene is None else float(scene)
+    return position_spread(c2w) <= STATIC_SPREAD * scale
+
+
 def rotation_angle_deg(R: torch.Tensor) -> torch.Tensor:
     """Rotation angle in degrees of rotation matrices (...,3,3), stable near 0 and 180."""
     skew = torch.stack(
@@ -98,14 +106,14 @@ def camera_pose_metrics(
         )
     if scene is not None and not (isinstance(scene, int | float) and 0 < scene < float("inf")):
         raise ValueError(f"scene: expected a finite positive scene scale, received {scene!r}")
-    scale = scene_scale(gt) if scene is None else float(scene)
     if position_spread(pred) <= 1e-12 * scene_scale(pred):
         raise DegenerateTrajectoryError(
             f"{_label('pred_c2w', sequence)}: expected moving camera positions, received a static one "
             "(Sim(3) alignment undefined)"
         )
-    if position_spread(gt) <= STATIC_SPREAD * scale:
+    if does_not_move(gt, scene):
         if static_gt == "error":
+            scale = scene_scale(gt) if scene is None else float(scene)
             raise DegenerateTrajectoryError(
                 f"{_label('gt_c2w', sequence)}: the ground-truth camera does not move (centres spread "
                 f"{position_spread(gt):.3g} <= {STATIC_SPREAD:g} x scene scale {scale:.3g}); ATE/RPE under "

@@ -42,6 +42,11 @@ class RaymapCodec(ModalityCodec):
         backend: latent backend (only its spatial/temporal factors and allowed frames are used).
         layout: "aetherv1" (front padding, strided grouping) or "consecutive" (the paper's groups).
         method: camera recovery, "lstsq" (exact) or "mean_ray" (the paper's Algorithm 1).
+        direction_scale: factor on the direction channels in the latents (1: AetherV1's raymap).
+            A camera turn moves the directions by a few tenths while the origins' signed log moves by
+            units, so under an unweighted latent loss a small model learns translation long before
+            rotation; a larger factor weighs the directions' errors by its square. Decoding divides
+            it out, so cameras and the decoded raymap are unchanged.
     """
 
     name = "raymap"
@@ -51,8 +56,16 @@ class RaymapCodec(ModalityCodec):
     condition_role = "action"
     stage2_options = {"pointmap": 1.0, "pointmap_align": "scale_shift"}
 
-    def __init__(self, backend: LatentBackend, layout: str = "aetherv1", method: str = "lstsq") -> None:
+    def __init__(
+        self,
+        backend: LatentBackend,
+        layout: str = "aetherv1",
+        method: str = "lstsq",
+        direction_scale: float = 1.0,
+    ) -> None:
         super().__init__(backend)
+        if not (isinstance(direction_scale, int | float) and 0 < direction_scale < float("inf")):
+            raise ValueError(f"direction_scale: expected a finite positive number, got {direction_scale!r}")
         if layout not in FOLD_LAYOUTS:
             raise ValueError(f"expected layout in {FOLD_LAYOUTS}, got {layout!r}")
         if method not in RAYMAP_METHODS:
@@ -63,6 +76,7 @@ class RaymapCodec(ModalityCodec):
             )
         self.layout = layout
         self.method = method
+        self.direction_scale = float(direction_scale)
 
     @property
     def channels(self) -> int:
@@ -88,9 +102,22 @@ class RaymapCodec(ModalityCodec):
         )
 
     def fold(self, raymap: Tensor) -> Tensor:
-        """Per-frame raymaps (B,T,6,h,w) -> latents (B,F,24,h,w) in this codec's layout (the same
-        folding for targets and for the action condition)."""
-        return fold_raymap(raymap, layout=self.layout)
+        """Per-frame raymaps (B,T,6,h,w) -> latents (B,F,24,h,w) in this codec's layout, directions
+        times ``direction_scale`` (the same folding for targets and for the action condition)."""
+        return fold_raymap(self._scale_directions(raymap, self.direction_scale), layout=self.layout)
+
+    def unfold(self, latents: Tensor, num_frames: int, layout: str | None = None) -> Tensor:
+        """Latents (B,F,24,h,w) -> per-frame raymaps (B,T,6,h,w), the inverse of :meth:`fold`
+        (``layout`` overrides this codec's)."""
+        raymap = unfold_raymap(latents, num_frames, layout=layout or self.layout)
+        return self._scale_directions(raymap, 1.0 / self.direction_scale)
+
+    @staticmethod
+    def _scale_directions(raymap: Tensor, factor: float) -> Tensor:
+        """Raymaps (..., 6, h, w) with channels 0:3 (directions) times ``factor``."""
+        if factor == 1.0:
+            return raymap
+        return torch.cat([raymap[..., :3, :, :] * factor, raymap[..., 3:, :, :]], -3)
 
     def encode(
         self,
@@ -120,7 +147,7 @@ class RaymapCodec(ModalityCodec):
         height, width = image_size(clip) or (h * self.backend.spatial_factor, w * self.backend.spatial_factor)
         if latents.dtype not in (torch.float32, torch.float64):
             latents = latents.float()
-        raymap = unfold_raymap(latents, num_frames, layout=self.layout)
+        raymap = self.unfold(latents, num_frames)
         dmax = 1.0 if clip.get("dmax") is None else check_dmax(clip["dmax"], batch_size, raymap)[:, None]
         c2w, K = raymap_to_cameras(
             raymap, height, width, dmax=dmax, method=self.method, downsample=self.backend.spatial_factor
@@ -133,7 +160,7 @@ class RaymapCodec(ModalityCodec):
         """{"raymap" (B,T,6,h,w), "c2w" (B,T,4,4), "K" (B,T,3,3)} in float32. ``reference``: the raw
         unfolded latents in AetherV1's layout and cameras without dmax."""
         if reference:
-            raymap = unfold_raymap(latents.float(), num_frames)
+            raymap = self.unfold(latents.float(), num_frames, layout="aetherv1")
             height, width = int(side["height"]), int(side["width"])  # type: ignore[call-overload]
             c2w, K = raymap_to_cameras(raymap, height, width, downsample=int(self.backend.spatial_factor))
         else:
