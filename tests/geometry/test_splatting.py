@@ -119,3 +119,85 @@ def test_within_the_depth_tolerance_the_best_placed_point_wins():
     tolerant = splat_points(both, labels, _pose(), K[None], H, W, depth_tolerance=0.03)
     assert (tolerant.color == 0).all()  # the same surface: the sample on the pixel centre
     torch.testing.assert_close(tolerant.depth, torch.full((1, H, W), D, dtype=torch.float64))
+
+
+def test_colour_and_depth_are_differentiable_in_the_drawn_points():
+    points, colors, K = _plane()
+    points.requires_grad_()
+    colors.requires_grad_()
+    out = splat_points(points, colors, _pose(), K[None], H, W)
+    (out.color.sum() + out.depth.sum()).backward()
+    assert torch.equal(colors.grad, torch.ones_like(colors))  # each point is drawn on one pixel
+    assert torch.equal(points.grad, torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64).expand_as(points))
+
+
+def _brute_force_splat(points, colors, valid, centre, focal, height, width, radius, depth_tolerance):
+    """The documented rule with plain loops over pixels and points, for one camera at ``centre`` looking
+    down +z (no rotation) with K = diag(focal, focal, 1); Python's round, like torch.round, rounds half to
+    even. Also counts the pixels won on the point index (a tie in depth and distance) and those won by a
+    point behind the nearest (the depth tolerance)."""
+    projected = []  # (index, u, v, z) of the drawable points
+    for n, (x, y, z) in enumerate(points.tolist()):
+        x, y, z = x - centre[0], y - centre[1], z - centre[2]
+        if valid[n] and all(map(math.isfinite, (x, y, z))) and z > 1e-6:
+            projected.append((n, focal * x / z, focal * y / z, z))
+    color = torch.zeros(colors.shape[1], height, width, dtype=colors.dtype)
+    depth = torch.zeros(height, width, dtype=points.dtype)
+    mask = torch.zeros(height, width, dtype=torch.bool)
+    index_ties = behind_nearest = 0
+    for i in range(height):
+        for j in range(width):
+            cover = [p for p in projected if max(abs(round(p[1]) - j), abs(round(p[2]) - i)) <= radius]
+            if not cover:
+                continue
+            z_min = min(z for _, _, _, z in cover)
+            candidates = [
+                (n, (u - j) * (u - j) + (v - i) * (v - i), z)
+                for n, u, v, z in cover
+                if z <= z_min * (1 + depth_tolerance)
+            ]
+            best = min(d for _, d, _ in candidates)
+            tied = [(n, z) for n, d, z in candidates if d == best]
+            n, z = max(tied)
+            index_ties += len(tied) > 1
+            behind_nearest += z > z_min
+            color[:, i, j], depth[i, j], mask[i, j] = colors[n], z, True
+    return color, depth, mask, index_ties, behind_nearest
+
+
+@pytest.mark.parametrize("radius", [0, 1, 2])
+@pytest.mark.parametrize("depth_tolerance", [0.0, 0.2, 0.5])
+def test_matches_a_brute_force_reference_with_ties_and_the_depth_tolerance(radius, depth_tolerance):
+    # 30 points on a quarter-pixel lattice at a few depths, exact duplicates among them (ties in depth
+    # and distance, left to the point index), a pair on one pixel with the farther point on its centre,
+    # an invalid point, one behind the cameras and a NaN one
+    height, width, focal = 6, 8, 2.0
+    g = torch.Generator().manual_seed(0)
+    u = torch.randint(-10, 38, (30,), generator=g).double() / 4
+    v = torch.randint(-10, 30, (30,), generator=g).double() / 4
+    z = torch.tensor([1.0, 1.1, 1.25, 2.0], dtype=torch.float64)[torch.randint(0, 4, (30,), generator=g)]
+    u[20:22], v[20:22], z[20:22] = torch.tensor([[2.25, 2.0], [2.0, 2.0], [1.0, 1.1]], dtype=torch.float64)
+    points = torch.stack([u * z / focal, v * z / focal, z], -1)
+    points[22:] = points[[0, 3, 3, 7, 10, 12, 15, 15]]
+    points[5, 2], points[6, 0] = -1.0, float("nan")
+    colors = torch.stack([torch.arange(30.0), torch.arange(30.0) ** 2], -1).double()
+    valid = torch.ones(30, dtype=torch.bool)
+    valid[4] = False
+    centres = [(0.0, 0.0, 0.0), (0.5, -0.25, -0.5)]
+    c2w = torch.eye(4, dtype=torch.float64).repeat(2, 1, 1)
+    c2w[:, :3, 3] = torch.tensor(centres, dtype=torch.float64)
+    K = torch.diag(torch.tensor([focal, focal, 1.0], dtype=torch.float64)).expand(2, 3, 3)
+    out = splat_points(
+        points.expand(2, -1, -1), colors.expand(2, -1, -1), c2w, K, height, width,
+        valid=valid.expand(2, -1), radius=radius, depth_tolerance=depth_tolerance,
+    )  # fmt: skip
+    index_ties = behind_nearest = 0
+    for b, centre in enumerate(centres):
+        color, depth, mask, ties, behind = _brute_force_splat(
+            points, colors, valid, centre, focal, height, width, radius, depth_tolerance
+        )
+        assert torch.equal(out.color[b], color) and torch.equal(out.depth[b], depth)
+        assert torch.equal(out.mask[b], mask)
+        index_ties, behind_nearest = index_ties + ties, behind_nearest + behind
+    assert index_ties > 0  # the rules under test decide some pixels
+    assert (behind_nearest > 0) == (depth_tolerance > 0)

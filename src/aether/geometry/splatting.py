@@ -55,6 +55,55 @@ def _check_points(points: Tensor, colors: Tensor, valid: Tensor | None) -> None:
         raise ValueError(f"valid: expected (B, N) = {tuple(points.shape[:2])}, got {got}")
 
 
+def _owners(
+    uv: Tensor, z: Tensor, keep: Tensor, height: int, width: int, radius: int, depth_tolerance: float
+) -> Tensor:
+    """The point drawn on each pixel by :func:`splat_points`' rule: (B, H·W) long, n + 1 for point n and
+    0 where none is, from the projections uv (B, N, 2) in pixels (a non-finite one is not drawn), depths
+    z (B, N) and keep (B, N) bool, the points to draw."""
+    (batch, num), dtype, device = z.shape, z.dtype, z.device
+    # The images are drawn with a margin of 2r + 1 pixels. A projection's pixel is clamped to just off
+    # the image (a non-finite one: off it too), so that a splat off the image falls in the margin, and
+    # the points not drawn move to the margin's corner.
+    margin = 2 * radius + 1
+    rows, cols = height + 2 * margin, width + 2 * margin
+    corner = -1.0 - radius
+    pixel = torch.stack(
+        [
+            torch.round(uv[..., axis]).nan_to_num_(corner).clamp_(corner, size + radius)
+            for axis, size in enumerate((width, height))
+        ],
+        dim=-1,
+    )
+    pixel = torch.where(keep[..., None], pixel, corner)  # (B, N, 2): column, row
+    offset = (uv - pixel).permute(2, 0, 1)  # (2, B, N): projection - pixel centre, in [-1/2, 1/2] if drawn
+    pixel = pixel.long() + margin
+    start = (torch.arange(batch, device=device)[:, None] * rows + pixel[..., 1]) * cols + pixel[..., 0]
+    # the entries: the S = (2r + 1)² pixels (dr, dc) of every splat, as flat indices (S, B, N)
+    steps = torch.arange(-radius, radius + 1, device=device)
+    flat = (start + (steps[:, None] * cols + steps).view(-1, 1, 1)).view(-1)
+    side, inf = len(steps), float("inf")
+    # one value per entry (S, B, N), in one buffer: the point's depth, the depth limit at its pixel, then
+    # the squared distance of its projection to its pixel's centre (+inf: not a candidate)
+    value = z.expand(side * side, -1, -1).contiguous()
+    nearest = torch.full((batch * rows * cols,), inf, dtype=dtype, device=device)
+    nearest.scatter_reduce_(0, flat, value.view(-1), "amin")
+    torch.index_select(nearest * (1 + depth_tolerance), 0, flat, out=value.view(-1))
+    candidate = z <= value
+    shift = steps.to(dtype)[:, None, None]
+    du2, dv2 = (offset[0] - shift).square_(), (offset[1] - shift).square_()  # (2r + 1, B, N)
+    torch.add(du2[None], dv2[:, None], out=value.view(side, side, batch, num))
+    dist = value.masked_fill_(~candidate, inf)
+    closest = torch.full_like(nearest, inf).scatter_reduce_(0, flat, dist.view(-1), "amin")
+    winner = candidate & (dist == closest.index_select(0, flat).view_as(dist))
+    # remaining ties (equal depth and distance): the highest point index wins, deterministically;
+    # owner 0 is an empty pixel, n + 1 is point n
+    index = winner * torch.arange(1, num + 1, device=device, dtype=torch.int32)
+    owner = torch.zeros(batch * rows * cols, dtype=torch.int32, device=device)
+    owner.scatter_reduce_(0, flat, index.view(-1), "amax")
+    return owner.view(batch, rows, cols)[:, margin:-margin, margin:-margin].reshape(batch, -1).long()
+
+
 def splat_points(
     points: Tensor,
     colors: Tensor,
@@ -106,37 +155,11 @@ def splat_points(
     z = cam[..., 2]
     proj = cam @ K.to(dtype).transpose(1, 2)
     uv = proj[..., :2] / z.clamp_min(near)[..., None]
-    keep = torch.isfinite(cam).all(-1) & (z > near)
+    keep = z > near
     if valid is not None:
         keep = keep & valid.to(device=device, dtype=torch.bool)
-    col = torch.round(uv[..., 0]).clamp(-1 - radius, width + radius).to(torch.int32)
-    row = torch.round(uv[..., 1]).clamp(-1 - radius, height + radius).to(torch.int32)
-    offsets = torch.arange(-radius, radius + 1, device=device, dtype=torch.int32)
-    dr, dc = (o.reshape(-1) for o in torch.meshgrid(offsets, offsets, indexing="ij"))
-    rows, cols = row[..., None] + dr, col[..., None] + dc  # (B, N, S) pixels of each splat
-    inside = keep[..., None] & (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
-    pixels = height * width
-    # one flat index per (batch, pixel) and entry (B, N, S); entries not drawn carry a neutral value
-    base = torch.arange(batch, device=device, dtype=torch.int32)[:, None, None] * pixels
-    flat = torch.where(inside, base + rows * width + cols, 0).long().reshape(-1)
-    inf = torch.tensor(float("inf"), dtype=dtype, device=device)
-    depth = torch.where(inside, z[..., None], inf)
-    zbuf = torch.full((batch * pixels,), float("inf"), dtype=dtype, device=device)
-    zbuf.scatter_reduce_(0, flat, depth.reshape(-1), "amin")
-    candidate = inside & (depth <= zbuf[flat].reshape(depth.shape) * (1 + depth_tolerance))
-    # squared distance of each entry's projection to the centre of the pixel it is drawn on
-    dist = (uv[..., 0, None] - cols).square() + (uv[..., 1, None] - rows).square()
-    dist = torch.where(candidate, dist, inf)
-    dbuf = torch.full((batch * pixels,), float("inf"), dtype=dtype, device=device)
-    dbuf.scatter_reduce_(0, flat, dist.reshape(-1), "amin")
-    winner = candidate & (dist == dbuf[flat].reshape(dist.shape))
-    # remaining ties (equal depth and distance): the highest point index wins, deterministically
-    index = torch.where(winner, torch.arange(num, device=device)[:, None], -1)
-    owner = torch.full((batch * pixels,), -1, dtype=torch.long, device=device)
-    owner.scatter_reduce_(0, flat, index.reshape(-1), "amax")
-    owner = owner.reshape(batch, pixels)
-    mask = owner >= 0
-    picked = torch.gather(colors, 1, owner.clamp_min(0)[..., None].expand(-1, -1, channels))
-    color = torch.where(mask[..., None], picked, 0).transpose(1, 2).reshape(batch, channels, height, width)
-    zmap = torch.where(mask, torch.gather(z, 1, owner.clamp_min(0)), 0).reshape(batch, height, width)
-    return SplatOutput(color, zmap, mask.reshape(batch, height, width))
+    owner = _owners(uv.detach(), z.detach(), keep, height, width, radius, depth_tolerance)
+    palette = torch.cat([colors.new_zeros(batch, channels, 1), colors.transpose(1, 2)], 2)  # (B, C, 1 + N)
+    color = palette.gather(2, owner[:, None].expand(-1, channels, -1)).view(batch, channels, height, width)
+    zmap = torch.cat([z.new_zeros(batch, 1), z], 1).gather(1, owner).view(batch, height, width)
+    return SplatOutput(color, zmap, (owner > 0).view(batch, height, width))
