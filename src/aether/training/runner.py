@@ -364,7 +364,8 @@ def _method_lines(tasks: dict[str, Any], settings: dict[str, Any]) -> list[str]:
     smooth = str(settings.get("smooth", "none"))
     paragraph = (
         "Depth: Abs Rel and δ<1.25 after one scale per sequence. Cameras: ATE / RPE after Sim(3) "
-        "alignment (the static camera's closed-form optimum as its baseline)"
+        "alignment (the static camera's closed-form optimum as its baseline; ATE and RPE translation "
+        "over the clips whose camera moves, for both)"
         + ("" if smooth == "none" else f", the decoded cameras smoothed first ({smooth})")
         + ". Prediction and planning are conditioned on the true camera trajectory, "
         + ("without classifier-free guidance" if guidance == 1.0 else f"with guidance scale {guidance:g}")
