@@ -23,9 +23,8 @@ import hashlib
 import json
 import os
 import platform
-import statistics
+import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -33,6 +32,10 @@ import torch
 from aether.data.synthetic import render_clip
 from aether.geometry import splat_points
 from aether.modalities.cache import lift_frames
+
+if __package__ in (None, ""):  # run as a script: the repository root makes `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.bench_geometry import timed
 
 RESULTS = Path(__file__).resolve().parent / "results" / "splat.json"
 HEIGHT, WIDTH, FRAMES, RADIUS, DEPTH_TOLERANCE = 64, 96, 17, 1, 0.2
@@ -66,20 +69,6 @@ def case_inputs(seeds: tuple[int, ...], sources: int, dtype: torch.dtype) -> dic
         "radius": RADIUS,
         "depth_tolerance": DEPTH_TOLERANCE,
     }
-
-
-def timed(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, dict[str, float]]:
-    """Wall times in seconds (median, min) of each function, interleaved round after round, after a
-    warm-up call each."""
-    for fn in fns.values():
-        fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: {"median": statistics.median(t), "min": min(t)} for name, t in times.items()}
 
 
 def digest(outputs: tuple[torch.Tensor, ...]) -> str:

@@ -82,6 +82,22 @@ def _overfit(
     return module.eval()
 
 
+def _reconstructed_cameras(module: AetherModule, prepared: dict, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Clip ``i``'s cameras reconstructed from its video as the recipe evaluates them (its ensemble and
+    smoothing) and its true cameras, both (T, 4, 4) float64."""
+    evaluate = load_recipe(RECIPE)["run"]["evaluate"]
+    with sampler_for(module) as sampler:
+        out = sampler(
+            "reconstruction",
+            video=prepared["video"][i],
+            num_frames=FRAMES,
+            fps=FPS,
+            num_samples=int(evaluate["ensemble"]),
+            generator=torch.Generator().manual_seed(0),
+        )
+    return smooth_cameras(out.c2w.double(), evaluate["smooth"]), prepared["c2w"][i].double()
+
+
 def _psnr(rgb: torch.Tensor, video: torch.Tensor) -> float:
     """PSNR of generated frames (T,H,W,3) in [0,1] against a clip (T,3,H,W) in [-1,1], frame 0 excluded."""
     target = (video.permute(0, 2, 3, 1) + 1) / 2
@@ -167,25 +183,14 @@ def test_reconstruction_reads_camera_translation_from_the_video() -> None:
     mix = {"observation_goal": 0.1, "observation": 0.1, "video": 0.75, "none": 0.05}
     module = _overfit(batch, 400, mix)
     prepared = module.target_stack.prepare(batch)
-    evaluate = load_recipe(RECIPE)["run"]["evaluate"]  # the recipe's ensemble and smoothing
-    with sampler_for(module) as sampler:
-        for i in range(len(clips)):
-            out = sampler(
-                "reconstruction",
-                video=prepared["video"][i],
-                num_frames=FRAMES,
-                fps=FPS,
-                num_samples=int(evaluate["ensemble"]),
-                generator=torch.Generator().manual_seed(0),
-            )
-            pred = smooth_cameras(out.c2w.double(), evaluate["smooth"])
-            true = prepared["c2w"][i].double()
-            moved_pred, moved_true = pred[-1, :3, 3] - pred[0, :3, 3], true[-1, :3, 3] - true[0, :3, 3]
-            cosine = float(torch.nn.functional.cosine_similarity(moved_pred, moved_true, dim=0))
-            scores, static = camera_pose_metrics(pred, true), static_camera_metrics(true)
-            assert cosine >= 0.9, (i, cosine)
-            assert scores["rpe_trans"] <= 0.5 * static["rpe_trans"], (i, scores, static)
-            assert scores["ate"] <= 0.5 * static["ate"], (i, scores, static)
+    for i in range(len(clips)):
+        pred, true = _reconstructed_cameras(module, prepared, i)
+        moved_pred, moved_true = pred[-1, :3, 3] - pred[0, :3, 3], true[-1, :3, 3] - true[0, :3, 3]
+        cosine = float(torch.nn.functional.cosine_similarity(moved_pred, moved_true, dim=0))
+        scores, static = camera_pose_metrics(pred, true), static_camera_metrics(true)
+        assert cosine >= 0.9, (i, cosine)
+        assert scores["rpe_trans"] <= 0.5 * static["rpe_trans"], (i, scores, static)
+        assert scores["ate"] <= 0.5 * static["ate"], (i, scores, static)
 
 
 @pytest.mark.slow
@@ -204,23 +209,12 @@ def test_reconstruction_reads_camera_rotation_from_the_video() -> None:
     mix = {"observation_goal": 0.1, "observation": 0.1, "video": 0.75, "none": 0.05}
     module = _overfit(batch, 400, mix, direction_scale=4.0)
     prepared = module.target_stack.prepare(batch)
-    evaluate = load_recipe(RECIPE)["run"]["evaluate"]
-    with sampler_for(module) as sampler:
-        for i in range(2):  # the two turns
-            out = sampler(
-                "reconstruction",
-                video=prepared["video"][i],
-                num_frames=FRAMES,
-                fps=FPS,
-                num_samples=int(evaluate["ensemble"]),
-                generator=torch.Generator().manual_seed(0),
-            )
-            pred = smooth_cameras(out.c2w.double(), evaluate["smooth"])
-            true = prepared["c2w"][i].double()
-            turned_true = float(rotation_angle_deg(invert_pose(true[0]) @ true[-1]))
-            turned_pred = float(rotation_angle_deg(invert_pose(pred[0]) @ pred[-1]))
-            scores = camera_pose_metrics(pred, true, static_gt="nan")
-            static = static_camera_metrics(true)
-            assert turned_true > 20.0, turned_true
-            assert abs(turned_pred - turned_true) <= 0.2 * turned_true, (i, turned_pred, turned_true)
-            assert scores["rpe_rot"] <= 0.5 * static["rpe_rot"], (i, scores, static)
+    for i in range(2):  # the two turns
+        pred, true = _reconstructed_cameras(module, prepared, i)
+        turned_true = float(rotation_angle_deg(invert_pose(true[0]) @ true[-1]))
+        turned_pred = float(rotation_angle_deg(invert_pose(pred[0]) @ pred[-1]))
+        scores = camera_pose_metrics(pred, true, static_gt="nan")
+        static = static_camera_metrics(true)
+        assert turned_true > 20.0, turned_true
+        assert abs(turned_pred - turned_true) <= 0.2 * turned_true, (i, turned_pred, turned_true)
+        assert scores["rpe_rot"] <= 0.5 * static["rpe_rot"], (i, scores, static)

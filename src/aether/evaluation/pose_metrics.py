@@ -106,14 +106,14 @@ def camera_pose_metrics(
         )
     if scene is not None and not (isinstance(scene, int | float) and 0 < scene < float("inf")):
         raise ValueError(f"scene: expected a finite positive scene scale, received {scene!r}")
+    scale = scene_scale(gt) if scene is None else float(scene)
     if position_spread(pred) <= 1e-12 * scene_scale(pred):
         raise DegenerateTrajectoryError(
             f"{_label('pred_c2w', sequence)}: expected moving camera positions, received a static one "
             "(Sim(3) alignment undefined)"
         )
-    if does_not_move(gt, scene):
+    if does_not_move(gt, scale):
         if static_gt == "error":
-            scale = scene_scale(gt) if scene is None else float(scene)
             raise DegenerateTrajectoryError(
                 f"{_label('gt_c2w', sequence)}: the ground-truth camera does not move (centres spread "
                 f"{position_spread(gt):.3g} <= {STATIC_SPREAD:g} x scene scale {scale:.3g}); ATE/RPE under "
